@@ -52,13 +52,14 @@ const userColumns = `u.id, u.type, u.username, u.kind, COALESCE(u.email, ''), CO
 
 type scanner interface{ Scan(dest ...any) error }
 
-func scanUser(row scanner) (*User, error) {
+// scanUser reads userColumns, then any extra columns into extra.
+func scanUser(row scanner, extra ...any) (*User, error) {
 	u := &User{}
 	var display, bio, url sql.NullString
-	err := row.Scan(&u.ID, &u.Type, &u.Username, &u.Kind, &u.Email, &u.PasswordHash,
+	dest := []any{&u.ID, &u.Type, &u.Username, &u.Kind, &u.Email, &u.PasswordHash,
 		&display, &bio, &url, &u.IsAdmin, &u.Disabled, &u.VouchBalance, &u.VouchCount, &u.Reputation,
-		&u.Alias, &u.CreatedAt, &u.UpdatedAt)
-	if err != nil {
+		&u.Alias, &u.CreatedAt, &u.UpdatedAt}
+	if err := row.Scan(append(dest, extra...)...); err != nil {
 		return nil, err
 	}
 	u.DisplayName, u.Bio, u.URL = strPtr(display), strPtr(bio), strPtr(url)

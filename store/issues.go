@@ -1,0 +1,509 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// UserRef is the brief identity shown inside other objects.
+type UserRef struct {
+	ID          int64
+	Username    string
+	Kind        string
+	DisplayName *string
+}
+
+// ghost stands in for an author whose account was deleted.
+var ghost = UserRef{Username: "ghost", Kind: "human"}
+
+// Issue is an issue or a pull request's conversation part (IsPull).
+type Issue struct {
+	ID            int64
+	RepoID        int64
+	Number        int64
+	IsPull        bool
+	Title         string
+	Body          *string
+	State         string
+	Author        UserRef
+	CommentsCount int
+	Labels        []*Label
+	Assignees     []UserRef
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	ClosedAt      *time.Time
+}
+
+const issueColumns = `i.id, i.repo_id, i.number, i.is_pull, i.title, i.body, i.state,
+	COALESCE(a.id, 0), COALESCE(a.username, ''), COALESCE(a.kind, ''), a.display_name,
+	i.comments_count, i.created_at, i.updated_at, i.closed_at`
+
+const issueFrom = ` FROM issues i LEFT JOIN users a ON a.id = i.author_id`
+
+func scanIssue(row scanner) (*Issue, error) {
+	i := &Issue{}
+	var body, display sql.NullString
+	var closed sql.NullTime
+	err := row.Scan(&i.ID, &i.RepoID, &i.Number, &i.IsPull, &i.Title, &body, &i.State,
+		&i.Author.ID, &i.Author.Username, &i.Author.Kind, &display,
+		&i.CommentsCount, &i.CreatedAt, &i.UpdatedAt, &closed)
+	if err != nil {
+		return nil, err
+	}
+	i.Body = strPtr(body)
+	i.Author.DisplayName = strPtr(display)
+	if i.Author.ID == 0 {
+		i.Author = ghost
+	}
+	if closed.Valid {
+		t := closed.Time.UTC()
+		i.ClosedAt = &t
+	}
+	i.CreatedAt, i.UpdatedAt = i.CreatedAt.UTC(), i.UpdatedAt.UTC()
+	i.Labels, i.Assignees = []*Label{}, []UserRef{}
+	return i, nil
+}
+
+// NewIssue is what CreateIssue needs.
+type NewIssue struct {
+	RepoID      int64
+	IsPull      bool
+	Title       string
+	Body        *string
+	AuthorID    int64
+	LabelIDs    []int64
+	AssigneeIDs []int64
+}
+
+// CreateIssue takes the repository's next number (shared by issues and
+// pull requests) and inserts the issue with its labels and assignees. The
+// number is read and used inside one write transaction, and there is one
+// writer, so concurrent creations get distinct consecutive numbers.
+func (s *Store) CreateIssue(ctx context.Context, ni NewIssue) (*Issue, error) {
+	var id int64
+	err := s.Tx(ctx, func(tx *Store) error {
+		var next int64
+		if err := tx.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(number), 0) + 1 FROM issues WHERE repo_id = ?`, ni.RepoID).Scan(&next); err != nil {
+			return fmt.Errorf("next issue number: %w", err)
+		}
+		now := Now()
+		res, err := tx.w.ExecContext(ctx, `INSERT INTO issues(repo_id, number, is_pull, title, body, state, author_id, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, 'open', ?, ?, ?)`, ni.RepoID, next, boolInt(ni.IsPull), ni.Title, nullString(ni.Body), ni.AuthorID, now, now)
+		if err != nil {
+			return fmt.Errorf("insert issue: %w", err)
+		}
+		id, _ = res.LastInsertId()
+		if err := tx.addIssueLabels(ctx, id, ni.LabelIDs); err != nil {
+			return err
+		}
+		return tx.addAssignees(ctx, id, ni.AssigneeIDs)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.IssueByID(ctx, id)
+}
+
+// IssueByID loads an issue with its labels and assignees.
+func (s *Store) IssueByID(ctx context.Context, id int64) (*Issue, error) {
+	i, err := scanIssue(s.r.QueryRowContext(ctx, `SELECT `+issueColumns+issueFrom+` WHERE i.id = ?`, id))
+	if err != nil {
+		return nil, notFound(err, "issue")
+	}
+	if err := s.fillIssues(ctx, []*Issue{i}); err != nil {
+		return nil, err
+	}
+	return i, nil
+}
+
+// IssueByNumber loads issue (isPull false) or pull request (true) number n.
+func (s *Store) IssueByNumber(ctx context.Context, repoID, n int64, isPull bool) (*Issue, error) {
+	i, err := scanIssue(s.r.QueryRowContext(ctx, `SELECT `+issueColumns+issueFrom+` WHERE i.repo_id = ? AND i.number = ? AND i.is_pull = ?`,
+		repoID, n, boolInt(isPull)))
+	if err != nil {
+		return nil, notFound(err, "issue")
+	}
+	if err := s.fillIssues(ctx, []*Issue{i}); err != nil {
+		return nil, err
+	}
+	return i, nil
+}
+
+// fillIssues loads labels and assignees for a page of issues in two queries.
+func (s *Store) fillIssues(ctx context.Context, issues []*Issue) error {
+	if len(issues) == 0 {
+		return nil
+	}
+	byID := map[int64]*Issue{}
+	ids := make([]any, 0, len(issues))
+	for _, i := range issues {
+		byID[i.ID] = i
+		ids = append(ids, i.ID)
+	}
+	in := "(" + strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",") + ")"
+	rows, err := s.r.QueryContext(ctx, `SELECT il.issue_id, l.id, l.repo_id, l.name, l.color, l.description, l.created_at
+		FROM issue_labels il JOIN labels l ON l.id = il.label_id WHERE il.issue_id IN `+in+` ORDER BY l.lower_name`, ids...)
+	if err != nil {
+		return fmt.Errorf("issue labels: %w", err)
+	}
+	for rows.Next() {
+		var issueID int64
+		l := &Label{}
+		var desc sql.NullString
+		if err := rows.Scan(&issueID, &l.ID, &l.RepoID, &l.Name, &l.Color, &desc, &l.CreatedAt); err != nil {
+			rows.Close()
+			return fmt.Errorf("scan issue label: %w", err)
+		}
+		l.Description = strPtr(desc)
+		byID[issueID].Labels = append(byID[issueID].Labels, l)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	rows, err = s.r.QueryContext(ctx, `SELECT ia.issue_id, u.id, u.username, u.kind, u.display_name
+		FROM issue_assignees ia JOIN users u ON u.id = ia.user_id WHERE ia.issue_id IN `+in+` ORDER BY ia.created_at, lower(u.username)`, ids...)
+	if err != nil {
+		return fmt.Errorf("issue assignees: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var issueID int64
+		var u UserRef
+		var display sql.NullString
+		if err := rows.Scan(&issueID, &u.ID, &u.Username, &u.Kind, &display); err != nil {
+			return fmt.Errorf("scan assignee: %w", err)
+		}
+		u.DisplayName = strPtr(display)
+		byID[issueID].Assignees = append(byID[issueID].Assignees, u)
+	}
+	return rows.Err()
+}
+
+// IssueList filters ListIssues.
+type IssueList struct {
+	RepoID   int64
+	IsPull   bool
+	States   []string // empty = any
+	Labels   []string // every one must be applied
+	Assignee string   // username; "none" = unassigned, "*" = assigned to anyone
+	// Extra narrows further with a raw condition on i (used by pull
+	// requests for head/base); ExtraArgs are its arguments.
+	Extra     string
+	ExtraArgs []any
+	Sort      string // created (default), updated, comments
+	Asc       bool
+	Limit     int
+	Offset    int
+}
+
+// ListIssues returns one page and the total.
+func (s *Store) ListIssues(ctx context.Context, f IssueList) ([]*Issue, int, error) {
+	where := []string{"i.repo_id = ?", "i.is_pull = ?"}
+	args := []any{f.RepoID, boolInt(f.IsPull)}
+	if len(f.States) > 0 {
+		where = append(where, "i.state IN ("+strings.TrimSuffix(strings.Repeat("?,", len(f.States)), ",")+")")
+		for _, st := range f.States {
+			args = append(args, st)
+		}
+	}
+	if len(f.Labels) > 0 {
+		seen := map[string]bool{}
+		var names []any
+		for _, l := range f.Labels {
+			if l = strings.ToLower(strings.TrimSpace(l)); l != "" && !seen[l] {
+				seen[l] = true
+				names = append(names, l)
+			}
+		}
+		if len(names) > 0 {
+			where = append(where, `(SELECT COUNT(*) FROM issue_labels il JOIN labels l ON l.id = il.label_id
+				WHERE il.issue_id = i.id AND l.lower_name IN (`+strings.TrimSuffix(strings.Repeat("?,", len(names)), ",")+`)) = ?`)
+			args = append(args, names...)
+			args = append(args, len(names))
+		}
+	}
+	switch f.Assignee {
+	case "":
+	case "none":
+		where = append(where, `NOT EXISTS (SELECT 1 FROM issue_assignees ia WHERE ia.issue_id = i.id)`)
+	case "*":
+		where = append(where, `EXISTS (SELECT 1 FROM issue_assignees ia WHERE ia.issue_id = i.id)`)
+	default:
+		where = append(where, `EXISTS (SELECT 1 FROM issue_assignees ia JOIN names n ON n.user_id = ia.user_id
+			WHERE ia.issue_id = i.id AND n.lower_name = ?)`)
+		args = append(args, strings.ToLower(f.Assignee))
+	}
+	if f.Extra != "" {
+		where = append(where, f.Extra)
+		args = append(args, f.ExtraArgs...)
+	}
+	cond := " WHERE " + strings.Join(where, " AND ")
+	var total int
+	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM issues i`+cond, args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count issues: %w", err)
+	}
+	col := map[string]string{"created": "i.created_at", "updated": "i.updated_at", "comments": "i.comments_count"}[f.Sort]
+	if col == "" {
+		col = "i.created_at"
+	}
+	dir := " DESC"
+	if f.Asc {
+		dir = " ASC"
+	}
+	if f.Limit <= 0 {
+		f.Limit = -1
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+issueColumns+issueFrom+cond+` ORDER BY `+col+dir+`, i.number`+dir+` LIMIT ? OFFSET ?`,
+		append(args, f.Limit, f.Offset)...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list issues: %w", err)
+	}
+	out := []*Issue{}
+	for rows.Next() {
+		i, err := scanIssue(rows)
+		if err != nil {
+			rows.Close()
+			return nil, 0, fmt.Errorf("scan issue: %w", err)
+		}
+		out = append(out, i)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	if err := s.fillIssues(ctx, out); err != nil {
+		return nil, 0, err
+	}
+	return out, total, nil
+}
+
+// IssueUpdate carries optional changes.
+type IssueUpdate struct {
+	Title *string
+	Body  **string
+	State *string // open, closed (merged is set by the merge itself)
+}
+
+// UpdateIssue applies u; closing sets closed_at, reopening clears it.
+func (s *Store) UpdateIssue(ctx context.Context, id int64, u IssueUpdate) (*Issue, error) {
+	now := Now()
+	sets := []string{"updated_at = ?"}
+	args := []any{now}
+	if u.Title != nil {
+		sets = append(sets, "title = ?")
+		args = append(args, *u.Title)
+	}
+	if u.Body != nil {
+		sets = append(sets, "body = ?")
+		args = append(args, nullString(*u.Body))
+	}
+	if u.State != nil {
+		sets = append(sets, "state = ?", "closed_at = CASE WHEN ? = 'open' THEN NULL WHEN state = ? THEN closed_at ELSE ? END")
+		args = append(args, *u.State, *u.State, *u.State, now)
+	}
+	if err := s.execOne(ctx, "update issue", `UPDATE issues SET `+strings.Join(sets, ", ")+` WHERE id = ?`, append(args, id)...); err != nil {
+		return nil, err
+	}
+	return s.IssueByID(ctx, id)
+}
+
+// TouchIssue bumps updated_at (a label, assignee or comment changed).
+func (s *Store) TouchIssue(ctx context.Context, id int64) error {
+	_, err := s.w.ExecContext(ctx, `UPDATE issues SET updated_at = ? WHERE id = ?`, Now(), id)
+	if err != nil {
+		return fmt.Errorf("touch issue: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) addIssueLabels(ctx context.Context, issueID int64, labelIDs []int64) error {
+	for _, l := range labelIDs {
+		if _, err := s.w.ExecContext(ctx, `INSERT OR IGNORE INTO issue_labels(issue_id, label_id) VALUES (?, ?)`, issueID, l); err != nil {
+			return fmt.Errorf("apply label: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) addAssignees(ctx context.Context, issueID int64, userIDs []int64) error {
+	now := Now()
+	for _, u := range userIDs {
+		if _, err := s.w.ExecContext(ctx, `INSERT OR IGNORE INTO issue_assignees(issue_id, user_id, created_at) VALUES (?, ?, ?)`, issueID, u, now); err != nil {
+			return fmt.Errorf("assign: %w", err)
+		}
+	}
+	return nil
+}
+
+// AddIssueLabels applies labels (already applied ones are kept once).
+func (s *Store) AddIssueLabels(ctx context.Context, issueID int64, labelIDs []int64) error {
+	return s.Tx(ctx, func(tx *Store) error {
+		if err := tx.addIssueLabels(ctx, issueID, labelIDs); err != nil {
+			return err
+		}
+		return tx.TouchIssue(ctx, issueID)
+	})
+}
+
+// RemoveIssueLabel takes a label off; ErrNotFound if it was not applied.
+func (s *Store) RemoveIssueLabel(ctx context.Context, issueID, labelID int64) error {
+	return s.Tx(ctx, func(tx *Store) error {
+		if err := tx.execOne(ctx, "remove issue label", `DELETE FROM issue_labels WHERE issue_id = ? AND label_id = ?`, issueID, labelID); err != nil {
+			return err
+		}
+		return tx.TouchIssue(ctx, issueID)
+	})
+}
+
+// AddAssignees assigns users (already assigned ones are kept once).
+func (s *Store) AddAssignees(ctx context.Context, issueID int64, userIDs []int64) error {
+	return s.Tx(ctx, func(tx *Store) error {
+		if err := tx.addAssignees(ctx, issueID, userIDs); err != nil {
+			return err
+		}
+		return tx.TouchIssue(ctx, issueID)
+	})
+}
+
+// RemoveAssignees unassigns users; ones not assigned are ignored.
+func (s *Store) RemoveAssignees(ctx context.Context, issueID int64, userIDs []int64) error {
+	return s.Tx(ctx, func(tx *Store) error {
+		for _, u := range userIDs {
+			if _, err := tx.w.ExecContext(ctx, `DELETE FROM issue_assignees WHERE issue_id = ? AND user_id = ?`, issueID, u); err != nil {
+				return fmt.Errorf("unassign: %w", err)
+			}
+		}
+		return tx.TouchIssue(ctx, issueID)
+	})
+}
+
+// Comment is a conversation comment on an issue or pull request.
+type Comment struct {
+	ID          int64
+	RepoID      int64
+	IssueID     int64
+	IssueNumber int64
+	IsPull      bool
+	Author      UserRef
+	Body        string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+const commentColumns = `c.id, c.repo_id, c.issue_id, i.number, i.is_pull,
+	COALESCE(a.id, 0), COALESCE(a.username, ''), COALESCE(a.kind, ''), a.display_name,
+	c.body, c.created_at, c.updated_at`
+
+const commentFrom = ` FROM comments c JOIN issues i ON i.id = c.issue_id LEFT JOIN users a ON a.id = c.author_id`
+
+func scanComment(row scanner) (*Comment, error) {
+	c := &Comment{}
+	var display sql.NullString
+	err := row.Scan(&c.ID, &c.RepoID, &c.IssueID, &c.IssueNumber, &c.IsPull,
+		&c.Author.ID, &c.Author.Username, &c.Author.Kind, &display, &c.Body, &c.CreatedAt, &c.UpdatedAt)
+	if err != nil {
+		return nil, err
+	}
+	c.Author.DisplayName = strPtr(display)
+	if c.Author.ID == 0 {
+		c.Author = ghost
+	}
+	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
+	return c, nil
+}
+
+// CreateComment adds a comment and counts it on the issue.
+func (s *Store) CreateComment(ctx context.Context, repoID, issueID, authorID int64, body string) (*Comment, error) {
+	var id int64
+	err := s.Tx(ctx, func(tx *Store) error {
+		now := Now()
+		res, err := tx.w.ExecContext(ctx, `INSERT INTO comments(repo_id, issue_id, author_id, body, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?)`, repoID, issueID, authorID, body, now, now)
+		if err != nil {
+			return fmt.Errorf("insert comment: %w", err)
+		}
+		id, _ = res.LastInsertId()
+		_, err = tx.w.ExecContext(ctx, `UPDATE issues SET comments_count = comments_count + 1, updated_at = ? WHERE id = ?`, now, issueID)
+		if err != nil {
+			return fmt.Errorf("count comment: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.CommentByID(ctx, repoID, id)
+}
+
+// CommentByID loads a comment of a repository.
+func (s *Store) CommentByID(ctx context.Context, repoID, id int64) (*Comment, error) {
+	c, err := scanComment(s.r.QueryRowContext(ctx, `SELECT `+commentColumns+commentFrom+` WHERE c.id = ? AND c.repo_id = ?`, id, repoID))
+	if err != nil {
+		return nil, notFound(err, "comment")
+	}
+	return c, nil
+}
+
+// ListComments lists an issue's comments with the total.
+func (s *Store) ListComments(ctx context.Context, issueID int64, sort string, asc bool, limit, offset int) ([]*Comment, int, error) {
+	var total int
+	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM comments WHERE issue_id = ?`, issueID).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count comments: %w", err)
+	}
+	col := "c.created_at"
+	if sort == "updated" {
+		col = "c.updated_at"
+	}
+	dir := " DESC"
+	if asc {
+		dir = " ASC"
+	}
+	if limit <= 0 {
+		limit = -1
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+commentColumns+commentFrom+` WHERE c.issue_id = ? ORDER BY `+col+dir+`, c.id`+dir+` LIMIT ? OFFSET ?`,
+		issueID, limit, offset)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list comments: %w", err)
+	}
+	defer rows.Close()
+	out := []*Comment{}
+	for rows.Next() {
+		c, err := scanComment(rows)
+		if err != nil {
+			return nil, 0, fmt.Errorf("scan comment: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, total, rows.Err()
+}
+
+// UpdateComment replaces a comment's body.
+func (s *Store) UpdateComment(ctx context.Context, repoID, id int64, body string) (*Comment, error) {
+	if err := s.execOne(ctx, "update comment", `UPDATE comments SET body = ?, updated_at = ? WHERE id = ? AND repo_id = ?`, body, Now(), id, repoID); err != nil {
+		return nil, err
+	}
+	return s.CommentByID(ctx, repoID, id)
+}
+
+// DeleteComment removes a comment and uncounts it.
+func (s *Store) DeleteComment(ctx context.Context, repoID, id int64) error {
+	return s.Tx(ctx, func(tx *Store) error {
+		c, err := tx.CommentByID(ctx, repoID, id)
+		if err != nil {
+			return err
+		}
+		if err := tx.execOne(ctx, "delete comment", `DELETE FROM comments WHERE id = ?`, id); err != nil {
+			return err
+		}
+		_, err = tx.w.ExecContext(ctx, `UPDATE issues SET comments_count = MAX(comments_count - 1, 0), updated_at = ? WHERE id = ?`, Now(), c.IssueID)
+		if err != nil {
+			return fmt.Errorf("uncount comment: %w", err)
+		}
+		return nil
+	})
+}
