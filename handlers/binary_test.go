@@ -1,0 +1,149 @@
+package handlers_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// tapiocaBinary builds the real binary once per test run, with cgo off as
+// it ships.
+func tapiocaBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "tapioca-bin-*")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "tapioca")
+		cmd := exec.Command("go", "build", "-o", binPath, "-ldflags", "-X main.version=9.9.9-test", "tapioca")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+func runBinary(t *testing.T, env []string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(tapiocaBinary(t), args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// TestBinaryServeAndShutdown runs `tapioca serve` as a user would: the
+// first start creates the data dir and prints the admin password once;
+// SIGTERM shuts down cleanly; the offline admin commands work on the data.
+func TestBinaryServeAndShutdown(t *testing.T) {
+	t.Parallel()
+	data := filepath.Join(t.TempDir(), "data")
+	cmd := exec.Command(tapiocaBinary(t), "serve", "--addr", "127.0.0.1:0", "--data", data)
+	cmd.Env = append(os.Environ(), "TAPIOCA_BASE_URL=http://example.test")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	sc := bufio.NewScanner(stdout)
+	var password, addr string
+	for sc.Scan() {
+		line := sc.Text()
+		if m := regexp.MustCompile(`with password: (\S+)`).FindStringSubmatch(line); m != nil {
+			password = m[1]
+		}
+		if m := regexp.MustCompile(`listening on (\S+)`).FindStringSubmatch(line); m != nil {
+			addr = m[1]
+			break
+		}
+	}
+	go io.Copy(io.Discard, stdout)
+	if password == "" || addr == "" {
+		t.Fatalf("no password (%q) or address (%q) printed", password, addr)
+	}
+	if _, err := os.Stat(filepath.Join(data, "tapioca.db")); err != nil {
+		t.Errorf("no database: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(data, "repos")); err != nil {
+		t.Errorf("no repos dir: %v", err)
+	}
+	base := "http://" + addr
+	resp, err := http.Get(base + "/v1/health")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("health: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	// The printed password logs in, and TAPIOCA_BASE_URL reached clone_url.
+	tok := (&testServer{URL: base, AdminPW: password}).adminToken(t)
+	c := (&testServer{URL: base}).as(t, tok)
+	repo := c.createRepo(map[string]any{"name": "x"})
+	if repo["clone_url"] != "http://example.test/admin/x.git" {
+		t.Errorf("clone_url %v", repo["clone_url"])
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("server did not stop after SIGTERM")
+	}
+
+	// A second start does not print a password again.
+	out, err := runBinary(t, nil, "admin", "user", "create", "--data", data, "--username", "ops", "--email", "ops@example.com", "--password", "ops-password", "--admin")
+	if err != nil || !strings.Contains(out, "site administrator") {
+		t.Fatalf("admin user create: %v\n%s", err, out)
+	}
+	out, err = runBinary(t, nil, "admin", "user", "reset-password", "--data", data, "--username", "ops")
+	if err != nil || !regexp.MustCompile(`Password: \S{20}`).MatchString(out) {
+		t.Fatalf("reset-password: %v\n%s", err, out)
+	}
+	if out, err = runBinary(t, nil, "admin", "user", "set-admin", "--data", data, "--username", "ops", "--admin=false"); err != nil {
+		t.Fatalf("set-admin: %v\n%s", err, out)
+	}
+	if out, err := runBinary(t, nil, "admin", "user", "set-admin", "--data", data, "--username", "nobody"); err == nil {
+		t.Errorf("set-admin on a missing user succeeded: %s", out)
+	}
+	if out, err := runBinary(t, nil, "admin", "user", "create", "--data", filepath.Join(t.TempDir(), "missing"), "--username", "x", "--email", "x@x.io"); err == nil {
+		t.Errorf("admin on a missing data dir succeeded: %s", out)
+	}
+}
+
+func TestBinaryVersion(t *testing.T) {
+	t.Parallel()
+	out, err := runBinary(t, nil, "version")
+	if err != nil || !strings.Contains(out, "tapioca 9.9.9-test") || !strings.Contains(out, "go1.") {
+		t.Fatalf("version: %v %q", err, out)
+	}
+}

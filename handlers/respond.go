@@ -1,0 +1,184 @@
+package handlers
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"tapioca/store"
+)
+
+// apiError is an error with the HTTP status and JSON body it should become.
+type apiError struct {
+	Status int
+	Msg    string
+	Fields map[string][]string
+	Extra  map[string]any
+}
+
+func (e *apiError) Error() string { return fmt.Sprintf("%d %s", e.Status, e.Msg) }
+
+func errStatus(status int, format string, args ...any) *apiError {
+	return &apiError{Status: status, Msg: fmt.Sprintf(format, args...)}
+}
+
+var (
+	errNotFound     = &apiError{Status: http.StatusNotFound, Msg: "Not found"}
+	errUnauthorized = &apiError{Status: http.StatusUnauthorized, Msg: "Requires authentication"}
+	errBadToken     = &apiError{Status: http.StatusUnauthorized, Msg: "Bad credentials"}
+	errForbidden    = &apiError{Status: http.StatusForbidden, Msg: "You do not have permission to perform this action"}
+)
+
+func errScope(need string) *apiError {
+	return &apiError{Status: http.StatusForbidden, Msg: "Token scope does not allow this action (requires " + need + ")"}
+}
+
+// validation collects field errors in the seed's shape:
+// {"error": "Validation failed", "errors": {"field": ["message"]}}.
+type validation map[string][]string
+
+func (v validation) add(field, msg string) { v[field] = append(v[field], msg) }
+
+func (v validation) err() error {
+	if len(v) == 0 {
+		return nil
+	}
+	return &apiError{Status: http.StatusUnprocessableEntity, Msg: "Validation failed", Fields: v}
+}
+
+func invalid(field, msg string) error {
+	v := validation{}
+	v.add(field, msg)
+	return v.err()
+}
+
+// writeJSON writes v with status. Encoding errors can only be logged: the
+// status line is already out.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	if v == nil {
+		return
+	}
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+// writeError maps any error to its JSON answer: apiErrors as they are,
+// store sentinels by kind, everything else as a 500 without details.
+func (a *App) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var ae *apiError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &ae):
+	case errors.As(err, &mbe):
+		ae = errStatus(http.StatusRequestEntityTooLarge, "Request body too large (limit %d bytes)", mbe.Limit)
+	case errors.Is(err, store.ErrNotFound):
+		ae = errNotFound
+	case errors.Is(err, store.ErrDuplicate):
+		ae = errStatus(http.StatusConflict, "Conflict: %s", strings.TrimSpace(err.Error()))
+	default:
+		a.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		ae = errStatus(http.StatusInternalServerError, "Internal server error")
+	}
+	body := map[string]any{"error": ae.Msg}
+	if ae.Fields != nil {
+		body["errors"] = ae.Fields
+	}
+	for k, v := range ae.Extra {
+		body[k] = v
+	}
+	writeJSON(w, ae.Status, body)
+}
+
+// maxJSONBody bounds API request bodies; the largest legitimate ones are
+// issue and comment bodies.
+const maxJSONBody = 1 << 20
+
+// decode reads a JSON object body into v. An empty body is an empty
+// object, so optional-only requests may send nothing.
+func decode(r *http.Request, v any) error {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return errStatus(http.StatusBadRequest, "Could not read request body")
+	}
+	if len(strings.TrimSpace(string(body))) == 0 {
+		body = []byte("{}")
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			field := te.Field
+			if i := strings.LastIndex(field, "."); i >= 0 {
+				field = field[i+1:]
+			}
+			return invalid(field, "must be "+jsonKind(te.Type.Kind().String()))
+		}
+		return errStatus(http.StatusBadRequest, "Problems parsing JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	return nil
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "a string"
+	case "bool":
+		return "a boolean"
+	case "slice", "array":
+		return "an array"
+	case "int", "int64", "int32", "uint", "uint64", "float64", "float32":
+		return "a number"
+	case "map", "struct":
+		return "an object"
+	}
+	return "of another type"
+}
+
+// opt is a JSON field that distinguishes absent, null and a value, which
+// PATCH needs: absent leaves a field alone, null clears it.
+type opt[T any] struct {
+	Set  bool
+	Null bool
+	V    T
+}
+
+func (o *opt[T]) UnmarshalJSON(b []byte) error {
+	o.Set = true
+	if string(b) == "null" {
+		o.Null = true
+		return nil
+	}
+	return json.Unmarshal(b, &o.V)
+}
+
+// or returns the first set option, so nested and flat forms of a field
+// ({"user": {"email": ...}} and {"email": ...}) both work.
+func or[T any](opts ...opt[T]) opt[T] {
+	for _, o := range opts {
+		if o.Set {
+			return o
+		}
+	}
+	return opt[T]{}
+}
+
+// timeJSON formats t as the API shows times: RFC 3339, UTC, seconds.
+func timeJSON(t time.Time) string { return t.UTC().Truncate(time.Second).Format(time.RFC3339) }
+
+func timePtrJSON(t *time.Time) *string {
+	if t == nil {
+		return nil
+	}
+	s := timeJSON(*t)
+	return &s
+}
