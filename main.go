@@ -187,6 +187,46 @@ func adminCommand() *cli.Command {
 					adminUserResetPassword(),
 				},
 			},
+			{
+				Name:     "vouches",
+				Usage:    "manage vouch balances",
+				Commands: []*cli.Command{adminVouchesGrant()},
+			},
+		},
+	}
+}
+
+// adminVouchesGrant adds to a user's vouch balance: a self-hosted forge
+// has no payment, so site admins grant balances.
+func adminVouchesGrant() *cli.Command {
+	return &cli.Command{
+		Name:  "grant",
+		Usage: "add vouches to a user's balance",
+		Flags: []cli.Flag{
+			dataFlag(),
+			&cli.StringFlag{Name: "user", Required: true, Usage: "username"},
+			&cli.Int64Flag{Name: "count", Required: true, Usage: "vouches to add (1-1000000)"},
+		},
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			n := cmd.Int64("count")
+			if n < 1 || n > 1_000_000 {
+				return fmt.Errorf("--count must be between 1 and 1000000, not %d", n)
+			}
+			st, err := openStore(ctx, cmd.String("data"))
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			u, err := st.UserByName(ctx, cmd.String("user"))
+			if err != nil || u.IsOrg() {
+				return fmt.Errorf("no user %q", cmd.String("user"))
+			}
+			balance, err := st.GrantVouches(ctx, u.ID, n, "cli")
+			if err != nil {
+				return err
+			}
+			fmt.Printf("Granted %d vouches to %s; balance now %d\n", n, u.Username, balance)
+			return nil
 		},
 	}
 }

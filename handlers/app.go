@@ -82,6 +82,10 @@ type App struct {
 	handler http.Handler
 	mux     *http.ServeMux
 
+	// workers run for as long as Serve does (webhook delivery, scheduled
+	// jobs); each feature adds its own in its init function.
+	workers []func(ctx context.Context)
+
 	settingsMu sync.RWMutex
 	settings   map[string]string // runtime overrides from the settings table
 
@@ -122,6 +126,14 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		return nil, err
 	}
 	a.emptyTrash()
+	if err := a.initWebhooks(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if err := a.initJobs(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
 	a.routes()
 	return a, nil
 }
@@ -138,9 +150,19 @@ func (a *App) Handler() http.Handler { return a.handler }
 // Close releases the database.
 func (a *App) Close() error { return a.store.Close() }
 
-// Serve answers on ln until ctx is cancelled, then shuts down gracefully:
-// in-flight requests and pushes finish before it returns.
+// Serve answers on ln and runs the background workers until ctx is
+// cancelled, then shuts down gracefully: in-flight requests and pushes
+// finish, then the workers stop (queued work stays queued in the database).
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	var workers sync.WaitGroup
+	for _, w := range a.workers {
+		workers.Go(func() { w(workCtx) })
+	}
+	defer func() {
+		stopWork()
+		workers.Wait()
+	}()
 	srv := &http.Server{
 		Handler:           a.handler,
 		ReadHeaderTimeout: 10 * time.Second,

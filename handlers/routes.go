@@ -24,6 +24,10 @@ func (a *App) routes() {
 	a.routesLabels()
 	a.routesIssues()
 	a.routesVouches()
+	a.routesPulls()
+	a.routesWebhooks()
+	a.routesOps()
+	a.routesAdmin()
 
 	// The API's catch-all gives JSON 404s and 405s instead of the mux's
 	// plain text; git paths and everything else fall through to "/".
