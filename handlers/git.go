@@ -176,4 +176,6 @@ func (a *App) afterPush(ctx context.Context, repo *store.Repo, pusher *store.Use
 	if err := a.store.RepoPushed(ctx, repo.ID, time.Now(), size); err != nil {
 		a.log.WarnContext(ctx, "record push", "repo", repo.ID, "err", err)
 	}
+	a.emitPush(ctx, repo, pusher, updates)
+	a.syncPulls(ctx, repo, pusher, updates)
 }

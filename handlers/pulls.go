@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 
+	"tapioca/gitserver"
 	"tapioca/store"
 )
 
@@ -26,3 +27,8 @@ func (a *App) writePull(w http.ResponseWriter, r *http.Request, status int, repo
 // routesPulls registers branches, pull requests, reviews, merges and
 // archives.
 func (a *App) routesPulls() {}
+
+// syncPulls updates open pull requests whose head or base branch moved in
+// a push (new head sha, counts, mergeable, updated_at).
+func (a *App) syncPulls(ctx context.Context, repo *store.Repo, pusher *store.User, updates []gitserver.RefUpdate) {
+}
