@@ -1,0 +1,470 @@
+package gitserver
+
+import (
+	"bufio"
+	"bytes"
+	"compress/zlib"
+	"context"
+	"crypto/sha1"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
+)
+
+// errPackTooLarge is returned when the incoming pack exceeds the bytes the
+// repository size limit leaves.
+var errPackTooLarge = errors.New("pack exceeds the repository size limit")
+
+// receivedPack is a pushed pack written and indexed in the quarantine.
+type receivedPack struct {
+	packPath string
+	idxPath  string
+	checksum plumbing.Hash
+	idx      *idxfile.MemoryIndex
+	objects  []packObject
+	byHash   map[plumbing.Hash]int
+	size     int64
+	deltas   int
+}
+
+// packObject is one entry of a received pack.
+type packObject struct {
+	hash     plumbing.Hash
+	typ      plumbing.ObjectType // resolved type
+	size     int64               // resolved size
+	off      int64
+	crc      uint32
+	diskType plumbing.ObjectType
+	dataOff  int64
+	diskSize int64
+	baseOff  int64
+	baseHash plumbing.Hash
+	resolved bool
+}
+
+// packStream reads a pack from the network for the indexer. It hands
+// bytes to zlib one at a time (flate needs an io.ByteReader to stop
+// exactly at the end of each stream) and, in bulk behind that, copies
+// what was consumed to the pack file, the pack checksum and the current
+// entry's CRC.
+type packStream struct {
+	r     io.Reader
+	buf   []byte
+	start int // buf[start:rpos] consumed, not yet copied to the sinks
+	rpos  int
+	end   int
+	pos   int64
+	limit int64 // 0 = none
+
+	file io.Writer
+	sum  hash.Hash
+	crc  hash.Hash32
+	err  error
+}
+
+func (s *packStream) sync() {
+	if s.rpos > s.start {
+		chunk := s.buf[s.start:s.rpos]
+		if s.err == nil {
+			_, s.err = s.file.Write(chunk)
+		}
+		s.sum.Write(chunk)
+		s.crc.Write(chunk)
+		s.start = s.rpos
+	}
+}
+
+func (s *packStream) fill() error {
+	s.sync()
+	if s.err != nil {
+		return s.err
+	}
+	s.start, s.rpos, s.end = 0, 0, 0
+	for {
+		n, err := s.r.Read(s.buf)
+		if n > 0 {
+			s.end = n
+			return nil
+		}
+		if err == io.EOF {
+			return io.ErrUnexpectedEOF
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (s *packStream) advance(n int) error {
+	s.pos += int64(n)
+	if s.limit > 0 && s.pos > s.limit {
+		return errPackTooLarge
+	}
+	return nil
+}
+
+func (s *packStream) ReadByte() (byte, error) {
+	if s.rpos == s.end {
+		if err := s.fill(); err != nil {
+			return 0, err
+		}
+	}
+	b := s.buf[s.rpos]
+	s.rpos++
+	return b, s.advance(1)
+}
+
+func (s *packStream) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if s.rpos == s.end {
+		if err := s.fill(); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, s.buf[s.rpos:s.end])
+	s.rpos += n
+	return n, s.advance(n)
+}
+
+// indexPack reads a pack from r into dir, resolves its deltas and writes
+// its index. Nothing outside dir is touched. Deltas must have their base
+// in the pack (the server advertises no-thin).
+func indexPack(ctx context.Context, r io.Reader, dir string, limit int64) (*receivedPack, error) {
+	f, err := os.CreateTemp(dir, "tmp_pack_")
+	if err != nil {
+		return nil, fmt.Errorf("create quarantine pack: %w", err)
+	}
+	defer f.Close()
+	fileBuf := bufio.NewWriterSize(f, 256*1024)
+	s := &packStream{
+		r: r, buf: make([]byte, 64*1024), limit: limit,
+		file: fileBuf, sum: sha1.New(), crc: crc32.NewIEEE(),
+	}
+	rp := &receivedPack{packPath: f.Name(), byHash: map[plumbing.Hash]int{}}
+
+	var hdr [12]byte
+	if _, err := io.ReadFull(s, hdr[:]); err != nil {
+		return nil, fmt.Errorf("read pack header: %w", err)
+	}
+	if string(hdr[:4]) != "PACK" {
+		return nil, errors.New("bad pack signature")
+	}
+	if v := binary.BigEndian.Uint32(hdr[4:]); v != 2 && v != 3 {
+		return nil, fmt.Errorf("unsupported pack version %d", v)
+	}
+	count := binary.BigEndian.Uint32(hdr[8:])
+	rp.objects = make([]packObject, 0, min(count, 1<<16))
+	byOffset := make(map[int64]int, min(count, 1<<16))
+
+	var zr io.ReadCloser
+	copyBuf := make([]byte, 64*1024)
+	for i := uint32(0); i < count; i++ {
+		if i&255 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		s.sync()
+		s.crc.Reset()
+		o := packObject{off: s.pos}
+		if err := readEntryHeader(s, &o); err != nil {
+			return nil, err
+		}
+		if o.diskType == objOFS {
+			if _, ok := byOffset[o.baseOff]; !ok {
+				return nil, fmt.Errorf("entry at %d: delta base offset %d is not an entry", o.off, o.baseOff)
+			}
+		}
+		o.dataOff = s.pos
+		if zr == nil {
+			if zr, err = zlib.NewReader(s); err != nil {
+				return nil, fmt.Errorf("entry at %d: %w", o.off, err)
+			}
+		} else if err := zr.(zlib.Resetter).Reset(s, nil); err != nil {
+			return nil, fmt.Errorf("entry at %d: %w", o.off, err)
+		}
+		var sink io.Writer = io.Discard
+		var hasher plumbing.Hasher
+		if !o.diskType.IsDelta() {
+			hasher = plumbing.NewHasher(o.diskType, o.diskSize)
+			sink = hasher
+		}
+		n, err := io.CopyBuffer(sink, io.LimitReader(zr, o.diskSize), copyBuf)
+		if err != nil {
+			return nil, fmt.Errorf("entry at %d: %w", o.off, err)
+		}
+		if n != o.diskSize {
+			return nil, fmt.Errorf("entry at %d: inflated to %d bytes, header says %d", o.off, n, o.diskSize)
+		}
+		if err := expectZlibEnd(zr); err != nil {
+			return nil, fmt.Errorf("entry at %d: %w", o.off, err)
+		}
+		s.sync()
+		o.crc = s.crc.Sum32()
+		if !o.diskType.IsDelta() {
+			o.hash = hasher.Sum()
+			o.typ, o.size, o.resolved = o.diskType, o.diskSize, true
+			if _, dup := rp.byHash[o.hash]; dup {
+				return nil, fmt.Errorf("pack contains %s twice", o.hash)
+			}
+			rp.byHash[o.hash] = len(rp.objects)
+		} else {
+			rp.deltas++
+		}
+		byOffset[o.off] = len(rp.objects)
+		rp.objects = append(rp.objects, o)
+	}
+	s.sync()
+	want := s.sum.Sum(nil)
+	var trailer [20]byte
+	if _, err := io.ReadFull(s, trailer[:]); err != nil {
+		return nil, fmt.Errorf("read pack trailer: %w", err)
+	}
+	s.sync()
+	if !bytes.Equal(want, trailer[:]) {
+		return nil, errors.New("pack checksum mismatch")
+	}
+	if s.err != nil {
+		return nil, fmt.Errorf("write quarantine pack: %w", s.err)
+	}
+	if err := fileBuf.Flush(); err != nil {
+		return nil, fmt.Errorf("write quarantine pack: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return nil, fmt.Errorf("sync quarantine pack: %w", err)
+	}
+	copy(rp.checksum[:], trailer[:])
+	rp.size = s.pos
+
+	if err := rp.resolveDeltas(ctx, f, byOffset); err != nil {
+		return nil, err
+	}
+	if err := rp.writeIndex(dir); err != nil {
+		return nil, err
+	}
+	return rp, nil
+}
+
+func readEntryHeader(s *packStream, o *packObject) error {
+	c, err := s.ReadByte()
+	if err != nil {
+		return fmt.Errorf("entry at %d: %w", o.off, err)
+	}
+	o.diskType = plumbing.ObjectType((c >> 4) & 7)
+	size := int64(c & 0x0f)
+	for shift := uint(4); c&0x80 != 0; shift += 7 {
+		if shift > 56 {
+			return fmt.Errorf("entry at %d: size overflow", o.off)
+		}
+		if c, err = s.ReadByte(); err != nil {
+			return fmt.Errorf("entry at %d: %w", o.off, err)
+		}
+		size |= int64(c&0x7f) << shift
+	}
+	o.diskSize = size
+	switch o.diskType {
+	case objCommit, objTree, objBlob, objTag:
+	case objOFS:
+		if c, err = s.ReadByte(); err != nil {
+			return fmt.Errorf("entry at %d: %w", o.off, err)
+		}
+		rel := int64(c & 0x7f)
+		for c&0x80 != 0 {
+			if c, err = s.ReadByte(); err != nil {
+				return fmt.Errorf("entry at %d: %w", o.off, err)
+			}
+			if rel > 1<<55 {
+				return fmt.Errorf("entry at %d: offset overflow", o.off)
+			}
+			rel = ((rel + 1) << 7) | int64(c&0x7f)
+		}
+		if rel <= 0 || rel > o.off {
+			return fmt.Errorf("entry at %d: bad delta base offset", o.off)
+		}
+		o.baseOff = o.off - rel
+	case objREF:
+		if _, err := io.ReadFull(s, o.baseHash[:]); err != nil {
+			return fmt.Errorf("entry at %d: %w", o.off, err)
+		}
+	default:
+		return fmt.Errorf("entry at %d: bad object type %d", o.off, o.diskType)
+	}
+	return nil
+}
+
+// expectZlibEnd consumes the end of a zlib stream (its checksum) and fails
+// if the stream holds more data than the header declared.
+func expectZlibEnd(zr io.Reader) error {
+	var one [1]byte
+	for {
+		n, err := zr.Read(one[:])
+		if n > 0 {
+			return errors.New("object is larger than its header says")
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// resolveDeltas applies every delta to its base, depth first from each
+// whole object, so each base is inflated once and only one chain is held
+// in memory at a time.
+func (rp *receivedPack) resolveDeltas(ctx context.Context, f *os.File, byOffset map[int64]int) error {
+	if rp.deltas == 0 {
+		return nil
+	}
+	ofsKids := map[int64][]int{}
+	refKids := map[plumbing.Hash][]int{}
+	for i := range rp.objects {
+		o := &rp.objects[i]
+		switch o.diskType {
+		case objOFS:
+			ofsKids[o.baseOff] = append(ofsKids[o.baseOff], i)
+		case objREF:
+			refKids[o.baseHash] = append(refKids[o.baseHash], i)
+		}
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	rd := &odb{br: bufio.NewReaderSize(nil, 32*1024)}
+	pf := &packFile{path: rp.packPath, f: f, size: st.Size()}
+	inflate := func(o *packObject) ([]byte, error) {
+		return rd.inflate(pf, o.dataOff, o.diskSize)
+	}
+	resolved := 0
+	var resolve func(base int, content []byte, depth int) error
+	resolve = func(base int, content []byte, depth int) error {
+		if depth > maxDeltaChain {
+			return errors.New("delta chain too deep")
+		}
+		b := &rp.objects[base]
+		kids := append(append([]int(nil), ofsKids[b.off]...), refKids[b.hash]...)
+		for _, k := range kids {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			o := &rp.objects[k]
+			if o.resolved {
+				continue
+			}
+			delta, err := inflate(o)
+			if err != nil {
+				return err
+			}
+			target, err := applyDelta(content, delta)
+			if err != nil {
+				return fmt.Errorf("entry at %d: %w", o.off, err)
+			}
+			hasher := plumbing.NewHasher(b.typ, int64(len(target)))
+			hasher.Write(target)
+			o.hash, o.typ, o.size, o.resolved = hasher.Sum(), b.typ, int64(len(target)), true
+			if _, dup := rp.byHash[o.hash]; dup {
+				return fmt.Errorf("pack contains %s twice", o.hash)
+			}
+			rp.byHash[o.hash] = k
+			resolved++
+			if len(ofsKids[o.off]) > 0 || len(refKids[o.hash]) > 0 {
+				if err := resolve(k, target, depth+1); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	for i := range rp.objects {
+		o := &rp.objects[i]
+		if o.diskType.IsDelta() || (len(ofsKids[o.off]) == 0 && len(refKids[o.hash]) == 0) {
+			continue
+		}
+		content, err := inflate(o)
+		if err != nil {
+			return err
+		}
+		if err := resolve(i, content, 1); err != nil {
+			return err
+		}
+	}
+	if resolved != rp.deltas {
+		return fmt.Errorf("pack has %d deltas whose base is not in the pack (thin packs are not accepted)", rp.deltas-resolved)
+	}
+	return nil
+}
+
+func (rp *receivedPack) writeIndex(dir string) error {
+	w := new(idxfile.Writer)
+	w.OnHeader(uint32(len(rp.objects)))
+	for _, o := range rp.objects {
+		w.Add(o.hash, uint64(o.off), o.crc)
+	}
+	if err := w.OnFooter(rp.checksum); err != nil {
+		return fmt.Errorf("build index: %w", err)
+	}
+	idx, err := w.Index()
+	if err != nil {
+		return fmt.Errorf("build index: %w", err)
+	}
+	f, err := os.CreateTemp(dir, "tmp_idx_")
+	if err != nil {
+		return fmt.Errorf("write index: %w", err)
+	}
+	defer f.Close()
+	bw := bufio.NewWriter(f)
+	if _, err := idxfile.NewEncoder(bw).Encode(idx); err != nil {
+		return fmt.Errorf("write index: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("write index: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("write index: %w", err)
+	}
+	rp.idx = idx
+	rp.idxPath = f.Name()
+	return nil
+}
+
+// install moves the quarantined pack into objects/pack. The index goes
+// first: go-git lists packs by their .pack file and fails on a pack
+// without index, while git lists .idx files and skips one whose pack is
+// missing, so idx-then-pack is the order neither reader trips over, and a
+// crash between the renames leaves only an ignored orphan index.
+func (rp *receivedPack) install(repoPath string) error {
+	packDir := filepath.Join(repoPath, "objects", "pack")
+	if err := os.MkdirAll(packDir, 0o755); err != nil {
+		return fmt.Errorf("install pack: %w", err)
+	}
+	base := filepath.Join(packDir, "pack-"+rp.checksum.String())
+	if _, err := os.Stat(base + ".pack"); err == nil {
+		return nil // the very same pack is already installed
+	}
+	for _, p := range []string{rp.idxPath, rp.packPath} {
+		if err := os.Chmod(p, 0o444); err != nil {
+			return fmt.Errorf("install pack: %w", err)
+		}
+	}
+	if err := os.Rename(rp.idxPath, base+".idx"); err != nil {
+		return fmt.Errorf("install pack: %w", err)
+	}
+	if err := os.Rename(rp.packPath, base+".pack"); err != nil {
+		os.Remove(base + ".idx")
+		return fmt.Errorf("install pack: %w", err)
+	}
+	syncDir(packDir)
+	return nil
+}

@@ -1,0 +1,640 @@
+package gitserver
+
+import (
+	"bufio"
+	"bytes"
+	"compress/zlib"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
+)
+
+// Pack entry types as stored in the pack header (plumbing.ObjectType uses
+// the same numbers).
+const (
+	objCommit = plumbing.CommitObject
+	objTree   = plumbing.TreeObject
+	objBlob   = plumbing.BlobObject
+	objTag    = plumbing.TagObject
+	objOFS    = plumbing.OFSDeltaObject
+	objREF    = plumbing.REFDeltaObject
+)
+
+const (
+	maxDeltaChain  = 10000
+	baseCacheBytes = 64 << 20
+)
+
+// odb reads a repository's objects directly from its packs and loose
+// files. go-git's storage hides where and how an object is stored; the pack
+// writer needs exactly that to copy stored (already compressed, often
+// deltified) entries instead of recompressing. One odb serves one request
+// and is not safe for concurrent use.
+type odb struct {
+	objDir string
+	packs  []*packFile
+	cache  *baseCache
+	br     *bufio.Reader
+	zr     io.ReadCloser
+}
+
+type packFile struct {
+	path       string
+	f          *os.File
+	size       int64
+	idx        *idxfile.MemoryIndex
+	quarantine bool // a received pack not yet moved into objects/pack
+
+	byOffset []idxEntry // sorted by offset, built on first use
+}
+
+type idxEntry struct {
+	off  int64
+	hash plumbing.Hash
+}
+
+// entryHeader is the decoded header of one pack entry.
+type entryHeader struct {
+	typ      plumbing.ObjectType // may be objOFS or objREF
+	size     int64               // inflated size of the entry's data
+	hdrLen   int64               // bytes before the zlib stream
+	baseOff  int64               // objOFS: absolute offset of the base
+	baseHash plumbing.Hash       // objREF
+	raw      [32]byte            // header bytes, for CRC checks on reuse
+}
+
+func openODB(repoPath string) (*odb, error) {
+	db := &odb{
+		objDir: filepath.Join(repoPath, "objects"),
+		cache:  newBaseCache(baseCacheBytes),
+		br:     bufio.NewReaderSize(nil, 32*1024),
+	}
+	packDir := filepath.Join(db.objDir, "pack")
+	ents, err := os.ReadDir(packDir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("list packs: %w", err)
+	}
+	// Newest first: recently pushed objects are the ones most looked up.
+	sort.Slice(ents, func(i, j int) bool {
+		ii, _ := ents[i].Info()
+		jj, _ := ents[j].Info()
+		if ii == nil || jj == nil {
+			return ents[i].Name() < ents[j].Name()
+		}
+		return ii.ModTime().After(jj.ModTime())
+	})
+	for _, e := range ents {
+		name := e.Name()
+		if !strings.HasPrefix(name, "pack-") || !strings.HasSuffix(name, ".idx") {
+			continue
+		}
+		base := filepath.Join(packDir, strings.TrimSuffix(name, ".idx"))
+		idx, err := readIdx(base + ".idx")
+		if err != nil {
+			db.close()
+			return nil, err
+		}
+		if err := db.addPack(base+".pack", idx, false); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				// The idx is renamed in before its pack; this pack is
+				// still arriving and no ref can point into it yet.
+				continue
+			}
+			db.close()
+			return nil, err
+		}
+	}
+	return db, nil
+}
+
+func readIdx(path string) (*idxfile.MemoryIndex, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	defer f.Close()
+	idx := idxfile.NewMemoryIndex()
+	if err := idxfile.NewDecoder(bufio.NewReaderSize(f, 64*1024)).Decode(idx); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", path, err)
+	}
+	return idx, nil
+}
+
+// addPack makes a pack readable. Quarantined packs are searched first so a
+// push's own objects are found without touching the other packs.
+func (db *odb) addPack(path string, idx *idxfile.MemoryIndex, quarantine bool) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("open pack: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("stat pack: %w", err)
+	}
+	p := &packFile{path: path, f: f, size: st.Size(), idx: idx, quarantine: quarantine}
+	if quarantine {
+		db.packs = append([]*packFile{p}, db.packs...)
+	} else {
+		db.packs = append(db.packs, p)
+	}
+	return nil
+}
+
+func (db *odb) close() {
+	for _, p := range db.packs {
+		p.f.Close()
+	}
+	db.packs = nil
+}
+
+func (db *odb) find(h plumbing.Hash) (*packFile, int64, bool) {
+	for _, p := range db.packs {
+		if off, err := p.idx.FindOffset(h); err == nil {
+			return p, off, true
+		}
+	}
+	return nil, 0, false
+}
+
+func (db *odb) loosePath(h plumbing.Hash) string {
+	s := h.String()
+	return filepath.Join(db.objDir, s[:2], s[2:])
+}
+
+func (db *odb) has(h plumbing.Hash) bool {
+	if _, _, ok := db.find(h); ok {
+		return true
+	}
+	_, err := os.Stat(db.loosePath(h))
+	return err == nil
+}
+
+// hasPermanent ignores quarantined packs: it answers whether the object was
+// already in the repository before the push being checked.
+func (db *odb) hasPermanent(h plumbing.Hash) bool {
+	for _, p := range db.packs {
+		if p.quarantine {
+			continue
+		}
+		if ok, _ := p.idx.Contains(h); ok {
+			return true
+		}
+	}
+	_, err := os.Stat(db.loosePath(h))
+	return err == nil
+}
+
+// header decodes the entry header at off.
+func (p *packFile) header(off int64) (entryHeader, error) {
+	var h entryHeader
+	n, err := p.f.ReadAt(h.raw[:], off)
+	if n == 0 && err != nil {
+		return h, fmt.Errorf("read pack entry at %d: %w", off, err)
+	}
+	b := h.raw[:n]
+	i := 0
+	next := func() (byte, error) {
+		if i >= len(b) {
+			return 0, fmt.Errorf("pack entry at %d: truncated header", off)
+		}
+		c := b[i]
+		i++
+		return c, nil
+	}
+	c, err := next()
+	if err != nil {
+		return h, err
+	}
+	h.typ = plumbing.ObjectType((c >> 4) & 7)
+	size := int64(c & 0x0f)
+	shift := uint(4)
+	for c&0x80 != 0 {
+		if c, err = next(); err != nil {
+			return h, err
+		}
+		if shift > 56 {
+			return h, fmt.Errorf("pack entry at %d: size overflow", off)
+		}
+		size |= int64(c&0x7f) << shift
+		shift += 7
+	}
+	h.size = size
+	switch h.typ {
+	case objCommit, objTree, objBlob, objTag:
+	case objOFS:
+		if c, err = next(); err != nil {
+			return h, err
+		}
+		rel := int64(c & 0x7f)
+		for c&0x80 != 0 {
+			if c, err = next(); err != nil {
+				return h, err
+			}
+			if rel > 1<<55 {
+				return h, fmt.Errorf("pack entry at %d: offset overflow", off)
+			}
+			rel = ((rel + 1) << 7) | int64(c&0x7f)
+		}
+		if rel <= 0 || rel > off {
+			return h, fmt.Errorf("pack entry at %d: bad delta base offset", off)
+		}
+		h.baseOff = off - rel
+	case objREF:
+		if i+20 > len(b) {
+			return h, fmt.Errorf("pack entry at %d: truncated header", off)
+		}
+		copy(h.baseHash[:], b[i:i+20])
+		i += 20
+	default:
+		return h, fmt.Errorf("pack entry at %d: bad type %d", off, h.typ)
+	}
+	h.hdrLen = int64(i)
+	return h, nil
+}
+
+// sortedEntries returns the pack's entries by offset; the end of an entry
+// is the start of the next one (or the trailer).
+func (p *packFile) sortedEntries() ([]idxEntry, error) {
+	if p.byOffset != nil {
+		return p.byOffset, nil
+	}
+	iter, err := p.idx.EntriesByOffset()
+	if err != nil {
+		return nil, fmt.Errorf("index entries: %w", err)
+	}
+	defer iter.Close()
+	var out []idxEntry
+	for {
+		e, err := iter.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("index entries: %w", err)
+		}
+		out = append(out, idxEntry{int64(e.Offset), e.Hash})
+	}
+	p.byOffset = out
+	return out, nil
+}
+
+// entryEnd is the offset just past the entry starting at off.
+func (p *packFile) entryEnd(off int64) (int64, error) {
+	ents, err := p.sortedEntries()
+	if err != nil {
+		return 0, err
+	}
+	i := sort.Search(len(ents), func(i int) bool { return ents[i].off > off })
+	if i < len(ents) {
+		return ents[i].off, nil
+	}
+	return p.size - 20, nil
+}
+
+// hashAt names the object stored at off.
+func (p *packFile) hashAt(off int64) (plumbing.Hash, error) {
+	ents, err := p.sortedEntries()
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	i := sort.Search(len(ents), func(i int) bool { return ents[i].off >= off })
+	if i < len(ents) && ents[i].off == off {
+		return ents[i].hash, nil
+	}
+	return plumbing.ZeroHash, fmt.Errorf("no object at offset %d in %s", off, filepath.Base(p.path))
+}
+
+// inflate returns size bytes of the zlib stream starting at dataOff.
+func (db *odb) inflate(p *packFile, dataOff, size int64) ([]byte, error) {
+	db.br.Reset(io.NewSectionReader(p.f, dataOff, p.size-dataOff))
+	if err := db.resetZlib(db.br); err != nil {
+		return nil, fmt.Errorf("inflate at %d: %w", dataOff, err)
+	}
+	if size < 0 || size > 1<<40 {
+		return nil, fmt.Errorf("inflate at %d: bad size %d", dataOff, size)
+	}
+	buf := make([]byte, size)
+	if _, err := io.ReadFull(db.zr, buf); err != nil {
+		return nil, fmt.Errorf("inflate at %d: %w", dataOff, err)
+	}
+	return buf, nil
+}
+
+func (db *odb) resetZlib(r io.Reader) error {
+	if db.zr == nil {
+		zr, err := zlib.NewReader(r)
+		if err != nil {
+			return err
+		}
+		db.zr = zr
+		return nil
+	}
+	return db.zr.(zlib.Resetter).Reset(r, nil)
+}
+
+type cacheKey struct {
+	p   *packFile
+	off int64
+}
+
+// readAt returns the type and content of the entry at off, resolving its
+// delta chain. Bases met on the way are cached: siblings usually share them.
+func (db *odb) readAt(p *packFile, off int64) (plumbing.ObjectType, []byte, error) {
+	type link struct {
+		p   *packFile
+		off int64
+		h   entryHeader
+	}
+	var chain []link
+	var typ plumbing.ObjectType
+	var data []byte
+	cp, coff := p, off
+	for depth := 0; ; depth++ {
+		if depth > maxDeltaChain {
+			return 0, nil, fmt.Errorf("delta chain too long at %d", off)
+		}
+		if t, d, ok := db.cache.get(cacheKey{cp, coff}); ok {
+			typ, data = t, d
+			break
+		}
+		h, err := cp.header(coff)
+		if err != nil {
+			return 0, nil, err
+		}
+		if h.typ == objOFS {
+			chain = append(chain, link{cp, coff, h})
+			coff = h.baseOff
+			continue
+		}
+		if h.typ == objREF {
+			chain = append(chain, link{cp, coff, h})
+			bp, boff, ok := db.find(h.baseHash)
+			if !ok {
+				t, d, err := db.readLoose(h.baseHash)
+				if err != nil {
+					return 0, nil, fmt.Errorf("delta base %s: %w", h.baseHash, err)
+				}
+				typ, data = t, d
+				break
+			}
+			cp, coff = bp, boff
+			continue
+		}
+		d, err := db.inflate(cp, coff+h.hdrLen, h.size)
+		if err != nil {
+			return 0, nil, err
+		}
+		typ, data = h.typ, d
+		if len(chain) > 0 {
+			db.cache.put(cacheKey{cp, coff}, typ, data)
+		}
+		break
+	}
+	for i := len(chain) - 1; i >= 0; i-- {
+		l := chain[i]
+		delta, err := db.inflate(l.p, l.off+l.h.hdrLen, l.h.size)
+		if err != nil {
+			return 0, nil, err
+		}
+		if data, err = applyDelta(data, delta); err != nil {
+			return 0, nil, fmt.Errorf("entry at %d: %w", l.off, err)
+		}
+		if i > 0 {
+			db.cache.put(cacheKey{l.p, l.off}, typ, data)
+		}
+	}
+	return typ, data, nil
+}
+
+// read returns an object's type and content. The slice may be shared with
+// the cache and must not be modified.
+func (db *odb) read(h plumbing.Hash) (plumbing.ObjectType, []byte, error) {
+	if p, off, ok := db.find(h); ok {
+		return db.readAt(p, off)
+	}
+	return db.readLoose(h)
+}
+
+func (db *odb) readLoose(h plumbing.Hash) (plumbing.ObjectType, []byte, error) {
+	f, err := os.Open(db.loosePath(h))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return 0, nil, fmt.Errorf("object %s: %w", h, ErrNotFound)
+		}
+		return 0, nil, fmt.Errorf("object %s: %w", h, err)
+	}
+	defer f.Close()
+	db.br.Reset(f)
+	if err := db.resetZlib(db.br); err != nil {
+		return 0, nil, fmt.Errorf("object %s: %w", h, err)
+	}
+	raw, err := io.ReadAll(db.zr)
+	if err != nil {
+		return 0, nil, fmt.Errorf("object %s: %w", h, err)
+	}
+	typ, size, n, err := parseLooseHeader(raw)
+	if err != nil {
+		return 0, nil, fmt.Errorf("object %s: %w", h, err)
+	}
+	if int64(len(raw)-n) != size {
+		return 0, nil, fmt.Errorf("object %s: size mismatch", h)
+	}
+	return typ, raw[n:], nil
+}
+
+func parseLooseHeader(raw []byte) (plumbing.ObjectType, int64, int, error) {
+	nul := bytes.IndexByte(raw[:min(len(raw), 64)], 0)
+	if nul < 0 {
+		return 0, 0, 0, errors.New("bad loose object header")
+	}
+	tname, sz, ok := strings.Cut(string(raw[:nul]), " ")
+	if !ok {
+		return 0, 0, 0, errors.New("bad loose object header")
+	}
+	typ, err := plumbing.ParseObjectType(tname)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	size, err := strconv.ParseInt(sz, 10, 64)
+	if err != nil {
+		return 0, 0, 0, errors.New("bad loose object size")
+	}
+	return typ, size, nul + 1, nil
+}
+
+// typeOf returns an object's type without inflating packed content.
+func (db *odb) typeOf(h plumbing.Hash) (plumbing.ObjectType, error) {
+	p, off, ok := db.find(h)
+	if !ok {
+		typ, _, err := db.readLoose(h)
+		return typ, err
+	}
+	for depth := 0; depth <= maxDeltaChain; depth++ {
+		eh, err := p.header(off)
+		if err != nil {
+			return 0, err
+		}
+		switch eh.typ {
+		case objOFS:
+			off = eh.baseOff
+		case objREF:
+			return db.typeOf(eh.baseHash)
+		default:
+			return eh.typ, nil
+		}
+	}
+	return 0, fmt.Errorf("object %s: delta chain too long", h)
+}
+
+// lookupPrefix finds objects whose hex name starts with prefix (lowercase,
+// at least 4 characters). It stops after finding two.
+func (db *odb) lookupPrefix(prefix string) ([]plumbing.Hash, error) {
+	var found []plumbing.Hash
+	seen := map[plumbing.Hash]bool{}
+	add := func(h plumbing.Hash) {
+		if !seen[h] {
+			seen[h] = true
+			found = append(found, h)
+		}
+	}
+	for _, p := range db.packs {
+		iter, err := p.idx.Entries()
+		if err != nil {
+			return nil, err
+		}
+		for {
+			e, err := iter.Next()
+			if err != nil {
+				break
+			}
+			if strings.HasPrefix(e.Hash.String(), prefix) {
+				add(e.Hash)
+			}
+		}
+		iter.Close()
+	}
+	dir := filepath.Join(db.objDir, prefix[:2])
+	if ents, err := os.ReadDir(dir); err == nil {
+		for _, e := range ents {
+			name := prefix[:2] + e.Name()
+			if len(name) == 40 && strings.HasPrefix(name, prefix) {
+				if _, err := hex.DecodeString(name); err == nil {
+					add(plumbing.NewHash(name))
+				}
+			}
+		}
+	}
+	return found, nil
+}
+
+// applyDelta applies a git delta to base. go-git's PatchDelta refuses an
+// empty base, which git itself allows.
+func applyDelta(base, delta []byte) ([]byte, error) {
+	errBad := errors.New("corrupt delta")
+	pos := 0
+	varint := func() (int, error) {
+		v, shift := 0, 0
+		for {
+			if pos >= len(delta) || shift > 56 {
+				return 0, errBad
+			}
+			c := delta[pos]
+			pos++
+			v |= int(c&0x7f) << shift
+			shift += 7
+			if c&0x80 == 0 {
+				return v, nil
+			}
+		}
+	}
+	srcSize, err := varint()
+	if err != nil {
+		return nil, err
+	}
+	if srcSize != len(base) {
+		return nil, fmt.Errorf("delta base size %d != %d", srcSize, len(base))
+	}
+	dstSize, err := varint()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, dstSize)
+	for pos < len(delta) {
+		cmd := delta[pos]
+		pos++
+		switch {
+		case cmd&0x80 != 0:
+			var off, n int
+			for i := 0; i < 4; i++ {
+				if cmd&(1<<i) != 0 {
+					if pos >= len(delta) {
+						return nil, errBad
+					}
+					off |= int(delta[pos]) << (8 * i)
+					pos++
+				}
+			}
+			for i := 0; i < 3; i++ {
+				if cmd&(0x10<<i) != 0 {
+					if pos >= len(delta) {
+						return nil, errBad
+					}
+					n |= int(delta[pos]) << (8 * i)
+					pos++
+				}
+			}
+			if n == 0 {
+				n = 0x10000
+			}
+			if off+n > len(base) || off+n < off || len(out)+n > dstSize {
+				return nil, errBad
+			}
+			out = append(out, base[off:off+n]...)
+		case cmd != 0:
+			n := int(cmd)
+			if pos+n > len(delta) || len(out)+n > dstSize {
+				return nil, errBad
+			}
+			out = append(out, delta[pos:pos+n]...)
+			pos += n
+		default:
+			return nil, errBad
+		}
+	}
+	if len(out) != dstSize {
+		return nil, errBad
+	}
+	return out, nil
+}
+
+type cachedObject struct {
+	typ  plumbing.ObjectType
+	data []byte
+}
+
+// baseCache holds resolved delta bases, bounded by bytes.
+type baseCache struct{ l *lru[cacheKey, cachedObject] }
+
+func newBaseCache(max int) *baseCache {
+	return &baseCache{newLRU[cacheKey, cachedObject](max, func(o cachedObject) int { return len(o.data) + 64 })}
+}
+
+func (c *baseCache) get(k cacheKey) (plumbing.ObjectType, []byte, bool) {
+	o, ok := c.l.get(k)
+	return o.typ, o.data, ok
+}
+
+func (c *baseCache) put(k cacheKey, typ plumbing.ObjectType, data []byte) {
+	c.l.put(k, cachedObject{typ, data})
+}

@@ -1,0 +1,238 @@
+package gitserver
+
+import (
+	"compress/zlib"
+	"crypto/sha1"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"hash/crc32"
+	"io"
+
+	"github.com/go-git/go-git/v5/plumbing"
+)
+
+// packWriter streams a pack for an enumeration. Stored entries are copied
+// as they are on disk (compressed bytes, deltas included) whenever their
+// delta base travels in the same pack or, for thin packs, is on the
+// client; only the rest is inflated and compressed again. That is what
+// makes it fast: go-git's encoder recompresses everything and searches
+// deltas anew.
+type packWriter struct {
+	db       *odb
+	out      io.Writer
+	sum      hash.Hash
+	n        int64
+	ofsDelta bool
+	thin     bool
+	en       *enumeration
+
+	written    map[plumbing.Hash]int64 // object -> offset in this pack
+	inProgress map[plumbing.Hash]bool
+	buf        []byte
+	zw         *zlib.Writer
+
+	deltas, reused, reusedDeltas int
+}
+
+var errDeltaCycle = errors.New("delta cycle")
+
+func newPackWriter(db *odb, out io.Writer, en *enumeration, ofsDelta, thin bool) *packWriter {
+	return &packWriter{
+		db:         db,
+		out:        out,
+		sum:        sha1.New(),
+		ofsDelta:   ofsDelta,
+		thin:       thin,
+		en:         en,
+		written:    make(map[plumbing.Hash]int64, len(en.objects)),
+		inProgress: map[plumbing.Hash]bool{},
+		buf:        make([]byte, 64*1024),
+	}
+}
+
+// Write makes packWriter the sink of its own zlib writer.
+func (pw *packWriter) Write(p []byte) (int, error) {
+	n, err := pw.out.Write(p)
+	pw.sum.Write(p[:n])
+	pw.n += int64(n)
+	return n, err
+}
+
+func (pw *packWriter) writePack(tick func() error) error {
+	var hdr [12]byte
+	copy(hdr[:4], "PACK")
+	binary.BigEndian.PutUint32(hdr[4:], 2)
+	binary.BigEndian.PutUint32(hdr[8:], uint32(len(pw.en.objects)))
+	if _, err := pw.Write(hdr[:]); err != nil {
+		return err
+	}
+	for i, o := range pw.en.objects {
+		if i&255 == 0 {
+			if err := tick(); err != nil {
+				return err
+			}
+		}
+		if err := pw.writeObject(o.hash); err != nil {
+			return err
+		}
+	}
+	if len(pw.written) != len(pw.en.objects) {
+		return fmt.Errorf("pack writer: wrote %d objects, announced %d", len(pw.written), len(pw.en.objects))
+	}
+	_, err := pw.out.Write(pw.sum.Sum(nil))
+	return err
+}
+
+func (pw *packWriter) writeObject(h plumbing.Hash) error {
+	if _, ok := pw.written[h]; ok {
+		return nil
+	}
+	if pw.inProgress[h] {
+		return errDeltaCycle
+	}
+	p, off, ok := pw.db.find(h)
+	if !ok {
+		return pw.writeFull(h)
+	}
+	eh, err := p.header(off)
+	if err != nil {
+		return err
+	}
+	end, err := p.entryEnd(off)
+	if err != nil {
+		return err
+	}
+	var base plumbing.Hash
+	switch eh.typ {
+	case objOFS:
+		if base, err = p.hashAt(eh.baseOff); err != nil {
+			return err
+		}
+	case objREF:
+		base = eh.baseHash
+	default:
+		pw.written[h] = pw.n
+		pw.reused++
+		return pw.copyEntry(h, p, off, eh, end, eh.raw[:eh.hdrLen])
+	}
+
+	if pw.en.sending[base] {
+		pw.inProgress[h] = true
+		err := pw.writeObject(base)
+		delete(pw.inProgress, h)
+		if errors.Is(err, errDeltaCycle) {
+			return pw.writeFull(h)
+		}
+		if err != nil {
+			return err
+		}
+		var hdr []byte
+		if pw.ofsDelta {
+			hdr = appendEntryHeader(nil, objOFS, eh.size)
+			hdr = appendOfsDistance(hdr, pw.n-pw.written[base])
+		} else {
+			hdr = appendEntryHeader(nil, objREF, eh.size)
+			hdr = append(hdr, base[:]...)
+		}
+		pw.written[h] = pw.n
+		pw.reused++
+		pw.reusedDeltas++
+		pw.deltas++
+		return pw.copyEntry(h, p, off, eh, end, hdr)
+	}
+	if pw.thin && pw.en.clientHas[base] {
+		hdr := appendEntryHeader(nil, objREF, eh.size)
+		hdr = append(hdr, base[:]...)
+		pw.written[h] = pw.n
+		pw.reused++
+		pw.reusedDeltas++
+		pw.deltas++
+		return pw.copyEntry(h, p, off, eh, end, hdr)
+	}
+	return pw.writeFull(h)
+}
+
+// copyEntry writes hdr and then the stored zlib stream of the entry,
+// checking it against the CRC the index recorded so a damaged pack is
+// not passed on silently.
+func (pw *packWriter) copyEntry(h plumbing.Hash, p *packFile, off int64, eh entryHeader, end int64, hdr []byte) error {
+	if _, err := pw.Write(hdr); err != nil {
+		return err
+	}
+	crc := crc32.NewIEEE()
+	crc.Write(eh.raw[:eh.hdrLen])
+	dataOff := off + eh.hdrLen
+	if end < dataOff {
+		return fmt.Errorf("pack %s: bad entry bounds at %d", p.path, off)
+	}
+	r := io.NewSectionReader(p.f, dataOff, end-dataOff)
+	for {
+		n, err := r.Read(pw.buf)
+		if n > 0 {
+			crc.Write(pw.buf[:n])
+			if _, werr := pw.Write(pw.buf[:n]); werr != nil {
+				return werr
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("read %s: %w", p.path, err)
+		}
+	}
+	if p.idx.Version == 2 {
+		if want, err := p.idx.FindCRC32(h); err == nil && want != crc.Sum32() {
+			return fmt.Errorf("object %s: CRC mismatch in %s", h, p.path)
+		}
+	}
+	return nil
+}
+
+// writeFull writes an object as a whole, recompressed entry.
+func (pw *packWriter) writeFull(h plumbing.Hash) error {
+	typ, data, err := pw.db.read(h)
+	if err != nil {
+		return err
+	}
+	pw.written[h] = pw.n
+	if _, err := pw.Write(appendEntryHeader(nil, typ, int64(len(data)))); err != nil {
+		return err
+	}
+	if pw.zw == nil {
+		pw.zw, _ = zlib.NewWriterLevel(pw, zlib.DefaultCompression)
+	} else {
+		pw.zw.Reset(pw)
+	}
+	if _, err := pw.zw.Write(data); err != nil {
+		return err
+	}
+	return pw.zw.Close()
+}
+
+func appendEntryHeader(dst []byte, typ plumbing.ObjectType, size int64) []byte {
+	c := byte(typ)<<4 | byte(size&0x0f)
+	size >>= 4
+	for size > 0 {
+		dst = append(dst, c|0x80)
+		c = byte(size & 0x7f)
+		size >>= 7
+	}
+	return append(dst, c)
+}
+
+// appendOfsDistance encodes an OFS_DELTA base distance in git's
+// big-endian, off-by-one varint.
+func appendOfsDistance(dst []byte, dist int64) []byte {
+	var tmp [10]byte
+	i := len(tmp) - 1
+	tmp[i] = byte(dist & 0x7f)
+	for dist >>= 7; dist > 0; dist >>= 7 {
+		dist--
+		i--
+		tmp[i] = 0x80 | byte(dist&0x7f)
+	}
+	return append(dst, tmp[i:]...)
+}

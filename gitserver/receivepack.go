@@ -1,0 +1,624 @@
+package gitserver
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+)
+
+// RefUpdate is one ref change requested by a push.
+type RefUpdate struct {
+	Name        string        // full ref name, e.g. refs/heads/main
+	Old, New    plumbing.Hash // zero hash = create / delete
+	FastForward bool          // Old is an ancestor of New (true for creates)
+}
+
+// ReceiveOptions are the app's hooks into a push.
+type ReceiveOptions struct {
+	// Check runs for each requested update after the pack is validated and
+	// before any ref is written; a non-nil error rejects that ref (and,
+	// for an atomic push, the whole push). The error text is shown to the
+	// user as "remote: <err>" and in the ref's status.
+	Check func(ctx context.Context, u RefUpdate) error
+	// Updated runs after the refs are written, with the updates that
+	// succeeded, after the repository lock is released.
+	Updated func(ctx context.Context, updates []RefUpdate)
+}
+
+type command struct {
+	RefUpdate
+	ng string // rejection reason; "" while the update may go ahead
+}
+
+type receiveRequest struct {
+	cmds        []*command
+	caps        capabilities
+	pushOptions []string
+}
+
+func parseReceiveRequest(br *bufio.Reader) (*receiveRequest, error) {
+	req := &receiveRequest{caps: capabilities{}}
+	pr := newPktReader(br)
+	for {
+		line, err := pr.next()
+		if errors.Is(err, errFlush) {
+			break
+		}
+		if err == io.EOF && len(req.cmds) == 0 {
+			return req, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		s := string(line)
+		if before, after, ok := strings.Cut(s, "\x00"); ok {
+			if len(req.cmds) == 0 {
+				req.caps = parseCapabilities(chomp([]byte(after)))
+			}
+			s = before
+		}
+		s = chomp([]byte(s))
+		if strings.HasPrefix(s, "shallow ") {
+			continue // pushes from shallow clones; connectivity decides
+		}
+		parts := strings.SplitN(s, " ", 3)
+		if len(parts) != 3 {
+			return nil, fmt.Errorf("protocol error: bad command %q", s)
+		}
+		old, ok1 := parseHash(parts[0])
+		new, ok2 := parseHash(parts[1])
+		if !ok1 || !ok2 {
+			return nil, fmt.Errorf("protocol error: bad command %q", s)
+		}
+		req.cmds = append(req.cmds, &command{RefUpdate: RefUpdate{Name: parts[2], Old: old, New: new}})
+	}
+	if req.caps.has("push-options") {
+		for {
+			line, err := pr.next()
+			if errors.Is(err, errFlush) {
+				break
+			}
+			if err != nil {
+				return nil, fmt.Errorf("reading push options: %w", err)
+			}
+			req.pushOptions = append(req.pushOptions, chomp(line))
+		}
+	}
+	return req, nil
+}
+
+// receiveOutput writes what the client sees: messages on side-band 2
+// (shown as "remote: ...") and the report-status on band 1.
+type receiveOutput struct {
+	w        *flushWriter
+	sideband bool
+	msgs     io.Writer
+}
+
+func (o *receiveOutput) say(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if !strings.HasSuffix(msg, "\n") {
+		msg += "\n"
+	}
+	o.msgs.Write([]byte(msg))
+	o.w.flush()
+}
+
+func (o *receiveOutput) report(reportStatus bool, unpack string, cmds []*command) {
+	if reportStatus {
+		var buf bytes.Buffer
+		if unpack == "" {
+			writePkt(&buf, "unpack ok\n")
+		} else {
+			writePktf(&buf, "unpack %s\n", unpack)
+		}
+		for _, c := range cmds {
+			if c.ng == "" {
+				writePktf(&buf, "ok %s\n", c.Name)
+			} else {
+				writePktf(&buf, "ng %s %s\n", c.Name, oneLine(c.ng))
+			}
+		}
+		writeFlush(&buf)
+		if o.sideband {
+			(&sidebandWriter{w: o.w, band: bandData, max: sideband64kMax}).Write(buf.Bytes())
+		} else {
+			o.w.Write(buf.Bytes())
+		}
+	}
+	if o.sideband {
+		writeFlush(o.w)
+	}
+	o.w.flush()
+}
+
+func oneLine(s string) string {
+	s = strings.ReplaceAll(s, "\r", " ")
+	return strings.ReplaceAll(s, "\n", " ")
+}
+
+// ServeReceivePack answers POST .../git-receive-pack (push).
+func (s *Server) ServeReceivePack(w http.ResponseWriter, r *http.Request, repoPath string, opts ReceiveOptions) {
+	if r.Method != http.MethodPost {
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	if !isRepo(repoPath) {
+		http.Error(w, "repository not found", http.StatusNotFound)
+		return
+	}
+	body, err := requestBody(r)
+	if err != nil {
+		http.Error(w, "bad request body", http.StatusBadRequest)
+		return
+	}
+	defer body.Close()
+	br := bufio.NewReaderSize(body, 64*1024)
+	req, err := parseReceiveRequest(br)
+	if err != nil {
+		s.log.Warn("receive-pack: bad request", "repo", repoPath, "err", err)
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	noCache(w.Header())
+	w.Header().Set("Content-Type", "application/x-git-receive-pack-result")
+	if len(req.cmds) == 0 {
+		return
+	}
+	out := &receiveOutput{w: &flushWriter{w: w, rc: http.NewResponseController(w)}, msgs: io.Discard}
+	if req.caps.has("side-band-64k") {
+		out.sideband = true
+		out.msgs = &sidebandWriter{w: out.w, band: bandProgress, max: sideband64kMax}
+	}
+	unpack := s.receive(r.Context(), repoPath, req, br, opts, out)
+	out.report(req.caps.has("report-status"), unpack, req.cmds)
+}
+
+// receive runs a push: quarantine and index the pack, validate it, run the
+// checks, then under the repository lock install the pack and move refs by
+// compare-and-swap. It returns the unpack status ("" for ok) and records
+// each command's fate in cmd.ng.
+func (s *Server) receive(ctx context.Context, repoPath string, req *receiveRequest, pack io.Reader, opts ReceiveOptions, out *receiveOutput) string {
+	cmds := req.cmds
+	atomic := req.caps.has("atomic")
+	quiet := req.caps.has("quiet")
+	rejectAll := func(reason string) {
+		for _, c := range cmds {
+			if c.ng == "" {
+				c.ng = reason
+			}
+		}
+	}
+
+	seen := map[string]bool{}
+	needPack := false
+	for _, c := range cmds {
+		if err := checkRefName(c.Name); err != nil {
+			c.ng = "funny refname"
+		} else if seen[c.Name] {
+			c.ng = "duplicate ref update"
+		}
+		seen[c.Name] = true
+		if !c.New.IsZero() {
+			needPack = true
+		}
+	}
+
+	var rp *receivedPack
+	if needPack {
+		var err error
+		rp, err = s.receivePack(ctx, repoPath, pack)
+		if errors.Is(err, errPackTooLarge) {
+			s.drain(pack)
+			out.say("error: this push would make the repository larger than its %s limit", formatSize(s.cfg.MaxRepoSize))
+			rejectAll("repository size limit exceeded")
+			return "repository size limit exceeded"
+		}
+		if err != nil {
+			s.log.Warn("receive-pack: bad pack", "repo", repoPath, "err", err)
+			out.say("error: %v", err)
+			rejectAll("unpacker error")
+			return oneLine(err.Error())
+		}
+		defer os.RemoveAll(filepath.Dir(rp.packPath))
+		if rp.deltas > 0 && !quiet {
+			out.say("Resolving deltas: 100%% (%d/%d), done.", rp.deltas, rp.deltas)
+		}
+	}
+
+	db, err := openODB(repoPath)
+	if err != nil {
+		s.log.Error("receive-pack: open repository", "repo", repoPath, "err", err)
+		rejectAll("internal error")
+		return "internal error"
+	}
+	defer db.close()
+	if rp != nil && len(rp.objects) > 0 {
+		if err := db.addPack(rp.packPath, rp.idx, true); err != nil {
+			rejectAll("internal error")
+			return "internal error"
+		}
+	}
+	w := newWalker(ctx, db)
+
+	if err := s.validatePush(w, rp, cmds, out); err != nil {
+		s.log.Warn("receive-pack: rejected", "repo", repoPath, "err", err)
+		return ""
+	}
+	for _, c := range cmds {
+		if c.ng != "" {
+			continue
+		}
+		switch {
+		case c.Old.IsZero():
+			c.FastForward = true
+		case c.New.IsZero():
+		default:
+			ff, err := w.isAncestor(c.Old, c.New)
+			c.FastForward = err == nil && ff
+		}
+	}
+	if opts.Check != nil {
+		for _, c := range cmds {
+			if c.ng != "" {
+				continue
+			}
+			if err := opts.Check(ctx, c.RefUpdate); err != nil {
+				c.ng = err.Error()
+				out.say("%s", err.Error())
+			}
+		}
+	}
+	if atomic && anyRejected(cmds) {
+		rejectAll("atomic push failure")
+	}
+	if !anyAccepted(cmds) {
+		return ""
+	}
+
+	done, err := s.applyUpdates(ctx, repoPath, rp, cmds, atomic)
+	if err != nil {
+		s.log.Error("receive-pack: update refs", "repo", repoPath, "err", err)
+	}
+	if len(done) > 0 && opts.Updated != nil {
+		opts.Updated(ctx, done)
+	}
+	return ""
+}
+
+// receivePack quarantines and indexes the incoming pack under
+// objects/incoming-*, within what the repository size limit leaves.
+func (s *Server) receivePack(ctx context.Context, repoPath string, pack io.Reader) (*receivedPack, error) {
+	objDir := filepath.Join(repoPath, "objects")
+	removeStaleQuarantines(objDir)
+	var limit int64
+	if s.cfg.MaxRepoSize > 0 {
+		cur, err := s.Size(ctx, repoPath)
+		if err != nil {
+			return nil, err
+		}
+		limit = s.cfg.MaxRepoSize - cur
+		if limit <= 0 {
+			return nil, errPackTooLarge
+		}
+	}
+	qdir, err := os.MkdirTemp(objDir, "incoming-")
+	if err != nil {
+		return nil, fmt.Errorf("create quarantine: %w", err)
+	}
+	rp, err := indexPack(ctx, pack, qdir, limit)
+	if err != nil {
+		os.RemoveAll(qdir)
+		return nil, err
+	}
+	return rp, nil
+}
+
+// drain reads the rest of a rejected push so the client gets to read our
+// answer instead of failing on a closed connection.
+func (s *Server) drain(r io.Reader) {
+	io.Copy(io.Discard, r)
+}
+
+func removeStaleQuarantines(objDir string) {
+	ents, err := os.ReadDir(objDir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), "incoming-") {
+			continue
+		}
+		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > staleQuarantineAge {
+			os.RemoveAll(filepath.Join(objDir, e.Name()))
+		}
+	}
+}
+
+// validatePush checks the objects each new tip needs: present, of the
+// right type, complete (connectivity), and no new file over the size
+// limit. An error means the whole push was rejected (reasons are set).
+func (s *Server) validatePush(w *walker, rp *receivedPack, cmds []*command, out *receiveOutput) error {
+	var tips []plumbing.Hash
+	for _, c := range cmds {
+		if c.ng != "" || c.New.IsZero() {
+			continue
+		}
+		typ, err := w.db.typeOf(c.New)
+		if err != nil {
+			c.ng = "missing necessary objects"
+			continue
+		}
+		if strings.HasPrefix(c.Name, "refs/heads/") && typ != objCommit {
+			c.ng = fmt.Sprintf("trying to write non-commit object %s to branch", c.New)
+			continue
+		}
+		tips = append(tips, c.New)
+	}
+	if rp == nil || len(rp.objects) == 0 {
+		return nil
+	}
+	paths, err := checkConnectivity(w, rp, tips)
+	if err != nil {
+		out.say("error: %v", err)
+		for _, c := range cmds {
+			if c.ng == "" {
+				c.ng = "missing necessary objects"
+			}
+		}
+		return err
+	}
+	if s.cfg.MaxFileSize <= 0 {
+		return nil
+	}
+	var big []string
+	for _, o := range rp.objects {
+		if o.typ != objBlob || o.size <= s.cfg.MaxFileSize || w.db.hasPermanent(o.hash) {
+			continue
+		}
+		name := paths[o.hash]
+		if name == "" {
+			name = o.hash.String()
+		}
+		big = append(big, fmt.Sprintf("error: file %s is %s; the limit is %s", name, formatSize(o.size), formatSize(s.cfg.MaxFileSize)))
+	}
+	if len(big) == 0 {
+		return nil
+	}
+	sort.Strings(big)
+	for i, m := range big {
+		if i == 10 {
+			out.say("error: ... and %d more files over the limit", len(big)-10)
+			break
+		}
+		out.say("%s", m)
+	}
+	for _, c := range cmds {
+		if c.ng == "" {
+			c.ng = "file size limit exceeded"
+		}
+	}
+	return errors.New("file size limit exceeded")
+}
+
+// checkConnectivity walks from the new tips through the pushed objects.
+// An object already in the repository ends the walk: everything stored
+// was checked the same way when it arrived, so its closure is complete.
+// It returns the path at which each pushed blob was first seen.
+func checkConnectivity(w *walker, rp *receivedPack, tips []plumbing.Hash) (map[plumbing.Hash]string, error) {
+	type item struct {
+		h    plumbing.Hash
+		typ  plumbing.ObjectType // expected, 0 = any
+		path string
+	}
+	paths := map[plumbing.Hash]string{}
+	visited := map[plumbing.Hash]bool{}
+	var stack []item
+	for _, t := range tips {
+		stack = append(stack, item{h: t})
+	}
+	for len(stack) > 0 {
+		it := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if visited[it.h] {
+			continue
+		}
+		visited[it.h] = true
+		if err := w.tick(); err != nil {
+			return nil, err
+		}
+		i, inPack := rp.byHash[it.h]
+		if !inPack || w.db.hasPermanent(it.h) {
+			if !inPack && !w.db.hasPermanent(it.h) {
+				return nil, fmt.Errorf("missing object %s", it.h)
+			}
+			continue
+		}
+		o := rp.objects[i]
+		if it.typ != 0 && o.typ != it.typ {
+			return nil, fmt.Errorf("object %s is a %s, expected %s", it.h, o.typ, it.typ)
+		}
+		switch o.typ {
+		case objBlob:
+			paths[it.h] = it.path
+		case objCommit:
+			n, err := w.commit(it.h)
+			if err != nil {
+				return nil, err
+			}
+			stack = append(stack, item{h: n.info.tree, typ: objTree})
+			for _, p := range n.info.parents {
+				stack = append(stack, item{h: p, typ: objCommit})
+			}
+		case objTree:
+			_, data, err := w.db.read(it.h)
+			if err != nil {
+				return nil, err
+			}
+			ents, err := parseTree(data)
+			if err != nil {
+				return nil, fmt.Errorf("tree %s: %w", it.h, err)
+			}
+			for _, e := range ents {
+				switch {
+				case e.isGitlnk():
+				case e.isTree():
+					stack = append(stack, item{e.hash, objTree, it.path + string(e.name) + "/"})
+				default:
+					stack = append(stack, item{e.hash, objBlob, it.path + string(e.name)})
+				}
+			}
+		case objTag:
+			_, data, err := w.db.read(it.h)
+			if err != nil {
+				return nil, err
+			}
+			t, err := parseTag(data)
+			if err != nil {
+				return nil, fmt.Errorf("tag %s: %w", it.h, err)
+			}
+			stack = append(stack, item{h: t.target, typ: t.targetType})
+		}
+	}
+	return paths, nil
+}
+
+// applyUpdates installs the pack and moves the refs under the repository
+// lock. Each ref moves only if it still has the value the client saw.
+func (s *Server) applyUpdates(ctx context.Context, repoPath string, rp *receivedPack, cmds []*command, atomic bool) ([]RefUpdate, error) {
+	unlock, err := s.LockContext(ctx, repoPath)
+	if err != nil {
+		for _, c := range cmds {
+			if c.ng == "" {
+				c.ng = "push cancelled"
+			}
+		}
+		return nil, err
+	}
+	defer unlock()
+
+	refs, packed, err := listRefs(repoPath)
+	if err != nil {
+		markFailed(cmds, "failed to read refs")
+		return nil, err
+	}
+	for _, c := range cmds {
+		if c.ng != "" {
+			continue
+		}
+		cur, exists, err := readRef(repoPath, c.Name, packed)
+		if err != nil {
+			c.ng = "failed to read ref"
+			continue
+		}
+		if !exists {
+			cur = plumbing.ZeroHash
+		}
+		if cur != c.Old {
+			c.ng = "fetch first"
+			continue
+		}
+		if !exists && !c.New.IsZero() {
+			if other := refNameConflict(refs, c.Name); other != "" {
+				c.ng = "cannot lock ref: conflicts with " + other
+			}
+		}
+	}
+	if atomic && anyRejected(cmds) {
+		markFailed(cmds, "atomic push failure")
+	}
+	if !anyAccepted(cmds) {
+		return nil, nil
+	}
+	if rp != nil && len(rp.objects) > 0 {
+		if err := rp.install(repoPath); err != nil {
+			markFailed(cmds, "failed to store objects")
+			return nil, err
+		}
+	}
+
+	var done []RefUpdate
+	var written []*command
+	var firstErr error
+	for _, c := range cmds {
+		if c.ng != "" {
+			continue
+		}
+		var err error
+		if c.New.IsZero() {
+			err = deleteRef(repoPath, c.Name)
+		} else {
+			err = writeRef(repoPath, c.Name, c.New)
+		}
+		if err != nil {
+			c.ng = "failed to update ref"
+			if firstErr == nil {
+				firstErr = err
+			}
+			if atomic {
+				rollback(repoPath, written)
+				markFailed(cmds, "atomic push failure")
+				return nil, firstErr
+			}
+			continue
+		}
+		written = append(written, c)
+		done = append(done, c.RefUpdate)
+	}
+	return done, firstErr
+}
+
+// rollback restores refs written by an atomic push that failed midway.
+func rollback(repoPath string, written []*command) {
+	for _, c := range written {
+		if c.Old.IsZero() {
+			deleteRef(repoPath, c.Name)
+		} else {
+			writeRef(repoPath, c.Name, c.Old)
+		}
+		c.ng = "atomic push failure"
+	}
+}
+
+func markFailed(cmds []*command, reason string) {
+	for _, c := range cmds {
+		if c.ng == "" {
+			c.ng = reason
+		}
+	}
+}
+
+func anyRejected(cmds []*command) bool {
+	for _, c := range cmds {
+		if c.ng != "" {
+			return true
+		}
+	}
+	return false
+}
+
+func anyAccepted(cmds []*command) bool {
+	for _, c := range cmds {
+		if c.ng == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// formatSize renders bytes as MB with one decimal (MB = 2^20 bytes), as
+// in the push limit messages.
+func formatSize(n int64) string {
+	return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+}

@@ -1,0 +1,373 @@
+package gitserver
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/go-git/go-git/v5/plumbing"
+)
+
+// ref is one resolved ref as read from disk.
+type ref struct {
+	name string
+	hash plumbing.Hash
+}
+
+const maxSymrefDepth = 5
+
+// checkRefName applies git's check-ref-format rules to a full ref name and
+// requires the refs/ prefix, so a name can never escape the refs directory
+// or collide with git's own files.
+func checkRefName(name string) error {
+	bad := func(why string) error { return fmt.Errorf("%w %q: %s", ErrInvalidName, name, why) }
+	if !strings.HasPrefix(name, "refs/") || len(name) == len("refs/") {
+		return bad("must start with refs/")
+	}
+	if name == "@" || strings.Contains(name, "@{") {
+		return bad("contains @{")
+	}
+	if strings.HasSuffix(name, "/") || strings.HasSuffix(name, ".") {
+		return bad("ends with / or .")
+	}
+	if strings.Contains(name, "..") || strings.Contains(name, "//") {
+		return bad("contains .. or //")
+	}
+	for _, c := range []byte(name) {
+		if c < 0x20 || c == 0x7f || strings.IndexByte(" ~^:?*[\\", c) >= 0 {
+			return bad("contains a forbidden character")
+		}
+	}
+	for _, comp := range strings.Split(name, "/") {
+		if comp == "" || comp[0] == '.' || strings.HasSuffix(comp, ".lock") {
+			return bad("has an empty, dot-leading or .lock component")
+		}
+	}
+	return nil
+}
+
+// branchRef turns "main" or "refs/heads/main" into "refs/heads/main".
+func branchRef(branch string) string {
+	if strings.HasPrefix(branch, "refs/heads/") {
+		return branch
+	}
+	return "refs/heads/" + branch
+}
+
+func refPath(repoPath, name string) string {
+	return filepath.Join(repoPath, filepath.FromSlash(name))
+}
+
+// packedRefs holds the parsed packed-refs file. Peeled values are kept so
+// the advertisement can skip reading tag objects when git already peeled.
+type packedRefs struct {
+	refs   map[string]plumbing.Hash
+	peeled map[string]plumbing.Hash
+}
+
+func readPackedRefs(repoPath string) (*packedRefs, error) {
+	pr := &packedRefs{refs: map[string]plumbing.Hash{}, peeled: map[string]plumbing.Hash{}}
+	data, err := os.ReadFile(filepath.Join(repoPath, "packed-refs"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return pr, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read packed-refs: %w", err)
+	}
+	last := ""
+	for line := range strings.SplitSeq(string(data), "\n") {
+		line = strings.TrimSuffix(line, "\r")
+		switch {
+		case line == "" || line[0] == '#':
+		case line[0] == '^':
+			if h, ok := parseHash(line[1:]); ok && last != "" {
+				pr.peeled[last] = h
+			}
+		default:
+			hex, name, ok := strings.Cut(line, " ")
+			h, okh := parseHash(hex)
+			if !ok || !okh {
+				continue
+			}
+			pr.refs[name] = h
+			last = name
+		}
+	}
+	return pr, nil
+}
+
+func parseHash(s string) (plumbing.Hash, bool) {
+	if len(s) != 40 {
+		return plumbing.ZeroHash, false
+	}
+	for i := 0; i < 40; i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return plumbing.ZeroHash, false
+		}
+	}
+	return plumbing.NewHash(s), true
+}
+
+// readLoose reads one loose ref file: a hash, or "ref: <target>".
+func readLoose(repoPath, name string) (h plumbing.Hash, symref string, exists bool, err error) {
+	data, err := os.ReadFile(refPath(repoPath, name))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || isDirErr(err) {
+			return plumbing.ZeroHash, "", false, nil
+		}
+		return plumbing.ZeroHash, "", false, fmt.Errorf("read ref %s: %w", name, err)
+	}
+	s := strings.TrimSpace(string(data))
+	if target, ok := strings.CutPrefix(s, "ref:"); ok {
+		return plumbing.ZeroHash, strings.TrimSpace(target), true, nil
+	}
+	h, ok := parseHash(s)
+	if !ok {
+		return plumbing.ZeroHash, "", false, fmt.Errorf("ref %s: malformed content", name)
+	}
+	return h, "", true, nil
+}
+
+func isDirErr(err error) bool {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		if info, serr := os.Stat(pe.Path); serr == nil && info.IsDir() {
+			return true
+		}
+	}
+	return false
+}
+
+// readRef returns the value of a ref, following symbolic refs. A missing
+// ref is reported with ok=false and no error.
+func readRef(repoPath, name string, packed *packedRefs) (plumbing.Hash, bool, error) {
+	for depth := 0; depth < maxSymrefDepth; depth++ {
+		h, sym, exists, err := readLoose(repoPath, name)
+		if err != nil {
+			return plumbing.ZeroHash, false, err
+		}
+		if exists && sym == "" {
+			return h, true, nil
+		}
+		if exists {
+			name = sym
+			continue
+		}
+		if packed == nil {
+			if packed, err = readPackedRefs(repoPath); err != nil {
+				return plumbing.ZeroHash, false, err
+			}
+		}
+		h, ok := packed.refs[name]
+		return h, ok, nil
+	}
+	return plumbing.ZeroHash, false, fmt.Errorf("ref %s: symbolic ref loop", name)
+}
+
+// readHEAD returns the ref HEAD points to ("refs/heads/main"), or "" when
+// HEAD is detached or missing.
+func readHEAD(repoPath string) (string, error) {
+	_, sym, exists, err := readLoose(repoPath, "HEAD")
+	if err != nil || !exists {
+		return "", err
+	}
+	return sym, nil
+}
+
+// listRefs returns every ref under refs/, loose values overriding packed
+// ones, sorted by name. Symbolic refs are resolved; dangling ones skipped.
+func listRefs(repoPath string) ([]ref, *packedRefs, error) {
+	packed, err := readPackedRefs(repoPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	all := make(map[string]plumbing.Hash, len(packed.refs))
+	for name, h := range packed.refs {
+		all[name] = h
+	}
+	root := filepath.Join(repoPath, "refs")
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if d.IsDir() || !d.Type().IsRegular() || strings.HasSuffix(d.Name(), ".lock") {
+			return nil
+		}
+		rel, err := filepath.Rel(repoPath, p)
+		if err != nil {
+			return err
+		}
+		name := filepath.ToSlash(rel)
+		h, sym, exists, err := readLoose(repoPath, name)
+		if err != nil || !exists {
+			// A ref being renamed into place or a stray file must not
+			// break every fetch; skip what cannot be read.
+			return nil
+		}
+		if sym != "" {
+			h, exists, err = readRef(repoPath, sym, packed)
+			if err != nil || !exists {
+				return nil
+			}
+		}
+		all[name] = h
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("list refs: %w", err)
+	}
+	refs := make([]ref, 0, len(all))
+	for name, h := range all {
+		refs = append(refs, ref{name, h})
+	}
+	sort.Slice(refs, func(i, j int) bool { return refs[i].name < refs[j].name })
+	return refs, packed, nil
+}
+
+// refNameConflict reports an existing ref that makes name impossible to
+// create as a file: a ref named like one of its parent directories, or refs
+// living below it.
+func refNameConflict(existing []ref, name string) string {
+	for _, r := range existing {
+		if r.name == name {
+			continue
+		}
+		if strings.HasPrefix(name, r.name+"/") || strings.HasPrefix(r.name, name+"/") {
+			return r.name
+		}
+	}
+	return ""
+}
+
+// writeRef points name at h crash-safely: the new value goes to
+// <ref>.lock, is synced, and renamed over the ref, so a reader (or a crash)
+// sees either the old or the new value, never a torn file.
+func writeRef(repoPath, name string, h plumbing.Hash) error {
+	return writeFileLocked(refPath(repoPath, name), []byte(h.String()+"\n"))
+}
+
+// writeFileLocked replaces path with data through path.lock. Callers hold
+// the repository lock, so an existing .lock file can only be left over
+// from a crashed writer and is removed.
+func writeFileLocked(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	if info, err := os.Stat(path); err == nil && info.IsDir() {
+		// Left behind by deleted refs below it; git refuses too when the
+		// directory is not empty, and Remove fails in that case.
+		if err := os.Remove(path); err != nil {
+			return fmt.Errorf("%s is a directory: %w", path, ErrRefConflict)
+		}
+	}
+	lock := path + ".lock"
+	f, err := os.OpenFile(lock, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if errors.Is(err, fs.ErrExist) {
+		_ = os.Remove(lock)
+		f, err = os.OpenFile(lock, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	}
+	if err != nil {
+		return fmt.Errorf("lock %s: %w", path, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(lock)
+		return fmt.Errorf("write %s: %w", lock, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(lock)
+		return fmt.Errorf("sync %s: %w", lock, err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(lock)
+		return fmt.Errorf("close %s: %w", lock, err)
+	}
+	if err := os.Rename(lock, path); err != nil {
+		os.Remove(lock)
+		return fmt.Errorf("rename %s: %w", lock, err)
+	}
+	syncDir(dir)
+	return nil
+}
+
+// deleteRef removes name from packed-refs (rewritten through a lock file)
+// and then removes the loose file. In that order a concurrent reader never
+// sees an older packed value resurface.
+func deleteRef(repoPath, name string) error {
+	packed, err := readPackedRefs(repoPath)
+	if err != nil {
+		return err
+	}
+	if _, ok := packed.refs[name]; ok {
+		if err := rewritePackedRefsWithout(repoPath, name); err != nil {
+			return err
+		}
+	}
+	p := refPath(repoPath, name)
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("delete ref %s: %w", name, err)
+	}
+	syncDir(filepath.Dir(p))
+	// Empty directories left by refs/heads/a/b would block creating
+	// refs/heads/a later.
+	// Only directories below refs/<kind>/ are removed.
+	stop := filepath.Join(repoPath, "refs")
+	for dir := filepath.Dir(p); strings.HasPrefix(dir, stop+string(filepath.Separator)) && filepath.Dir(dir) != stop; dir = filepath.Dir(dir) {
+		if os.Remove(dir) != nil {
+			break
+		}
+	}
+	return nil
+}
+
+func rewritePackedRefsWithout(repoPath, name string) error {
+	path := filepath.Join(repoPath, "packed-refs")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read packed-refs: %w", err)
+	}
+	var out bytes.Buffer
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	skipping := false
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "^") {
+			if !skipping {
+				out.WriteString(line + "\n")
+			}
+			continue
+		}
+		skipping = false
+		if _, n, ok := strings.Cut(line, " "); ok && n == name && !strings.HasPrefix(line, "#") {
+			skipping = true
+			continue
+		}
+		out.WriteString(line + "\n")
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("parse packed-refs: %w", err)
+	}
+	return writeFileLocked(path, out.Bytes())
+}
+
+// syncDir makes a rename durable. Errors are ignored: some platforms cannot
+// open or sync directories, and the rename itself already happened.
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+}

@@ -1,0 +1,738 @@
+package gitserver
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/go-git/go-git/v5/plumbing"
+)
+
+// walker answers the history questions of one request over an odb,
+// caching parsed commits and trees.
+type walker struct {
+	db      *odb
+	commits map[plumbing.Hash]*commitNode
+	trees   *lru[plumbing.Hash, []treeEntry]
+	ctx     context.Context
+	steps   int
+}
+
+type commitNode struct {
+	hash  plumbing.Hash
+	info  commitInfo
+	flags uint16
+	seq   int // insertion order, breaks time ties in the queue
+}
+
+// Flags used by the enumeration walk (limit).
+const (
+	fSeen uint16 = 1 << iota
+	fUninteresting
+	fExpanded
+	fInQueue
+	fTheyHave // negotiation: the client has this commit
+)
+
+func newWalker(ctx context.Context, db *odb) *walker {
+	return &walker{
+		db:      db,
+		commits: map[plumbing.Hash]*commitNode{},
+		trees:   newLRU[plumbing.Hash, []treeEntry](32<<20, treeCost),
+		ctx:     ctx,
+	}
+}
+
+func treeCost(e []treeEntry) int { return 64 + len(e)*56 }
+
+// tick checks for cancellation every few thousand steps; walks can be long
+// and the client may have gone away.
+func (w *walker) tick() error {
+	w.steps++
+	if w.steps&4095 == 0 {
+		return w.ctx.Err()
+	}
+	return nil
+}
+
+var errNotCommit = errors.New("not a commit")
+
+func (w *walker) commit(h plumbing.Hash) (*commitNode, error) {
+	if n, ok := w.commits[h]; ok {
+		return n, nil
+	}
+	typ, data, err := w.db.read(h)
+	if err != nil {
+		return nil, err
+	}
+	if typ != objCommit {
+		return nil, fmt.Errorf("object %s: %w", h, errNotCommit)
+	}
+	info, err := parseCommit(data)
+	if err != nil {
+		return nil, fmt.Errorf("commit %s: %w", h, err)
+	}
+	n := &commitNode{hash: h, info: info, seq: len(w.commits)}
+	w.commits[h] = n
+	return n, nil
+}
+
+func (w *walker) tree(h plumbing.Hash) ([]treeEntry, error) {
+	if e, ok := w.trees.get(h); ok {
+		return e, nil
+	}
+	typ, data, err := w.db.read(h)
+	if err != nil {
+		return nil, err
+	}
+	if typ != objTree {
+		return nil, fmt.Errorf("object %s is a %s, expected tree", h, typ)
+	}
+	ents, err := parseTree(data)
+	if err != nil {
+		return nil, fmt.Errorf("tree %s: %w", h, err)
+	}
+	w.trees.put(h, ents)
+	return ents, nil
+}
+
+// peel follows tag objects to the first non-tag object. tags receives every
+// tag object passed on the way.
+func (w *walker) peel(h plumbing.Hash, tags func(plumbing.Hash)) (plumbing.Hash, plumbing.ObjectType, error) {
+	for depth := 0; depth < 16; depth++ {
+		typ, err := w.db.typeOf(h)
+		if err != nil {
+			return h, 0, err
+		}
+		if typ != objTag {
+			return h, typ, nil
+		}
+		if tags != nil {
+			tags(h)
+		}
+		_, data, err := w.db.read(h)
+		if err != nil {
+			return h, 0, err
+		}
+		t, err := parseTag(data)
+		if err != nil {
+			return h, 0, fmt.Errorf("tag %s: %w", h, err)
+		}
+		h = t.target
+	}
+	return h, 0, fmt.Errorf("tag chain too long at %s", h)
+}
+
+// commitQueue is a max-heap on committer time (newest first), as git's
+// revision walk uses.
+type commitQueue []*commitNode
+
+func (q commitQueue) Len() int { return len(q) }
+func (q commitQueue) Less(i, j int) bool {
+	if q[i].info.time != q[j].info.time {
+		return q[i].info.time > q[j].info.time
+	}
+	return q[i].seq < q[j].seq
+}
+func (q commitQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *commitQueue) Push(x any)   { *q = append(*q, x.(*commitNode)) }
+func (q *commitQueue) Pop() any {
+	old := *q
+	n := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return n
+}
+
+// sendObject is one object chosen for a pack.
+type sendObject struct {
+	hash plumbing.Hash
+	typ  plumbing.ObjectType
+}
+
+// enumeration is the set of objects a fetch must send, plus the objects
+// known to be on the client (usable as thin-pack delta bases).
+type enumeration struct {
+	objects   []sendObject
+	sending   map[plumbing.Hash]bool
+	clientHas map[plumbing.Hash]bool
+	commits   int
+}
+
+// enumerate lists the objects reachable from wants but not from haves.
+// Commits in cut are treated as having no parents (shallow boundaries).
+//
+// The commit walk is git's limit_list: a newest-first walk that carries
+// "uninteresting" down from the haves and stops once only uninteresting
+// commits are queued. Trees are walked against the trees of each commit's
+// parents, descending only where they differ: an entry equal to a parent's
+// is either sent by that parent's walk or already on the client (an
+// uninteresting parent). That sends what git sends without marking whole
+// trees of the haves.
+func (w *walker) enumerate(wants, haves []plumbing.Hash, cut map[plumbing.Hash]bool) (*enumeration, error) {
+	en := &enumeration{sending: map[plumbing.Hash]bool{}, clientHas: map[plumbing.Hash]bool{}}
+	add := func(h plumbing.Hash, t plumbing.ObjectType) {
+		if !en.sending[h] && !en.clientHas[h] {
+			en.sending[h] = true
+			en.objects = append(en.objects, sendObject{h, t})
+		}
+	}
+
+	var uninteresting []*commitNode
+	for _, h := range haves {
+		target, typ, err := w.peel(h, func(t plumbing.Hash) { en.clientHas[t] = true })
+		if err != nil {
+			continue // haves are hints; an unreadable one only costs bytes
+		}
+		switch typ {
+		case objCommit:
+			n, err := w.commit(target)
+			if err != nil {
+				continue
+			}
+			n.flags |= fUninteresting
+			uninteresting = append(uninteresting, n)
+		default:
+			en.clientHas[target] = true
+		}
+	}
+
+	var interesting []*commitNode
+	var rootTrees []plumbing.Hash
+	for _, h := range wants {
+		target, typ, err := w.peel(h, func(t plumbing.Hash) { add(t, objTag) })
+		if err != nil {
+			return nil, fmt.Errorf("want %s: %w", h, err)
+		}
+		switch typ {
+		case objCommit:
+			n, err := w.commit(target)
+			if err != nil {
+				return nil, err
+			}
+			interesting = append(interesting, n)
+		case objTree:
+			rootTrees = append(rootTrees, target)
+		default:
+			add(target, typ)
+		}
+	}
+
+	result, err := w.limit(interesting, uninteresting, cut)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range result {
+		add(c.hash, objCommit)
+	}
+	en.commits = len(result)
+
+	for _, c := range result {
+		if err := w.tick(); err != nil {
+			return nil, err
+		}
+		var parentTrees []counterpart
+		if !cut[c.hash] {
+			for _, ph := range c.info.parents {
+				p, err := w.commit(ph)
+				if err != nil {
+					return nil, err
+				}
+				parentTrees = append(parentTrees, counterpart{p.info.tree, p.flags&fUninteresting != 0})
+			}
+		}
+		if err := w.walkTree(en, add, c.info.tree, parentTrees); err != nil {
+			return nil, err
+		}
+	}
+	for _, t := range rootTrees {
+		if err := w.walkTree(en, add, t, nil); err != nil {
+			return nil, err
+		}
+	}
+	return en, nil
+}
+
+// counterpart is the tree at the same path in a parent commit. onClient
+// is set when that parent is uninteresting: everything in it is on the
+// client, which makes its objects usable as thin-pack delta bases.
+type counterpart struct {
+	hash     plumbing.Hash
+	onClient bool
+}
+
+func (w *walker) walkTree(en *enumeration, add func(plumbing.Hash, plumbing.ObjectType), h plumbing.Hash, counterparts []counterpart) error {
+	if en.sending[h] || en.clientHas[h] {
+		return nil
+	}
+	for _, c := range counterparts {
+		if c.hash == h {
+			if c.onClient {
+				en.clientHas[h] = true
+			}
+			return nil
+		}
+	}
+	if err := w.tick(); err != nil {
+		return err
+	}
+	add(h, objTree)
+	ents, err := w.tree(h)
+	if err != nil {
+		return err
+	}
+	cps := make([][]treeEntry, len(counterparts))
+	for i, c := range counterparts {
+		if cps[i], err = w.tree(c.hash); err != nil {
+			return err
+		}
+	}
+	cursor := make([]int, len(cps))
+	var sub []counterpart
+	for _, e := range ents {
+		if e.isGitlnk() || en.sending[e.hash] || en.clientHas[e.hash] {
+			continue
+		}
+		same := false
+		sub = sub[:0]
+		for k, ce := range cps {
+			for cursor[k] < len(ce) && compareEntries(ce[cursor[k]], e) < 0 {
+				cursor[k]++
+			}
+			if cursor[k] >= len(ce) || compareEntries(ce[cursor[k]], e) != 0 {
+				continue
+			}
+			c := ce[cursor[k]]
+			onClient := counterparts[k].onClient
+			if c.hash == e.hash {
+				if onClient {
+					en.clientHas[e.hash] = true
+				}
+				same = true
+				break
+			}
+			if e.isTree() {
+				sub = append(sub, counterpart{c.hash, onClient})
+			} else if onClient {
+				// The previous version of a changed file: the likeliest
+				// delta base.
+				en.clientHas[c.hash] = true
+			}
+		}
+		if same {
+			continue
+		}
+		if e.isTree() {
+			if err := w.walkTree(en, add, e.hash, append([]counterpart(nil), sub...)); err != nil {
+				return err
+			}
+		} else {
+			add(e.hash, objBlob)
+		}
+	}
+	return nil
+}
+
+// limit walks commits newest first from interesting and uninteresting
+// tips and returns the interesting commits not reachable from an
+// uninteresting one, newest first.
+func (w *walker) limit(interesting, uninteresting []*commitNode, cut map[plumbing.Hash]bool) ([]*commitNode, error) {
+	q := &commitQueue{}
+	live := 0 // interesting commits in the queue
+	push := func(n *commitNode) {
+		n.flags |= fSeen | fInQueue
+		if n.flags&fUninteresting == 0 {
+			live++
+		}
+		heap.Push(q, n)
+	}
+	for _, n := range uninteresting {
+		if n.flags&fSeen == 0 {
+			push(n)
+		}
+	}
+	for _, n := range interesting {
+		if n.flags&fSeen == 0 {
+			push(n)
+		}
+	}
+	var result []*commitNode
+	for q.Len() > 0 && live > 0 {
+		if err := w.tick(); err != nil {
+			return nil, err
+		}
+		n := heap.Pop(q).(*commitNode)
+		n.flags &^= fInQueue
+		n.flags |= fExpanded
+		unint := n.flags&fUninteresting != 0
+		if !unint {
+			live--
+			result = append(result, n)
+		}
+		if cut[n.hash] {
+			continue
+		}
+		for _, ph := range n.info.parents {
+			p, err := w.commit(ph)
+			if err != nil {
+				if unint {
+					continue // only the client's side of history; not fatal
+				}
+				return nil, err
+			}
+			if unint {
+				w.markUninteresting(p, cut, &live)
+			}
+			if p.flags&fSeen == 0 {
+				push(p)
+			}
+		}
+	}
+	out := result[:0]
+	for _, n := range result {
+		if n.flags&fUninteresting == 0 {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// markUninteresting flags n and, through commits already expanded, its
+// ancestors; queued commits carry the flag down when they are expanded.
+func (w *walker) markUninteresting(n *commitNode, cut map[plumbing.Hash]bool, live *int) {
+	stack := []*commitNode{n}
+	for len(stack) > 0 {
+		c := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if c.flags&fUninteresting != 0 {
+			continue
+		}
+		c.flags |= fUninteresting
+		if c.flags&fInQueue != 0 {
+			*live--
+		}
+		if c.flags&fExpanded != 0 && !cut[c.hash] {
+			for _, ph := range c.info.parents {
+				if p := w.commits[ph]; p != nil {
+					stack = append(stack, p)
+				}
+			}
+		}
+	}
+}
+
+// canAllReach is upload-pack's ok_to_give_up: every wanted commit reaches
+// a commit the client has, looking no further back than minTime.
+func (w *walker) canAllReach(wants []plumbing.Hash, minTime int64) bool {
+	for _, h := range wants {
+		target, typ, err := w.peel(h, nil)
+		if err != nil {
+			return false
+		}
+		if typ != objCommit {
+			continue // as git: ancestry cannot tell, so do not wait for it
+		}
+		if !w.reachesTheyHave(target, minTime) {
+			return false
+		}
+	}
+	return true
+}
+
+func (w *walker) reachesTheyHave(start plumbing.Hash, minTime int64) bool {
+	visited := map[plumbing.Hash]bool{start: true}
+	stack := []plumbing.Hash{start}
+	for len(stack) > 0 {
+		if w.tick() != nil {
+			return false
+		}
+		h := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		n, err := w.commit(h)
+		if err != nil {
+			continue
+		}
+		if n.flags&fTheyHave != 0 {
+			return true
+		}
+		if n.info.time < minTime {
+			continue
+		}
+		for _, p := range n.info.parents {
+			if !visited[p] {
+				visited[p] = true
+				stack = append(stack, p)
+			}
+		}
+	}
+	return false
+}
+
+// shallowByDepth is git's get_shallow_commits: walking from starts, the
+// commits at distance depth-1 become the new shallow boundary; those
+// closer are returned as notShallow.
+func (w *walker) shallowByDepth(starts []plumbing.Hash, depth int) (boundary []plumbing.Hash, notShallow map[plumbing.Hash]bool, err error) {
+	notShallow = map[plumbing.Hash]bool{}
+	visited := map[plumbing.Hash]bool{}
+	var level []plumbing.Hash
+	for _, h := range starts {
+		target, typ, err := w.peel(h, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		if typ == objCommit && !visited[target] {
+			visited[target] = true
+			level = append(level, target)
+		}
+	}
+	for d := 0; len(level) > 0; d++ {
+		var next []plumbing.Hash
+		for _, h := range level {
+			if err := w.tick(); err != nil {
+				return nil, nil, err
+			}
+			if d+1 >= depth {
+				boundary = append(boundary, h)
+				continue
+			}
+			notShallow[h] = true
+			n, err := w.commit(h)
+			if err != nil {
+				return nil, nil, err
+			}
+			for _, p := range n.info.parents {
+				if !visited[p] {
+					visited[p] = true
+					next = append(next, p)
+				}
+			}
+		}
+		level = next
+	}
+	return boundary, notShallow, nil
+}
+
+// shallowByRevList serves deepen-since and deepen-not: the commits
+// reachable from wants, newer than since and not reachable from notTips;
+// those with a parent outside the set become the boundary.
+func (w *walker) shallowByRevList(wants []plumbing.Hash, since int64, notTips []plumbing.Hash) (boundary []plumbing.Hash, notShallow map[plumbing.Hash]bool, err error) {
+	excluded := map[plumbing.Hash]bool{}
+	stack := []plumbing.Hash{}
+	for _, h := range notTips {
+		if target, typ, err := w.peel(h, nil); err == nil && typ == objCommit {
+			stack = append(stack, target)
+		}
+	}
+	for len(stack) > 0 {
+		h := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if excluded[h] {
+			continue
+		}
+		if err := w.tick(); err != nil {
+			return nil, nil, err
+		}
+		excluded[h] = true
+		n, err := w.commit(h)
+		if err != nil {
+			return nil, nil, err
+		}
+		stack = append(stack, n.info.parents...)
+	}
+
+	included := map[plumbing.Hash]bool{}
+	var order []*commitNode
+	for _, h := range wants {
+		if target, typ, err := w.peel(h, nil); err == nil && typ == objCommit {
+			stack = append(stack, target)
+		}
+	}
+	for len(stack) > 0 {
+		h := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if included[h] || excluded[h] {
+			continue
+		}
+		if err := w.tick(); err != nil {
+			return nil, nil, err
+		}
+		n, err := w.commit(h)
+		if err != nil {
+			return nil, nil, err
+		}
+		if since > 0 && n.info.time < since {
+			continue
+		}
+		included[h] = true
+		order = append(order, n)
+		stack = append(stack, n.info.parents...)
+	}
+	if len(included) == 0 {
+		return nil, nil, errors.New("no commits selected for shallow requests")
+	}
+	notShallow = map[plumbing.Hash]bool{}
+	for _, n := range order {
+		border := false
+		for _, p := range n.info.parents {
+			if !included[p] {
+				border = true
+				break
+			}
+		}
+		if border {
+			boundary = append(boundary, n.hash)
+		} else {
+			notShallow[n.hash] = true
+		}
+	}
+	return boundary, notShallow, nil
+}
+
+// reachableFrom reports which of targets (commits) are reachable from
+// tips. It stops as soon as all are found.
+func (w *walker) reachableFrom(targets []plumbing.Hash, tips []plumbing.Hash) (map[plumbing.Hash]bool, error) {
+	want := map[plumbing.Hash]bool{}
+	for _, t := range targets {
+		want[t] = true
+	}
+	found := map[plumbing.Hash]bool{}
+	visited := map[plumbing.Hash]bool{}
+	var stack []plumbing.Hash
+	for _, t := range tips {
+		if target, typ, err := w.peel(t, nil); err == nil && typ == objCommit {
+			stack = append(stack, target)
+		}
+	}
+	for len(stack) > 0 && len(found) < len(want) {
+		h := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if visited[h] {
+			continue
+		}
+		visited[h] = true
+		if err := w.tick(); err != nil {
+			return nil, err
+		}
+		if want[h] {
+			found[h] = true
+		}
+		n, err := w.commit(h)
+		if err != nil {
+			continue
+		}
+		stack = append(stack, n.info.parents...)
+	}
+	return found, nil
+}
+
+// isAncestor reports whether old is an ancestor of (or equal to) new,
+// painting down from both by date like git's in_merge_bases; it stops as
+// soon as new's paint reaches old or no unfinished paths remain.
+func (w *walker) isAncestor(old, new plumbing.Hash) (bool, error) {
+	if old == new {
+		return true, nil
+	}
+	const (
+		p1 = 1 << iota
+		p2
+		stale
+	)
+	type paint struct {
+		n      *commitNode
+		flags  int
+		queued int
+	}
+	nodes := map[plumbing.Hash]*paint{}
+	nonStale := 0
+	q := &paintQueue{}
+	get := func(h plumbing.Hash) (*paint, error) {
+		if p, ok := nodes[h]; ok {
+			return p, nil
+		}
+		n, err := w.commit(h)
+		if err != nil {
+			return nil, err
+		}
+		p := &paint{n: n}
+		nodes[h] = p
+		return p, nil
+	}
+	put := func(p *paint) {
+		p.queued++
+		if p.flags&stale == 0 {
+			nonStale++
+		}
+		heap.Push(q, paintItem{p.n, p})
+	}
+	setFlags := func(p *paint, f int) {
+		if p.flags&stale == 0 && f&stale != 0 {
+			nonStale -= p.queued
+		}
+		p.flags |= f
+	}
+	po, err := get(old)
+	if err != nil {
+		return false, err
+	}
+	pn, err := get(new)
+	if err != nil {
+		return false, err
+	}
+	setFlags(po, p1)
+	put(po)
+	setFlags(pn, p2)
+	put(pn)
+	for nonStale > 0 {
+		if err := w.tick(); err != nil {
+			return false, err
+		}
+		it := heap.Pop(q).(paintItem)
+		p := it.p.(*paint)
+		p.queued--
+		if p.flags&stale == 0 {
+			nonStale--
+		}
+		flags := p.flags & (p1 | p2 | stale)
+		if flags&(p1|p2) == p1|p2 {
+			flags |= stale
+		}
+		for _, ph := range p.n.info.parents {
+			pp, err := get(ph)
+			if err != nil {
+				return false, err
+			}
+			if pp.flags&flags == flags {
+				continue
+			}
+			setFlags(pp, flags)
+			if pp == po && pp.flags&p2 != 0 {
+				return true, nil
+			}
+			put(pp)
+		}
+	}
+	return po.flags&p2 != 0, nil
+}
+
+type paintItem struct {
+	n *commitNode
+	p any
+}
+
+type paintQueue []paintItem
+
+func (q paintQueue) Len() int { return len(q) }
+func (q paintQueue) Less(i, j int) bool {
+	if q[i].n.info.time != q[j].n.info.time {
+		return q[i].n.info.time > q[j].n.info.time
+	}
+	return q[i].n.seq < q[j].n.seq
+}
+func (q paintQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *paintQueue) Push(x any)   { *q = append(*q, x.(paintItem)) }
+func (q *paintQueue) Pop() any {
+	old := *q
+	n := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return n
+}
