@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
 )
@@ -31,6 +32,10 @@ type testServer struct {
 	mu   sync.Mutex
 	opts ReceiveOptions
 
+	// barrier, when set, holds receive-pack ref advertisements until that
+	// many clients have asked, so concurrent pushes all see the same refs.
+	barrier *barrier
+
 	gzipRequests atomic.Int64
 	uploadPosts  atomic.Int64
 }
@@ -47,6 +52,12 @@ func newTestServer(t testing.TB, cfg Config) *testServer {
 		if !ok {
 			http.NotFound(w, r)
 			return
+		}
+		ts.mu.Lock()
+		b := ts.barrier
+		ts.mu.Unlock()
+		if b != nil && r.URL.Query().Get("service") == serviceReceivePack {
+			b.wait()
 		}
 		ts.srv.ServeInfoRefs(w, r, path, r.URL.Query().Get("service"))
 	})
@@ -247,4 +258,25 @@ func (ts *testServer) looseObjects(dir string) int {
 		ts.t.Fatalf("count-objects: %q", out)
 	}
 	return n
+}
+
+type barrier struct {
+	mu      sync.Mutex
+	n       int
+	release chan struct{}
+}
+
+func newBarrier(n int) *barrier { return &barrier{n: n, release: make(chan struct{})} }
+
+func (b *barrier) wait() {
+	b.mu.Lock()
+	b.n--
+	if b.n == 0 {
+		close(b.release)
+	}
+	b.mu.Unlock()
+	select {
+	case <-b.release:
+	case <-time.After(20 * time.Second):
+	}
 }

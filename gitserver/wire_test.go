@@ -3,6 +3,7 @@ package gitserver
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/sha1"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -292,4 +293,27 @@ func TestWantNotOurRef(t *testing.T) {
 	if !strings.Contains(string(resp), "ERR upload-pack: not our ref") {
 		t.Fatalf("response %q", resp)
 	}
+}
+
+func emptyPack() []byte {
+	p := []byte("PACK\x00\x00\x00\x02\x00\x00\x00\x00")
+	sum := sha1.Sum(p)
+	return append(p, sum[:]...)
+}
+
+func postReceivePack(t *testing.T, ts *testServer, repo string, body []byte) string {
+	t.Helper()
+	resp, err := http.Post(ts.remote(repo)+"/git-receive-pack", "application/x-git-receive-pack-request", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("receive-pack: HTTP %d: %s", resp.StatusCode, out)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/x-git-receive-pack-result" {
+		t.Errorf("Content-Type = %q", ct)
+	}
+	return string(out)
 }

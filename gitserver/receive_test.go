@@ -1,0 +1,396 @@
+package gitserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/go-git/go-git/v5/plumbing"
+)
+
+func TestConcurrentPushesToOneBranch(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, Config{})
+	repo := ts.newRepo("race")
+	seed := ts.workdir("race")
+	ts.commitFile(seed, "base.txt", "base\n", "base")
+	ts.git(seed, "push", "-q", "origin", "main")
+
+	var mu sync.Mutex
+	var updated []RefUpdate
+	ts.setOptions(ReceiveOptions{Updated: func(ctx context.Context, u []RefUpdate) {
+		mu.Lock()
+		updated = append(updated, u...)
+		mu.Unlock()
+	}})
+
+	const rounds, pushers = 2, 10
+	pushed := map[string]bool{}
+	for round := 0; round < rounds; round++ {
+		clones := make([]string, pushers)
+		tips := make([]string, pushers)
+		for i := range clones {
+			clones[i] = ts.clone("race")
+			tips[i] = ts.commitFile(clones[i], fmt.Sprintf("f%d-%d.txt", round, i), strings.Repeat("x", 100*i), fmt.Sprintf("push %d/%d", round, i))
+			pushed[tips[i]] = true
+		}
+		// Round 0: every pusher gets the same advertisement, so they race
+		// on the server's compare-and-swap. Round 1: natural staggering.
+		if round == 0 {
+			ts.mu.Lock()
+			ts.barrier = newBarrier(pushers)
+			ts.mu.Unlock()
+		}
+		var wg sync.WaitGroup
+		results := make([]error, pushers)
+		stderrs := make([]string, pushers)
+		for i := range clones {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				_, stderrs[i], results[i] = ts.gitErr(clones[i], nil, "push", "origin", "main")
+			}(i)
+		}
+		wg.Wait()
+		ts.mu.Lock()
+		ts.barrier = nil
+		ts.mu.Unlock()
+		wins := 0
+		for i, err := range results {
+			if err == nil {
+				wins++
+				continue
+			}
+			// Losing is fine; losing messily is not.
+			if !strings.Contains(stderrs[i], "rejected") && !strings.Contains(stderrs[i], "fetch first") {
+				t.Errorf("round %d push %d failed uncleanly: %v\n%s", round, i, err, stderrs[i])
+			}
+		}
+		t.Logf("round %d: %d of %d pushes won", round, wins, pushers)
+		if wins == 0 || round == 0 && wins != 1 {
+			t.Errorf("round %d: %d pushes succeeded", round, wins)
+		}
+		final := ts.readServerRef(repo, "refs/heads/main").String()
+		if !pushed[final] {
+			t.Fatalf("round %d: main = %s, not one of the pushed tips", round, final)
+		}
+		ts.fsck(repo)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(updated) == 0 {
+		t.Error("Updated was never called")
+	}
+	for _, u := range updated {
+		if u.Name != "refs/heads/main" || !u.FastForward || !pushed[u.New.String()] {
+			t.Errorf("unexpected update %+v", u)
+		}
+	}
+}
+
+func TestPushOverFileSizeLimit(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, Config{MaxFileSize: 1 << 20})
+	repo := ts.newRepo("limit")
+	work := ts.workdir("limit")
+	ok := ts.commitFile(work, "small.txt", "small\n", "small")
+	ts.git(work, "push", "-q", "origin", "main")
+
+	big := make([]byte, 3<<19) // 1.5 MB
+	fillRandom(big, 7)
+	if err := os.MkdirAll(filepath.Join(work, "assets"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(work, "assets", "big.bin"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ts.git(work, "add", "assets/big.bin")
+	ts.git(work, "commit", "-q", "-m", "big")
+	_, stderr, err := ts.gitErr(work, nil, "push", "origin", "main")
+	if err == nil {
+		t.Fatal("push over the file size limit succeeded")
+	}
+	if !strings.Contains(stderr, "remote: error: file assets/big.bin is 1.5 MB; the limit is 1.0 MB") {
+		t.Errorf("stderr lacks the limit message:\n%s", stderr)
+	}
+	if !strings.Contains(stderr, "file size limit exceeded") {
+		t.Errorf("stderr lacks the ref status:\n%s", stderr)
+	}
+	if got := ts.readServerRef(repo, "refs/heads/main"); got.String() != ok {
+		t.Fatalf("main moved to %s", got)
+	}
+	assertNoPackHolds(t, repo, ts.revParse(work, "HEAD"))
+	ts.fsck(repo)
+}
+
+// assertNoPackHolds fails if a rejected object reached the repository.
+func assertNoPackHolds(t *testing.T, repo, hash string) {
+	t.Helper()
+	db, err := openODB(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.close()
+	if db.has(plumbing.NewHash(hash)) {
+		t.Fatalf("object %s of a rejected push is in the repository", hash)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(repo, "objects")); len(ents) > 0 {
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), "incoming-") {
+				t.Errorf("quarantine %s left behind", e.Name())
+			}
+		}
+	}
+}
+
+func TestPushOverRepoSizeLimit(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, Config{MaxRepoSize: 256 << 10})
+	repo := ts.newRepo("quota")
+	work := ts.workdir("quota")
+	ok := ts.commitFile(work, "small.txt", "small\n", "small")
+	ts.git(work, "push", "-q", "origin", "main")
+
+	blob := make([]byte, 300<<10)
+	fillRandom(blob, 3)
+	if err := os.WriteFile(filepath.Join(work, "data.bin"), blob, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ts.git(work, "add", "data.bin")
+	ts.git(work, "commit", "-q", "-m", "data")
+	_, stderr, err := ts.gitErr(work, nil, "push", "origin", "main")
+	if err == nil {
+		t.Fatal("push over the repository size limit succeeded")
+	}
+	if !strings.Contains(stderr, "remote: error: this push would make the repository larger than its 0.2 MB limit") ||
+		!strings.Contains(stderr, "repository size limit exceeded") {
+		t.Errorf("stderr lacks the limit message:\n%s", stderr)
+	}
+	if got := ts.readServerRef(repo, "refs/heads/main"); got.String() != ok {
+		t.Fatalf("main moved to %s", got)
+	}
+	assertNoPackHolds(t, repo, ts.revParse(work, "HEAD"))
+	ts.fsck(repo)
+
+	// Small pushes still fit.
+	ts.git(work, "reset", "-q", "--hard", "HEAD~1")
+	small := ts.commitFile(work, "more.txt", "more\n", "more")
+	ts.git(work, "push", "-q", "origin", "main")
+	if got := ts.readServerRef(repo, "refs/heads/main"); got.String() != small {
+		t.Fatalf("small push: main = %s", got)
+	}
+	ts.fsck(repo)
+}
+
+var errProtected = errors.New("refs/heads/main is protected: force-push and deletion are refused")
+
+func protectMain(ctx context.Context, u RefUpdate) error {
+	if u.Name == "refs/heads/main" && !u.FastForward {
+		return errProtected
+	}
+	return nil
+}
+
+func TestCheckRejectsForcePushAndDeletion(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, Config{})
+	ts.setOptions(ReceiveOptions{Check: protectMain})
+	repo := ts.newRepo("protect")
+	work := ts.workdir("protect")
+	ts.commitFile(work, "a.txt", "1\n", "one")
+	tip := ts.commitFile(work, "a.txt", "2\n", "two")
+	ts.git(work, "push", "-q", "origin", "main")
+
+	ts.git(work, "reset", "-q", "--hard", "HEAD~1")
+	ts.commitFile(work, "b.txt", "x\n", "rewrite")
+	_, stderr, err := ts.gitErr(work, nil, "push", "--force", "origin", "main")
+	if err == nil {
+		t.Fatal("force push to a protected branch succeeded")
+	}
+	if !strings.Contains(stderr, "remote: "+errProtected.Error()) || !strings.Contains(stderr, "[remote rejected]") {
+		t.Errorf("stderr:\n%s", stderr)
+	}
+	_, stderr, err = ts.gitErr(work, nil, "push", "origin", ":main")
+	if err == nil || !strings.Contains(stderr, "protected") {
+		t.Fatalf("deleting a protected branch: err=%v\n%s", err, stderr)
+	}
+	if got := ts.readServerRef(repo, "refs/heads/main"); got.String() != tip {
+		t.Fatalf("main = %s, want %s", got, tip)
+	}
+	// Fast-forwards are still accepted.
+	ts.git(work, "reset", "-q", "--hard", tip)
+	next := ts.commitFile(work, "c.txt", "c\n", "ff")
+	ts.git(work, "push", "-q", "origin", "main")
+	if got := ts.readServerRef(repo, "refs/heads/main"); got.String() != next {
+		t.Fatalf("fast-forward rejected: main = %s", got)
+	}
+	ts.fsck(repo)
+}
+
+func TestAtomicPushAllOrNothing(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, Config{})
+	ts.setOptions(ReceiveOptions{Check: protectMain})
+	repo := ts.newRepo("atomic")
+	work := ts.workdir("atomic")
+	ts.commitFile(work, "a.txt", "1\n", "one")
+	tip := ts.commitFile(work, "a.txt", "2\n", "two")
+	ts.git(work, "push", "-q", "origin", "main", "main:refs/heads/other")
+
+	ts.git(work, "reset", "-q", "--hard", "HEAD~1")
+	ts.commitFile(work, "b.txt", "x\n", "rewrite")
+	ts.git(work, "tag", "-a", "-m", "t", "v9")
+	_, stderr, err := ts.gitErr(work, nil, "push", "--atomic", "--force", "origin", "main", "main:refs/heads/other", "main:refs/heads/brand-new", "v9")
+	if err == nil {
+		t.Fatal("atomic push with a rejected ref succeeded")
+	}
+	if !strings.Contains(stderr, "atomic push failure") {
+		t.Errorf("stderr:\n%s", stderr)
+	}
+	refs, _, err := listRefs(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(refs) != 2 || refs[0].hash.String() != tip || refs[1].hash.String() != tip {
+		t.Fatalf("refs changed by a failed atomic push: %v", refs)
+	}
+	ts.fsck(repo)
+
+	// Without --atomic the acceptable refs go through.
+	_, _, err = ts.gitErr(work, nil, "push", "--force", "origin", "main", "main:refs/heads/other", "v9")
+	if err == nil {
+		t.Fatal("push including a protected force-push reported success")
+	}
+	if got := ts.readServerRef(repo, "refs/heads/other"); got.String() != ts.revParse(work, "main") {
+		t.Errorf("other = %s, want the new tip", got)
+	}
+	if got := ts.readServerRef(repo, "refs/tags/v9"); got.String() != ts.revParse(work, "v9") {
+		t.Errorf("tag v9 = %s", got)
+	}
+	if got := ts.readServerRef(repo, "refs/heads/main"); got.String() != tip {
+		t.Errorf("main = %s, want unchanged %s", got, tip)
+	}
+	ts.fsck(repo)
+}
+
+func TestUpdateRefCompareAndSwap(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, Config{})
+	ctx := context.Background()
+	repo := ts.newRepo("cas")
+	c1, err := ts.srv.InitialCommit(ctx, repo, "main", "one", Signature{Name: "a", Email: "a@b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := ts.clone("cas")
+	c2 := plumbing.NewHash(ts.commitFile(work, "x", "x", "two"))
+	ts.git(work, "push", "-q", "origin", "HEAD:refs/heads/side")
+	blob := plumbing.NewHash(strings.TrimSpace(ts.git(work, "rev-parse", "HEAD:x")))
+	missing := plumbing.NewHash(strings.Repeat("ab", 20))
+	zero := plumbing.ZeroHash
+
+	steps := []struct {
+		name          string
+		ref           string
+		old, new      plumbing.Hash
+		err           error
+		want          plumbing.Hash
+		checkRef      string
+		checkRefValue plumbing.Hash
+	}{
+		{"create exists", "main", zero, c2, ErrRefConflict, c1, "", zero},
+		{"stale old", "main", c2, c1, ErrRefConflict, c1, "", zero},
+		{"fast-forward", "main", c1, c2, nil, c2, "", zero},
+		{"rewind", "refs/heads/main", c2, c1, nil, c1, "", zero},
+		{"create", "feature/a", zero, c2, nil, zero, "refs/heads/feature/a", c2},
+		{"dir/file conflict", "feature", zero, c2, ErrRefConflict, zero, "refs/heads/feature", zero},
+		{"missing object", "x", zero, missing, ErrNotFound, zero, "refs/heads/x", zero},
+		{"blob on a branch", "x", zero, blob, ErrInvalidName, zero, "refs/heads/x", zero},
+		{"blob on a tag ref", "refs/tags/blob", zero, blob, nil, zero, "refs/tags/blob", blob},
+		{"bad name", "a..b", zero, c1, ErrInvalidName, zero, "", zero},
+		{"delete stale", "feature/a", c1, zero, ErrRefConflict, zero, "refs/heads/feature/a", c2},
+		{"delete", "feature/a", c2, zero, nil, zero, "refs/heads/feature/a", zero},
+		{"create after dir emptied", "feature", zero, c1, nil, zero, "refs/heads/feature", c1},
+		{"delete missing", "nothing", zero, zero, nil, zero, "refs/heads/nothing", zero},
+	}
+	for _, st := range steps {
+		err := ts.srv.UpdateRef(ctx, repo, st.ref, st.old, st.new)
+		if st.err == nil && err != nil || st.err != nil && !errors.Is(err, st.err) {
+			t.Fatalf("%s: err = %v, want %v", st.name, err, st.err)
+		}
+		if !st.want.IsZero() {
+			if got := ts.readServerRef(repo, "refs/heads/main"); got != st.want {
+				t.Fatalf("%s: main = %s, want %s", st.name, got, st.want)
+			}
+		}
+		if st.checkRef != "" {
+			if got := ts.readServerRef(repo, st.checkRef); got != st.checkRefValue {
+				t.Fatalf("%s: %s = %s, want %s", st.name, st.checkRef, got, st.checkRefValue)
+			}
+		}
+	}
+	ts.fsck(repo)
+
+	// Concurrent CAS from one old value: exactly one wins.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wins := 0
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			target := c1
+			if i%2 == 0 {
+				target = c2
+			}
+			if err := ts.srv.UpdateRef(ctx, repo, "refs/heads/race", zero, target); err == nil {
+				mu.Lock()
+				wins++
+				mu.Unlock()
+			} else if !errors.Is(err, ErrRefConflict) {
+				t.Errorf("concurrent create: %v", err)
+			}
+		}(i)
+	}
+	wg.Wait()
+	if wins != 1 {
+		t.Fatalf("%d concurrent creates won, want 1", wins)
+	}
+	if _, err := os.Stat(filepath.Join(repo, "refs", "heads", "race.lock")); err == nil {
+		t.Fatal("lock file left behind")
+	}
+}
+
+func TestPushRejectsMissingObjects(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, Config{})
+	repo := ts.newRepo("missing")
+	work := ts.workdir("missing")
+	ts.commitFile(work, "a", "a", "a")
+	ts.git(work, "push", "-q", "origin", "main")
+	base := ts.revParse(work, "HEAD")
+	next := ts.commitFile(work, "b", "b", "b")
+
+	// A hand-made push naming a commit whose pack is empty.
+	body := pktBody(base+" "+next+" refs/heads/main\x00report-status side-band-64k\n", "")
+	body = append(body, emptyPack()...)
+	resp := postReceivePack(t, ts, "missing", body)
+	if !strings.Contains(resp, "ng refs/heads/main missing necessary objects") {
+		t.Fatalf("response: %q", resp)
+	}
+	if got := ts.readServerRef(repo, "refs/heads/main"); got.String() != base {
+		t.Fatalf("main moved to %s", got)
+	}
+	// A corrupt pack is an unpack error.
+	bad := append(pktBody(base+" "+next+" refs/heads/main\x00report-status\n", ""), []byte("PACK\x00\x00\x00\x02\x00\x00\x00\x01garbage")...)
+	resp = postReceivePack(t, ts, "missing", bad)
+	if !strings.Contains(resp, "unpack ") || strings.Contains(resp, "unpack ok") || !strings.Contains(resp, "ng refs/heads/main") {
+		t.Fatalf("corrupt pack response: %q", resp)
+	}
+	ts.fsck(repo)
+}
