@@ -132,6 +132,15 @@ func TestBinaryServeAndShutdown(t *testing.T) {
 	if out, err = runBinary(t, nil, "admin", "user", "set-admin", "--data", data, "--username", "ops", "--admin=false"); err != nil {
 		t.Fatalf("set-admin: %v\n%s", err, out)
 	}
+	for i, want := range []string{"balance now 5", "balance now 12"} {
+		out, err = runBinary(t, nil, "admin", "vouches", "grant", "--data", data, "--user", "ops", "--count", []string{"5", "7"}[i])
+		if err != nil || !strings.Contains(out, want) {
+			t.Fatalf("vouches grant: %v\n%s", err, out)
+		}
+	}
+	if out, err := runBinary(t, nil, "admin", "vouches", "grant", "--data", data, "--user", "ops", "--count", "0"); err == nil {
+		t.Errorf("granting 0 vouches succeeded: %s", out)
+	}
 	if out, err := runBinary(t, nil, "admin", "user", "set-admin", "--data", data, "--username", "nobody"); err == nil {
 		t.Errorf("set-admin on a missing user succeeded: %s", out)
 	}
