@@ -48,7 +48,15 @@ type packObject struct {
 	baseOff  int64
 	baseHash plumbing.Hash
 	resolved bool
+	data     []byte // inflated content kept from the first pass, if any
 }
+
+// retainBudget bounds the inflated content the first pass keeps for delta
+// resolution, which otherwise inflates bases and deltas a second time.
+const (
+	retainBudget = 32 << 20
+	retainMax    = 1 << 20
+)
 
 // packStream reads a pack from the network for the indexer. It hands
 // bytes to zlib one at a time (flate needs an io.ByteReader to stop
@@ -167,6 +175,7 @@ func indexPack(ctx context.Context, r io.Reader, dir string, limit int64) (*rece
 	byOffset := make(map[int64]int, min(count, 1<<16))
 
 	var zr io.ReadCloser
+	var retained int64
 	copyBuf := make([]byte, 64*1024)
 	for i := uint32(0); i < count; i++ {
 		if i&255 == 0 {
@@ -199,6 +208,16 @@ func indexPack(ctx context.Context, r io.Reader, dir string, limit int64) (*rece
 			hasher = plumbing.NewHasher(o.diskType, o.diskSize)
 			sink = hasher
 		}
+		var kept *bytes.Buffer
+		if o.diskSize <= retainMax && retained+o.diskSize <= retainBudget {
+			kept = bytes.NewBuffer(make([]byte, 0, o.diskSize))
+			retained += o.diskSize
+			if !o.diskType.IsDelta() {
+				sink = io.MultiWriter(hasher, kept)
+			} else {
+				sink = kept
+			}
+		}
 		n, err := io.CopyBuffer(sink, io.LimitReader(zr, o.diskSize), copyBuf)
 		if err != nil {
 			return nil, fmt.Errorf("entry at %d: %w", o.off, err)
@@ -211,6 +230,9 @@ func indexPack(ctx context.Context, r io.Reader, dir string, limit int64) (*rece
 		}
 		s.sync()
 		o.crc = s.crc.Sum32()
+		if kept != nil {
+			o.data = kept.Bytes()
+		}
 		if !o.diskType.IsDelta() {
 			o.hash = hasher.Sum()
 			o.typ, o.size, o.resolved = o.diskType, o.diskSize, true
@@ -324,6 +346,11 @@ func expectZlibEnd(zr io.Reader) error {
 // whole object, so each base is inflated once and only one chain is held
 // in memory at a time.
 func (rp *receivedPack) resolveDeltas(ctx context.Context, f *os.File, byOffset map[int64]int) error {
+	defer func() {
+		for i := range rp.objects {
+			rp.objects[i].data = nil
+		}
+	}()
 	if rp.deltas == 0 {
 		return nil
 	}
@@ -344,7 +371,17 @@ func (rp *receivedPack) resolveDeltas(ctx context.Context, f *os.File, byOffset 
 	}
 	rd := &odb{br: bufio.NewReaderSize(nil, 32*1024)}
 	pf := &packFile{path: rp.packPath, f: f, size: st.Size()}
+	// Entries are in pack order, which is all entryEnd needs.
+	pf.byOffset = make([]idxEntry, len(rp.objects))
+	for i, o := range rp.objects {
+		pf.byOffset[i] = idxEntry{off: o.off}
+	}
 	inflate := func(o *packObject) ([]byte, error) {
+		if o.data != nil {
+			d := o.data
+			o.data = nil // each entry's data is used once
+			return d, nil
+		}
 		return rd.inflate(pf, o.dataOff, o.diskSize)
 	}
 	resolved := 0

@@ -134,7 +134,7 @@ func (e treeEntry) isTree() bool   { return e.mode&0o170000 == modeTree }
 func (e treeEntry) isGitlnk() bool { return e.mode&0o170000 == modeGitlnk }
 
 func parseTree(data []byte) ([]treeEntry, error) {
-	var out []treeEntry
+	out := make([]treeEntry, 0, len(data)/40+1)
 	for len(data) > 0 {
 		sp := bytes.IndexByte(data, ' ')
 		if sp <= 0 {

@@ -45,6 +45,7 @@ type odb struct {
 	packs  []*packFile
 	cache  *baseCache
 	br     *bufio.Reader
+	rd     bytes.Reader
 	zr     io.ReadCloser
 }
 
@@ -56,6 +57,44 @@ type packFile struct {
 	quarantine bool // a received pack not yet moved into objects/pack
 
 	byOffset []idxEntry // sorted by offset, built on first use
+
+	// A read window: most entries are small and read near the previous
+	// one (walks and pack writing follow pack order), so one pread serves
+	// many of them.
+	win    []byte
+	winOff int64
+}
+
+const packWindow = 64 * 1024
+
+// view returns n bytes at off, from the window when they fit in it. The
+// slice is only valid until the next call; n larger than the window
+// allocates.
+func (p *packFile) view(off, n int64) ([]byte, error) {
+	if off < 0 || n < 0 || off+n > p.size {
+		return nil, fmt.Errorf("read %s: range %d+%d outside the pack", filepath.Base(p.path), off, n)
+	}
+	if n > packWindow {
+		b := make([]byte, n)
+		if _, err := p.f.ReadAt(b, off); err != nil {
+			return nil, fmt.Errorf("read %s: %w", filepath.Base(p.path), err)
+		}
+		return b, nil
+	}
+	if p.win != nil && off >= p.winOff && off+n <= p.winOff+int64(len(p.win)) {
+		return p.win[off-p.winOff : off-p.winOff+n], nil
+	}
+	if cap(p.win) < packWindow {
+		p.win = make([]byte, packWindow)
+	}
+	m := min(int64(packWindow), p.size-off)
+	p.win = p.win[:m]
+	if _, err := p.f.ReadAt(p.win, off); err != nil {
+		p.win = p.win[:0]
+		return nil, fmt.Errorf("read %s: %w", filepath.Base(p.path), err)
+	}
+	p.winOff = off
+	return p.win[:n], nil
 }
 
 type idxEntry struct {
@@ -198,10 +237,11 @@ func (db *odb) hasPermanent(h plumbing.Hash) bool {
 // header decodes the entry header at off.
 func (p *packFile) header(off int64) (entryHeader, error) {
 	var h entryHeader
-	n, err := p.f.ReadAt(h.raw[:], off)
-	if n == 0 && err != nil {
-		return h, fmt.Errorf("read pack entry at %d: %w", off, err)
+	v, err := p.view(off, min(int64(len(h.raw)), p.size-off))
+	if err != nil {
+		return h, err
 	}
+	n := copy(h.raw[:], v)
 	b := h.raw[:n]
 	i := 0
 	next := func() (byte, error) {
@@ -317,8 +357,19 @@ func (p *packFile) hashAt(off int64) (plumbing.Hash, error) {
 
 // inflate returns size bytes of the zlib stream starting at dataOff.
 func (db *odb) inflate(p *packFile, dataOff, size int64) ([]byte, error) {
-	db.br.Reset(io.NewSectionReader(p.f, dataOff, p.size-dataOff))
-	if err := db.resetZlib(db.br); err != nil {
+	var src io.Reader
+	if end, err := p.entryEnd(dataOff); err == nil && end-dataOff <= packWindow {
+		v, err := p.view(dataOff, end-dataOff)
+		if err != nil {
+			return nil, err
+		}
+		db.rd.Reset(v)
+		src = &db.rd
+	} else {
+		db.br.Reset(io.NewSectionReader(p.f, dataOff, p.size-dataOff))
+		src = db.br
+	}
+	if err := db.resetZlib(src); err != nil {
 		return nil, fmt.Errorf("inflate at %d: %w", dataOff, err)
 	}
 	if size < 0 || size > 1<<40 {

@@ -9,6 +9,7 @@ import (
 	"hash"
 	"hash/crc32"
 	"io"
+	"sort"
 
 	"github.com/go-git/go-git/v5/plumbing"
 )
@@ -68,13 +69,13 @@ func (pw *packWriter) writePack(tick func() error) error {
 	if _, err := pw.Write(hdr[:]); err != nil {
 		return err
 	}
-	for i, o := range pw.en.objects {
+	for i, h := range pw.order() {
 		if i&255 == 0 {
 			if err := tick(); err != nil {
 				return err
 			}
 		}
-		if err := pw.writeObject(o.hash); err != nil {
+		if err := pw.writeObject(h); err != nil {
 			return err
 		}
 	}
@@ -83,6 +84,41 @@ func (pw *packWriter) writePack(tick func() error) error {
 	}
 	_, err := pw.out.Write(pw.sum.Sum(nil))
 	return err
+}
+
+// order lists the objects by where they are stored, so that copying them
+// reads each pack front to back; loose objects go last. The client does
+// not care about order beyond bases preceding their deltas, which
+// writeObject ensures.
+func (pw *packWriter) order() []plumbing.Hash {
+	type loc struct {
+		pack int
+		off  int64
+		h    plumbing.Hash
+	}
+	rank := map[*packFile]int{}
+	for i, p := range pw.db.packs {
+		rank[p] = i
+	}
+	locs := make([]loc, len(pw.en.objects))
+	for i, o := range pw.en.objects {
+		if p, off, ok := pw.db.find(o.hash); ok {
+			locs[i] = loc{rank[p], off, o.hash}
+		} else {
+			locs[i] = loc{len(pw.db.packs), int64(i), o.hash}
+		}
+	}
+	sort.Slice(locs, func(i, j int) bool {
+		if locs[i].pack != locs[j].pack {
+			return locs[i].pack < locs[j].pack
+		}
+		return locs[i].off < locs[j].off
+	})
+	out := make([]plumbing.Hash, len(locs))
+	for i, l := range locs {
+		out[i] = l.h
+	}
+	return out
 }
 
 func (pw *packWriter) writeObject(h plumbing.Hash) error {
@@ -167,20 +203,31 @@ func (pw *packWriter) copyEntry(h plumbing.Hash, p *packFile, off int64, eh entr
 	if end < dataOff {
 		return fmt.Errorf("pack %s: bad entry bounds at %d", p.path, off)
 	}
-	r := io.NewSectionReader(p.f, dataOff, end-dataOff)
-	for {
-		n, err := r.Read(pw.buf)
-		if n > 0 {
-			crc.Write(pw.buf[:n])
-			if _, werr := pw.Write(pw.buf[:n]); werr != nil {
-				return werr
-			}
-		}
-		if err == io.EOF {
-			break
-		}
+	if end-dataOff <= packWindow {
+		v, err := p.view(dataOff, end-dataOff)
 		if err != nil {
-			return fmt.Errorf("read %s: %w", p.path, err)
+			return err
+		}
+		crc.Write(v)
+		if _, err := pw.Write(v); err != nil {
+			return err
+		}
+	} else {
+		r := io.NewSectionReader(p.f, dataOff, end-dataOff)
+		for {
+			n, err := r.Read(pw.buf)
+			if n > 0 {
+				crc.Write(pw.buf[:n])
+				if _, werr := pw.Write(pw.buf[:n]); werr != nil {
+					return werr
+				}
+			}
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("read %s: %w", p.path, err)
+			}
 		}
 	}
 	if p.idx.Version == 2 {

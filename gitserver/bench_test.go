@@ -1,0 +1,177 @@
+package gitserver
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/cgi"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// benchRepo pushes a synthetic history to a fresh server repository: 800
+// files of about 6 KB in 40 directories, then commits changing three
+// files each (so the pushed pack carries deltas). Returns the work dir.
+func benchRepo(b *testing.B, ts *testServer, name string, commits int) string {
+	b.Helper()
+	ts.newRepo(name)
+	work := ts.workdir(name)
+	r := rand.New(rand.NewPCG(1, 2))
+	words := strings.Fields("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau upsilon phi chi psi omega")
+	para := func(n int) string {
+		var sb strings.Builder
+		for sb.Len() < n {
+			sb.WriteString(words[r.IntN(len(words))])
+			if r.IntN(12) == 0 {
+				sb.WriteByte('\n')
+			} else {
+				sb.WriteByte(' ')
+			}
+		}
+		return sb.String() + "\n"
+	}
+	const files = 800
+	content := make([]string, files)
+	var s bytes.Buffer
+	msg := func(m string) { fmt.Fprintf(&s, "data %d\n%s", len(m), m) }
+	fmt.Fprintf(&s, "commit refs/heads/main\ncommitter Bench <b@example.com> 1700000000 +0000\n")
+	msg("initial\n")
+	for i := 0; i < files; i++ {
+		content[i] = para(4000 + r.IntN(4000))
+		fmt.Fprintf(&s, "M 100644 inline src/d%02d/f%03d.txt\ndata %d\n%s\n", i%40, i, len(content[i]), content[i])
+	}
+	for c := 1; c < commits; c++ {
+		fmt.Fprintf(&s, "commit refs/heads/main\ncommitter Bench <b@example.com> %d +0000\n", 1700000000+c*60)
+		msg(fmt.Sprintf("change %d\n", c))
+		for k := 0; k < 3; k++ {
+			i := r.IntN(files)
+			lines := strings.Split(content[i], "\n")
+			lines[r.IntN(len(lines))] = para(60)
+			content[i] = strings.Join(lines, "\n")
+			fmt.Fprintf(&s, "M 100644 inline src/d%02d/f%03d.txt\ndata %d\n%s\n", i%40, i, len(content[i]), content[i])
+		}
+	}
+	cmd := exec.Command("git", "fast-import", "--quiet")
+	cmd.Dir = work
+	cmd.Env = ts.env()
+	cmd.Stdin = &s
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("fast-import: %v\n%s", err, out)
+	}
+	ts.git(work, "repack", "-adq")
+	ts.git(work, "checkout", "-q", "main")
+	ts.git(work, "push", "-q", "origin", "main")
+	return work
+}
+
+func BenchmarkClone(b *testing.B) {
+	ts := newTestServer(b, Config{})
+	benchRepo(b, ts, "bench", 1000)
+	repo := filepath.Join(ts.root, "bench.git")
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		dir := filepath.Join(b.TempDir(), "c")
+		ts.git("", "clone", "-q", "--bare", ts.remote("bench"), dir)
+	}
+	size, _ := ts.srv.Size(context.Background(), repo)
+	b.ReportMetric(float64(size)/(1<<20), "repo-MB")
+}
+
+func BenchmarkNoopFetch(b *testing.B) {
+	ts := newTestServer(b, Config{})
+	benchRepo(b, ts, "bench", 300)
+	clone := ts.clone("bench")
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		ts.git(clone, "fetch", "-q", "origin")
+	}
+}
+
+func BenchmarkPush50(b *testing.B) {
+	ts := newTestServer(b, Config{})
+	work := benchRepo(b, ts, "bench", 300)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		ts.history(work, "main", 50, 20, 1800000000+int64(i)*10000)
+		ts.git(work, "reset", "-q", "--hard", "main")
+		b.StartTimer()
+		ts.git(work, "push", "-q", "origin", "main")
+	}
+	b.StopTimer()
+	ts.fsck(filepath.Join(ts.root, "bench.git"))
+}
+
+// BenchmarkServeClone measures the server alone: one full-clone
+// upload-pack request, response discarded.
+func BenchmarkServeClone(b *testing.B) {
+	ts := newTestServer(b, Config{})
+	benchRepo(b, ts, "bench", 1000)
+	repo := filepath.Join(ts.root, "bench.git")
+	head := ts.readServerRef(repo, "refs/heads/main")
+	body := pktBody("want "+head.String()+" multi_ack_detailed side-band-64k ofs-delta thin-pack no-progress\n", "", "done\n")
+	b.ResetTimer()
+	var n int64
+	for i := 0; i < b.N; i++ {
+		resp, err := http.Post(ts.remote("bench")+"/git-upload-pack", "application/x-git-upload-pack-request", bytes.NewReader(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	b.ReportMetric(float64(n)/(1<<20), "pack-MB")
+}
+
+// BenchmarkIndexPack measures receiving: indexing a full pack of the
+// benchmark repository into a quarantine directory.
+func BenchmarkIndexPack(b *testing.B) {
+	ts := newTestServer(b, Config{})
+	work := benchRepo(b, ts, "bench", 1000)
+	packs, _ := filepath.Glob(filepath.Join(work, ".git", "objects", "pack", "*.pack"))
+	if len(packs) != 1 {
+		b.Fatalf("expected one pack after gc, got %v", packs)
+	}
+	data, err := os.ReadFile(packs[0])
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		dir := b.TempDir()
+		if _, err := indexPack(context.Background(), bytes.NewReader(data), dir, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCloneNativeGit is the baseline for BenchmarkClone: the same
+// repository served by C git's http-backend (CGI), cloned the same way.
+func BenchmarkCloneNativeGit(b *testing.B) {
+	ts := newTestServer(b, Config{})
+	benchRepo(b, ts, "bench", 1000)
+	gitPath, err := exec.LookPath("git")
+	if err != nil {
+		b.Skip("git not installed")
+	}
+	h := &cgi.Handler{
+		Path: gitPath,
+		Args: []string{"http-backend"},
+		Env:  []string{"GIT_PROJECT_ROOT=" + ts.root, "GIT_HTTP_EXPORT_ALL=1", "HOME=" + ts.home},
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		dir := filepath.Join(b.TempDir(), "c")
+		ts.git("", "clone", "-q", "--bare", srv.URL+"/bench.git", dir)
+	}
+}
