@@ -82,6 +82,9 @@ type App struct {
 	handler http.Handler
 	mux     *http.ServeMux
 
+	// merges serializes pull request merges per repository (merge.go).
+	merges keyedLocks
+
 	// workers run for as long as Serve does (webhook delivery, scheduled
 	// jobs); each feature adds its own in its init function.
 	workers []func(ctx context.Context)
