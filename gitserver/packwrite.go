@@ -1,6 +1,7 @@
 package gitserver
 
 import (
+	"bytes"
 	"compress/zlib"
 	"crypto/sha1"
 	"encoding/binary"
@@ -12,6 +13,7 @@ import (
 	"sort"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 )
 
 // packWriter streams a pack for an enumeration. Stored entries are copied
@@ -130,6 +132,9 @@ func (pw *packWriter) writeObject(h plumbing.Hash) error {
 	}
 	p, off, ok := pw.db.find(h)
 	if !ok {
+		if done, err := pw.thinDelta(h); done || err != nil {
+			return err
+		}
 		return pw.writeFull(h)
 	}
 	eh, err := p.header(off)
@@ -149,6 +154,9 @@ func (pw *packWriter) writeObject(h plumbing.Hash) error {
 	case objREF:
 		base = eh.baseHash
 	default:
+		if done, err := pw.thinDelta(h); done || err != nil {
+			return err
+		}
 		pw.written[h] = pw.n
 		pw.reused++
 		return pw.copyEntry(h, p, off, eh, end, eh.raw[:eh.hdrLen])
@@ -187,7 +195,56 @@ func (pw *packWriter) writeObject(h plumbing.Hash) error {
 		pw.deltas++
 		return pw.copyEntry(h, p, off, eh, end, hdr)
 	}
+	if done, err := pw.thinDelta(h); done || err != nil {
+		return err
+	}
 	return pw.writeFull(h)
+}
+
+// Bounds for computing a new delta against the client's copy: below
+// the minimum a delta saves nothing, above the maximum the two objects
+// held in memory cost more than the bytes saved.
+const (
+	thinDeltaMin = 256
+	thinDeltaMax = 16 << 20
+)
+
+// thinDelta writes h as a delta against the previous version the client
+// has (enumeration.deltaBase), when thin packs are allowed and the delta
+// is less than half the object. Only objects the pack writer could not
+// reuse as deltas get here, so this runs for few objects per fetch.
+func (pw *packWriter) thinDelta(h plumbing.Hash) (bool, error) {
+	base, ok := pw.en.deltaBase[h]
+	if !pw.thin || !ok || !pw.en.clientHas[base] {
+		return false, nil
+	}
+	typ, target, err := pw.db.read(h)
+	if err != nil {
+		return false, err
+	}
+	if len(target) < thinDeltaMin || len(target) > thinDeltaMax {
+		return false, nil
+	}
+	btyp, src, err := pw.db.read(base)
+	if err != nil || btyp != typ || len(src) == 0 || len(src) > thinDeltaMax {
+		return false, nil
+	}
+	delta := packfile.DiffDelta(src, target)
+	if len(delta) >= len(target)/2 {
+		return false, nil
+	}
+	// Trust but verify: a wrong delta would corrupt the client's object.
+	if check, err := applyDelta(src, delta); err != nil || !bytes.Equal(check, target) {
+		return false, nil
+	}
+	pw.written[h] = pw.n
+	pw.deltas++
+	hdr := appendEntryHeader(nil, objREF, int64(len(delta)))
+	hdr = append(hdr, base[:]...)
+	if _, err := pw.Write(hdr); err != nil {
+		return true, err
+	}
+	return true, pw.deflate(delta)
 }
 
 // copyEntry writes hdr and then the stored zlib stream of the entry,
@@ -248,6 +305,10 @@ func (pw *packWriter) writeFull(h plumbing.Hash) error {
 	if _, err := pw.Write(appendEntryHeader(nil, typ, int64(len(data)))); err != nil {
 		return err
 	}
+	return pw.deflate(data)
+}
+
+func (pw *packWriter) deflate(data []byte) error {
 	if pw.zw == nil {
 		pw.zw, _ = zlib.NewWriterLevel(pw, zlib.DefaultCompression)
 	} else {

@@ -221,7 +221,8 @@ func (s *Server) receive(ctx context.Context, repoPath string, req *receiveReque
 		rp, err = s.receivePack(ctx, repoPath, pack)
 		if errors.Is(err, errPackTooLarge) {
 			s.drain(pack)
-			out.say("error: this push would make the repository larger than its %s limit", formatSize(s.cfg.MaxRepoSize))
+			cur, _ := s.Size(ctx, repoPath)
+			out.say("error: this push would make the repository larger than its %s limit (it uses %s)", formatSize(s.cfg.MaxRepoSize), formatSize(cur))
 			rejectAll("repository size limit exceeded")
 			return "repository size limit exceeded"
 		}

@@ -17,6 +17,10 @@ type walker struct {
 	trees   *lru[plumbing.Hash, []treeEntry]
 	ctx     context.Context
 	steps   int
+
+	// progress, when set, is called every few thousand steps so a long
+	// walk can report how far it got.
+	progress func()
 }
 
 type commitNode struct {
@@ -51,6 +55,9 @@ func treeCost(e []treeEntry) int { return 64 + len(e)*56 }
 func (w *walker) tick() error {
 	w.steps++
 	if w.steps&4095 == 0 {
+		if w.progress != nil {
+			w.progress()
+		}
 		return w.ctx.Err()
 	}
 	return nil
@@ -156,6 +163,10 @@ type enumeration struct {
 	objects   []sendObject
 	sending   map[plumbing.Hash]bool
 	clientHas map[plumbing.Hash]bool
+	// deltaBase maps a tree or blob being sent to the object at the same
+	// path in a commit the client has: the base git itself would try for
+	// a thin pack.
+	deltaBase map[plumbing.Hash]plumbing.Hash
 	commits   int
 }
 
@@ -170,7 +181,11 @@ type enumeration struct {
 // uninteresting parent). That sends what git sends without marking whole
 // trees of the haves.
 func (w *walker) enumerate(wants, haves []plumbing.Hash, cut map[plumbing.Hash]bool) (*enumeration, error) {
-	en := &enumeration{sending: map[plumbing.Hash]bool{}, clientHas: map[plumbing.Hash]bool{}}
+	en := &enumeration{
+		sending:   map[plumbing.Hash]bool{},
+		clientHas: map[plumbing.Hash]bool{},
+		deltaBase: map[plumbing.Hash]plumbing.Hash{},
+	}
 	add := func(h plumbing.Hash, t plumbing.ObjectType) {
 		if !en.sending[h] && !en.clientHas[h] {
 			en.sending[h] = true
@@ -277,6 +292,14 @@ func (w *walker) walkTree(en *enumeration, add func(plumbing.Hash, plumbing.Obje
 		return err
 	}
 	add(h, objTree)
+	for _, c := range counterparts {
+		if c.onClient {
+			en.clientHas[c.hash] = true
+			if _, ok := en.deltaBase[h]; !ok {
+				en.deltaBase[h] = c.hash
+			}
+		}
+	}
 	ents, err := w.tree(h)
 	if err != nil {
 		return err
@@ -317,6 +340,9 @@ func (w *walker) walkTree(en *enumeration, add func(plumbing.Hash, plumbing.Obje
 				// The previous version of a changed file: the likeliest
 				// delta base.
 				en.clientHas[c.hash] = true
+				if _, ok := en.deltaBase[e.hash]; !ok {
+					en.deltaBase[e.hash] = c.hash
+				}
 			}
 		}
 		if same {

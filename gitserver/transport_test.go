@@ -2,6 +2,7 @@ package gitserver
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -332,4 +333,62 @@ func TestResolveBranchesAndHEAD(t *testing.T) {
 		t.Errorf("Size = %d, %v", size, err)
 	}
 	ts.fsck(repo)
+}
+
+func TestIncrementalFetchUsesThinDeltas(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, Config{})
+	repo := ts.newRepo("thin")
+	work := ts.workdir("thin")
+	var text strings.Builder
+	for i := 0; i < 4000; i++ {
+		fmt.Fprintf(&text, "line %d of a large text file that changes a little\n", i)
+	}
+	ts.commitFile(work, "docs/big.txt", text.String(), "big file")
+	ts.git(work, "push", "-q", "origin", "main")
+	reader := ts.clone("thin")
+
+	changed := strings.Replace(text.String(), "line 2000 of", "LINE 2000 OF", 1)
+	want := ts.commitFile(work, "docs/big.txt", changed, "edit one line")
+	ts.git(work, "push", "-q", "origin", "main")
+
+	_, stderr, err := ts.gitErr(reader, nil, "fetch", "--progress", "origin")
+	if err != nil {
+		t.Fatalf("fetch: %v\n%s", err, stderr)
+	}
+	// commit, root tree, docs/ tree and the blob; the 200 KB blob goes as
+	// a delta against the version the client has (the trees are too small
+	// to bother).
+	if !strings.Contains(stderr, "remote: Total 4 (delta 1)") {
+		t.Errorf("fetch did not use thin deltas:\n%s", stderr)
+	}
+	ts.git(reader, "merge", "-q", "--ff-only", "origin/main")
+	if got := ts.revParse(reader, "HEAD"); got != want {
+		t.Fatalf("HEAD = %s, want %s", got, want)
+	}
+	data, err := os.ReadFile(filepath.Join(reader, "docs", "big.txt"))
+	if err != nil || string(data) != changed {
+		t.Fatalf("fetched content differs (err %v)", err)
+	}
+	ts.git(reader, "fsck", "--full")
+	ts.fsck(repo)
+}
+
+func TestFetchFollowsTags(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, Config{})
+	ts.newRepo("follow")
+	work := ts.workdir("follow")
+	ts.commitFile(work, "a", "a", "a")
+	ts.git(work, "push", "-q", "origin", "main")
+	reader := ts.clone("follow")
+
+	ts.commitFile(work, "b", "b", "b")
+	ts.git(work, "tag", "-a", "-m", "release", "v1")
+	ts.git(work, "push", "-q", "origin", "main", "v1")
+	ts.git(reader, "fetch", "-q", "origin")
+	if got, want := ts.revParse(reader, "v1"), ts.revParse(work, "v1"); got != want {
+		t.Fatalf("auto-followed tag v1 = %s, want %s", got, want)
+	}
+	ts.git(reader, "fsck", "--full")
 }

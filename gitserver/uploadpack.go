@@ -468,6 +468,16 @@ func (s *Server) sendPack(ctx context.Context, w *walker, req *uploadRequest, wa
 	}
 
 	start := time.Now()
+	var en *enumeration
+	lastReport := start
+	w.progress = func() {
+		// Enumeration of a large history can take seconds; show it moving.
+		if en != nil || time.Since(lastReport) < time.Second {
+			return
+		}
+		lastReport = time.Now()
+		say("Enumerating objects: %d\r", w.steps)
+	}
 	en, err := w.enumerate(wants, common, cut)
 	if err != nil {
 		fatal("upload-pack: " + err.Error())
@@ -479,7 +489,9 @@ func (s *Server) sendPack(ctx context.Context, w *walker, req *uploadRequest, wa
 			return err
 		}
 	}
+	w.progress = nil
 	say("Enumerating objects: %d, done.\n", len(en.objects))
+	say("Counting objects: 100%% (%d/%d), done.\n", len(en.objects), len(en.objects))
 
 	bw := bufio.NewWriterSize(data, max(bandMax, 32*1024))
 	pw := newPackWriter(w.db, bw, en, req.caps.has("ofs-delta"), req.caps.has("thin-pack"))

@@ -78,6 +78,9 @@ func postUploadPack(t *testing.T, ts *testServer, repo string, gz bool, pkts ...
 func splitResponse(t *testing.T, resp []byte) (lines []string, pack []byte, maxPayload int) {
 	t.Helper()
 	for len(resp) > 0 {
+		if bytes.HasPrefix(resp, []byte("PACK")) { // no side-band
+			return lines, resp, 0
+		}
 		if len(resp) < 4 {
 			t.Fatalf("truncated pkt-line: %q", resp)
 		}
@@ -215,6 +218,9 @@ func TestNegotiationMatchesGit(t *testing.T) {
 		{"deepen round", []string{"want " + head + caps + "\n", "deepen 3\n", "", "done\n"}},
 		{"deepen relative", []string{"want " + head + caps + " deepen-relative\n", "shallow " + rev("main~2") + "\n", "deepen 2\n", "", "have " + head + "\n", ""}},
 		{"unshallow", []string{"want " + head + caps + "\n", "shallow " + rev("main~1") + "\n", "deepen 5\n", "", "have " + head + "\n", "done\n"}},
+		{"plain side-band", []string{"want " + head + " multi_ack_detailed side-band ofs-delta\n", "", "have " + rev("main~5") + "\n", "done\n"}},
+		{"no side-band", []string{"want " + head + " multi_ack_detailed ofs-delta\n", "", "have " + rev("main~5") + "\n", "done\n"}},
+		{"no ofs-delta", []string{"want " + head + " multi_ack_detailed side-band-64k\n", "", "done\n"}},
 		{"shallow without deepen", []string{"want " + head + caps + "\n", "shallow " + rev("main~1") + "\n", "", "have " + head + "\n", ""}},
 	}
 	for _, tc := range cases {
