@@ -236,11 +236,16 @@ func (db *odb) hasPermanent(h plumbing.Hash) bool {
 
 // header decodes the entry header at off.
 func (p *packFile) header(off int64) (entryHeader, error) {
-	var h entryHeader
-	v, err := p.view(off, min(int64(len(h.raw)), p.size-off))
+	v, err := p.view(off, min(32, p.size-off))
 	if err != nil {
-		return h, err
+		return entryHeader{}, err
 	}
+	return parseHeaderBytes(v, off)
+}
+
+// parseHeaderBytes decodes an entry header from the bytes at off.
+func parseHeaderBytes(v []byte, off int64) (entryHeader, error) {
+	var h entryHeader
 	n := copy(h.raw[:], v)
 	b := h.raw[:n]
 	i := 0
@@ -620,7 +625,9 @@ func applyDelta(base, delta []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, 0, dstSize)
+	// The declared size is only a hint for the allocation: a delta from a
+	// push is untrusted, and the checks below hold the output to it.
+	out := make([]byte, 0, min(dstSize, 64<<20))
 	for pos < len(delta) {
 		cmd := delta[pos]
 		pos++

@@ -364,6 +364,7 @@ func TestUpdateRefCompareAndSwap(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(repo, "refs", "heads", "race.lock")); err == nil {
 		t.Fatal("lock file left behind")
 	}
+	ts.fsck(repo)
 }
 
 func TestPushRejectsMissingObjects(t *testing.T) {

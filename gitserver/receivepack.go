@@ -332,6 +332,9 @@ func (s *Server) drain(r io.Reader) {
 	io.Copy(io.Discard, r)
 }
 
+// removeStaleQuarantines deletes objects/incoming-* directories in which
+// nothing has been written for staleQuarantineAge: debris of pushes cut
+// short by a crash. A push in progress keeps writing its pack file.
 func removeStaleQuarantines(objDir string) {
 	ents, err := os.ReadDir(objDir)
 	if err != nil {
@@ -341,10 +344,25 @@ func removeStaleQuarantines(objDir string) {
 		if !e.IsDir() || !strings.HasPrefix(e.Name(), "incoming-") {
 			continue
 		}
-		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > staleQuarantineAge {
-			os.RemoveAll(filepath.Join(objDir, e.Name()))
+		dir := filepath.Join(objDir, e.Name())
+		if latestWrite(dir).Add(staleQuarantineAge).Before(time.Now()) {
+			os.RemoveAll(dir)
 		}
 	}
+}
+
+func latestWrite(dir string) time.Time {
+	var latest time.Time
+	if info, err := os.Stat(dir); err == nil {
+		latest = info.ModTime()
+	}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if info, err := e.Info(); err == nil && info.ModTime().After(latest) {
+			latest = info.ModTime()
+		}
+	}
+	return latest
 }
 
 // validatePush checks the objects each new tip needs: present, of the

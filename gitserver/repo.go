@@ -213,6 +213,38 @@ func (s *Server) ResolveRef(ctx context.Context, repoPath, name string) (plumbin
 	if !isRepo(repoPath) {
 		return plumbing.ZeroHash, fmt.Errorf("resolve %q: %w", name, ErrNotFound)
 	}
+	// Refs are read before the packs are listed: objects are installed
+	// before the refs that point to them, so this order never misses one.
+	lower := strings.ToLower(name)
+	var candidates []string
+	switch {
+	case len(lower) == 40 && isHex(lower):
+	case name == "HEAD":
+		candidates = []string{"HEAD"}
+	case strings.HasPrefix(name, "refs/"):
+		candidates = []string{name}
+	default:
+		candidates = []string{"refs/heads/" + name, "refs/tags/" + name}
+	}
+	packed, err := readPackedRefs(repoPath)
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	var found plumbing.Hash
+	for _, c := range candidates {
+		if c != "HEAD" && checkRefName(c) != nil {
+			continue
+		}
+		h, ok, err := readRef(repoPath, c, packed)
+		if err != nil {
+			return plumbing.ZeroHash, err
+		}
+		if ok {
+			found = h
+			break
+		}
+	}
+
 	db, err := openODB(repoPath)
 	if err != nil {
 		return plumbing.ZeroHash, err
@@ -226,44 +258,21 @@ func (s *Server) ResolveRef(ctx context.Context, repoPath, name string) (plumbin
 		}
 		return target, nil
 	}
-	lower := strings.ToLower(name)
+	if !found.IsZero() {
+		return peel(found)
+	}
 	if h, ok := parseHash(lower); ok && db.has(h) {
 		return peel(h)
 	}
-	var candidates []string
-	switch {
-	case name == "HEAD":
-		candidates = []string{"HEAD"}
-	case strings.HasPrefix(name, "refs/"):
-		candidates = []string{name}
-	default:
-		candidates = []string{"refs/heads/" + name, "refs/tags/" + name}
-	}
-	packed, err := readPackedRefs(repoPath)
-	if err != nil {
-		return plumbing.ZeroHash, err
-	}
-	for _, c := range candidates {
-		if c != "HEAD" && checkRefName(c) != nil {
-			continue
-		}
-		h, ok, err := readRef(repoPath, c, packed)
-		if err != nil {
-			return plumbing.ZeroHash, err
-		}
-		if ok {
-			return peel(h)
-		}
-	}
 	if len(lower) >= 4 && len(lower) < 40 && isHex(lower) {
-		found, err := db.lookupPrefix(lower)
+		matches, err := db.lookupPrefix(lower)
 		if err != nil {
 			return plumbing.ZeroHash, err
 		}
-		switch len(found) {
+		switch len(matches) {
 		case 0:
 		case 1:
-			return peel(found[0])
+			return peel(matches[0])
 		default:
 			return plumbing.ZeroHash, fmt.Errorf("resolve %q: %w", name, ErrAmbiguous)
 		}

@@ -124,7 +124,7 @@ func TestIncrementalFetchSendsOnlyNewObjects(t *testing.T) {
 func TestShallowCloneAndDeepen(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t, Config{})
-	ts.newRepo("shallow")
+	repo := ts.newRepo("shallow")
 	work := ts.workdir("shallow")
 	ts.history(work, "main", 12, 4, 1700000000)
 	ts.git(work, "checkout", "-q", "main")
@@ -178,6 +178,7 @@ func TestShallowCloneAndDeepen(t *testing.T) {
 	if n := count(excl); n != 4 {
 		t.Errorf("--shallow-exclude: %d commits, want 4", n)
 	}
+	ts.fsck(repo)
 }
 
 func TestForcePushAndDeleteBranch(t *testing.T) {
@@ -377,7 +378,7 @@ func TestIncrementalFetchUsesThinDeltas(t *testing.T) {
 func TestFetchFollowsTags(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t, Config{})
-	ts.newRepo("follow")
+	repo := ts.newRepo("follow")
 	work := ts.workdir("follow")
 	ts.commitFile(work, "a", "a", "a")
 	ts.git(work, "push", "-q", "origin", "main")
@@ -391,4 +392,5 @@ func TestFetchFollowsTags(t *testing.T) {
 		t.Fatalf("auto-followed tag v1 = %s, want %s", got, want)
 	}
 	ts.git(reader, "fsck", "--full")
+	ts.fsck(repo)
 }

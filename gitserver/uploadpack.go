@@ -167,17 +167,18 @@ func (s *Server) uploadPack(ctx context.Context, repoPath string, req *uploadReq
 	if len(req.wants) == 0 {
 		return nil
 	}
+	// Refs first: a ref is written only after its objects are installed,
+	// so packs listed afterwards hold everything the refs point to.
+	refs, _, err := listRefs(repoPath)
+	if err != nil {
+		return err
+	}
 	db, err := openODB(repoPath)
 	if err != nil {
 		return err
 	}
 	defer db.close()
 	w := newWalker(ctx, db)
-
-	refs, _, err := listRefs(repoPath)
-	if err != nil {
-		return err
-	}
 	if bad, err := s.checkWants(w, refs, req.wants); err != nil {
 		return err
 	} else if !bad.IsZero() {

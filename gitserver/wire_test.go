@@ -185,6 +185,7 @@ func TestGzipRequestBody(t *testing.T) {
 	if n := ts.looseObjects(local) - loose; n != 4 {
 		t.Errorf("fetch transferred %d objects, want 4", n)
 	}
+	ts.fsck(repo)
 }
 
 // TestNegotiationMatchesGit sends the same requests to this server and to
@@ -246,6 +247,7 @@ func TestNegotiationMatchesGit(t *testing.T) {
 			verifyPack(t, ts, opack, -1)
 		}
 	}
+	ts.fsck(repo)
 }
 
 func TestInfoRefsAdvertisement(t *testing.T) {
@@ -291,7 +293,7 @@ func TestInfoRefsAdvertisement(t *testing.T) {
 func TestWantNotOurRef(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t, Config{})
-	ts.newRepo("notours")
+	repo := ts.newRepo("notours")
 	work := ts.workdir("notours")
 	ts.commitFile(work, "a", "a", "a")
 	ts.git(work, "push", "-q", "origin", "main")
@@ -299,6 +301,7 @@ func TestWantNotOurRef(t *testing.T) {
 	if !strings.Contains(string(resp), "ERR upload-pack: not our ref") {
 		t.Fatalf("response %q", resp)
 	}
+	ts.fsck(repo)
 }
 
 func emptyPack() []byte {
