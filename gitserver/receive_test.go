@@ -395,3 +395,40 @@ func TestPushRejectsMissingObjects(t *testing.T) {
 	}
 	ts.fsck(repo)
 }
+
+func TestPushEdgeCases(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, Config{})
+	repo := ts.newRepo("edges")
+	work := ts.workdir("edges")
+	ts.history(work, "main", 6, 2, 1700000000)
+	ts.git(work, "checkout", "-q", "main")
+	ts.git(work, "push", "-q", "-o", "ci.skip", "-o", "note=with options", "origin", "main")
+
+	// A branch on an existing commit: the client sends an empty pack.
+	ts.git(work, "push", "-q", "origin", "main~2:refs/heads/old")
+	if got := ts.readServerRef(repo, "refs/heads/old").String(); got != ts.revParse(work, "main~2") {
+		t.Fatalf("old = %s", got)
+	}
+
+	// refs/heads/old exists, so refs/heads/old/x cannot (and vice versa).
+	_, stderr, err := ts.gitErr(work, nil, "push", "origin", "main:refs/heads/old/x")
+	if err == nil || !strings.Contains(stderr, "conflicts with refs/heads/old") {
+		t.Fatalf("D/F conflict: err=%v\n%s", err, stderr)
+	}
+
+	// A shallow clone can push new work on top.
+	shallow := ts.clone("edges", "--depth", "1")
+	c := ts.commitFile(shallow, "from-shallow.txt", "x\n", "from a shallow clone")
+	ts.git(shallow, "push", "-q", "origin", "main")
+	if got := ts.readServerRef(repo, "refs/heads/main").String(); got != c {
+		t.Fatalf("main = %s, want %s", got, c)
+	}
+
+	// Deleting and creating in one push.
+	ts.git(shallow, "push", "-q", "origin", ":old", "main:refs/heads/new")
+	if !ts.readServerRef(repo, "refs/heads/old").IsZero() || ts.readServerRef(repo, "refs/heads/new").String() != c {
+		t.Fatal("delete+create push not applied")
+	}
+	ts.fsck(repo)
+}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/go-git/go-git/v5/plumbing"
 )
@@ -119,7 +120,9 @@ func parseHash(s string) (plumbing.Hash, bool) {
 func readLoose(repoPath, name string) (h plumbing.Hash, symref string, exists bool, err error) {
 	data, err := os.ReadFile(refPath(repoPath, name))
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) || isDirErr(err) {
+		// A path through a file (refs/heads/a/b when refs/heads/a is a
+		// ref) or onto a directory is simply not a ref.
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.EISDIR) || isDirErr(err) {
 			return plumbing.ZeroHash, "", false, nil
 		}
 		return plumbing.ZeroHash, "", false, fmt.Errorf("read ref %s: %w", name, err)
