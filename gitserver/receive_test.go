@@ -1,6 +1,7 @@
 package gitserver
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/packfile"
+	"github.com/go-git/go-git/v5/storage/memory"
 )
 
 func TestConcurrentPushesToOneBranch(t *testing.T) {
@@ -430,5 +433,38 @@ func TestPushEdgeCases(t *testing.T) {
 	if !ts.readServerRef(repo, "refs/heads/old").IsZero() || ts.readServerRef(repo, "refs/heads/new").String() != c {
 		t.Fatal("delete+create push not applied")
 	}
+	ts.fsck(repo)
+}
+
+// TestPushRejectsUnreachableBrokenObjects: a pack smuggling a commit whose
+// parent does not exist, referenced by no pushed ref, must not be stored;
+// later pushes building on it would pass the connectivity check.
+func TestPushRejectsUnreachableBrokenObjects(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, Config{})
+	repo := ts.newRepo("smuggle")
+	work := ts.workdir("smuggle")
+	base := ts.commitFile(work, "a", "a", "a")
+	ts.git(work, "push", "-q", "origin", "main")
+
+	st := memory.NewStorage()
+	emptyTree := &plumbing.MemoryObject{}
+	emptyTree.SetType(plumbing.TreeObject)
+	treeHash, _ := st.SetEncodedObject(emptyTree)
+	orphan := &plumbing.MemoryObject{}
+	orphan.SetType(plumbing.CommitObject)
+	fmt.Fprintf(orphan, "tree %s\nparent %s\nauthor x <x@y> 1700000000 +0000\ncommitter x <x@y> 1700000000 +0000\n\norphan\n", treeHash, strings.Repeat("cd", 20))
+	orphanHash, _ := st.SetEncodedObject(orphan)
+	var pack bytes.Buffer
+	if _, err := packfile.NewEncoder(&pack, st, false).Encode([]plumbing.Hash{treeHash, orphanHash}, 0); err != nil {
+		t.Fatal(err)
+	}
+
+	body := pktBody(plumbing.ZeroHash.String()+" "+base+" refs/heads/copy\x00report-status\n", "")
+	resp := postReceivePack(t, ts, "smuggle", append(body, pack.Bytes()...))
+	if !strings.Contains(resp, "ng refs/heads/copy missing necessary objects") {
+		t.Fatalf("response: %q", resp)
+	}
+	assertNoPackHolds(t, repo, orphanHash.String())
 	ts.fsck(repo)
 }

@@ -431,9 +431,10 @@ func (s *Server) validatePush(w *walker, rp *receivedPack, cmds []*command, out 
 	return errors.New("file size limit exceeded")
 }
 
-// checkConnectivity walks from the new tips through the pushed objects.
-// An object already in the repository ends the walk: everything stored
-// was checked the same way when it arrived, so its closure is complete.
+// checkConnectivity walks from the new tips through the pushed objects,
+// then from every other object of the pack. An object already in the
+// repository ends the walk: everything stored was checked the same way
+// when it arrived, so its closure is complete.
 // It returns the path at which each pushed blob was first seen.
 func checkConnectivity(w *walker, rp *receivedPack, tips []plumbing.Hash) (map[plumbing.Hash]string, error) {
 	type item struct {
@@ -443,7 +444,15 @@ func checkConnectivity(w *walker, rp *receivedPack, tips []plumbing.Hash) (map[p
 	}
 	paths := map[plumbing.Hash]string{}
 	visited := map[plumbing.Hash]bool{}
-	var stack []item
+	// The stack is popped from the end: tips first (they name the paths
+	// shown for oversized files), then every object of the pack. The
+	// whole pack is installed and later pushes trust what is stored, so
+	// objects no tip reaches must be complete too; for an ordinary push
+	// the tips reach them all and the second part costs nothing.
+	stack := make([]item, 0, len(rp.objects)+len(tips))
+	for _, o := range rp.objects {
+		stack = append(stack, item{h: o.hash})
+	}
 	for _, t := range tips {
 		stack = append(stack, item{h: t})
 	}
