@@ -91,7 +91,9 @@ var shared *testServer
 
 func TestMain(m *testing.M) {
 	var err error
-	shared, err = startServer(nil)
+	// Every test registers its users anonymously from 127.0.0.1: the
+	// shared server must not rate-limit them (TestRateLimit has its own).
+	shared, err = startServer(func(c *handlers.Config) { c.RateLimitAnon = 1 << 30 })
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "start shared server:", err)
 		os.Exit(1)

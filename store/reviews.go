@@ -177,7 +177,7 @@ func (s *Store) reviews(ctx context.Context, cond string, args []any, limit, off
 func (s *Store) ReviewRequests(ctx context.Context, pullID int64) ([]UserRef, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT u.id, u.username, u.kind, u.display_name
 		FROM review_requests rr JOIN users u ON u.id = rr.user_id WHERE rr.pull_id = ?
-		ORDER BY rr.created_at, lower(u.username)`, pullID)
+		ORDER BY rr.created_at, rr.rowid`, pullID)
 	if err != nil {
 		return nil, fmt.Errorf("list review requests: %w", err)
 	}
