@@ -394,3 +394,42 @@ func TestFetchFollowsTags(t *testing.T) {
 	ts.git(reader, "fsck", "--full")
 	ts.fsck(repo)
 }
+
+// TestServeAfterGitGC: repositories repacked by git itself (deep delta
+// chains, bitmaps, packed-refs with peeled values) serve and accept pushes.
+func TestServeAfterGitGC(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, Config{})
+	repo := ts.newRepo("gc")
+	work := ts.workdir("gc")
+	ts.history(work, "main", 50, 4, 1700000000)
+	ts.git(work, "checkout", "-q", "main")
+	ts.git(work, "tag", "-a", "-m", "a tag", "v1", "main~10")
+	ts.git(work, "push", "-q", "origin", "main", "v1")
+	old := ts.clone("gc", "-b", "main")
+	ts.git(old, "reset", "-q", "--hard", "HEAD~20")
+
+	ts.git(repo, "-c", "repack.writeBitmaps=true", "gc", "-q", "--aggressive", "--prune=now")
+	if data, _ := os.ReadFile(filepath.Join(repo, "packed-refs")); !strings.Contains(string(data), "^") {
+		t.Fatalf("gc did not write peeled packed-refs:\n%s", data)
+	}
+	ls := ts.git(work, "ls-remote", "origin")
+	if !strings.Contains(ls, "refs/tags/v1^{}") {
+		t.Fatalf("peeled tag missing after gc:\n%s", ls)
+	}
+	clone := ts.clone("gc")
+	if n := countLines(ts.git(clone, "rev-list", "--all")); n != 50 {
+		t.Fatalf("clone after gc has %d commits", n)
+	}
+	ts.git(clone, "fsck", "--full")
+	ts.git(old, "pull", "-q", "--ff-only")
+	if a, b := ts.revParse(old, "HEAD"), ts.revParse(work, "main"); a != b {
+		t.Fatalf("incremental fetch after gc: %s != %s", a, b)
+	}
+	c := ts.commitFile(work, "after-gc.txt", "x\n", "after gc")
+	ts.git(work, "push", "-q", "origin", "main")
+	if got := ts.readServerRef(repo, "refs/heads/main").String(); got != c {
+		t.Fatalf("push after gc: main = %s", got)
+	}
+	ts.fsck(repo)
+}
