@@ -172,6 +172,9 @@ func (a *App) mergePull(w http.ResponseWriter, r *http.Request) error {
 				return err
 			}
 		}
+		// The base has moved: recording the merge must finish even if the
+		// client goes away now.
+		ctx := context.WithoutCancel(ctx)
 		g := p.Git
 		if g.HeadSHA != head.String() || g.BaseSHA != base.String() {
 			if g, err = a.computePull(ctx, repo, head, base); err != nil {
