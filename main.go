@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v3"
 
@@ -73,6 +74,10 @@ func serveFlags() []cli.Flag {
 		&cli.Int64Flag{Name: "max-file-size", Value: 50 << 20, Usage: "largest file a push may contain, in bytes", Sources: env("max-file-size")},
 		&cli.Int64Flag{Name: "max-repo-size", Value: 1 << 30, Usage: "largest repository a push may produce, in bytes", Sources: env("max-repo-size")},
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", Sources: env("log-level")},
+		&cli.StringSliceFlag{Name: "webhook-allowed-networks", Usage: "CIDR networks webhook receivers may be in, comma-separated (default: any)", Sources: env("webhook-allowed-networks")},
+		&cli.BoolFlag{Name: "webhook-deny-loopback", Usage: "refuse webhook deliveries to loopback and link-local addresses", Sources: env("webhook-deny-loopback")},
+		&cli.DurationFlag{Name: "webhook-timeout", Value: 10 * time.Second, Usage: "time limit of one webhook delivery attempt", Sources: env("webhook-timeout")},
+		&cli.DurationFlag{Name: "webhook-retry-base", Value: time.Minute, Usage: "delay before the first webhook retry; each next one is 3× longer", Sources: env("webhook-retry-base")},
 	}
 }
 
@@ -133,6 +138,10 @@ func runServe(ctx context.Context, cmd *cli.Command) error {
 		Commit:          commit,
 		Logger:          logger,
 	}
+	cfg.WebhookAllowedNetworks = cmd.StringSlice("webhook-allowed-networks")
+	cfg.WebhookDenyLoopback = cmd.Bool("webhook-deny-loopback")
+	cfg.WebhookTimeout = cmd.Duration("webhook-timeout")
+	cfg.WebhookRetryBase = cmd.Duration("webhook-retry-base")
 	app, err := handlers.Open(ctx, cfg)
 	if err != nil {
 		return err

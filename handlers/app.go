@@ -36,6 +36,14 @@ type Config struct {
 	MaxFileSize     int64 // 0 = 50 MB
 	MaxRepoSize     int64 // 0 = 1 GB
 
+	// Webhook delivery; zero values take the defaults in parentheses.
+	WebhookTimeout         time.Duration // per attempt (10s)
+	WebhookRetryBase       time.Duration // first retry delay, ×3 per attempt, ±20% jitter (1m)
+	WebhookMaxAttempts     int           // (8: about a day of retries)
+	WebhookWorkers         int           // concurrent deliveries (8)
+	WebhookAllowedNetworks []string      // CIDRs (or comma-separated lists) receivers may be in; empty = any
+	WebhookDenyLoopback    bool          // refuse loopback, link-local and unspecified destinations
+
 	Version string
 	Commit  string
 	Logger  *slog.Logger
@@ -88,6 +96,8 @@ type App struct {
 	// workers run for as long as Serve does (webhook delivery, scheduled
 	// jobs); each feature adds its own in its init function.
 	workers []func(ctx context.Context)
+
+	hooks *webhookDeliverer // webhook delivery: wake-up channel, guarded client, policy
 
 	settingsMu sync.RWMutex
 	settings   map[string]string // runtime overrides from the settings table

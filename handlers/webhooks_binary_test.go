@@ -1,0 +1,215 @@
+package handlers_test
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// startTapioca runs `tapioca serve` on data and returns its base URL.
+func startTapioca(t *testing.T, data string, extra ...string) (string, *exec.Cmd) {
+	t.Helper()
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", data, "--admin-password", testAdminPassword}, extra...)
+	cmd := exec.Command(tapiocaBinary(t), args...)
+	cmd.Env = os.Environ()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	sc := bufio.NewScanner(stdout)
+	addr := ""
+	for sc.Scan() {
+		if m := regexp.MustCompile(`listening on (\S+)`).FindStringSubmatch(sc.Text()); m != nil {
+			addr = m[1]
+			break
+		}
+	}
+	go io.Copy(io.Discard, stdout)
+	if addr == "" {
+		t.Fatal("the server did not print its address")
+	}
+	return "http://" + addr, cmd
+}
+
+func sigkill(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	if err := cmd.Process.Kill(); err != nil { // SIGKILL: no shutdown code runs
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+}
+
+// TestWebhookDeliveriesSurviveSIGKILL: deliveries pending against a
+// receiver that is down survive a SIGKILL; deliveries in flight when a
+// second SIGKILL hits are retried; after the restart with the receiver
+// up, every event arrives and is recorded as delivered.
+func TestWebhookDeliveriesSurviveSIGKILL(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir() + "/data"
+	flags := []string{"--webhook-retry-base", "100ms", "--webhook-timeout", "30s"}
+	base, cmd := startTapioca(t, data, flags...)
+
+	// The receiver's port, with nothing listening on it yet.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	receiverAddr := ln.Addr().String()
+	ln.Close()
+
+	srv := &testServer{URL: base, AdminPW: testAdminPassword}
+	admin := srv.as(t, srv.adminToken(t))
+	admin.createRepo(map[string]any{"name": "crashy", "auto_init": true})
+	h := admin.must(http.StatusCreated, "POST", "/api/v1/user/webhooks", map[string]any{
+		"url": "http://" + receiverAddr + "/hook", "secret": "crash-secret", "events": []string{"push", "issues"}}).obj(t)
+	hook := "/api/v1/user/webhooks/" + ftoa(h["id"].(float64))
+	const issues = 12
+	for i := 0; i < issues; i++ {
+		admin.must(http.StatusCreated, "POST", "/api/v1/repos/admin/crashy/issues", map[string]any{"title": "issue " + itoa(i)})
+	}
+	tok := admin.token
+	dir := t.TempDir()
+	runGit(t, dir, "clone", "-q", srv.gitURL(tok, "admin", "crashy"), "w")
+	commitFile(t, dir+"/w", "x.txt", "x\n", "pushed before the crash")
+	runGit(t, dir+"/w", "push", "-q", "origin", "master")
+	const total = issues + 1
+
+	// Phase A: the receiver is down; wait until every delivery has failed
+	// at least once, then SIGKILL.
+	guids := map[string]bool{}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		l := admin.must(http.StatusOK, "GET", hook+"/deliveries?per_page=100", nil).list(t)
+		failed := 0
+		for _, d := range l {
+			guids[d["guid"].(string)] = true
+			if d["status"] == "retrying" {
+				failed++
+			}
+		}
+		if len(l) == total && failed == total {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("deliveries did not all fail against a dead receiver: %v", l)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	sigkill(t, cmd)
+
+	// Phase B: the receiver accepts but never answers; restart, let
+	// deliveries get claimed, and SIGKILL mid-delivery.
+	var mu sync.Mutex
+	answering := false
+	hung := 0
+	got := map[string]int{} // guid -> successful receipts
+	sigOK := true
+	userAgent := ""
+	release := make(chan struct{})
+	rln, err := net.Listen("tcp", receiverAddr)
+	if err != nil {
+		t.Fatalf("reopen receiver port: %v", err)
+	}
+	rsrv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		if !answering {
+			hung++
+			mu.Unlock()
+			select {
+			case <-r.Context().Done():
+			case <-release:
+			}
+			return
+		}
+		if !verifySignature(body, "crash-secret", r.Header.Get("X-CodeBoba-Signature")) {
+			sigOK = false
+		}
+		userAgent = r.Header.Get("User-Agent")
+		got[r.Header.Get("X-CodeBoba-Delivery")]++
+		mu.Unlock()
+		w.WriteHeader(http.StatusOK)
+	})}
+	go rsrv.Serve(rln)
+	t.Cleanup(func() {
+		close(release)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = rsrv.Shutdown(ctx)
+	})
+
+	_, cmd = startTapioca(t, data, flags...)
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		mu.Lock()
+		n := hung
+		mu.Unlock()
+		if n >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the restarted server did not resume deliveries (%d in flight)", n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	sigkill(t, cmd)
+
+	// Phase C: the receiver answers; restart and every event arrives.
+	mu.Lock()
+	answering = true
+	mu.Unlock()
+	base, _ = startTapioca(t, data, flags...)
+	admin = (&testServer{URL: base}).as(t, tok)
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		n := len(got)
+		mu.Unlock()
+		if n == total {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d deliveries arrived after the restarts", n, total)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	mu.Lock()
+	for g := range guids {
+		if got[g] != 1 {
+			t.Errorf("delivery %s received %d times as a success", g, got[g])
+		}
+	}
+	if !sigOK || userAgent != "Tapioca-Hookshot/9.9.9-test" {
+		t.Errorf("signatures ok %v, user agent %q", sigOK, userAgent)
+	}
+	mu.Unlock()
+
+	// The log agrees: all succeeded, and the attempts cut short by the
+	// SIGKILL are recorded as interrupted.
+	interrupted := 0
+	for _, d := range admin.must(http.StatusOK, "GET", hook+"/deliveries?per_page=100", nil).list(t) {
+		d = waitStatus(t, admin, hook+"/deliveries/"+ftoa(d["id"].(float64)), "succeeded")
+		for _, a := range d["attempt_log"].([]any) {
+			if e, _ := a.(map[string]any)["error"].(string); strings.HasPrefix(e, "interrupted") {
+				interrupted++
+			}
+		}
+	}
+	if interrupted < 3 {
+		t.Errorf("%d interrupted attempts logged, want at least 3", interrupted)
+	}
+}
