@@ -71,42 +71,72 @@ func benchRepo(b *testing.B, ts *testServer, name string, commits int) string {
 	return work
 }
 
-func BenchmarkClone(b *testing.B) {
-	ts := newTestServer(b, Config{})
-	benchRepo(b, ts, "bench", 1000)
-	repo := filepath.Join(ts.root, "bench.git")
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		dir := filepath.Join(b.TempDir(), "c")
-		ts.git("", "clone", "-q", "--bare", ts.remote("bench"), dir)
+// nativeServer serves ts.root with C git's http-backend over CGI, pushes
+// allowed: the baseline the benchmarks compare against.
+func nativeServer(b *testing.B, ts *testServer) string {
+	gitPath, err := exec.LookPath("git")
+	if err != nil {
+		b.Skip("git not installed")
 	}
-	size, _ := ts.srv.Size(context.Background(), repo)
-	b.ReportMetric(float64(size)/(1<<20), "repo-MB")
+	h := &cgi.Handler{
+		Path: gitPath,
+		Args: []string{"http-backend"},
+		Env: []string{
+			"GIT_PROJECT_ROOT=" + ts.root, "GIT_HTTP_EXPORT_ALL=1", "HOME=" + ts.home,
+			"GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=http.receivepack", "GIT_CONFIG_VALUE_0=true",
+		},
+	}
+	srv := httptest.NewServer(h)
+	b.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// servers runs f against this package's server and against git's own,
+// each on its own copy of the same repository.
+func servers(b *testing.B, commits int, f func(b *testing.B, ts *testServer, url string)) {
+	ts := newTestServer(b, Config{})
+	work := benchRepo(b, ts, "bench", commits)
+	ts.git(work, "remote", "add", "native", ts.remote("native"))
+	ts.newRepo("native")
+	ts.git(work, "push", "-q", "native", "main")
+	native := nativeServer(b, ts)
+	b.Run("tapioca", func(b *testing.B) { f(b, ts, ts.remote("bench")) })
+	b.Run("git-http-backend", func(b *testing.B) { f(b, ts, native+"/native.git") })
+}
+
+func BenchmarkClone(b *testing.B) {
+	servers(b, 1000, func(b *testing.B, ts *testServer, url string) {
+		for i := 0; i < b.N; i++ {
+			ts.git("", "clone", "-q", "--bare", url, filepath.Join(b.TempDir(), "c"))
+		}
+	})
 }
 
 func BenchmarkNoopFetch(b *testing.B) {
-	ts := newTestServer(b, Config{})
-	benchRepo(b, ts, "bench", 300)
-	clone := ts.clone("bench")
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		ts.git(clone, "fetch", "-q", "origin")
-	}
+	servers(b, 300, func(b *testing.B, ts *testServer, url string) {
+		clone := filepath.Join(b.TempDir(), "c")
+		ts.git("", "clone", "-q", url, clone)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			ts.git(clone, "fetch", "-q", "origin")
+		}
+	})
 }
 
+// BenchmarkPush50 pushes 50 new commits (each changing one file) per
+// iteration from a clone of the server.
 func BenchmarkPush50(b *testing.B) {
-	ts := newTestServer(b, Config{})
-	work := benchRepo(b, ts, "bench", 300)
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		b.StopTimer()
-		ts.history(work, "main", 50, 20, 1800000000+int64(i)*10000)
-		ts.git(work, "reset", "-q", "--hard", "main")
-		b.StartTimer()
-		ts.git(work, "push", "-q", "origin", "main")
-	}
-	b.StopTimer()
-	ts.fsck(filepath.Join(ts.root, "bench.git"))
+	servers(b, 300, func(b *testing.B, ts *testServer, url string) {
+		work := filepath.Join(b.TempDir(), "c")
+		ts.git("", "clone", "-q", url, work)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			b.StopTimer()
+			ts.history(work, "main", 50, 20, 1800000000+int64(i)*10000)
+			b.StartTimer()
+			ts.git(work, "push", "-q", "origin", "main")
+		}
+	})
 }
 
 // BenchmarkServeClone measures the server alone: one full-clone
@@ -150,28 +180,5 @@ func BenchmarkIndexPack(b *testing.B) {
 		if _, err := indexPack(context.Background(), bytes.NewReader(data), dir, 0); err != nil {
 			b.Fatal(err)
 		}
-	}
-}
-
-// BenchmarkCloneNativeGit is the baseline for BenchmarkClone: the same
-// repository served by C git's http-backend (CGI), cloned the same way.
-func BenchmarkCloneNativeGit(b *testing.B) {
-	ts := newTestServer(b, Config{})
-	benchRepo(b, ts, "bench", 1000)
-	gitPath, err := exec.LookPath("git")
-	if err != nil {
-		b.Skip("git not installed")
-	}
-	h := &cgi.Handler{
-		Path: gitPath,
-		Args: []string{"http-backend"},
-		Env:  []string{"GIT_PROJECT_ROOT=" + ts.root, "GIT_HTTP_EXPORT_ALL=1", "HOME=" + ts.home},
-	}
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		dir := filepath.Join(b.TempDir(), "c")
-		ts.git("", "clone", "-q", "--bare", srv.URL+"/bench.git", dir)
 	}
 }
