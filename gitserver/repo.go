@@ -43,13 +43,20 @@ func randomSuffix() string {
 	return hex.EncodeToString(b[:])
 }
 
+// DefaultBranch is used by Init when no branch is given (SPEC: "master
+// unless given").
+const DefaultBranch = "master"
+
 // Init creates a bare repository at repoPath whose HEAD names
-// refs/heads/<defaultBranch>. The repository is assembled in a sibling
-// temporary directory and renamed into place, so a crash never leaves a
-// half-made repository at repoPath.
+// refs/heads/<defaultBranch> (DefaultBranch if empty). The repository is
+// assembled in a sibling temporary directory and renamed into place, so a
+// crash never leaves a half-made repository at repoPath.
 func (s *Server) Init(ctx context.Context, repoPath, defaultBranch string) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if defaultBranch == "" {
+		defaultBranch = DefaultBranch
 	}
 	head := branchRef(defaultBranch)
 	if err := checkRefName(head); err != nil {
@@ -94,12 +101,20 @@ func (s *Server) Init(ctx context.Context, repoPath, defaultBranch string) error
 }
 
 // InitialCommit writes a root commit holding README.md and creates
-// refs/heads/<branch> on it; ErrRefConflict if the branch already exists.
+// refs/heads/<branch> on it (the branch HEAD names if branch is empty);
+// ErrRefConflict if the branch already exists.
 func (s *Server) InitialCommit(ctx context.Context, repoPath, branch, readme string, author Signature) (plumbing.Hash, error) {
 	if !isRepo(repoPath) {
 		return plumbing.ZeroHash, fmt.Errorf("initial commit %s: %w", repoPath, ErrNotFound)
 	}
 	name := branchRef(branch)
+	if branch == "" {
+		head, err := readHEAD(repoPath)
+		if err != nil || !strings.HasPrefix(head, "refs/heads/") {
+			return plumbing.ZeroHash, fmt.Errorf("initial commit: HEAD names no branch: %w", ErrInvalidName)
+		}
+		name = head
+	}
 	if err := checkRefName(name); err != nil {
 		return plumbing.ZeroHash, err
 	}

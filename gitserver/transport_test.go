@@ -326,6 +326,20 @@ func TestResolveBranchesAndHEAD(t *testing.T) {
 	if got := strings.TrimSpace(ts.git(ts.clone("api"), "rev-parse", "--abbrev-ref", "HEAD")); got != "dev/1" {
 		t.Errorf("clone after SetHEAD checked out %q", got)
 	}
+	other := filepath.Join(ts.root, "defaults.git")
+	if err := ts.srv.Init(ctx, other, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.srv.Init(ctx, other, "main"); !errorsIs(err, ErrExists) {
+		t.Errorf("Init over an existing repository: %v", err)
+	}
+	if _, err := ts.srv.InitialCommit(ctx, other, "", "x", Signature{Name: "a", Email: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	if bs, err := ts.srv.Branches(ctx, other); err != nil || len(bs) != 1 || bs[0].Name != "master" {
+		t.Errorf("default branch: %+v %v", bs, err)
+	}
+	ts.fsck(other)
 	if err := ts.srv.SetHEAD(ctx, repo, "bad..name"); !errorsIs(err, ErrInvalidName) {
 		t.Errorf("SetHEAD(bad..name) = %v", err)
 	}
