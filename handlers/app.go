@@ -99,6 +99,10 @@ type App struct {
 
 	hooks *webhookDeliverer // webhook delivery: wake-up channel, guarded client, policy
 
+	jobs *scheduler  // scheduled jobs (jobs.go)
+	dash *dashboard  // admin dashboard: sessions, login throttle (admin.go)
+	poll *pollRunner // operations API poll runs (ops_poll.go)
+
 	settingsMu sync.RWMutex
 	settings   map[string]string // runtime overrides from the settings table
 
