@@ -152,6 +152,10 @@ func (d *webhookDeliverer) checkAddr(ip netip.Addr) error {
 	return fmt.Errorf("destination %s is not in the allowed webhook networks", ip)
 }
 
+// perHook is how many deliveries of one hook may be in flight at once:
+// half the workers, so a slow receiver leaves the rest to other hooks.
+func (d *webhookDeliverer) perHook() int { return max(1, d.workers/2) }
+
 // retryDelay is the wait after failed attempt n (1-based): exponential
 // with ±20% jitter so that many deliveries failing together do not retry
 // in lockstep.
@@ -206,7 +210,8 @@ func (a *App) runDeliveries(ctx context.Context) {
 		}
 		wait := webhookPoll
 		if free := d.workers - len(sem); free > 0 {
-			claimed, err := a.store.ClaimDeliveries(ctx, time.Now(), lease, free)
+			now := time.Now()
+			claimed, err := a.store.ClaimDeliveries(ctx, now, lease, free, d.perHook())
 			if err != nil && ctx.Err() == nil {
 				a.log.Warn("claim webhook deliveries", "err", err)
 				wait = time.Second
@@ -222,8 +227,9 @@ func (a *App) runDeliveries(ctx context.Context) {
 				})
 			}
 			if err == nil && len(claimed) < free {
-				// Everything due is taken: sleep until the next one is due.
-				due, ok, err := a.store.NextDeliveryDue(ctx)
+				// Everything claimable is taken: sleep until the next one
+				// is due (or a worker finishes and frees a hook's slot).
+				due, ok, err := a.store.NextDeliveryDue(ctx, now)
 				if err == nil && ok {
 					wait = min(wait, max(time.Until(due), time.Millisecond))
 				}

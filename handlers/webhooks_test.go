@@ -724,3 +724,37 @@ func TestWebhookNetworkPolicy(t *testing.T) {
 		}
 	})
 }
+
+// TestWebhookSlowReceiverDoesNotStarveOthers: a receiver that hangs holds
+// at most half the workers; another hook's events still go out at once.
+func TestWebhookSlowReceiverDoesNotStarveOthers(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t, func(c *handlers.Config) { c.WebhookWorkers = 2 })
+	u := srv.register(t, "starve")
+	me := srv.as(t, u.Token)
+	release := make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(func() { close(release); hang.Close() })
+	fast := newReceiver(t, "")
+	slowHook := me.must(http.StatusCreated, "POST", "/api/v1/user/webhooks", map[string]any{"url": hang.URL, "events": []string{"issues"}}).obj(t)
+	me.createRepo(map[string]any{"name": "r"})
+	for i := 0; i < 5; i++ {
+		me.must(http.StatusCreated, "POST", "/api/v1/repos/"+u.Name+"/r/issues", map[string]any{"title": "slow " + itoa(i)})
+	}
+	me.must(http.StatusCreated, "POST", "/api/v1/user/webhooks", map[string]any{"url": fast.URL, "events": []string{"issue_comment"}})
+	me.must(http.StatusCreated, "POST", "/api/v1/repos/"+u.Name+"/r/issues/1/comments", map[string]any{"body": "hello"})
+	start := time.Now()
+	fast.waitEvent(t, "issue_comment", "created", nil)
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("the fast hook waited %v behind the slow one", d)
+	}
+	l := me.must(http.StatusOK, "GET", "/api/v1/user/webhooks/"+ftoa(slowHook["id"].(float64))+"/deliveries", nil).list(t)
+	if len(l) != 5 {
+		t.Errorf("slow hook deliveries %d", len(l))
+	}
+}

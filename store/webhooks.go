@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 )
@@ -459,10 +460,13 @@ type ClaimedDelivery struct {
 }
 
 // ClaimDeliveries leases up to limit due deliveries for lease and counts
-// the attempt. Deliveries of inactive hooks wait (pings and redeliveries
-// excepted). A worker that dies holding a lease leaves it to
-// ReleaseExpiredLeases, so the delivery is retried, never lost.
-func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]*ClaimedDelivery, error) {
+// the attempt, oldest due first, taking no more from one hook than makes
+// perHook of its deliveries leased at once (0 = no cap), so one slow
+// receiver cannot hold every worker. Deliveries of inactive hooks wait
+// (pings and redeliveries excepted). A worker that dies holding a lease
+// leaves it to ReleaseExpiredLeases, so the delivery is retried, never
+// lost.
+func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit, perHook int) ([]*ClaimedDelivery, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
@@ -471,15 +475,25 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, lease time.D
 	token := hex.EncodeToString(tok[:])
 	var ids []int64
 	err := s.Tx(ctx, func(tx *Store) error {
-		rows, err := tx.w.QueryContext(ctx, `UPDATE webhook_deliveries
-			SET attempts = attempts + 1, lease_token = ?, lease_expires_ms = ?, updated_at = ?
-			WHERE id IN (
-				SELECT d.id FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
+		if perHook <= 0 {
+			perHook = math.MaxInt32
+		}
+		// rn numbers each hook's due deliveries; with the hook's leased
+		// count it keeps a hook within perHook.
+		rows, err := tx.w.QueryContext(ctx, `WITH leased AS (
+				SELECT webhook_id, COUNT(*) AS n FROM webhook_deliveries WHERE lease_token IS NOT NULL GROUP BY webhook_id
+			), due AS (
+				SELECT d.id, d.next_attempt_ms,
+					ROW_NUMBER() OVER (PARTITION BY d.webhook_id ORDER BY d.next_attempt_ms, d.id) + COALESCE(l.n, 0) AS slot
+				FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id LEFT JOIN leased l ON l.webhook_id = d.webhook_id
 				WHERE d.status IN ('pending', 'retrying') AND d.next_attempt_ms <= ? AND d.lease_token IS NULL
 				  AND (w.active = 1 OR d.manual = 1)
-				ORDER BY d.next_attempt_ms, d.id LIMIT ?)
+			)
+			UPDATE webhook_deliveries
+			SET attempts = attempts + 1, lease_token = ?, lease_expires_ms = ?, updated_at = ?
+			WHERE id IN (SELECT id FROM due WHERE slot <= ? ORDER BY next_attempt_ms, id LIMIT ?)
 			RETURNING id`,
-			token, now.Add(lease).UnixMilli(), Now(), now.UnixMilli(), limit)
+			now.UnixMilli(), token, now.Add(lease).UnixMilli(), Now(), perHook, limit)
 		if err != nil {
 			return fmt.Errorf("claim deliveries: %w", err)
 		}
@@ -510,12 +524,15 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, lease time.D
 	return out, nil
 }
 
-// NextDeliveryDue is when the earliest waiting delivery becomes due (ok is
-// false when nothing waits), so workers sleep exactly until then.
-func (s *Store) NextDeliveryDue(ctx context.Context) (due time.Time, ok bool, err error) {
+// NextDeliveryDue is when the earliest delivery not yet due at `after`
+// becomes due (ok is false when none waits), so workers sleep exactly
+// until then. Deliveries already due but held back by the per-hook cap
+// are not its business: a finishing worker wakes the dispatcher.
+func (s *Store) NextDeliveryDue(ctx context.Context, after time.Time) (due time.Time, ok bool, err error) {
 	var ms sql.NullInt64
 	err = s.r.QueryRowContext(ctx, `SELECT MIN(d.next_attempt_ms) FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
-		WHERE d.status IN ('pending', 'retrying') AND d.lease_token IS NULL AND (w.active = 1 OR d.manual = 1)`).Scan(&ms)
+		WHERE d.status IN ('pending', 'retrying') AND d.next_attempt_ms > ? AND d.lease_token IS NULL
+		  AND (w.active = 1 OR d.manual = 1)`, after.UnixMilli()).Scan(&ms)
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("next delivery due: %w", err)
 	}

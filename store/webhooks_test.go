@@ -47,7 +47,7 @@ func TestClaimDeliveriesIsExclusive(t *testing.T) {
 	for w := 0; w < 8; w++ {
 		wg.Go(func() {
 			for {
-				got, err := s.ClaimDeliveries(context.Background(), time.Now(), time.Minute, 3)
+				got, err := s.ClaimDeliveries(context.Background(), time.Now(), time.Minute, 3, 0)
 				if err != nil {
 					t.Error(err)
 					return
@@ -84,11 +84,11 @@ func TestDeliveryLifecycle(t *testing.T) {
 	ds := enqueue(t, s, h, 3)
 	now := time.Now()
 
-	claimed, err := s.ClaimDeliveries(ctx, now, time.Minute, 10)
+	claimed, err := s.ClaimDeliveries(ctx, now, time.Minute, 10, 0)
 	if err != nil || len(claimed) != 3 {
 		t.Fatalf("claim: %v %d", err, len(claimed))
 	}
-	if again, _ := s.ClaimDeliveries(ctx, now, time.Minute, 10); len(again) != 0 {
+	if again, _ := s.ClaimDeliveries(ctx, now, time.Minute, 10, 0); len(again) != 0 {
 		t.Errorf("leased deliveries claimed again: %d", len(again))
 	}
 	// 1: fails, retry scheduled in the future; 2: succeeds; 3: gives up.
@@ -119,14 +119,14 @@ func TestDeliveryLifecycle(t *testing.T) {
 			t.Errorf("delivery %d: next %v delivered %v", i, got.NextAttemptAt, got.DeliveredAt)
 		}
 	}
-	if due, ok, err := s.NextDeliveryDue(ctx); err != nil || !ok || due.UnixMilli() != retryAt.UnixMilli() {
+	if due, ok, err := s.NextDeliveryDue(ctx, now); err != nil || !ok || due.UnixMilli() != retryAt.UnixMilli() {
 		t.Errorf("next due %v %v %v, want %v", due, ok, err, retryAt)
 	}
 	// Not due yet: nothing to claim; once due, claimed as attempt 2.
-	if c, _ := s.ClaimDeliveries(ctx, now, time.Minute, 10); len(c) != 0 {
+	if c, _ := s.ClaimDeliveries(ctx, now, time.Minute, 10, 0); len(c) != 0 {
 		t.Errorf("claimed a delivery before its retry time")
 	}
-	c, err := s.ClaimDeliveries(ctx, retryAt, time.Minute, 10)
+	c, err := s.ClaimDeliveries(ctx, retryAt, time.Minute, 10, 0)
 	if err != nil || len(c) != 1 || c[0].Attempts != 2 {
 		t.Fatalf("claim retry: %v %v", err, c)
 	}
@@ -151,7 +151,7 @@ func TestDeliveryLifecycle(t *testing.T) {
 	}
 
 	// Crash mid-attempt: the lease expires and the delivery is due again.
-	c, _ = s.ClaimDeliveries(ctx, retryAt, time.Millisecond, 10)
+	c, _ = s.ClaimDeliveries(ctx, retryAt, time.Millisecond, 10, 0)
 	if len(c) != 1 {
 		t.Fatalf("reclaim %d", len(c))
 	}
@@ -162,7 +162,7 @@ func TestDeliveryLifecycle(t *testing.T) {
 	if got.LastError == nil || *got.LastError != "interrupted" || got.NextAttemptAt == nil || got.NextAttemptAt.After(time.Now()) {
 		t.Errorf("after expiry %+v", got)
 	}
-	if c, _ := s.ClaimDeliveries(ctx, time.Now(), time.Minute, 10); len(c) != 1 {
+	if c, _ := s.ClaimDeliveries(ctx, time.Now(), time.Minute, 10, 0); len(c) != 1 {
 		t.Errorf("interrupted delivery not claimable again")
 	}
 
@@ -223,7 +223,7 @@ func TestWebhookStore(t *testing.T) {
 	}
 	// Deliveries of an inactive hook wait; deleting the hook removes them.
 	enqueue(t, s, h, 1)
-	if c, _ := s.ClaimDeliveries(ctx, time.Now(), time.Minute, 10); len(c) != 0 {
+	if c, _ := s.ClaimDeliveries(ctx, time.Now(), time.Minute, 10, 0); len(c) != 0 {
 		t.Errorf("claimed a delivery of an inactive hook")
 	}
 	if err := s.DeleteWebhook(ctx, h.OwnerID, h.ID); err != nil {
@@ -231,5 +231,43 @@ func TestWebhookStore(t *testing.T) {
 	}
 	if _, total, _ := s.ListDeliveries(ctx, DeliveryFilter{}); total != 0 {
 		t.Errorf("deliveries outlived their hook: %d", total)
+	}
+}
+
+// One hook never holds more than perHook leases, so others get workers.
+func TestClaimDeliveriesPerHookCap(t *testing.T) {
+	t.Parallel()
+	s, slow := webhookFixture(t)
+	ctx := context.Background()
+	fast, err := s.CreateWebhook(ctx, NewWebhook{OwnerID: slow.OwnerID, URL: "http://192.0.2.2/", ContentType: "json", Events: []string{"push"}, Active: true}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enqueue(t, s, slow, 5)
+	enqueue(t, s, fast, 1)
+	byHook := func(cs []*ClaimedDelivery) map[int64]int {
+		m := map[int64]int{}
+		for _, c := range cs {
+			m[c.WebhookID]++
+		}
+		return m
+	}
+	first, err := s.ClaimDeliveries(ctx, time.Now(), time.Minute, 10, 2)
+	if m := byHook(first); err != nil || m[slow.ID] != 2 || m[fast.ID] != 1 {
+		t.Fatalf("first claim %v %v", m, err)
+	}
+	if again, _ := s.ClaimDeliveries(ctx, time.Now(), time.Minute, 10, 2); len(again) != 0 {
+		t.Errorf("claimed past the per-hook cap: %v", byHook(again))
+	}
+	for _, c := range first {
+		if c.WebhookID == slow.ID {
+			if err := s.FinishAttempt(ctx, AttemptResult{DeliveryID: c.ID, LeaseToken: c.LeaseToken, Attempt: 1, StartedAt: time.Now(), StatusCode: 200, Succeeded: true}); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	if next, _ := s.ClaimDeliveries(ctx, time.Now(), time.Minute, 10, 2); len(next) != 1 || next[0].WebhookID != slow.ID {
+		t.Errorf("after one finished: %v", byHook(next))
 	}
 }
