@@ -461,6 +461,24 @@ func TestWebhookEvents(t *testing.T) {
 		t.Errorf("pull_request sender %v", s)
 	}
 
+	// Merging through the API moves master: pull_request merged and a push.
+	num := ftoa(pr["number"].(float64))
+	merged := me.must(http.StatusOK, "PUT", api+"/pulls/"+num+"/merge", map[string]any{"merge_method": "merge"}).obj(t)
+	rc.waitEvent(t, "pull_request", "merged", nil)
+	mp := rc.waitEvent(t, "push", "", func(p map[string]any) bool { return p["ref"] == "refs/heads/master" && p["after"] == merged["sha"] })
+	if mp.Payload["forced"] != false || len(mp.Payload["commits"].([]any)) != 2 {
+		t.Errorf("merge push %v", mp.Payload)
+	}
+
+	// Branches made and deleted through the API fire create and delete.
+	me.must(http.StatusCreated, "POST", api+"/branches", map[string]any{"name": "from-api", "sha": after})
+	rc.waitEvent(t, "create", "", func(p map[string]any) bool { return p["ref"] == "from-api" && p["ref_type"] == "branch" })
+	if p := rc.waitEvent(t, "push", "", func(p map[string]any) bool { return p["ref"] == "refs/heads/from-api" }).Payload; p["created"] != true || len(p["commits"].([]any)) != 0 {
+		t.Errorf("API branch push %v", p)
+	}
+	me.must(http.StatusNoContent, "DELETE", api+"/branches/from-api", nil)
+	rc.waitEvent(t, "delete", "", func(p map[string]any) bool { return p["ref"] == "from-api" })
+
 	// The delivery log shows them all, newest first, as succeeded.
 	hooks := me.must(http.StatusOK, "GET", "/api/v1/user/webhooks", nil).list(t)
 	dl := me.must(http.StatusOK, "GET", "/api/v1/user/webhooks/"+ftoa(hooks[0]["id"].(float64))+"/deliveries?per_page=100", nil)
