@@ -113,7 +113,20 @@ type entryHeader struct {
 }
 
 func openODB(repoPath string) (*odb, error) {
-	db := &odb{
+	// Maintain replaces packs: a pack listed a moment ago may be gone by
+	// the time it is opened, its objects now in a newer pack. Listing
+	// again finds that one.
+	for attempt := 0; ; attempt++ {
+		db, vanished, err := tryOpenODB(repoPath)
+		if err != nil || !vanished || attempt == 2 {
+			return db, err
+		}
+		db.close()
+	}
+}
+
+func tryOpenODB(repoPath string) (db *odb, vanished bool, err error) {
+	db = &odb{
 		objDir: filepath.Join(repoPath, "objects"),
 		cache:  newBaseCache(baseCacheBytes),
 		br:     bufio.NewReaderSize(nil, 32*1024),
@@ -121,7 +134,7 @@ func openODB(repoPath string) (*odb, error) {
 	packDir := filepath.Join(db.objDir, "pack")
 	ents, err := os.ReadDir(packDir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("list packs: %w", err)
+		return nil, false, fmt.Errorf("list packs: %w", err)
 	}
 	// Newest first: recently pushed objects are the ones most looked up.
 	sort.Slice(ents, func(i, j int) bool {
@@ -139,21 +152,26 @@ func openODB(repoPath string) (*odb, error) {
 		}
 		base := filepath.Join(packDir, strings.TrimSuffix(name, ".idx"))
 		idx, err := readIdx(base + ".idx")
+		if errors.Is(err, fs.ErrNotExist) {
+			vanished = true
+			continue
+		}
 		if err != nil {
 			db.close()
-			return nil, err
+			return nil, false, err
 		}
 		if err := db.addPack(base+".pack", idx, false); err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
-				// The idx is renamed in before its pack; this pack is
-				// still arriving and no ref can point into it yet.
+				// Either still arriving (the idx is renamed in first; no
+				// ref points into it yet) or just replaced by Maintain.
+				vanished = true
 				continue
 			}
 			db.close()
-			return nil, err
+			return nil, false, err
 		}
 	}
-	return db, nil
+	return db, vanished, nil
 }
 
 func readIdx(path string) (*idxfile.MemoryIndex, error) {

@@ -175,11 +175,17 @@ type enumeration struct {
 //
 // The commit walk is git's limit_list: a newest-first walk that carries
 // "uninteresting" down from the haves and stops once only uninteresting
-// commits are queued. Trees are walked against the trees of each commit's
-// parents, descending only where they differ: an entry equal to a parent's
-// is either sent by that parent's walk or already on the client (an
-// uninteresting parent). That sends what git sends without marking whole
-// trees of the haves.
+// commits are queued. Trees are then walked oldest commit first, each
+// against the trees of its uninteresting parents: an entry equal to one
+// of theirs is on the client, and a differing one is descended into
+// alongside theirs. Everything else is deduplicated by hash, which is
+// sound because a tree is only ever marked once its whole content is
+// either sent or on the client. (Skipping entries equal to an interesting
+// parent's, trusting that parent's walk to send them, is not: that walk
+// stops at trees already sent, and histories that revert content make it
+// miss objects.) Oldest first lets the client's objects be marked before
+// newer commits reach the same paths, so the client's trees are never
+// walked whole.
 func (w *walker) enumerate(wants, haves []plumbing.Hash, cut map[plumbing.Hash]bool) (*enumeration, error) {
 	en := &enumeration{
 		sending:   map[plumbing.Hash]bool{},
@@ -242,21 +248,24 @@ func (w *walker) enumerate(wants, haves []plumbing.Hash, cut map[plumbing.Hash]b
 	}
 	en.commits = len(result)
 
-	for _, c := range result {
+	for i := len(result) - 1; i >= 0; i-- {
+		c := result[i]
 		if err := w.tick(); err != nil {
 			return nil, err
 		}
-		var parentTrees []counterpart
+		var clientTrees []plumbing.Hash
 		if !cut[c.hash] {
 			for _, ph := range c.info.parents {
 				p, err := w.commit(ph)
 				if err != nil {
 					return nil, err
 				}
-				parentTrees = append(parentTrees, counterpart{p.info.tree, p.flags&fUninteresting != 0})
+				if p.flags&fUninteresting != 0 {
+					clientTrees = append(clientTrees, p.info.tree)
+				}
 			}
 		}
-		if err := w.walkTree(en, add, c.info.tree, parentTrees); err != nil {
+		if err := w.walkTree(en, add, c.info.tree, clientTrees); err != nil {
 			return nil, err
 		}
 	}
@@ -268,23 +277,17 @@ func (w *walker) enumerate(wants, haves []plumbing.Hash, cut map[plumbing.Hash]b
 	return en, nil
 }
 
-// counterpart is the tree at the same path in a parent commit. onClient
-// is set when that parent is uninteresting: everything in it is on the
-// client, which makes its objects usable as thin-pack delta bases.
-type counterpart struct {
-	hash     plumbing.Hash
-	onClient bool
-}
-
-func (w *walker) walkTree(en *enumeration, add func(plumbing.Hash, plumbing.ObjectType), h plumbing.Hash, counterparts []counterpart) error {
+// walkTree adds tree h and what it holds, except what the client has.
+// clientTrees are the trees at the same path in commits the client has:
+// equal entries are on the client; a changed file's previous version
+// there is the delta base a thin pack may use.
+func (w *walker) walkTree(en *enumeration, add func(plumbing.Hash, plumbing.ObjectType), h plumbing.Hash, clientTrees []plumbing.Hash) error {
 	if en.sending[h] || en.clientHas[h] {
 		return nil
 	}
-	for _, c := range counterparts {
-		if c.hash == h {
-			if c.onClient {
-				en.clientHas[h] = true
-			}
+	for _, c := range clientTrees {
+		if c == h {
+			en.clientHas[h] = true
 			return nil
 		}
 	}
@@ -292,26 +295,24 @@ func (w *walker) walkTree(en *enumeration, add func(plumbing.Hash, plumbing.Obje
 		return err
 	}
 	add(h, objTree)
-	for _, c := range counterparts {
-		if c.onClient {
-			en.clientHas[c.hash] = true
-			if _, ok := en.deltaBase[h]; !ok {
-				en.deltaBase[h] = c.hash
-			}
+	for _, c := range clientTrees {
+		en.clientHas[c] = true
+		if _, ok := en.deltaBase[h]; !ok {
+			en.deltaBase[h] = c
 		}
 	}
 	ents, err := w.tree(h)
 	if err != nil {
 		return err
 	}
-	cps := make([][]treeEntry, len(counterparts))
-	for i, c := range counterparts {
-		if cps[i], err = w.tree(c.hash); err != nil {
+	cps := make([][]treeEntry, len(clientTrees))
+	for i, c := range clientTrees {
+		if cps[i], err = w.tree(c); err != nil {
 			return err
 		}
 	}
 	cursor := make([]int, len(cps))
-	var sub []counterpart
+	var sub []plumbing.Hash
 	for _, e := range ents {
 		if e.isGitlnk() || en.sending[e.hash] || en.clientHas[e.hash] {
 			continue
@@ -326,17 +327,13 @@ func (w *walker) walkTree(en *enumeration, add func(plumbing.Hash, plumbing.Obje
 				continue
 			}
 			c := ce[cursor[k]]
-			onClient := counterparts[k].onClient
 			if c.hash == e.hash {
-				if onClient {
-					en.clientHas[e.hash] = true
-				}
 				same = true
 				break
 			}
 			if e.isTree() {
-				sub = append(sub, counterpart{c.hash, onClient})
-			} else if onClient {
+				sub = append(sub, c.hash)
+			} else {
 				// The previous version of a changed file: the likeliest
 				// delta base.
 				en.clientHas[c.hash] = true
@@ -346,10 +343,11 @@ func (w *walker) walkTree(en *enumeration, add func(plumbing.Hash, plumbing.Obje
 			}
 		}
 		if same {
+			en.clientHas[e.hash] = true
 			continue
 		}
 		if e.isTree() {
-			if err := w.walkTree(en, add, e.hash, append([]counterpart(nil), sub...)); err != nil {
+			if err := w.walkTree(en, add, e.hash, append([]plumbing.Hash(nil), sub...)); err != nil {
 				return err
 			}
 		} else {
