@@ -18,7 +18,7 @@ import (
 func TestRandomHistoriesPackContents(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t, Config{})
-	extra, total := 0, 0
+	extra, total, thinner := 0, 0, 0
 	for seed := uint64(1); seed <= 3; seed++ {
 		name := fmt.Sprintf("rand%d", seed)
 		repo := ts.newRepo(name)
@@ -61,6 +61,28 @@ func TestRandomHistoriesPackContents(t *testing.T) {
 			extra += len(got) - len(need)
 			total += len(need)
 
+			// Thin: every delta base outside the pack must be something
+			// the haves give the client.
+			if len(haves) > 0 && k%2 == 0 {
+				thin := append([]string{strings.Replace(pkts[0], "ofs-delta", "ofs-delta thin-pack", 1)}, pkts[1:]...)
+				_, tpack, _ := splitResponse(t, postUploadPack(t, ts, name, false, thin...))
+				client := t.TempDir()
+				ts.git(client, "init", "-q", "--bare")
+				for _, h := range haves {
+					ts.git(client, "fetch", "-q", "file://"+repo, h)
+				}
+				cmd := exec.Command("git", "index-pack", "--stdin", "--fix-thin")
+				cmd.Dir = client
+				cmd.Env = ts.env()
+				cmd.Stdin = bytes.NewReader(tpack)
+				if out, err := cmd.CombinedOutput(); err != nil {
+					t.Fatalf("seed %d thin pack for want %s haves %v: %v\n%s", seed, want[:8], haves, err, out)
+				}
+				if len(tpack) < len(pack) {
+					thinner++
+				}
+			}
+
 			// The same request deepened, against git's own upload-pack.
 			depth := 1 + r.IntN(4)
 			deep := append([]string{pkts[0], fmt.Sprintf("deepen %d\n", depth)}, pkts[1:]...)
@@ -85,7 +107,7 @@ func TestRandomHistoriesPackContents(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("packs held %d objects beyond the minimum %d", extra, total)
+	t.Logf("packs held %d objects beyond the minimum %d; %d thin packs were smaller", extra, total, thinner)
 }
 
 // randomHistory fast-imports n commits with random parents (some merges)
@@ -94,7 +116,8 @@ func TestRandomHistoriesPackContents(t *testing.T) {
 func randomHistory(t *testing.T, ts *testServer, dir string, r *rand.Rand, n int) []string {
 	t.Helper()
 	paths := []string{"a.txt", "b.txt", "d0/a.txt", "d0/b.txt", "d0/d1/c.txt", "d1/x.txt", "d1/d2/y.txt"}
-	contents := []string{"one\n", "two\n", "three\n", strings.Repeat("big shared line\n", 50)}
+	big := strings.Repeat("a longer line of text shared by the variants\n", 60)
+	contents := []string{"one\n", "two\n", "three\n", big, big + "variant b\n", "variant c\n" + big}
 	var s bytes.Buffer
 	for i := 1; i <= n; i++ {
 		fmt.Fprintf(&s, "commit refs/heads/c%d\nmark :%d\ncommitter T <t@example.com> %d +0000\ndata 3\nc%d\n", i, i, 1700000000+r.IntN(1000)*60, i%10)
