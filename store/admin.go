@@ -57,7 +57,7 @@ func (s *Store) RecentActivity(ctx context.Context, limit int) ([]Activity, erro
 			FROM repos r JOIN users o ON o.id = r.owner_id ORDER BY r.created_at DESC, r.id DESC LIMIT ?1)
 		UNION ALL
 		SELECT * FROM (SELECT r.pushed_at, 'repo_pushed', o.username, o.username || '/' || r.name, ''
-			FROM repos r JOIN users o ON o.id = r.owner_id WHERE r.pushed_at IS NOT NULL ORDER BY r.pushed_at DESC LIMIT ?1)
+			FROM repos r JOIN users o ON o.id = r.owner_id WHERE r.pushed_at > r.created_at ORDER BY r.pushed_at DESC LIMIT ?1)
 		UNION ALL
 		SELECT * FROM (SELECT i.created_at, CASE i.is_pull WHEN 1 THEN 'pull_opened' ELSE 'issue_opened' END,
 			COALESCE(a.username, 'ghost'), o.username || '/' || r.name || '#' || i.number, i.title
