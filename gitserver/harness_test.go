@@ -3,13 +3,13 @@ package gitserver
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -256,16 +256,6 @@ func countLines(s string) int {
 	return len(strings.Split(s, "\n"))
 }
 
-// looseObjects returns `git count-objects`'s loose object count.
-func (ts *testServer) looseObjects(dir string) int {
-	ts.t.Helper()
-	out := ts.git(dir, "count-objects")
-	n, err := strconv.Atoi(strings.Fields(out)[0])
-	if err != nil {
-		ts.t.Fatalf("count-objects: %q", out)
-	}
-	return n
-}
 
 type barrier struct {
 	mu      sync.Mutex
@@ -286,4 +276,24 @@ func (b *barrier) wait() {
 	case <-b.release:
 	case <-time.After(20 * time.Second):
 	}
+}
+
+// fetchCount runs git fetch in dir and returns how many objects the
+// received pack held (0 when no pack came), read from the pack git
+// dumps with GIT_TRACE_PACKFILE.
+func (ts *testServer) fetchCount(dir string, args ...string) int {
+	ts.t.Helper()
+	trace := filepath.Join(ts.t.TempDir(), "pack")
+	_, errOut, err := ts.gitErr(dir, []string{"GIT_TRACE_PACKFILE=" + trace}, append([]string{"fetch", "-q"}, args...)...)
+	if err != nil {
+		ts.t.Fatalf("git fetch %v: %v\n%s", args, err, errOut)
+	}
+	if strings.Contains(errOut, "no common commits") {
+		ts.t.Errorf("git fetch %v found no common commits:\n%s", args, errOut)
+	}
+	data, err := os.ReadFile(trace)
+	if err != nil || len(data) < 12 {
+		return 0
+	}
+	return int(binary.BigEndian.Uint32(data[8:12]))
 }

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sort"
 
 	"github.com/go-git/go-git/v5/plumbing"
 )
@@ -186,7 +188,7 @@ type enumeration struct {
 // miss objects.) Oldest first lets the client's objects be marked before
 // newer commits reach the same paths, so the client's trees are never
 // walked whole.
-func (w *walker) enumerate(wants, haves []plumbing.Hash, cut map[plumbing.Hash]bool) (*enumeration, error) {
+func (w *walker) enumerate(wants, haves []plumbing.Hash, cut map[plumbing.Hash]bool, clientCommits []plumbing.Hash) (*enumeration, error) {
 	en := &enumeration{
 		sending:   map[plumbing.Hash]bool{},
 		clientHas: map[plumbing.Hash]bool{},
@@ -248,6 +250,10 @@ func (w *walker) enumerate(wants, haves []plumbing.Hash, cut map[plumbing.Hash]b
 	}
 	en.commits = len(result)
 
+	edges, err := w.edgeTrees(result, cut, clientCommits)
+	if err != nil {
+		return nil, err
+	}
 	for i := len(result) - 1; i >= 0; i-- {
 		c := result[i]
 		if err := w.tick(); err != nil {
@@ -265,6 +271,14 @@ func (w *walker) enumerate(wants, haves []plumbing.Hash, cut map[plumbing.Hash]b
 				}
 			}
 		}
+		for _, t := range edges {
+			if len(clientTrees) >= maxClientTrees {
+				break
+			}
+			if !slices.Contains(clientTrees, t) {
+				clientTrees = append(clientTrees, t)
+			}
+		}
 		if err := w.walkTree(en, add, c.info.tree, clientTrees); err != nil {
 			return nil, err
 		}
@@ -275,6 +289,53 @@ func (w *walker) enumerate(wants, haves []plumbing.Hash, cut map[plumbing.Hash]b
 		}
 	}
 	return en, nil
+}
+
+// maxClientTrees bounds the client trees each commit's tree is compared
+// with; each costs a parallel walk of the paths that differ.
+const maxClientTrees = 4
+
+// edgeTrees returns the trees of the most recent commits the client has
+// next to the commits being sent: their uninteresting parents, and
+// clientCommits (commits being unshallowed, whose parents are sent). Any
+// tree the client has is a valid counterpart for any commit, and these
+// are the likeliest to share most of it, so that a deepened shallow
+// clone, or the newest commit of a long range, is not sent whole.
+func (w *walker) edgeTrees(result []*commitNode, cut map[plumbing.Hash]bool, clientCommits []plumbing.Hash) ([]plumbing.Hash, error) {
+	seen := map[plumbing.Hash]bool{}
+	var edges []*commitNode
+	for _, h := range clientCommits {
+		if n, err := w.commit(h); err == nil && !seen[h] {
+			seen[h] = true
+			edges = append(edges, n)
+		}
+	}
+	for _, c := range result {
+		if cut[c.hash] {
+			continue
+		}
+		for _, ph := range c.info.parents {
+			p, err := w.commit(ph)
+			if err != nil {
+				return nil, err
+			}
+			if p.flags&fUninteresting != 0 && !seen[ph] {
+				seen[ph] = true
+				edges = append(edges, p)
+			}
+		}
+	}
+	sort.SliceStable(edges, func(i, j int) bool { return edges[i].info.time > edges[j].info.time })
+	var trees []plumbing.Hash
+	for _, e := range edges {
+		if len(trees) == maxClientTrees-1 {
+			break // leave room for the commit's own parents
+		}
+		if !slices.Contains(trees, e.info.tree) {
+			trees = append(trees, e.info.tree)
+		}
+	}
+	return trees, nil
 }
 
 // walkTree adds tree h and what it holds, except what the client has.

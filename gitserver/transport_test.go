@@ -88,29 +88,28 @@ func TestIncrementalFetchSendsOnlyNewObjects(t *testing.T) {
 	ts.git(work, "push", "-q", "origin", "main")
 
 	reader := ts.clone("inc")
-	if n := ts.looseObjects(reader); n != 0 {
-		t.Fatalf("fresh clone has %d loose objects", n)
-	}
 	// One new commit changing one file in a subdirectory: commit, root
 	// tree, subtree, blob.
 	c := ts.commitFile(work, "dir3/file3.txt", "changed\n", "change one file")
 	ts.git(work, "push", "-q", "origin", "main")
 	ts.fsck(repo)
 
+	if n := ts.fetchCount(reader, "origin"); n != 4 {
+		t.Errorf("fetch transferred %d objects, want 4", n)
+	}
+	if got := ts.revParse(reader, "origin/main"); got != c {
+		t.Fatalf("origin/main = %s, want %s", got, c)
+	}
+	// And the stderr of a fetch of the next commit shows negotiation found
+	// the common history.
+	ts.commitFile(work, "dir1/file1.txt", "changed too\n", "change another")
+	ts.git(work, "push", "-q", "origin", "main")
 	_, stderr, err := ts.gitErr(reader, nil, "fetch", "origin")
 	if err != nil {
 		t.Fatalf("fetch: %v\n%s", err, stderr)
 	}
 	if strings.Contains(stderr, "no common commits") {
 		t.Errorf("fetch negotiated nothing in common:\n%s", stderr)
-	}
-	if got := ts.revParse(reader, "origin/main"); got != c {
-		t.Fatalf("origin/main = %s, want %s", got, c)
-	}
-	// Below fetch.unpackLimit the received objects are stored loose, so
-	// the loose count is exactly what the server sent.
-	if n := ts.looseObjects(reader); n != 4 {
-		t.Errorf("fetch transferred %d objects, want 4", n)
 	}
 	ts.git(reader, "fsck", "--full")
 
@@ -139,9 +138,16 @@ func TestShallowCloneAndDeepen(t *testing.T) {
 		t.Fatalf("clone is not shallow: %v", err)
 	}
 	ts.git(clone, "fsck")
-	ts.git(clone, "fetch", "-q", "--deepen", "5")
+	// The same clone from git's own server, to compare what deepening
+	// transfers (received objects below fetch.unpackLimit stay loose).
+	native := filepath.Join(t.TempDir(), "native")
+	ts.git("", "clone", "-q", "--depth", "1", "file://"+repo, native)
+	ours, git := ts.fetchCount(clone, "--deepen", "5"), ts.fetchCount(native, "--deepen", "5")
 	if n := count(clone); n != 6 {
 		t.Fatalf("after --deepen 5: %d commits, want 6", n)
+	}
+	if ours != git {
+		t.Errorf("--deepen 5 transferred %d objects; git sends %d", ours, git)
 	}
 	ts.git(clone, "fetch", "-q", "--depth", "3")
 	if n := count(clone); n != 3 {
@@ -445,5 +451,32 @@ func TestServeAfterGitGC(t *testing.T) {
 	if got := ts.readServerRef(repo, "refs/heads/main").String(); got != c {
 		t.Fatalf("push after gc: main = %s", got)
 	}
+	ts.fsck(repo)
+}
+
+// TestDeepenTransfersWhatGitDoes: deepening a shallow clone of a wide tree
+// must not resend the files the client already has.
+func TestDeepenTransfersWhatGitDoes(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, Config{})
+	repo := ts.newRepo("wide")
+	work := ts.workdir("wide")
+	ts.history(work, "main", 30, 40, 1700000000)
+	ts.git(work, "checkout", "-q", "main")
+	ts.git(work, "push", "-q", "origin", "main")
+
+	ours := ts.clone("wide", "--depth", "1")
+	native := filepath.Join(t.TempDir(), "native")
+	ts.git("", "clone", "-q", "--depth", "1", "file://"+repo, native)
+	for _, step := range [][]string{{"--deepen", "5"}, {"--deepen", "3"}, {"--unshallow"}} {
+		o, g := ts.fetchCount(ours, step...), ts.fetchCount(native, step...)
+		if o != g || o == 0 {
+			t.Errorf("fetch %v transferred %d objects; git sends %d", step, o, g)
+		}
+		if a, b := countLines(ts.git(ours, "rev-list", "HEAD")), countLines(ts.git(native, "rev-list", "HEAD")); a != b {
+			t.Errorf("fetch %v: history of %d commits; git gives %d", step, a, b)
+		}
+	}
+	ts.git(ours, "fsck", "--full")
 	ts.fsck(repo)
 }

@@ -196,13 +196,15 @@ func (s *Server) uploadPack(ctx context.Context, repoPath string, req *uploadReq
 		}
 	}
 	wants := req.wants
+	var unshallowed []plumbing.Hash
 	if req.deepens() {
-		extra, err := s.deepen(w, req, refs, clientShallow, cut, out)
+		extra, un, err := s.deepen(w, req, refs, clientShallow, cut, out)
 		if err != nil {
 			writePktf(out, "ERR %s", err)
 			return err
 		}
 		wants = append(append([]plumbing.Hash(nil), wants...), extra...)
+		unshallowed = un
 	}
 	if req.probe {
 		return out.flush()
@@ -212,7 +214,7 @@ func (s *Server) uploadPack(ctx context.Context, repoPath string, req *uploadReq
 	if !sendPack {
 		return out.flush()
 	}
-	return s.sendPack(ctx, w, req, wants, common, cut, refs, out)
+	return s.sendPack(ctx, w, req, wants, common, cut, unshallowed, refs, out)
 }
 
 // checkWants returns the first want that is neither a ref tip (or its
@@ -273,12 +275,11 @@ func (s *Server) checkWants(w *walker, refs []ref, wants []plumbing.Hash) (plumb
 }
 
 // deepen computes the new shallow boundary, writes the shallow-update
-// section and returns the extra wants (parents of unshallowed commits).
-// cut gains the new boundary commits.
-func (s *Server) deepen(w *walker, req *uploadRequest, refs []ref, clientShallow []plumbing.Hash, cut map[plumbing.Hash]bool, out io.Writer) ([]plumbing.Hash, error) {
+// section and returns the extra wants (parents of unshallowed commits)
+// and the unshallowed commits. cut gains the new boundary commits.
+func (s *Server) deepen(w *walker, req *uploadRequest, refs []ref, clientShallow []plumbing.Hash, cut map[plumbing.Hash]bool, out io.Writer) (extra, unshallowed []plumbing.Hash, err error) {
 	var boundary []plumbing.Hash
 	var notShallow map[plumbing.Hash]bool
-	var err error
 	switch {
 	case req.depth >= infiniteDepth:
 		notShallow = map[plumbing.Hash]bool{}
@@ -294,14 +295,14 @@ func (s *Server) deepen(w *walker, req *uploadRequest, refs []ref, clientShallow
 		for _, name := range req.deepenNot {
 			h, ok := expandRef(refs, name)
 			if !ok {
-				return nil, fmt.Errorf("git upload-pack: ambiguous deepen-not: %s", name)
+				return nil, nil, fmt.Errorf("git upload-pack: ambiguous deepen-not: %s", name)
 			}
 			notTips = append(notTips, h)
 		}
 		boundary, notShallow, err = w.shallowByRevList(req.wants, req.deepenSince, notTips)
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	isClientShallow := map[plumbing.Hash]bool{}
 	for _, h := range clientShallow {
@@ -310,28 +311,28 @@ func (s *Server) deepen(w *walker, req *uploadRequest, refs []ref, clientShallow
 	for _, h := range boundary {
 		if !isClientShallow[h] && !notShallow[h] {
 			if err := writePktf(out, "shallow %s\n", h); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			cut[h] = true
 		}
 	}
-	var extra []plumbing.Hash
 	for _, h := range clientShallow {
 		if !notShallow[h] {
 			continue
 		}
 		if err := writePktf(out, "unshallow %s\n", h); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		n, err := w.commit(h)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
+		unshallowed = append(unshallowed, h)
 		// h stays in cut: its parents are walked as wants, and h itself is
 		// on the client already.
 		extra = append(extra, n.info.parents...)
 	}
-	return extra, writeFlush(out)
+	return extra, unshallowed, writeFlush(out)
 }
 
 // expandRef resolves a deepen-not argument the way git's dwim does.
@@ -443,7 +444,7 @@ func negotiate(w *walker, req *uploadRequest, wants []plumbing.Hash, out io.Writ
 }
 
 // sendPack enumerates and streams the pack, over side-band when asked.
-func (s *Server) sendPack(ctx context.Context, w *walker, req *uploadRequest, wants, common []plumbing.Hash, cut map[plumbing.Hash]bool, refs []ref, out *flushWriter) error {
+func (s *Server) sendPack(ctx context.Context, w *walker, req *uploadRequest, wants, common []plumbing.Hash, cut map[plumbing.Hash]bool, unshallowed []plumbing.Hash, refs []ref, out *flushWriter) error {
 	var data, progress io.Writer = out, io.Discard
 	var fatal func(string)
 	bandMax := 0
@@ -479,7 +480,7 @@ func (s *Server) sendPack(ctx context.Context, w *walker, req *uploadRequest, wa
 		lastReport = time.Now()
 		say("Enumerating objects: %d\r", w.steps)
 	}
-	en, err := w.enumerate(wants, common, cut)
+	en, err := w.enumerate(wants, common, cut, unshallowed)
 	if err != nil {
 		fatal("upload-pack: " + err.Error())
 		return err

@@ -171,19 +171,11 @@ func TestGzipRequestBody(t *testing.T) {
 	ts.commitFile(work, "dir1/other.txt", "x\n", "server side")
 	ts.git(work, "push", "-q", "origin", "main")
 	before := ts.gzipRequests.Load()
-	loose := ts.looseObjects(local)
-	_, stderr, err := ts.gitErr(local, nil, "fetch", "origin")
-	if err != nil {
-		t.Fatalf("fetch: %v\n%s", err, stderr)
-	}
-	if strings.Contains(stderr, "no common commits") {
-		t.Errorf("fetch found no common commits:\n%s", stderr)
+	if n := ts.fetchCount(local, "origin"); n != 4 {
+		t.Errorf("fetch transferred %d objects, want 4", n)
 	}
 	if ts.gzipRequests.Load() == before {
 		t.Errorf("the client sent no gzip request; the test does not cover gzip")
-	}
-	if n := ts.looseObjects(local) - loose; n != 4 {
-		t.Errorf("fetch transferred %d objects, want 4", n)
 	}
 	ts.fsck(repo)
 }
