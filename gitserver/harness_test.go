@@ -256,7 +256,6 @@ func countLines(s string) int {
 	return len(strings.Split(s, "\n"))
 }
 
-
 type barrier struct {
 	mu      sync.Mutex
 	n       int
