@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -35,6 +36,28 @@ func noCache(h http.Header) {
 	h.Set("Cache-Control", "no-cache, max-age=0, must-revalidate")
 	h.Set("Pragma", "no-cache")
 	h.Set("Expires", "Fri, 01 Jan 1980 00:00:00 GMT")
+}
+
+// maxNegotiationBody bounds an upload-pack request after decompression:
+// a few hundred thousand want/have lines, far beyond what git sends, but
+// not enough for a small gzip bomb to exhaust memory.
+const maxNegotiationBody = 32 << 20
+
+type limitedBody struct {
+	io.ReadCloser
+	left int64
+}
+
+func (l *limitedBody) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		return 0, errors.New("request body too large")
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.ReadCloser.Read(p)
+	l.left -= int64(n)
+	return n, err
 }
 
 // requestBody undoes Content-Encoding: git gzips request bodies larger

@@ -148,7 +148,7 @@ func (s *Server) ServeUploadPack(w http.ResponseWriter, r *http.Request, repoPat
 		return
 	}
 	defer body.Close()
-	req, err := parseUploadRequest(bufio.NewReaderSize(body, 64*1024))
+	req, err := parseUploadRequest(bufio.NewReaderSize(&limitedBody{body, maxNegotiationBody}, 64*1024))
 	if err != nil {
 		s.log.Warn("upload-pack: bad request", "repo", repoPath, "err", err)
 		http.Error(w, err.Error(), http.StatusBadRequest)
