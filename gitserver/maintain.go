@@ -134,6 +134,10 @@ func (s *Server) Maintain(ctx context.Context, repoPath string) (MaintainResult,
 			return res, fmt.Errorf("maintain: object %s missing from the new pack", o.hash)
 		}
 	}
+	// Close before renaming and removing: Windows refuses both on open
+	// files.
+	packs := db.packs
+	db.close()
 	if err := rp.install(repoPath); err != nil {
 		return res, err
 	}
@@ -141,7 +145,7 @@ func (s *Server) Maintain(ctx context.Context, repoPath string) (MaintainResult,
 
 	// The new pack is in place; what it replaces can go. Readers that
 	// opened the old files keep reading them (POSIX semantics).
-	for _, p := range db.packs {
+	for _, p := range packs {
 		if isKept(p) || p.path == newPack {
 			continue
 		}

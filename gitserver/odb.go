@@ -208,6 +208,7 @@ func (db *odb) addPack(path string, idx *idxfile.MemoryIndex, quarantine bool) e
 	return nil
 }
 
+// close releases the pack files; it may be called more than once.
 func (db *odb) close() {
 	for _, p := range db.packs {
 		p.f.Close()

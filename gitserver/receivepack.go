@@ -287,6 +287,9 @@ func (s *Server) receive(ctx context.Context, repoPath string, req *receiveReque
 	if !anyAccepted(cmds) {
 		return ""
 	}
+	// The quarantined pack is renamed into place next; on Windows an open
+	// file cannot be.
+	db.close()
 
 	done, err := s.applyUpdates(ctx, repoPath, rp, cmds, atomic)
 	if err != nil {
