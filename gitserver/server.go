@@ -77,7 +77,10 @@ func lockKey(repoPath string) string {
 
 // Lock takes the per-repository lock and returns the function that releases
 // it. The key is the cleaned absolute path, so different spellings of one
-// path share a lock. Unlock is idempotent.
+// path share a lock. Unlock is idempotent. The lock is not reentrant:
+// UpdateRef, SetHEAD, InitialCommit, Maintain and the ref updates of a
+// push take it themselves, so do not call them while holding it. Readers
+// (fetches, ResolveRef, Branches) never take it.
 func (s *Server) Lock(repoPath string) (unlock func()) {
 	unlock, _ = s.LockContext(context.Background(), repoPath)
 	return unlock
