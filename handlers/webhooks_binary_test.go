@@ -72,18 +72,21 @@ func TestWebhookDeliveriesSurviveSIGKILL(t *testing.T) {
 	ln.Close()
 
 	srv := &testServer{URL: base, AdminPW: testAdminPassword}
-	admin := srv.as(t, srv.adminToken(t))
+	// A regular account: the bootstrap "admin" shares its name with the
+	// dashboard's /admin/ paths.
+	owner := srv.register(t, "crash")
+	admin := srv.as(t, owner.Token)
 	admin.createRepo(map[string]any{"name": "crashy", "auto_init": true})
 	h := admin.must(http.StatusCreated, "POST", "/api/v1/user/webhooks", map[string]any{
 		"url": "http://" + receiverAddr + "/hook", "secret": "crash-secret", "events": []string{"push", "issues"}}).obj(t)
 	hook := "/api/v1/user/webhooks/" + ftoa(h["id"].(float64))
 	const issues = 12
 	for i := 0; i < issues; i++ {
-		admin.must(http.StatusCreated, "POST", "/api/v1/repos/admin/crashy/issues", map[string]any{"title": "issue " + itoa(i)})
+		admin.must(http.StatusCreated, "POST", "/api/v1/repos/"+owner.Name+"/crashy/issues", map[string]any{"title": "issue " + itoa(i)})
 	}
 	tok := admin.token
 	dir := t.TempDir()
-	runGit(t, dir, "clone", "-q", srv.gitURL(tok, "admin", "crashy"), "w")
+	runGit(t, dir, "clone", "-q", srv.gitURL(tok, owner.Name, "crashy"), "w")
 	commitFile(t, dir+"/w", "x.txt", "x\n", "pushed before the crash")
 	runGit(t, dir+"/w", "push", "-q", "origin", "master")
 	const total = issues + 1
