@@ -77,6 +77,13 @@ var (
 	errRebaseMerges  = errStatus(http.StatusConflict, "This branch can't be rebased: it contains merge commits. Use merge or squash instead.")
 )
 
+// mergeResultJSON is the seed's success answer, fields in its order.
+type mergeResultJSON struct {
+	SHA     string `json:"sha"`
+	Merged  bool   `json:"merged"`
+	Message string `json:"message"`
+}
+
 // mergeRequest is the body of PUT /pulls/:n/merge.
 type mergeRequest struct {
 	Method  string
@@ -189,7 +196,7 @@ func (a *App) mergePull(w http.ResponseWriter, r *http.Request) error {
 		if tip != base {
 			a.afterPush(ctx, repo, u, []gitserver.RefUpdate{refUpdate(p.BaseRef, base, tip)})
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"sha": tip.String(), "merged": true, "message": "Pull request successfully merged."})
+		writeJSON(w, http.StatusOK, mergeResultJSON{SHA: tip.String(), Merged: true, Message: "Pull request successfully merged."})
 		return nil
 	}
 	return errBaseModified
