@@ -241,6 +241,11 @@ func (a *App) syncPull(ctx context.Context, repo *store.Repo, pusher *store.User
 		// it can be reopened once the branch is back.
 		closed := "closed"
 		return a.store.Tx(ctx, func(tx *store.Store) error {
+			// Re-read in the transaction: a merge may have finished since
+			// the list was taken, and a merged pull request stays merged.
+			if cur, err := tx.PullByID(ctx, p.ID); err != nil || cur.State != "open" {
+				return err
+			}
 			if _, err := tx.UpdatePull(ctx, p.ID, store.PullUpdate{IssueUpdate: store.IssueUpdate{State: &closed}}); err != nil {
 				return err
 			}
@@ -604,6 +609,16 @@ func (a *App) updatePull(w http.ResponseWriter, r *http.Request) error {
 	}
 	before := p
 	err = a.store.Tx(ctx, func(tx *store.Store) error {
+		if upd.State != nil || upd.BaseRef != nil {
+			// A merge may have finished since the checks above.
+			cur, err := tx.PullByID(ctx, p.ID)
+			if err != nil {
+				return err
+			}
+			if cur.Merged() {
+				return invalid("state", "cannot be changed: the pull request is merged")
+			}
+		}
 		if state == "open" && (reopened || upd.BaseRef != nil) {
 			n, err := tx.OpenPullFor(ctx, repo.ID, p.HeadRef, base, p.ID)
 			if err != nil {
