@@ -371,6 +371,8 @@ func (rp *receivedPack) resolveDeltas(ctx context.Context, f *os.File, byOffset 
 	}
 	rd := &odb{br: bufio.NewReaderSize(nil, 32*1024)}
 	pf := &packFile{path: rp.packPath, f: f, size: st.Size()}
+	pf.data = mapFile(f, pf.size)
+	defer unmapFile(pf.data)
 	// Entries are in pack order, which is all entryEnd needs.
 	pf.byOffset = make([]idxEntry, len(rp.objects))
 	for i, o := range rp.objects {

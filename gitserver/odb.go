@@ -58,9 +58,10 @@ type packFile struct {
 
 	byOffset []idxEntry // sorted by offset, built on first use
 
-	// A read window: most entries are small and read near the previous
-	// one (walks and pack writing follow pack order), so one pread serves
-	// many of them.
+	// data maps the whole pack where the platform allows; otherwise a
+	// read window serves small entries near the previous one (pack
+	// writing follows pack order) from one pread.
+	data   []byte
 	win    []byte
 	winOff int64
 }
@@ -73,6 +74,9 @@ const packWindow = 64 * 1024
 func (p *packFile) view(off, n int64) ([]byte, error) {
 	if off < 0 || n < 0 || off+n > p.size {
 		return nil, fmt.Errorf("read %s: range %d+%d outside the pack", filepath.Base(p.path), off, n)
+	}
+	if p.data != nil {
+		return p.data[off : off+n : off+n], nil
 	}
 	if n > packWindow {
 		b := make([]byte, n)
@@ -200,6 +204,7 @@ func (db *odb) addPack(path string, idx *idxfile.MemoryIndex, quarantine bool) e
 		return fmt.Errorf("stat pack: %w", err)
 	}
 	p := &packFile{path: path, f: f, size: st.Size(), idx: idx, quarantine: quarantine}
+	p.data = mapFile(f, p.size)
 	if quarantine {
 		db.packs = append([]*packFile{p}, db.packs...)
 	} else {
@@ -211,6 +216,8 @@ func (db *odb) addPack(path string, idx *idxfile.MemoryIndex, quarantine bool) e
 // close releases the pack files; it may be called more than once.
 func (db *odb) close() {
 	for _, p := range db.packs {
+		unmapFile(p.data)
+		p.data = nil
 		p.f.Close()
 	}
 	db.packs = nil
@@ -382,7 +389,7 @@ func (p *packFile) hashAt(off int64) (plumbing.Hash, error) {
 // inflate returns size bytes of the zlib stream starting at dataOff.
 func (db *odb) inflate(p *packFile, dataOff, size int64) ([]byte, error) {
 	var src io.Reader
-	if end, err := p.entryEnd(dataOff); err == nil && end-dataOff <= packWindow {
+	if end, err := p.entryEnd(dataOff); err == nil && (p.data != nil || end-dataOff <= packWindow) {
 		v, err := p.view(dataOff, end-dataOff)
 		if err != nil {
 			return nil, err

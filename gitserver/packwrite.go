@@ -260,7 +260,7 @@ func (pw *packWriter) copyEntry(h plumbing.Hash, p *packFile, off int64, eh entr
 	if end < dataOff {
 		return fmt.Errorf("pack %s: bad entry bounds at %d", p.path, off)
 	}
-	if end-dataOff <= packWindow {
+	if p.data != nil || end-dataOff <= packWindow {
 		v, err := p.view(dataOff, end-dataOff)
 		if err != nil {
 			return err
