@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
@@ -466,5 +467,35 @@ func TestPushRejectsUnreachableBrokenObjects(t *testing.T) {
 		t.Fatalf("response: %q", resp)
 	}
 	assertNoPackHolds(t, repo, orphanHash.String())
+	ts.fsck(repo)
+}
+
+// TestServerLockExcludesOtherProcesses: ref updates wait for a holder of
+// the cross-process file lock (a backup copying the repository).
+func TestServerLockExcludesOtherProcesses(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, Config{})
+	ctx := context.Background()
+	repo := ts.newRepo("filelock")
+	c, err := ts.srv.InitialCommit(ctx, repo, "main", "x", Signature{Name: "a", Email: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := LockRepoFile(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if err := ts.srv.UpdateRef(short, repo, "refs/heads/b", plumbing.ZeroHash, c); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("UpdateRef while another holds the file lock: %v", err)
+	}
+	unlock()
+	if err := ts.srv.UpdateRef(ctx, repo, "refs/heads/b", plumbing.ZeroHash, c); err != nil {
+		t.Fatal(err)
+	}
+	// A path that is not a repository yet can still be locked.
+	u := ts.srv.Lock(filepath.Join(ts.root, "not-yet.git"))
+	u()
 	ts.fsck(repo)
 }

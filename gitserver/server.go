@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -81,6 +82,10 @@ func lockKey(repoPath string) string {
 // UpdateRef, SetHEAD, InitialCommit, Maintain and the ref updates of a
 // push take it themselves, so do not call them while holding it. Readers
 // (fetches, ResolveRef, Branches) never take it.
+//
+// Inside one process the lock is a table entry; it also holds the
+// repository's cross-process file lock (LockRepoFile) so that another
+// process, such as `tapioca backup`, excludes writers too.
 func (s *Server) Lock(repoPath string) (unlock func()) {
 	unlock, _ = s.LockContext(context.Background(), repoPath)
 	return unlock
@@ -113,9 +118,30 @@ func (s *Server) LockContext(ctx context.Context, repoPath string) (unlock func(
 		release()
 		return func() {}, fmt.Errorf("waiting for repository lock: %w", ctx.Err())
 	}
+	// The file lock comes second, so this process's writers queue on the
+	// table and only one of them at a time contends with other processes.
+	// A directory that does not exist yet (a repository or mirror about to
+	// be created) has no file lock to take.
+	unlockFile := func() {}
+	if st, serr := os.Stat(repoPath); serr == nil && st.IsDir() {
+		u, ferr := LockRepoFileContext(ctx, repoPath)
+		switch {
+		case ferr == nil:
+			unlockFile = u
+		case ctx.Err() != nil:
+			<-l.ch
+			release()
+			return func() {}, ferr
+		default:
+			// A read-only or odd filesystem: keep serving; in-process
+			// exclusion still holds.
+			s.log.Warn("repository file lock unavailable", "repo", repoPath, "err", ferr)
+		}
+	}
 	var once sync.Once
 	return func() {
 		once.Do(func() {
+			unlockFile()
 			<-l.ch
 			release()
 		})
