@@ -223,7 +223,11 @@ func (a *App) runDeliveries(ctx context.Context) {
 						<-sem
 						a.wakeDeliveries()
 					}()
-					a.deliver(ctx, c)
+					// A worker goes on with the delivery it claimed when
+					// recording the last one, until none is due.
+					for c != nil {
+						c = a.deliver(ctx, c, lease)
+					}
 				})
 			}
 			if err == nil && len(claimed) < free {
@@ -256,20 +260,23 @@ func (a *App) releaseStuckDeliveries(ctx context.Context) (int, error) {
 	return n, err
 }
 
-// deliver makes one attempt of a claimed delivery and records it.
-func (a *App) deliver(ctx context.Context, c *store.ClaimedDelivery) {
+// deliver makes one attempt of a claimed delivery and records it. In the
+// same transaction it claims the next due delivery, which it returns (nil
+// when none is due or the pool is stopping): one write per delivery
+// instead of two keeps the single writer free for the API.
+func (a *App) deliver(ctx context.Context, c *store.ClaimedDelivery, lease time.Duration) *store.ClaimedDelivery {
 	d := a.hooks
 	bg := context.WithoutCancel(ctx)
 	hook, err := a.store.WebhookByID(ctx, c.WebhookID)
 	if errors.Is(err, store.ErrNotFound) {
-		return // the hook was deleted, and its deliveries with it
+		return nil // the hook was deleted, and its deliveries with it
 	}
 	if err != nil {
 		a.log.Warn("webhook delivery: load hook", "delivery", c.ID, "err", err)
 		if err := a.store.ReleaseLease(bg, c.ID, c.LeaseToken); err != nil {
 			a.log.Warn("webhook delivery: release lease", "delivery", c.ID, "err", err)
 		}
-		return
+		return nil
 	}
 	headers := map[string]string{
 		"Content-Type":        c.ContentType,
@@ -289,7 +296,7 @@ func (a *App) deliver(ctx context.Context, c *store.ClaimedDelivery) {
 		if err := a.store.ReleaseLease(bg, c.ID, c.LeaseToken); err != nil {
 			a.log.Warn("webhook delivery: release lease", "delivery", c.ID, "err", err)
 		}
-		return
+		return nil
 	}
 	res := store.AttemptResult{
 		DeliveryID: c.ID, LeaseToken: c.LeaseToken, Attempt: c.Attempts, URL: hook.URL,
@@ -303,13 +310,35 @@ func (a *App) deliver(ctx context.Context, c *store.ClaimedDelivery) {
 	if !res.Succeeded && c.Attempts < d.maxAttempts {
 		res.RetryAt = time.Now().Add(d.retryDelay(c.Attempts))
 	}
-	if err := a.store.FinishAttempt(bg, res); err != nil {
+	var next []*store.ClaimedDelivery
+	err = a.store.Tx(bg, func(tx *store.Store) error {
+		if err := tx.FinishAttempt(bg, res); err != nil {
+			if !errors.Is(err, store.ErrLeaseLost) {
+				return err
+			}
+			// Keep the attempt's log line; the delivery is another
+			// worker's now.
+			a.log.Warn("webhook delivery: lease lost", "delivery", c.ID)
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		var err error
+		next, err = tx.ClaimDeliveries(bg, time.Now(), lease, 1, d.perHook())
+		return err
+	})
+	if err != nil {
 		a.log.Warn("webhook delivery: record attempt", "delivery", c.ID, "err", err)
+		next = nil
 	}
 	if !res.Succeeded {
 		a.log.Info("webhook delivery failed", "delivery", c.ID, "hook", hook.ID, "attempt", c.Attempts,
 			"status", status, "err", res.Error, "retry", !res.RetryAt.IsZero())
 	}
+	if len(next) == 0 {
+		return nil
+	}
+	return next[0]
 }
 
 // send POSTs body to url and returns the status, headers and the first

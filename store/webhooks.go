@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -9,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -460,52 +462,109 @@ type ClaimedDelivery struct {
 }
 
 // ClaimDeliveries leases up to limit due deliveries for lease and counts
-// the attempt, oldest due first, taking no more from one hook than makes
-// perHook of its deliveries leased at once (0 = no cap), so one slow
-// receiver cannot hold every worker. Deliveries of inactive hooks wait
-// (pings and redeliveries excepted). A worker that dies holding a lease
-// leaves it to ReleaseExpiredLeases, so the delivery is retried, never
-// lost.
+// the attempt. Hooks take turns (each hook's oldest due delivery first,
+// then each one's second...), and no hook gets more than perHook leased at
+// once (0 = no cap), so one slow or flooded receiver cannot hold every
+// worker. Deliveries of inactive hooks wait (pings and redeliveries
+// excepted). A worker that dies holding a lease leaves it to
+// ReleaseExpiredLeases, so the delivery is retried, never lost.
+//
+// The choice is read inside the write transaction: the caller may have
+// been woken by a transaction that has not committed yet, and waiting for
+// the writer connection is what makes its deliveries visible here. The
+// read is one indexed lookup per hook, not a scan of the backlog.
 func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit, perHook int) ([]*ClaimedDelivery, error) {
 	if limit <= 0 {
 		return nil, nil
+	}
+	if perHook <= 0 {
+		perHook = math.MaxInt32
 	}
 	var tok [12]byte
 	_, _ = rand.Read(tok[:])
 	token := hex.EncodeToString(tok[:])
 	var ids []int64
 	err := s.Tx(ctx, func(tx *Store) error {
-		if perHook <= 0 {
-			perHook = math.MaxInt32
-		}
-		// rn numbers each hook's due deliveries; with the hook's leased
-		// count it keeps a hook within perHook.
-		rows, err := tx.w.QueryContext(ctx, `WITH leased AS (
-				SELECT webhook_id, COUNT(*) AS n FROM webhook_deliveries WHERE lease_token IS NOT NULL GROUP BY webhook_id
-			), due AS (
-				SELECT d.id, d.next_attempt_ms,
-					ROW_NUMBER() OVER (PARTITION BY d.webhook_id ORDER BY d.next_attempt_ms, d.id) + COALESCE(l.n, 0) AS slot
-				FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id LEFT JOIN leased l ON l.webhook_id = d.webhook_id
-				WHERE d.status IN ('pending', 'retrying') AND d.next_attempt_ms <= ? AND d.lease_token IS NULL
-				  AND (w.active = 1 OR d.manual = 1)
+		// INDEXED BY: counting only the few leased rows, not grouping the
+		// whole table by hook.
+		rows, err := tx.r.QueryContext(ctx, `WITH leased AS (
+				SELECT webhook_id, COUNT(*) AS n FROM webhook_deliveries INDEXED BY webhook_deliveries_leased
+				WHERE lease_token IS NOT NULL GROUP BY webhook_id
 			)
-			UPDATE webhook_deliveries
-			SET attempts = attempts + 1, lease_token = ?, lease_expires_ms = ?, updated_at = ?
-			WHERE id IN (SELECT id FROM due WHERE slot <= ? ORDER BY next_attempt_ms, id LIMIT ?)
-			RETURNING id`,
-			now.UnixMilli(), token, now.Add(lease).UnixMilli(), Now(), perHook, limit)
+			SELECT w.id, COALESCE(l.n, 0), (
+				SELECT json_group_array(json_array(id, next_attempt_ms)) FROM (
+					SELECT d.id, d.next_attempt_ms FROM webhook_deliveries d
+					WHERE d.webhook_id = w.id AND d.status IN ('pending', 'retrying') AND d.lease_token IS NULL
+					  AND d.next_attempt_ms <= ? AND (w.active = 1 OR d.manual = 1)
+					ORDER BY d.next_attempt_ms, d.id LIMIT ?))
+			FROM webhooks w LEFT JOIN leased l ON l.webhook_id = w.id
+			WHERE COALESCE(l.n, 0) < ?`, now.UnixMilli(), min(limit, perHook), perHook)
 		if err != nil {
 			return fmt.Errorf("claim deliveries: %w", err)
 		}
 		defer rows.Close()
+		type due struct{ id, at int64 }
+		var queues [][]due
 		for rows.Next() {
+			var hookID int64
+			var leased int
+			var list string
+			if err := rows.Scan(&hookID, &leased, &list); err != nil {
+				return fmt.Errorf("claim deliveries: %w", err)
+			}
+			var pairs [][2]int64
+			if err := json.Unmarshal([]byte(list), &pairs); err != nil {
+				return fmt.Errorf("claim deliveries: %w", err)
+			}
+			q := make([]due, 0, len(pairs))
+			for _, p := range pairs {
+				q = append(q, due{p[0], p[1]})
+			}
+			slices.SortFunc(q, func(a, b due) int { return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare(a.id, b.id)) })
+			if n := perHook - leased; len(q) > n {
+				q = q[:n]
+			}
+			if len(q) > 0 {
+				queues = append(queues, q)
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("claim deliveries: %w", err)
+		}
+		// Turns: the hooks whose oldest delivery is oldest go first.
+		slices.SortFunc(queues, func(a, b []due) int { return cmp.Or(cmp.Compare(a[0].at, b[0].at), cmp.Compare(a[0].id, b[0].id)) })
+		var chosen []any
+		for round := 0; len(chosen) < limit; round++ {
+			took := false
+			for _, q := range queues {
+				if round < len(q) && len(chosen) < limit {
+					chosen, took = append(chosen, q[round].id), true
+				}
+			}
+			if !took {
+				break
+			}
+		}
+		if len(chosen) == 0 {
+			return nil
+		}
+		args := append([]any{token, now.Add(lease).UnixMilli(), Now()}, chosen...)
+		upd, err := tx.w.QueryContext(ctx, `UPDATE webhook_deliveries
+			SET attempts = attempts + 1, lease_token = ?, lease_expires_ms = ?, updated_at = ?
+			WHERE id IN (?`+strings.Repeat(", ?", len(chosen)-1)+`) AND lease_token IS NULL AND status IN ('pending', 'retrying')
+			RETURNING id`, args...)
+		if err != nil {
+			return fmt.Errorf("claim deliveries: %w", err)
+		}
+		defer upd.Close()
+		for upd.Next() {
 			var id int64
-			if err := rows.Scan(&id); err != nil {
+			if err := upd.Scan(&id); err != nil {
 				return fmt.Errorf("claim deliveries: %w", err)
 			}
 			ids = append(ids, id)
 		}
-		return rows.Err()
+		return upd.Err()
 	})
 	if err != nil {
 		return nil, err
@@ -530,9 +589,15 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, lease time.D
 // are not its business: a finishing worker wakes the dispatcher.
 func (s *Store) NextDeliveryDue(ctx context.Context, after time.Time) (due time.Time, ok bool, err error) {
 	var ms sql.NullInt64
-	err = s.r.QueryRowContext(ctx, `SELECT MIN(d.next_attempt_ms) FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
+	// A range seek on the due index: the backlog already due is never read.
+	err = s.r.QueryRowContext(ctx, `SELECT d.next_attempt_ms FROM webhook_deliveries d INDEXED BY webhook_deliveries_due
+		JOIN webhooks w ON w.id = d.webhook_id
 		WHERE d.status IN ('pending', 'retrying') AND d.next_attempt_ms > ? AND d.lease_token IS NULL
-		  AND (w.active = 1 OR d.manual = 1)`, after.UnixMilli()).Scan(&ms)
+		  AND (w.active = 1 OR d.manual = 1)
+		ORDER BY d.next_attempt_ms LIMIT 1`, after.UnixMilli()).Scan(&ms)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, false, nil
+	}
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("next delivery due: %w", err)
 	}

@@ -271,3 +271,24 @@ func TestClaimDeliveriesPerHookCap(t *testing.T) {
 		t.Errorf("after one finished: %v", byHook(next))
 	}
 }
+
+// Hooks take turns: a hook with a backlog does not delay another hook's
+// newer delivery behind all of it.
+func TestClaimDeliveriesTakeTurns(t *testing.T) {
+	t.Parallel()
+	s, flood := webhookFixture(t)
+	ctx := context.Background()
+	other, err := s.CreateWebhook(ctx, NewWebhook{OwnerID: flood.OwnerID, URL: "http://192.0.2.3/", ContentType: "json", Events: []string{"push"}, Active: true}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enqueue(t, s, flood, 100)
+	late := enqueue(t, s, other, 1)[0]
+	got, err := s.ClaimDeliveries(ctx, time.Now(), time.Minute, 2, 0)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("claim %v %v", got, err)
+	}
+	if got[0].WebhookID != flood.ID || got[1].ID != late.ID {
+		t.Errorf("claimed hooks %d and %d, want the flood's oldest and the other's", got[0].WebhookID, got[1].WebhookID)
+	}
+}

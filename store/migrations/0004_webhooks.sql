@@ -50,6 +50,9 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX webhook_deliveries_hook ON webhook_deliveries(webhook_id, id);
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_attempt_ms)
     WHERE status IN ('pending', 'retrying');
+-- Each hook's next due deliveries, for claims that let hooks take turns.
+CREATE INDEX webhook_deliveries_hook_due ON webhook_deliveries(webhook_id, next_attempt_ms)
+    WHERE status IN ('pending', 'retrying') AND lease_token IS NULL;
 CREATE INDEX webhook_deliveries_leased ON webhook_deliveries(lease_expires_ms)
     WHERE lease_token IS NOT NULL;
 CREATE INDEX webhook_deliveries_status ON webhook_deliveries(status, id);
