@@ -19,6 +19,7 @@ import (
 
 	"github.com/a-h/templ"
 	"github.com/alexedwards/scs/v2"
+	"github.com/alexedwards/scs/v2/memstore"
 
 	"tapioca/assets"
 	"tapioca/store"
@@ -61,6 +62,11 @@ const (
 // /assets/).
 func (a *App) routesAdmin() {
 	sm := scs.New()
+	// scs.New starts an in-memory store with its own cleanup goroutine;
+	// stop it, the SQLite store replaces it.
+	if ms, ok := sm.Store.(*memstore.MemStore); ok {
+		ms.StopCleanup()
+	}
 	sm.Store = a.store.SessionStore()
 	sm.Lifetime = 12 * time.Hour
 	sm.IdleTimeout = 2 * time.Hour

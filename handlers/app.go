@@ -284,6 +284,10 @@ func (a *App) setting(key string) (string, bool) {
 	return v, ok
 }
 
+// BaseURL is the external URL in effect: the dashboard's setting if one
+// is stored, else --base-url.
+func (a *App) BaseURL() string { return a.baseURL() }
+
 func (a *App) baseURL() string {
 	if v, ok := a.setting(store.SettingBaseURL); ok && v != "" {
 		return v
