@@ -402,7 +402,9 @@ func serveUntilStopped(ctx context.Context, cmd *cli.Command, app *handlers.App,
 	prog := &serviceProgram{serve: func(ctx context.Context) error { return app.Serve(ctx, ln) }, parent: ctx}
 	s, err := newService(cmd.Root().Name, prog, nil, nil)
 	if err != nil {
-		return err
+		// Started by a supervisor kardianos does not manage (a container's
+		// init, runit): SIGTERM still reaches ctx.
+		return app.Serve(ctx, ln)
 	}
 	if err := s.Run(); err != nil {
 		return err

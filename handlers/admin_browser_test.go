@@ -38,38 +38,59 @@ func chromiumPath(t *testing.T) string {
 }
 
 // browser starts headless Chromium with a fresh profile and returns a
-// context for its first tab.
+// context for its first tab. Starting Chromium in a container now and
+// then fails or hangs, so a start gets 30 seconds and three tries.
 func browser(t *testing.T) context.Context {
 	t.Helper()
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath(t)),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("password-store", "basic"),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1360, 900),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelBrowser := chromedp.NewContext(actx)
-	t.Cleanup(func() {
+	path := chromiumPath(t)
+	var lastErr error
+	for attempt := 1; attempt <= 3; attempt++ {
+		opts := []chromedp.ExecAllocatorOption{
+			chromedp.ExecPath(path),
+			chromedp.Headless,
+			chromedp.NoSandbox,
+			chromedp.DisableGPU,
+			chromedp.NoFirstRun,
+			chromedp.NoDefaultBrowserCheck,
+			chromedp.Flag("disable-quic", true),
+			chromedp.Flag("disable-background-networking", true),
+			chromedp.Flag("disable-component-update", true),
+			chromedp.Flag("disable-sync", true),
+			chromedp.Flag("disable-dev-shm-usage", true),
+			chromedp.Flag("disable-extensions", true),
+			chromedp.Flag("disable-breakpad", true),
+			chromedp.Flag("disable-crash-reporter", true),
+			chromedp.Flag("password-store", "basic"),
+			chromedp.UserDataDir(t.TempDir()),
+			chromedp.WindowSize(1360, 900),
+		}
+		actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+		ctx, cancelBrowser := chromedp.NewContext(actx)
+		// The first action starts the browser; it must not run under a
+		// timeout, which would stop the whole browser when it fires, so
+		// the watchdog cancels the allocator instead.
+		started := make(chan error, 1)
+		go func() { started <- chromedp.Do(ctx) }()
+		select {
+		case lastErr = <-started:
+		case <-time.After(30 * time.Second):
+			cancelBrowser()
+			cancelAlloc()
+			lastErr = fmt.Errorf("no answer in 30s: %v", <-started)
+		}
+		if lastErr == nil {
+			t.Cleanup(func() {
+				cancelBrowser()
+				cancelAlloc()
+			})
+			return ctx
+		}
 		cancelBrowser()
 		cancelAlloc()
-	})
-	// The first action starts the browser; it must not run under a
-	// timeout, which would stop the whole browser when it fires.
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start Chromium: %v", err)
+		t.Logf("starting Chromium, attempt %d: %v", attempt, lastErr)
 	}
-	return ctx
+	t.Fatalf("start Chromium: %v", lastErr)
+	return nil
 }
 
 // tab drives one browser tab against the server.
