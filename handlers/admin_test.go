@@ -359,3 +359,41 @@ func TestDashboardActionsRefuseBadInput(t *testing.T) {
 		t.Error("deletion missing from recent activity")
 	}
 }
+
+func TestDashboardRedeliver(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t, nil)
+	st := srv.App.Store()
+	u := srv.register(t, "hooked")
+	c := srv.as(t, u.Token)
+	hook := c.must(http.StatusCreated, "POST", "/api/v1/user/webhooks", map[string]any{
+		"url": "http://hooks.invalid/x", "events": []string{"push"}}).obj(t)
+	if r := c.do("POST", "/api/v1/user/webhooks/"+ftoa(hook["id"].(float64))+"/pings", nil); r.Status/100 != 2 {
+		t.Fatalf("ping: %d %s", r.Status, r.Body)
+	}
+	ds, _, err := st.ListDeliveries(t.Context(), store.DeliveryFilter{})
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("deliveries %v %v", ds, err)
+	}
+	d := newDashClient(t, srv)
+	d.signIn("admin", srv.AdminPW)
+	p := d.get("/admin/webhooks")
+	if !strings.Contains(p.Body, ds[0].GUID) || !strings.Contains(p.Body, "http://hooks.invalid/x") {
+		t.Fatal("delivery not listed")
+	}
+	tok := csrfOf(t, p)
+	id := strconv.FormatInt(ds[0].ID, 10)
+	if p := d.post("/admin/webhooks/deliveries/"+id+"/redeliver", url.Values{"csrf_token": {tok}, "status": {"failed"}}); p.Status != http.StatusSeeOther || p.Header.Get("Location") != "/admin/webhooks?status=failed" {
+		t.Fatalf("redeliver: %d %s", p.Status, p.Header.Get("Location"))
+	}
+	after, _, _ := st.ListDeliveries(t.Context(), store.DeliveryFilter{})
+	if len(after) != 2 || after[0].RedeliveryOf == nil || *after[0].RedeliveryOf != ds[0].ID || after[0].GUID == ds[0].GUID {
+		t.Fatalf("after redeliver: %+v", after)
+	}
+	if p := d.post("/admin/webhooks/deliveries/999999/redeliver", url.Values{"csrf_token": {tok}}); p.Status != http.StatusNotFound {
+		t.Fatalf("unknown delivery: %d", p.Status)
+	}
+	if p := d.get("/admin/webhooks?status=bogus"); p.Status != http.StatusOK {
+		t.Fatalf("unknown filter: %d", p.Status)
+	}
+}
