@@ -309,3 +309,16 @@ func TestGitFileSizeLimit(t *testing.T) {
 	}
 	fsck(t, serverRepoPath(s, repo))
 }
+
+// The bootstrap account is called admin, and /admin/ is also the
+// dashboard: its repositories must still be served over git.
+func TestGitAdminOwnedRepo(t *testing.T) {
+	t.Parallel()
+	tok := shared.adminToken(t)
+	name := uniqueName("adm")
+	shared.as(t, tok).createRepo(map[string]any{"name": name, "auto_init": true})
+	dir := t.TempDir()
+	runGit(t, dir, "clone", "-q", shared.gitURL(tok, "admin", name), "w")
+	commitFile(t, filepath.Join(dir, "w"), "a.txt", "a\n", "admin commit")
+	runGit(t, filepath.Join(dir, "w"), "push", "-q", "origin", "HEAD")
+}

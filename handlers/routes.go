@@ -34,7 +34,7 @@ func (a *App) routes() {
 	a.mux.HandleFunc("/api/", a.apiFallback)
 	a.mux.HandleFunc("/", a.rootFallback)
 
-	a.handler = a.accessLog(a.recoverPanics(a.apiMiddleware(a.mux)))
+	a.handler = a.accessLog(a.recoverPanics(a.gitFirst(a.apiMiddleware(a.mux))))
 }
 
 // api registers an API route. ar tells which token scopes cover it.
@@ -132,12 +132,20 @@ func (a *App) apiFallback(w http.ResponseWriter, r *http.Request) {
 	a.writeError(w, r, errNotFound)
 }
 
-// rootFallback serves git smart-HTTP paths, which cannot be mux patterns
-// without clashing with /admin/ and friends, and 404s the rest.
+// gitFirst serves git smart-HTTP paths before any route sees them. They
+// cannot be mux patterns without clashing with /admin/ and friends, and
+// they must win: the bootstrap account is called admin, so
+// /admin/<repo>.git/info/refs is a repository, not a dashboard page.
+func (a *App) gitFirst(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/api/") || !a.serveGit(w, r) {
+			next.ServeHTTP(w, r)
+		}
+	})
+}
+
+// rootFallback answers paths no route matched.
 func (a *App) rootFallback(w http.ResponseWriter, r *http.Request) {
-	if a.serveGit(w, r) {
-		return
-	}
 	if r.URL.Path == "/" {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintf(w, "Tapioca %s: a git forge. API at /api/v1, dashboard at /admin, health at /v1/health.\n", a.cfg.Version)
