@@ -46,6 +46,7 @@ func TestBackupDuringPushes(t *testing.T) {
 	// among pushes in flight.
 	var stop atomic.Bool
 	var pushes atomic.Int64
+	pushed := make([]atomic.Bool, pushers) // pusher i has pushed its branch
 	var wg sync.WaitGroup
 	errs := make(chan error, pushers)
 	for i := range pushers {
@@ -65,16 +66,26 @@ func TestBackupDuringPushes(t *testing.T) {
 					}
 				}
 				pushes.Add(1)
+				pushed[i].Store(true)
 				if n > 200 {
 					return
 				}
 			}
 		})
 	}
-	time.Sleep(300 * time.Millisecond)
+	// Start once every pusher has pushed about once: what was
+	// acknowledged before the backup began must be in it.
+	for deadline := time.Now().Add(60 * time.Second); pushes.Load() < pushers && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	var before []bool
+	for i := range pushed {
+		before = append(before, pushed[i].Load())
+	}
+	startCount := pushes.Load()
 	archive := filepath.Join(t.TempDir(), "backup.tar.gz")
 	out, err := runBinary(t, nil, "backup", "--data", srv.Dir, "--out", archive)
-	before := pushes.Load()
+	before2 := pushes.Load()
 	stop.Store(true)
 	wg.Wait()
 	close(errs)
@@ -87,10 +98,7 @@ func TestBackupDuringPushes(t *testing.T) {
 	if !strings.Contains(out, fmt.Sprintf("and %d repositories", repos)) {
 		t.Fatalf("backup said %q", out)
 	}
-	t.Logf("backup ran while %d of %d pushes had completed", before, pushes.Load())
-	if before == pushes.Load() {
-		t.Log("note: no push completed after the backup started")
-	}
+	t.Logf("pushes completed: %d when the backup started, %d when it ended, %d in all", startCount, before2, pushes.Load())
 	// Nothing of the server's copy work is left in the data directory.
 	if left, _ := filepath.Glob(filepath.Join(srv.Dir, ".backup-*")); len(left) > 0 {
 		t.Fatalf("staging left behind: %v", left)
@@ -113,8 +121,10 @@ func TestBackupDuringPushes(t *testing.T) {
 	if err != nil || total != repos {
 		t.Fatalf("restored repositories: %d %v", total, err)
 	}
+	byName := map[string]string{}
 	for _, r := range list {
 		dir := filepath.Join(restored, "repos", fmt.Sprintf("%d.git", r.ID))
+		byName[r.Name] = dir
 		out, err := tryGit(dir, "--git-dir", dir, "fsck", "--full", "--strict")
 		if err != nil || strings.Contains(out, "missing") || strings.Contains(out, "broken") {
 			t.Errorf("fsck %s: %v\n%s", r.FullName(), err, out)
@@ -124,11 +134,21 @@ func TestBackupDuringPushes(t *testing.T) {
 		}
 	}
 
+	for i, done := range before {
+		if !done {
+			continue
+		}
+		dir := byName[fmt.Sprintf("r%d", i%repos)]
+		if _, err := tryGit(dir, "--git-dir", dir, "rev-parse", "--verify", "-q", fmt.Sprintf("refs/heads/pusher-%d", i)); err != nil {
+			t.Errorf("pusher %d pushed before the backup started, but its branch is not in the backup", i)
+		}
+	}
+
 	// A server on the restored data serves what it restored.
 	again := newServer(t, func(cfg *handlers.Config) { cfg.DataDir = restored })
 	clone := t.TempDir()
 	runGit(t, clone, "clone", "-q", again.gitURL(u.Token, u.Name, "r0"), "r0")
-	if branches := runGit(t, filepath.Join(clone, "r0"), "branch", "-r"); !strings.Contains(branches, "origin/pusher-0") {
+	if branches := runGit(t, filepath.Join(clone, "r0"), "branch", "-r"); before[0] && !strings.Contains(branches, "origin/pusher-0") {
 		t.Fatalf("restored r0 lacks the pushed branch:\n%s", branches)
 	}
 }
