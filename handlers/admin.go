@@ -19,7 +19,6 @@ import (
 
 	"github.com/a-h/templ"
 	"github.com/alexedwards/scs/v2"
-	"github.com/alexedwards/scs/v2/memstore"
 
 	"tapioca/assets"
 	"tapioca/store"
@@ -61,12 +60,11 @@ const (
 // routesAdmin registers the admin dashboard (/admin, /login, /logout,
 // /assets/).
 func (a *App) routesAdmin() {
+	// scs.New also starts the cleanup goroutine of a default in-memory
+	// store, which the SQLite store replaces. That goroutine stays idle;
+	// memstore's StopCleanup cannot be called safely this early (it races
+	// with the goroutine it stops).
 	sm := scs.New()
-	// scs.New starts an in-memory store with its own cleanup goroutine;
-	// stop it, the SQLite store replaces it.
-	if ms, ok := sm.Store.(*memstore.MemStore); ok {
-		ms.StopCleanup()
-	}
 	sm.Store = a.store.SessionStore()
 	sm.Lifetime = 12 * time.Hour
 	sm.IdleTimeout = 2 * time.Hour
