@@ -151,6 +151,12 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		st.Close()
 		return nil, err
 	}
+	// Before serving: finish recording pushes a previous process left
+	// half-recorded (see journal.go).
+	if err := a.recoverJournal(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
 	a.routes()
 	return a, nil
 }

@@ -120,6 +120,11 @@ func (a *App) createBranch(w http.ResponseWriter, r *http.Request) error {
 	if err := v.err(); err != nil {
 		return err
 	}
+	clear, err := a.journalOne(ctx, repo, who(r).user, refUpdate(name, plumbing.ZeroHash, h))
+	if err != nil {
+		return err
+	}
+	defer clear()
 	err = a.git.UpdateRef(ctx, path, name, plumbing.ZeroHash, h)
 	switch {
 	case errors.Is(err, gitserver.ErrRefConflict):
@@ -204,6 +209,11 @@ func (a *App) deleteBranch(w http.ResponseWriter, r *http.Request) error {
 	if protected[name] {
 		return errStatus(http.StatusUnprocessableEntity, "Branch %s is protected: it cannot be deleted", name)
 	}
+	clear, err := a.journalOne(ctx, repo, who(r).user, refUpdate(name, tip, plumbing.ZeroHash))
+	if err != nil {
+		return err
+	}
+	defer clear()
 	err = a.git.UpdateRef(ctx, a.repoPath(repo.ID), name, tip, plumbing.ZeroHash)
 	if errors.Is(err, gitserver.ErrRefConflict) {
 		return errStatus(http.StatusConflict, "Branch %s moved while it was being deleted; try again", name)

@@ -132,10 +132,23 @@ func (a *App) serveGit(w http.ResponseWriter, r *http.Request) bool {
 	case g.advertise:
 		a.git.ServeInfoRefs(w, r, path, g.service)
 	case push:
+		var journaled []int64
 		a.git.ServeReceivePack(w, r, path, gitserver.ReceiveOptions{
-			Check:   func(ctx context.Context, u gitserver.RefUpdate) error { return a.checkPush(ctx, repo, u) },
+			Check: func(ctx context.Context, u gitserver.RefUpdate) error {
+				if err := a.checkPush(ctx, repo, u); err != nil {
+					return err
+				}
+				id, err := a.journal(ctx, repo, user, u)
+				if err != nil {
+					a.log.ErrorContext(ctx, "journal ref update", "repo", repo.ID, "err", err)
+					return errors.New("internal error: the update could not be recorded")
+				}
+				journaled = append(journaled, id)
+				return nil
+			},
 			Updated: func(ctx context.Context, us []gitserver.RefUpdate) { a.afterPush(ctx, repo, user, us) },
 		})
+		a.clearJournal(r.Context(), journaled)
 	default:
 		a.git.ServeUploadPack(w, r, path)
 	}

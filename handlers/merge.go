@@ -171,7 +171,12 @@ func (a *App) mergePull(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		if tip != base {
-			err := a.git.UpdateRef(ctx, path, p.BaseRef, base, tip)
+			clear, err := a.journalOne(ctx, repo, u, refUpdate(p.BaseRef, base, tip))
+			if err != nil {
+				return err
+			}
+			defer clear()
+			err = a.git.UpdateRef(ctx, path, p.BaseRef, base, tip)
 			if errors.Is(err, gitserver.ErrRefConflict) {
 				continue // the base moved under us: merge again onto its new tip
 			}
