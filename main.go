@@ -11,11 +11,8 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"os/user"
 	"path/filepath"
 	"runtime"
-	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -24,6 +21,7 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"tapioca/handlers"
+	"tapioca/handlers/sysservice"
 	"tapioca/store"
 )
 
@@ -158,7 +156,7 @@ func runServe(ctx context.Context, cmd *cli.Command) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	if !cmd.IsSet("base-url") {
-		cfg.BaseURL = listenerURL(ln.Addr())
+		cfg.BaseURL = handlers.ListenerURL(ln.Addr())
 	}
 	app, err := handlers.Open(ctx, cfg)
 	if err != nil {
@@ -377,19 +375,6 @@ func adminUserResetPassword() *cli.Command {
 	}
 }
 
-// listenerURL is the URL a browser on this machine uses to reach addr:
-// localhost for a wildcard address, the address itself otherwise.
-func listenerURL(addr net.Addr) string {
-	host, port, err := net.SplitHostPort(addr.String())
-	if err != nil {
-		return "http://localhost"
-	}
-	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
-		host = "localhost"
-	}
-	return "http://" + net.JoinHostPort(host, port)
-}
-
 // serveUntilStopped serves until ctx ends. Under a service manager
 // (systemd, launchd, the Windows service control manager) it runs through
 // kardianos/service, which answers the manager's stop requests; from a
@@ -399,8 +384,8 @@ func serveUntilStopped(ctx context.Context, cmd *cli.Command, app *handlers.App,
 	if service.Interactive() {
 		return app.Serve(ctx, ln)
 	}
-	prog := &serviceProgram{serve: func(ctx context.Context) error { return app.Serve(ctx, ln) }, parent: ctx}
-	s, err := newService(cmd.Root().Name, prog, nil, nil)
+	prog := &sysservice.Program{Serve: func(ctx context.Context) error { return app.Serve(ctx, ln) }, Parent: ctx}
+	s, err := sysservice.New(cmd.Root().Name, prog, nil, nil)
 	if err != nil {
 		// Started by a supervisor kardianos does not manage (a container's
 		// init, runit): SIGTERM still reaches ctx.
@@ -409,46 +394,7 @@ func serveUntilStopped(ctx context.Context, cmd *cli.Command, app *handlers.App,
 	if err := s.Run(); err != nil {
 		return err
 	}
-	return prog.err
-}
-
-// serviceProgram adapts serving to kardianos's Start/Stop. Start must not
-// block; Stop waits for the graceful shutdown (in-flight requests and
-// pushes) to finish.
-type serviceProgram struct {
-	serve  func(ctx context.Context) error
-	parent context.Context
-	cancel context.CancelFunc
-	done   chan struct{}
-	err    error
-}
-
-func (p *serviceProgram) Start(service.Service) error {
-	if p.serve == nil {
-		return errors.New("tapioca: this command only controls the service")
-	}
-	ctx, cancel := context.WithCancel(p.parent)
-	p.cancel, p.done = cancel, make(chan struct{})
-	go func() {
-		defer close(p.done)
-		p.err = p.serve(ctx)
-		if ctx.Err() == nil {
-			// Serving failed by itself; exit so that the service manager
-			// restarts us rather than wait for a stop that never comes.
-			fmt.Fprintln(os.Stderr, "tapioca: serving stopped:", p.err)
-			os.Exit(1)
-		}
-	}()
-	return nil
-}
-
-func (p *serviceProgram) Stop(service.Service) error {
-	if p.cancel == nil {
-		return nil
-	}
-	p.cancel()
-	<-p.done
-	return nil
+	return prog.Err()
 }
 
 // serviceName is the default service (and systemd unit) name.
@@ -534,16 +480,6 @@ func serviceUserFlag() *cli.StringFlag {
 	return &cli.StringFlag{Name: "user", Usage: "system account the service runs as (default: root / LocalSystem); it must own --data"}
 }
 
-// installPlan is what `service install` derives from its flags.
-type installPlan struct {
-	name    string
-	user    string
-	dataDir string
-	exec    string
-	args    []string          // of `tapioca serve`
-	secrets map[string]string // environment for the service, kept out of the unit
-}
-
 // secretFlags are serve flags passed to the service through its
 // environment file instead of its command line, which `ps` and
 // `systemctl cat` show to every user.
@@ -553,7 +489,7 @@ var secretFlags = map[string]string{"api-secret": "API_SECRET", "admin-password"
 // `tapioca serve`: the data directory always, as an absolute path (a
 // service's working directory is not the caller's); every other serve
 // flag only when it was given, on the command line or in TAPIOCA_*.
-func planInstall(cmd *cli.Command) (*installPlan, error) {
+func planInstall(cmd *cli.Command) (*sysservice.Plan, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find the tapioca binary: %w", err)
@@ -565,20 +501,20 @@ func planInstall(cmd *cli.Command) (*installPlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &installPlan{name: cmd.String("name"), user: cmd.String("user"), dataDir: data, exec: exe,
-		args: []string{"serve", "--data", data}, secrets: map[string]string{}}
-	if !validServiceName(p.name) {
-		return nil, fmt.Errorf("--name %q: use letters, digits, '-' and '_' only", p.name)
+	p := &sysservice.Plan{Name: cmd.String("name"), User: cmd.String("user"), DataDir: data, Exec: exe,
+		Args: []string{"serve", "--data", data}, Secrets: map[string]string{}}
+	if !sysservice.ValidName(p.Name) {
+		return nil, fmt.Errorf("--name %q: use letters, digits, '-' and '_' only", p.Name)
 	}
 	secret, err := apiSecret(cmd)
 	if err != nil {
 		return nil, err
 	}
 	if secret != "" {
-		p.secrets["API_SECRET"] = secret
+		p.Secrets["API_SECRET"] = secret
 	}
 	if pw := cmd.String("admin-password"); pw != "" {
-		p.secrets["TAPIOCA_ADMIN_PASSWORD"] = pw
+		p.Secrets["TAPIOCA_ADMIN_PASSWORD"] = pw
 	}
 	for _, f := range serveFlags() {
 		name := f.Names()[0]
@@ -588,135 +524,22 @@ func planInstall(cmd *cli.Command) (*installPlan, error) {
 		switch v := cmd.Value(name).(type) {
 		case []string:
 			for _, item := range v {
-				p.args = append(p.args, "--"+name, item)
+				p.Args = append(p.Args, "--"+name, item)
 			}
 		case time.Duration:
-			p.args = append(p.args, "--"+name, v.String())
+			p.Args = append(p.Args, "--"+name, v.String())
 		default:
-			p.args = append(p.args, "--"+name, fmt.Sprint(v))
+			p.Args = append(p.Args, "--"+name, fmt.Sprint(v))
 		}
 	}
 	return p, nil
 }
 
-func validServiceName(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
-
-// envFile is where the service's secrets live: beside its data, readable
-// by the service's account only.
-func (p *installPlan) envFile() string { return filepath.Join(p.dataDir, "service.env") }
-
-// systemdUnit renders the unit file. kardianos/service writes it
-// verbatim (it is passed as its SystemdScript and holds no template
-// actions).
-func systemdUnit(p *installPlan) (string, error) {
-	var b strings.Builder
-	exec := []string{systemdQuote(p.exec)}
-	for _, a := range p.args {
-		if strings.Contains(a, "{{") {
-			return "", fmt.Errorf("argument %q cannot be written into a unit file", a)
-		}
-		exec = append(exec, systemdQuote(a))
-	}
-	fmt.Fprintf(&b, `[Unit]
-Description=Tapioca git forge (%s)
-After=network-online.target
-Wants=network-online.target
-
-[Service]
-Type=simple
-ExecStart=%s
-WorkingDirectory=%s
-`, p.name, strings.Join(exec, " "), systemdQuote(p.dataDir))
-	if len(p.secrets) > 0 {
-		fmt.Fprintf(&b, "EnvironmentFile=%s\n", systemdQuote(p.envFile()))
-	}
-	if p.user != "" {
-		fmt.Fprintf(&b, "User=%s\n", p.user)
-	}
-	b.WriteString(`# SIGTERM shuts down gracefully: requests and pushes in flight finish.
-KillSignal=SIGTERM
-TimeoutStopSec=330
-Restart=on-failure
-RestartSec=5
-LimitNOFILE=65536
-NoNewPrivileges=true
-PrivateTmp=true
-
-[Install]
-WantedBy=multi-user.target
-`)
-	return b.String(), nil
-}
-
-// systemdQuote quotes one word of a unit file line: specifiers (%) and
-// variables ($) are escaped, and words with spaces or quotes are double
-// quoted with C-style escapes.
-func systemdQuote(s string) string {
-	s = strings.ReplaceAll(s, "%", "%%")
-	s = strings.ReplaceAll(s, "$", "$$")
-	if s != "" && !strings.ContainsAny(s, " \t\"'\\;") {
-		return s
-	}
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\t", `\t`)
-	return `"` + r.Replace(s) + `"`
-}
-
-// serviceSystem is the service manager kardianos uses here. On Linux it
-// must be systemd: a service that the rest of the system cannot see or
-// manage would be worse than none.
-func serviceSystem() (service.System, error) {
-	sys := service.ChosenSystem()
-	if runtime.GOOS != "linux" {
-		if sys == nil {
-			return nil, errors.New("no supported service manager found on this system")
-		}
-		return sys, nil
-	}
-	if sys != nil && sys.String() == "linux-systemd" {
-		return sys, nil
-	}
-	pid1 := "unknown"
-	if b, err := os.ReadFile("/proc/1/comm"); err == nil {
-		pid1 = strings.TrimSpace(string(b))
-	}
-	return nil, fmt.Errorf("systemd is not running on this machine (PID 1 is %q), and on Linux tapioca installs only as a systemd unit; "+
-		"run `tapioca serve` under your own supervisor, or print the unit with `tapioca service unit` to install elsewhere", pid1)
-}
-
-// newService makes the kardianos service; plan is nil except for install.
-func newService(name string, prog service.Interface, plan *installPlan, unit *string) (service.Service, error) {
-	sys, err := serviceSystem()
-	if err != nil {
-		return nil, err
-	}
-	cfg := &service.Config{Name: name, DisplayName: "Tapioca (" + name + ")",
-		Description: "Tapioca git forge: API, git over HTTP and admin dashboard", Option: service.KeyValue{}}
-	if plan != nil {
-		cfg.Executable, cfg.Arguments, cfg.UserName, cfg.WorkingDirectory = plan.exec, plan.args, plan.user, plan.dataDir
-		if unit != nil {
-			cfg.Option["SystemdScript"] = *unit
-		} else {
-			cfg.EnvVars = plan.secrets // launchd and Windows keep them in the service definition
-		}
-	}
-	return sys.New(prog, cfg)
-}
-
 func controlService(name string) (service.Service, error) {
-	if !validServiceName(name) {
+	if !sysservice.ValidName(name) {
 		return nil, fmt.Errorf("--name %q: use letters, digits, '-' and '_' only", name)
 	}
-	return newService(name, &serviceProgram{}, nil, nil)
+	return sysservice.New(name, &sysservice.Program{}, nil, nil)
 }
 
 func serviceUnitPrint(ctx context.Context, cmd *cli.Command) error {
@@ -724,7 +547,7 @@ func serviceUnitPrint(ctx context.Context, cmd *cli.Command) error {
 	if err != nil {
 		return err
 	}
-	unit, err := systemdUnit(p)
+	unit, err := sysservice.SystemdUnit(p)
 	if err != nil {
 		return err
 	}
@@ -737,92 +560,50 @@ func serviceInstall(ctx context.Context, cmd *cli.Command) error {
 	if err != nil {
 		return err
 	}
-	if _, err := serviceSystem(); err != nil {
+	if _, err := sysservice.System(); err != nil {
 		return fmt.Errorf("service install: %w", err)
 	}
 	var unit *string
 	if runtime.GOOS == "linux" {
-		u, err := systemdUnit(p)
+		u, err := sysservice.SystemdUnit(p)
 		if err != nil {
 			return err
 		}
 		unit = &u
-		unitPath := "/etc/systemd/system/" + p.name + ".service"
+		unitPath := "/etc/systemd/system/" + p.Name + ".service"
 		if _, err := os.Stat(unitPath); err == nil {
-			return fmt.Errorf("service install: %s already exists; run `tapioca service uninstall --name %s` first", unitPath, p.name)
+			return fmt.Errorf("service install: %s already exists; run `tapioca service uninstall --name %s` first", unitPath, p.Name)
 		}
-		if err := os.MkdirAll(p.dataDir, 0o750); err != nil {
+		if err := os.MkdirAll(p.DataDir, 0o750); err != nil {
 			return fmt.Errorf("create data directory: %w", err)
 		}
-		if p.user != "" {
-			if err := chownToUser(p.dataDir, p.user); err != nil {
+		if p.User != "" {
+			if err := sysservice.ChownToUser(p.DataDir, p.User); err != nil {
 				return err
 			}
 		}
-		if len(p.secrets) > 0 {
-			if err := writeEnvFile(p.envFile(), p.secrets); err != nil {
+		if len(p.Secrets) > 0 {
+			if err := sysservice.WriteEnvFile(p.EnvFile(), p.Secrets); err != nil {
 				return err
 			}
 		}
 	}
-	s, err := newService(p.name, &serviceProgram{}, p, unit)
+	s, err := sysservice.New(p.Name, &sysservice.Program{}, p, unit)
 	if err != nil {
 		return err
 	}
 	if err := s.Install(); err != nil {
 		return fmt.Errorf("service install: %w", err)
 	}
-	fmt.Printf("Installed service %s: %s %s\n", p.name, p.exec, strings.Join(p.args, " "))
+	fmt.Printf("Installed service %s: %s %s\n", p.Name, p.Exec, strings.Join(p.Args, " "))
 	if runtime.GOOS == "linux" {
-		fmt.Printf("Unit: /etc/systemd/system/%s.service (systemctl cat %s)\n", p.name, p.name)
+		fmt.Printf("Unit: /etc/systemd/system/%s.service (systemctl cat %s)\n", p.Name, p.Name)
 	}
-	fmt.Printf("Start it with: tapioca service start --name %s\n", p.name)
-	if p.secrets["TAPIOCA_ADMIN_PASSWORD"] == "" {
-		fmt.Printf("On its first start the generated admin password goes to the service log (journalctl -u %s on Linux).\n", p.name)
-	}
-	return nil
-}
-
-// chownToUser gives the data directory to the account the service runs
-// as, so that it can create its database there.
-func chownToUser(dir, name string) error {
-	u, err := user.Lookup(name)
-	if err != nil {
-		return fmt.Errorf("--user %s: %w", name, err)
-	}
-	uid, err1 := strconv.Atoi(u.Uid)
-	gid, err2 := strconv.Atoi(u.Gid)
-	if err1 != nil || err2 != nil {
-		return fmt.Errorf("--user %s: ids %s:%s are not numeric", name, u.Uid, u.Gid)
-	}
-	if err := os.Chown(dir, uid, gid); err != nil {
-		return fmt.Errorf("give %s to %s: %w", dir, name, err)
+	fmt.Printf("Start it with: tapioca service start --name %s\n", p.Name)
+	if p.Secrets["TAPIOCA_ADMIN_PASSWORD"] == "" {
+		fmt.Printf("On its first start the generated admin password goes to the service log (journalctl -u %s on Linux).\n", p.Name)
 	}
 	return nil
-}
-
-// writeEnvFile writes KEY=value lines for systemd's EnvironmentFile=,
-// readable by its owner only.
-func writeEnvFile(path string, env map[string]string) error {
-	var b strings.Builder
-	b.WriteString("# Secrets of the tapioca service; written by `tapioca service install`.\n")
-	keys := make([]string, 0, len(env))
-	for k := range env {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		v := env[k]
-		if strings.ContainsAny(v, "\n\r") {
-			return fmt.Errorf("%s cannot contain a line break", k)
-		}
-		r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "$", `\$`)
-		fmt.Fprintf(&b, "%s=\"%s\"\n", k, r.Replace(v))
-	}
-	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return os.Chmod(path, 0o600)
 }
 
 func backupCommand() *cli.Command {

@@ -320,3 +320,16 @@ func (a *App) registrationOpen() bool {
 	v, ok := a.setting(store.SettingRegistrationOpen)
 	return !ok || v != "false"
 }
+
+// ListenerURL is the URL a browser on this machine uses to reach addr:
+// localhost for a wildcard address, the address itself otherwise.
+func ListenerURL(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "http://localhost"
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
