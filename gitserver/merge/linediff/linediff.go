@@ -11,6 +11,12 @@
 // unmatched lines and its cost cut-offs. Both are reproduced here,
 // including their tie-breaking, because a "better" diff would give merge
 // results that differ from git's.
+//
+// Provenance: the algorithms here were written in Go by reading git's
+// xdiff (xdiff/xdiffi.c, xhistogram.c, xmerge.c), which git distributes
+// under the GNU LGPL 2.1 or later. This package may be a derivative work
+// of it and is offered under the same terms; see the README's licensing
+// note.
 package linediff
 
 import "bytes"
