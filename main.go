@@ -195,6 +195,21 @@ func openStore(ctx context.Context, dataDir string) (*store.Store, error) {
 	return store.Open(ctx, filepath.Join(dataDir, "tapioca.db"))
 }
 
+// openUser opens the data directory's database and finds the user named
+// by the flag; the caller closes the store.
+func openUser(ctx context.Context, cmd *cli.Command, flag string) (*store.Store, *store.User, error) {
+	st, err := openStore(ctx, cmd.String("data"))
+	if err != nil {
+		return nil, nil, err
+	}
+	u, err := st.UserByName(ctx, cmd.String(flag))
+	if err != nil || u.IsOrg() {
+		st.Close()
+		return nil, nil, fmt.Errorf("no user %q", cmd.String(flag))
+	}
+	return st, u, nil
+}
+
 func adminCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "admin",
@@ -234,15 +249,11 @@ func adminVouchesGrant() *cli.Command {
 			if n < 1 || n > 1_000_000 {
 				return fmt.Errorf("--count must be between 1 and 1000000, not %d", n)
 			}
-			st, err := openStore(ctx, cmd.String("data"))
+			st, u, err := openUser(ctx, cmd, "user")
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			u, err := st.UserByName(ctx, cmd.String("user"))
-			if err != nil || u.IsOrg() {
-				return fmt.Errorf("no user %q", cmd.String("user"))
-			}
 			balance, err := st.GrantVouches(ctx, u.ID, n, "cli")
 			if err != nil {
 				return err
@@ -314,15 +325,11 @@ func adminUserSetAdmin() *cli.Command {
 			&cli.BoolFlag{Name: "admin", Value: true, Usage: "--admin=false revokes"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
-			st, err := openStore(ctx, cmd.String("data"))
+			st, u, err := openUser(ctx, cmd, "username")
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			u, err := st.UserByName(ctx, cmd.String("username"))
-			if err != nil || u.IsOrg() {
-				return fmt.Errorf("no user %q", cmd.String("username"))
-			}
 			if err := st.SetAdmin(ctx, u.ID, cmd.Bool("admin")); err != nil {
 				return err
 			}
@@ -350,15 +357,11 @@ func adminUserResetPassword() *cli.Command {
 			if len(pw) < 8 {
 				return errors.New("password must have at least 8 characters")
 			}
-			st, err := openStore(ctx, cmd.String("data"))
+			st, u, err := openUser(ctx, cmd, "username")
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			u, err := st.UserByName(ctx, cmd.String("username"))
-			if err != nil || u.IsOrg() {
-				return fmt.Errorf("no user %q", cmd.String("username"))
-			}
 			hash, err := store.HashPassword(pw)
 			if err != nil {
 				return err
