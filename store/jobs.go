@@ -42,17 +42,9 @@ func scanJob(row scanner) (*JobState, error) {
 		&j.LastError, &j.LastMessage, &next, &j.RunCount, &j.FailureCount); err != nil {
 		return nil, err
 	}
-	j.LastStartedAt, j.LastFinishedAt, j.NextRunAt = jobTime(started), jobTime(finished), jobTime(next)
+	j.LastStartedAt, j.LastFinishedAt, j.NextRunAt = timePtr(started), timePtr(finished), timePtr(next)
 	j.LastDuration = time.Duration(ms) * time.Millisecond
 	return j, nil
-}
-
-func jobTime(t sql.NullTime) *time.Time {
-	if !t.Valid {
-		return nil
-	}
-	u := t.Time.UTC()
-	return &u
 }
 
 // EnsureJob creates the state row of a job the first time it is

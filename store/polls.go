@@ -28,7 +28,7 @@ func (s *Store) RecordPoll(ctx context.Context, url, reference, commit, errMsg s
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("read poll target: %w", err)
 		}
-		rec.PreviousCommit, rec.PreviousPollAt = prev, jobTime(polled)
+		rec.PreviousCommit, rec.PreviousPollAt = prev, timePtr(polled)
 		now := Now()
 		if errMsg != "" {
 			commit = prev
