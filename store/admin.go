@@ -140,20 +140,7 @@ func (s *Store) DeleteUser(ctx context.Context, id int64) ([]int64, error) {
 		if err := tx.keepsAnAdmin(ctx, id); err != nil {
 			return err
 		}
-		rows, err := tx.r.QueryContext(ctx, `SELECT id FROM repos WHERE owner_id = ?`, id)
-		if err != nil {
-			return fmt.Errorf("list user repositories: %w", err)
-		}
-		for rows.Next() {
-			var rid int64
-			if err := rows.Scan(&rid); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, rid)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		if ids, err = tx.repoIDs(ctx, `WHERE owner_id = ?`, id); err != nil {
 			return err
 		}
 		return tx.execOne(ctx, "delete user", `DELETE FROM users WHERE id = ? AND type = 'user'`, id)
@@ -275,8 +262,12 @@ func (s *Store) ListOrgSummaries(ctx context.Context, query string, limit, offse
 }
 
 // AllRepoIDs lists every repository id, for jobs that visit each one.
-func (s *Store) AllRepoIDs(ctx context.Context) ([]int64, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id FROM repos ORDER BY id`)
+func (s *Store) AllRepoIDs(ctx context.Context) ([]int64, error) { return s.repoIDs(ctx, ``) }
+
+// repoIDs lists the ids of the repositories cond (a WHERE clause or "")
+// selects, in id order.
+func (s *Store) repoIDs(ctx context.Context, cond string, args ...any) ([]int64, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id FROM repos `+cond+` ORDER BY id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list repository ids: %w", err)
 	}
