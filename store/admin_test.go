@@ -100,8 +100,8 @@ func TestExpiredSessions(t *testing.T) {
 	if _, found, _ := ss.Find("live"); !found {
 		t.Fatal("live session deleted")
 	}
-	if c, _ := s.CountSessions(t.Context()); c != 1 {
-		t.Fatalf("%d sessions", c)
+	if c, _ := s.Counts(t.Context()); c.Sessions != 1 {
+		t.Fatalf("%d sessions", c.Sessions)
 	}
 }
 

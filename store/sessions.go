@@ -26,12 +26,3 @@ func (s *Store) DeleteExpiredSessions(ctx context.Context) (int64, error) {
 	n, _ := res.RowsAffected()
 	return n, nil
 }
-
-// CountSessions counts live dashboard sessions.
-func (s *Store) CountSessions(ctx context.Context) (int, error) {
-	var n int
-	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM sessions WHERE expiry >= julianday('now')`).Scan(&n); err != nil {
-		return 0, fmt.Errorf("count sessions: %w", err)
-	}
-	return n, nil
-}
