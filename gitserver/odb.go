@@ -141,20 +141,28 @@ func tryOpenODB(repoPath string) (db *odb, vanished bool, err error) {
 		return nil, false, fmt.Errorf("list packs: %w", err)
 	}
 	// Newest first: recently pushed objects are the ones most looked up.
-	sort.Slice(ents, func(i, j int) bool {
-		ii, _ := ents[i].Info()
-		jj, _ := ents[j].Info()
+	// DirEntry.Info stats the file on every call, so each index is
+	// stat'ed once here rather than inside the comparison.
+	type idxFile struct {
+		name string
+		info fs.FileInfo // nil if it could not be stat'ed
+	}
+	var idxs []idxFile
+	for _, e := range ents {
+		if name := e.Name(); strings.HasPrefix(name, "pack-") && strings.HasSuffix(name, ".idx") {
+			info, _ := e.Info()
+			idxs = append(idxs, idxFile{name, info})
+		}
+	}
+	sort.Slice(idxs, func(i, j int) bool {
+		ii, jj := idxs[i].info, idxs[j].info
 		if ii == nil || jj == nil {
-			return ents[i].Name() < ents[j].Name()
+			return idxs[i].name < idxs[j].name
 		}
 		return ii.ModTime().After(jj.ModTime())
 	})
-	for _, e := range ents {
-		name := e.Name()
-		if !strings.HasPrefix(name, "pack-") || !strings.HasSuffix(name, ".idx") {
-			continue
-		}
-		base := filepath.Join(packDir, strings.TrimSuffix(name, ".idx"))
+	for _, e := range idxs {
+		base := filepath.Join(packDir, strings.TrimSuffix(e.name, ".idx"))
 		idx, err := readIdx(base + ".idx")
 		if errors.Is(err, fs.ErrNotExist) {
 			vanished = true
