@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"tapioca/store"
+	"tapioca/views"
 )
 
 // jobDef is one scheduled job. The schedule is code; its state (enabled,
@@ -353,7 +354,7 @@ func (a *App) jobRepositoryMaintenance(ctx context.Context) (string, error) {
 		after += res.BytesAfter
 	}
 	msg := fmt.Sprintf("Maintained %d %s: %d loose objects packed, %d packs merged, %s → %s",
-		done, plural(done, "repository", "repositories"), loose, merged, humanBytes(before), humanBytes(after))
+		done, plural(done, "repository", "repositories"), loose, merged, views.Bytes(before), views.Bytes(after))
 	if failed > 0 {
 		return msg, fmt.Errorf("%d %s failed, first: %w", failed, plural(failed, "repository", "repositories"), firstErr)
 	}
@@ -365,18 +366,4 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
-}
-
-// humanBytes formats a size with binary units, as du -h does.
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"tapioca/store"
+	"tapioca/views"
 )
 
 // The operations API (Doco-CD dialect) under /v1/api: scheduled jobs and
@@ -141,7 +142,7 @@ func nonEmpty(s string) *string {
 
 func (a *App) jobOut(d *jobDef, st *store.JobState) jobJSON {
 	j := jobJSON{Name: d.Name, Stack: d.Stack, Description: d.Description,
-		Schedule: "@every " + shortDuration(d.Interval), IntervalSecs: int64(d.Interval / time.Second),
+		Schedule: "@every " + views.Every(d.Interval), IntervalSecs: int64(d.Interval / time.Second),
 		Running: a.jobs.inFlight(d) != nil}
 	if st == nil {
 		return j
@@ -171,18 +172,6 @@ func (a *App) opsListJobs(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
-}
-
-// shortDuration writes 1h rather than 1h0m0s.
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }
 
 func (a *App) jobStates(ctx context.Context) (map[string]*store.JobState, error) {
