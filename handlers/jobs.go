@@ -28,6 +28,19 @@ type jobDef struct {
 // key identifies a job: names are unique within a stack.
 func (d *jobDef) key() string { return d.Stack + "/" + d.Name }
 
+// jobStates reads every job's stored state, keyed like jobDef.key.
+func (a *App) jobStates(ctx context.Context) (map[string]*store.JobState, error) {
+	states, err := a.store.Jobs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]*store.JobState, len(states))
+	for _, st := range states {
+		m[st.Stack+"/"+st.Name] = st
+	}
+	return m, nil
+}
+
 // jobResult is the outcome of one run.
 type jobResult struct {
 	Status   string // store.JobSuccess or store.JobFailed
@@ -59,10 +72,7 @@ type scheduler struct {
 	wake chan struct{}
 }
 
-var (
-	errJobNotFound = errors.New("no such job")
-	errJobDisabled = errors.New("job is disabled")
-)
+var errJobDisabled = errors.New("job is disabled")
 
 // firstRunDelay is how long after its first registration a job first
 // runs; later starts keep the persisted next run.
@@ -275,21 +285,17 @@ func (s *scheduler) loop(ctx context.Context) {
 // startDue starts every enabled job whose next run has come and returns
 // how long to sleep until the next one is due.
 func (s *scheduler) startDue(ctx context.Context) time.Duration {
-	states, err := s.a.store.Jobs(ctx)
+	states, err := s.a.jobStates(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			s.a.log.Warn("read job states", "err", err)
 		}
 		return maxSchedulerSleep
 	}
-	byKey := map[string]*store.JobState{}
-	for _, st := range states {
-		byKey[st.Stack+"/"+st.Name] = st
-	}
 	now := time.Now()
 	wait := maxSchedulerSleep
 	for _, d := range s.defs {
-		st := byKey[d.key()]
+		st := states[d.key()]
 		if st == nil || !st.Enabled || s.inFlight(d) != nil {
 			continue
 		}

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
@@ -172,18 +171,6 @@ func (a *App) opsListJobs(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
-}
-
-func (a *App) jobStates(ctx context.Context) (map[string]*store.JobState, error) {
-	states, err := a.store.Jobs(ctx)
-	if err != nil {
-		return nil, err
-	}
-	m := make(map[string]*store.JobState, len(states))
-	for _, st := range states {
-		m[st.Stack+"/"+st.Name] = st
-	}
-	return m, nil
 }
 
 // jobRunJSON answers a run request.
