@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -66,10 +67,10 @@ func newWebhookDeliverer(cfg Config) (*webhookDeliverer, error) {
 	d := &webhookDeliverer{
 		wake:         make(chan struct{}, 1),
 		denyLoopback: cfg.WebhookDenyLoopback,
-		timeout:      cmp0(cfg.WebhookTimeout, defaultWebhookTimeout),
-		retryBase:    cmp0(cfg.WebhookRetryBase, defaultWebhookRetryBase),
-		maxAttempts:  cmp0(cfg.WebhookMaxAttempts, defaultWebhookMaxAttempts),
-		workers:      cmp0(cfg.WebhookWorkers, defaultWebhookWorkers),
+		timeout:      cmp.Or(cfg.WebhookTimeout, defaultWebhookTimeout),
+		retryBase:    cmp.Or(cfg.WebhookRetryBase, defaultWebhookRetryBase),
+		maxAttempts:  cmp.Or(cfg.WebhookMaxAttempts, defaultWebhookMaxAttempts),
+		workers:      cmp.Or(cfg.WebhookWorkers, defaultWebhookWorkers),
 		userAgent:    "Tapioca-Hookshot/" + cfg.Version,
 	}
 	for _, s := range cfg.WebhookAllowedNetworks {
@@ -112,15 +113,6 @@ func newWebhookDeliverer(cfg Config) (*webhookDeliverer, error) {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	return d, nil
-}
-
-// cmp0 returns v, or def when v is the zero value.
-func cmp0[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }
 
 // parseNetwork reads a CIDR or a single address.
