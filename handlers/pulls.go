@@ -125,7 +125,7 @@ func (a *App) pullFor(r *http.Request, need store.Perm) (*store.Repo, store.Perm
 	if err != nil {
 		return nil, perm, nil, err
 	}
-	p, err := a.store.PullByID(r.Context(), i.ID)
+	p, err := a.store.PullOf(r.Context(), i)
 	if err != nil {
 		return nil, perm, nil, err
 	}

@@ -122,19 +122,11 @@ func (s *Store) PullByID(ctx context.Context, id int64) (*Pull, error) {
 	if !i.IsPull {
 		return nil, fmt.Errorf("pull request: %w", ErrNotFound)
 	}
-	return s.pullOf(ctx, i)
+	return s.PullOf(ctx, i)
 }
 
-// PullByNumber loads pull request number n of a repository.
-func (s *Store) PullByNumber(ctx context.Context, repoID, n int64) (*Pull, error) {
-	i, err := s.IssueByNumber(ctx, repoID, n, true)
-	if err != nil {
-		return nil, err
-	}
-	return s.pullOf(ctx, i)
-}
-
-func (s *Store) pullOf(ctx context.Context, i *Issue) (*Pull, error) {
+// PullOf completes an already loaded pull-request issue with its git side.
+func (s *Store) PullOf(ctx context.Context, i *Issue) (*Pull, error) {
 	ps, err := s.fillPulls(ctx, []*Issue{i})
 	if err != nil {
 		return nil, err
