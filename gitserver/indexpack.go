@@ -278,49 +278,15 @@ func indexPack(ctx context.Context, r io.Reader, dir string, limit int64) (*rece
 }
 
 func readEntryHeader(s *packStream, o *packObject) error {
-	c, err := s.ReadByte()
+	var h entryHeader
+	err := decodeEntryHeader(&h, o.off, s.ReadByte)
+	if err == nil && !isEntryType(h.typ) {
+		err = fmt.Errorf("bad object type %d", h.typ)
+	}
 	if err != nil {
 		return fmt.Errorf("entry at %d: %w", o.off, err)
 	}
-	o.diskType = plumbing.ObjectType((c >> 4) & 7)
-	size := int64(c & 0x0f)
-	for shift := uint(4); c&0x80 != 0; shift += 7 {
-		if shift > 56 {
-			return fmt.Errorf("entry at %d: size overflow", o.off)
-		}
-		if c, err = s.ReadByte(); err != nil {
-			return fmt.Errorf("entry at %d: %w", o.off, err)
-		}
-		size |= int64(c&0x7f) << shift
-	}
-	o.diskSize = size
-	switch o.diskType {
-	case objCommit, objTree, objBlob, objTag:
-	case objOFS:
-		if c, err = s.ReadByte(); err != nil {
-			return fmt.Errorf("entry at %d: %w", o.off, err)
-		}
-		rel := int64(c & 0x7f)
-		for c&0x80 != 0 {
-			if c, err = s.ReadByte(); err != nil {
-				return fmt.Errorf("entry at %d: %w", o.off, err)
-			}
-			if rel > 1<<55 {
-				return fmt.Errorf("entry at %d: offset overflow", o.off)
-			}
-			rel = ((rel + 1) << 7) | int64(c&0x7f)
-		}
-		if rel <= 0 || rel > o.off {
-			return fmt.Errorf("entry at %d: bad delta base offset", o.off)
-		}
-		o.baseOff = o.off - rel
-	case objREF:
-		if _, err := io.ReadFull(s, o.baseHash[:]); err != nil {
-			return fmt.Errorf("entry at %d: %w", o.off, err)
-		}
-	default:
-		return fmt.Errorf("entry at %d: bad object type %d", o.off, o.diskType)
-	}
+	o.diskType, o.diskSize, o.baseOff, o.baseHash = h.typ, h.size, h.baseOff, h.baseHash
 	return nil
 }
 

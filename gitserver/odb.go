@@ -281,65 +281,81 @@ func (p *packFile) header(off int64) (entryHeader, error) {
 func parseHeaderBytes(v []byte, off int64) (entryHeader, error) {
 	var h entryHeader
 	n := copy(h.raw[:], v)
-	b := h.raw[:n]
 	i := 0
-	next := func() (byte, error) {
-		if i >= len(b) {
-			return 0, fmt.Errorf("pack entry at %d: truncated header", off)
+	err := decodeEntryHeader(&h, off, func() (byte, error) {
+		if i >= n {
+			return 0, errors.New("truncated header")
 		}
-		c := b[i]
 		i++
-		return c, nil
+		return h.raw[i-1], nil
+	})
+	if err == nil && !isEntryType(h.typ) {
+		err = fmt.Errorf("bad type %d", h.typ)
 	}
+	if err != nil {
+		return h, fmt.Errorf("pack entry at %d: %w", off, err)
+	}
+	h.hdrLen = int64(i)
+	return h, nil
+}
+
+// decodeEntryHeader sets h's type, size and delta base from the header
+// of the pack entry at off, whose bytes next yields: from memory for a
+// stored pack, from the network for a pushed one (indexPack). Errors of
+// next are returned as they are, the others without position. The type
+// is not checked: an unknown one is followed by nothing to decode.
+func decodeEntryHeader(h *entryHeader, off int64, next func() (byte, error)) error {
 	c, err := next()
 	if err != nil {
-		return h, err
+		return err
 	}
 	h.typ = plumbing.ObjectType((c >> 4) & 7)
-	size := int64(c & 0x0f)
-	shift := uint(4)
-	for c&0x80 != 0 {
-		if c, err = next(); err != nil {
-			return h, err
-		}
+	h.size = int64(c & 0x0f)
+	for shift := uint(4); c&0x80 != 0; shift += 7 {
 		if shift > 56 {
-			return h, fmt.Errorf("pack entry at %d: size overflow", off)
+			return errors.New("size overflow")
 		}
-		size |= int64(c&0x7f) << shift
-		shift += 7
+		if c, err = next(); err != nil {
+			return err
+		}
+		h.size |= int64(c&0x7f) << shift
 	}
-	h.size = size
 	switch h.typ {
-	case objCommit, objTree, objBlob, objTag:
 	case objOFS:
 		if c, err = next(); err != nil {
-			return h, err
+			return err
 		}
 		rel := int64(c & 0x7f)
 		for c&0x80 != 0 {
 			if c, err = next(); err != nil {
-				return h, err
+				return err
 			}
 			if rel > 1<<55 {
-				return h, fmt.Errorf("pack entry at %d: offset overflow", off)
+				return errors.New("offset overflow")
 			}
 			rel = ((rel + 1) << 7) | int64(c&0x7f)
 		}
 		if rel <= 0 || rel > off {
-			return h, fmt.Errorf("pack entry at %d: bad delta base offset", off)
+			return errors.New("bad delta base offset")
 		}
 		h.baseOff = off - rel
 	case objREF:
-		if i+20 > len(b) {
-			return h, fmt.Errorf("pack entry at %d: truncated header", off)
+		for i := range h.baseHash {
+			if h.baseHash[i], err = next(); err != nil {
+				return err
+			}
 		}
-		copy(h.baseHash[:], b[i:i+20])
-		i += 20
-	default:
-		return h, fmt.Errorf("pack entry at %d: bad type %d", off, h.typ)
 	}
-	h.hdrLen = int64(i)
-	return h, nil
+	return nil
+}
+
+// isEntryType reports whether t may stand in a pack entry header.
+func isEntryType(t plumbing.ObjectType) bool {
+	switch t {
+	case objCommit, objTree, objBlob, objTag, objOFS, objREF:
+		return true
+	}
+	return false
 }
 
 // sortedEntries returns the pack's entries by offset; the end of an entry
