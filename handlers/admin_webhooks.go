@@ -28,17 +28,15 @@ func deliveryRow(d *store.Delivery) views.DeliveryRow {
 
 // failingDeliveries lists the newest failed or retrying deliveries for
 // the overview.
-func (a *App) failingDeliveries(ctx context.Context, limit int) ([]views.HookFailure, error) {
-	var out []views.HookFailure
+func (a *App) failingDeliveries(ctx context.Context, limit int) ([]views.DeliveryRow, error) {
+	var out []views.DeliveryRow
 	for _, status := range []string{store.DeliveryFailed, store.DeliveryRetrying} {
 		ds, _, err := a.store.ListDeliveries(ctx, store.DeliveryFilter{Status: status, Limit: limit})
 		if err != nil {
 			return nil, err
 		}
 		for _, d := range ds {
-			row := deliveryRow(d)
-			out = append(out, views.HookFailure{ID: d.ID, HookURL: d.HookURL, Owner: d.HookOwner, Event: d.Event,
-				Status: d.Status, Code: d.StatusCode, Error: row.Error, Attempts: d.Attempts, At: row.At})
+			out = append(out, deliveryRow(d))
 		}
 	}
 	if len(out) > limit {
