@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"database/sql"
 	"encoding/hex"
 	"fmt"
@@ -100,48 +99,40 @@ func splitScopes(s string) []string {
 	return strings.Split(s, ",")
 }
 
-func scanToken(row scanner) (*Token, error) {
-	t := &Token{}
-	var scopes string
-	var last sql.NullTime
-	if err := row.Scan(&t.ID, &t.UserID, &t.Name, &t.Hint, &scopes, &last, &t.CreatedAt); err != nil {
-		return nil, err
-	}
-	t.Scopes = splitScopes(scopes)
-	if last.Valid {
-		lu := last.Time.UTC()
+const tokenColumns = `t.id, t.user_id, t.name, t.token_hint, t.scopes, t.last_used_at, t.created_at`
+
+// tokenRow receives tokenColumns; token finishes the Token from it.
+type tokenRow struct {
+	t      Token
+	scopes string
+	last   sql.NullTime
+}
+
+func (tr *tokenRow) dest() []any {
+	return []any{&tr.t.ID, &tr.t.UserID, &tr.t.Name, &tr.t.Hint, &tr.scopes, &tr.last, &tr.t.CreatedAt}
+}
+
+func (tr *tokenRow) token() *Token {
+	t := tr.t
+	t.Scopes = splitScopes(tr.scopes)
+	if tr.last.Valid {
+		lu := tr.last.Time.UTC()
 		t.LastUsedAt = &lu
 	}
 	t.CreatedAt = t.CreatedAt.UTC()
-	return t, nil
+	return &t
 }
 
-// TokenByPlaintext finds the token and its user. The lookup is by SHA-256
-// hash; the final comparison is constant-time.
+// TokenByPlaintext finds the token and its user, in one query: every
+// authenticated request asks. The lookup is by SHA-256 hash.
 func (s *Store) TokenByPlaintext(ctx context.Context, plain string) (*Token, *User, error) {
-	h := HashToken(plain)
-	var stored string
-	t := &Token{}
-	var scopes string
-	var last sql.NullTime
-	err := s.r.QueryRowContext(ctx, `SELECT id, user_id, name, token_hint, scopes, last_used_at, created_at, token_hash
-		FROM api_tokens WHERE token_hash = ?`, h).Scan(&t.ID, &t.UserID, &t.Name, &t.Hint, &scopes, &last, &t.CreatedAt, &stored)
+	var tr tokenRow
+	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userColumns+`, `+tokenColumns+`
+		FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?`, HashToken(plain)), tr.dest()...)
 	if err != nil {
 		return nil, nil, notFound(err, "token")
 	}
-	if subtle.ConstantTimeCompare([]byte(stored), []byte(h)) != 1 {
-		return nil, nil, fmt.Errorf("token: %w", ErrNotFound)
-	}
-	t.Scopes = splitScopes(scopes)
-	if last.Valid {
-		lu := last.Time.UTC()
-		t.LastUsedAt = &lu
-	}
-	u, err := s.UserByID(ctx, t.UserID)
-	if err != nil {
-		return nil, nil, err
-	}
-	return t, u, nil
+	return tr.token(), u, nil
 }
 
 // TouchToken records use of a token. Callers throttle it: one write a
@@ -156,19 +147,18 @@ func (s *Store) TouchToken(ctx context.Context, id int64, at time.Time) error {
 
 // ListTokens lists a user's tokens, oldest first.
 func (s *Store) ListTokens(ctx context.Context, userID int64) ([]*Token, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, user_id, name, token_hint, scopes, last_used_at, created_at
-		FROM api_tokens WHERE user_id = ? ORDER BY id`, userID)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens t WHERE t.user_id = ? ORDER BY t.id`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", err)
 	}
 	defer rows.Close()
 	out := []*Token{}
 	for rows.Next() {
-		t, err := scanToken(rows)
-		if err != nil {
+		var tr tokenRow
+		if err := rows.Scan(tr.dest()...); err != nil {
 			return nil, fmt.Errorf("scan token: %w", err)
 		}
-		out = append(out, t)
+		out = append(out, tr.token())
 	}
 	return out, rows.Err()
 }
