@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"tapioca/store"
@@ -45,13 +46,10 @@ func (a *App) failingDeliveries(ctx context.Context, limit int) ([]views.Deliver
 	return out, nil
 }
 
-var adminDeliveryFilters = map[string]bool{"": true, store.DeliveryPending: true, store.DeliveryRetrying: true,
-	store.DeliverySucceeded: true, store.DeliveryFailed: true}
-
 func (a *App) adminWebhooks(w http.ResponseWriter, r *http.Request, ar *adminReq) error {
 	_, pg := listParams(r)
 	status := r.URL.Query().Get("status")
-	if !adminDeliveryFilters[status] {
+	if !slices.Contains(deliveryStatuses, status) {
 		status = ""
 	}
 	ds, total, err := a.store.ListDeliveries(r.Context(), store.DeliveryFilter{Status: status,
@@ -82,7 +80,7 @@ func (a *App) adminRedeliver(w http.ResponseWriter, r *http.Request, ar *adminRe
 	a.audit(ctx, ar, "redelivered webhook delivery", "#"+strconv.FormatInt(id, 10))
 	a.flash(ctx, "success", "Queued delivery #"+strconv.FormatInt(nd.ID, 10)+", a redelivery of #"+strconv.FormatInt(id, 10)+".")
 	back := "/admin/webhooks"
-	if s := r.PostFormValue("status"); adminDeliveryFilters[s] && s != "" {
+	if s := r.PostFormValue("status"); slices.Contains(deliveryStatuses, s) {
 		back += "?status=" + s
 	}
 	redirect(w, r, back)
