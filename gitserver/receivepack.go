@@ -193,13 +193,6 @@ func (s *Server) receive(ctx context.Context, repoPath string, req *receiveReque
 	cmds := req.cmds
 	atomic := req.caps.has("atomic")
 	quiet := req.caps.has("quiet")
-	rejectAll := func(reason string) {
-		for _, c := range cmds {
-			if c.ng == "" {
-				c.ng = reason
-			}
-		}
-	}
 
 	seen := map[string]bool{}
 	needPack := false
@@ -223,13 +216,13 @@ func (s *Server) receive(ctx context.Context, repoPath string, req *receiveReque
 			s.drain(pack)
 			cur, _ := s.Size(ctx, repoPath)
 			out.say("error: this push would make the repository larger than its %s limit (it uses %s)", formatSize(s.cfg.MaxRepoSize), formatSize(cur))
-			rejectAll("repository size limit exceeded")
+			markFailed(cmds, "repository size limit exceeded")
 			return "repository size limit exceeded"
 		}
 		if err != nil {
 			s.log.Warn("receive-pack: bad pack", "repo", repoPath, "err", err)
 			out.say("error: %v", err)
-			rejectAll("unpacker error")
+			markFailed(cmds, "unpacker error")
 			return oneLine(err.Error())
 		}
 		defer os.RemoveAll(filepath.Dir(rp.packPath))
@@ -241,13 +234,13 @@ func (s *Server) receive(ctx context.Context, repoPath string, req *receiveReque
 	db, err := openODB(repoPath)
 	if err != nil {
 		s.log.Error("receive-pack: open repository", "repo", repoPath, "err", err)
-		rejectAll("internal error")
+		markFailed(cmds, "internal error")
 		return "internal error"
 	}
 	defer db.close()
 	if rp != nil && len(rp.objects) > 0 {
 		if err := db.addPack(rp.packPath, rp.idx, true); err != nil {
-			rejectAll("internal error")
+			markFailed(cmds, "internal error")
 			return "internal error"
 		}
 	}
@@ -282,7 +275,7 @@ func (s *Server) receive(ctx context.Context, repoPath string, req *receiveReque
 		}
 	}
 	if atomic && anyRejected(cmds) {
-		rejectAll("atomic push failure")
+		markFailed(cmds, "atomic push failure")
 	}
 	if !anyAccepted(cmds) {
 		return ""
@@ -394,11 +387,7 @@ func (s *Server) validatePush(w *walker, rp *receivedPack, cmds []*command, out 
 	paths, err := checkConnectivity(w, rp, tips)
 	if err != nil {
 		out.say("error: %v", err)
-		for _, c := range cmds {
-			if c.ng == "" {
-				c.ng = "missing necessary objects"
-			}
-		}
+		markFailed(cmds, "missing necessary objects")
 		return err
 	}
 	if s.cfg.MaxFileSize <= 0 {
@@ -426,11 +415,7 @@ func (s *Server) validatePush(w *walker, rp *receivedPack, cmds []*command, out 
 		}
 		out.say("%s", m)
 	}
-	for _, c := range cmds {
-		if c.ng == "" {
-			c.ng = "file size limit exceeded"
-		}
-	}
+	markFailed(cmds, "file size limit exceeded")
 	return errors.New("file size limit exceeded")
 }
 
@@ -530,11 +515,7 @@ func checkConnectivity(w *walker, rp *receivedPack, tips []plumbing.Hash) (map[p
 func (s *Server) applyUpdates(ctx context.Context, repoPath string, rp *receivedPack, cmds []*command, atomic bool) ([]RefUpdate, error) {
 	unlock, err := s.LockContext(ctx, repoPath)
 	if err != nil {
-		for _, c := range cmds {
-			if c.ng == "" {
-				c.ng = "push cancelled"
-			}
-		}
+		markFailed(cmds, "push cancelled")
 		return nil, err
 	}
 	defer unlock()
@@ -622,6 +603,7 @@ func rollback(repoPath string, written []*command) {
 	}
 }
 
+// markFailed rejects, with reason, every command not rejected yet.
 func markFailed(cmds []*command, reason string) {
 	for _, c := range cmds {
 		if c.ng == "" {
