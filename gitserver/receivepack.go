@@ -454,12 +454,12 @@ func checkConnectivity(w *walker, rp *receivedPack, tips []plumbing.Hash) (map[p
 		if err := w.tick(); err != nil {
 			return nil, err
 		}
-		i, inPack := rp.byHash[it.h]
-		if !inPack || w.db.hasPermanent(it.h) {
-			if !inPack && !w.db.hasPermanent(it.h) {
-				return nil, fmt.Errorf("missing object %s", it.h)
-			}
+		if w.db.hasPermanent(it.h) {
 			continue
+		}
+		i, inPack := rp.byHash[it.h]
+		if !inPack {
+			return nil, fmt.Errorf("missing object %s", it.h)
 		}
 		o := rp.objects[i]
 		if it.typ != 0 && o.typ != it.typ {
