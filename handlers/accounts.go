@@ -267,30 +267,11 @@ func (a *App) getSelf(w http.ResponseWriter, r *http.Request) error {
 // profileUpdate validates display_name, bio and url as used by users and
 // organizations alike.
 func profileUpdate(v validation, displayName, bio, link opt[string]) store.ProfileUpdate {
-	var p store.ProfileUpdate
-	field := func(o opt[string], name string, maxLen int, check func(string) bool) **string {
-		if !o.Set {
-			return nil
-		}
-		var val *string
-		if !o.Null {
-			s := strings.TrimSpace(o.V)
-			if utf8.RuneCountInString(s) > maxLen {
-				v.add(name, "is too long (maximum is "+strconv.Itoa(maxLen)+" characters)")
-			}
-			if s != "" && check != nil && !check(s) {
-				v.add(name, "is invalid")
-			}
-			if s != "" {
-				val = &s
-			}
-		}
-		return &val
+	return store.ProfileUpdate{
+		DisplayName: optionalText(v, "display_name", displayName, 255, nil),
+		Bio:         optionalText(v, "bio", bio, 500, nil),
+		URL:         optionalText(v, "url", link, 2048, validWebURL),
 	}
-	p.DisplayName = field(displayName, "display_name", 255, nil)
-	p.Bio = field(bio, "bio", 500, nil)
-	p.URL = field(link, "url", 2048, validWebURL)
-	return p
 }
 
 func (a *App) updateSelf(w http.ResponseWriter, r *http.Request) error {

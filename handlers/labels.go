@@ -197,7 +197,7 @@ func (a *App) createLabel(w http.ResponseWriter, r *http.Request) error {
 	} else if !ok {
 		v.add("color", "is invalid (a hex color such as #d73a4a)")
 	}
-	desc := labelDescription(v, req.Description)
+	desc := optionalText(v, "description", req.Description, 100, nil)
 	if err := v.err(); err != nil {
 		return err
 	}
@@ -214,21 +214,6 @@ func (a *App) createLabel(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusCreated, labelOut(l))
 	return nil
-}
-
-func labelDescription(v validation, o opt[string]) **string {
-	if !o.Set {
-		return nil
-	}
-	var d *string
-	if !o.Null && strings.TrimSpace(o.V) != "" {
-		s := strings.TrimSpace(o.V)
-		if utf8.RuneCountInString(s) > 100 {
-			v.add("description", "is too long (maximum is 100 characters)")
-		}
-		d = &s
-	}
-	return &d
 }
 
 func (a *App) labelFor(r *http.Request, need store.Perm) (*store.Repo, *store.Label, error) {
@@ -275,7 +260,7 @@ func (a *App) updateLabel(w http.ResponseWriter, r *http.Request) error {
 		}
 		u.Color = &color
 	}
-	u.Description = labelDescription(v, req.Description)
+	u.Description = optionalText(v, "description", req.Description, 100, nil)
 	if err := v.err(); err != nil {
 		return err
 	}

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"tapioca/gitserver"
 	"tapioca/store"
@@ -168,23 +167,6 @@ func visibilityField(v validation, req repoRequest) *bool {
 	return nil
 }
 
-func descriptionField(v validation, o opt[string]) **string {
-	if !o.Set {
-		return nil
-	}
-	var d *string
-	if !o.Null {
-		s := strings.TrimSpace(o.V)
-		if utf8.RuneCountInString(s) > 1000 {
-			v.add("description", "is too long (maximum is 1000 characters)")
-		}
-		if s != "" {
-			d = &s
-		}
-	}
-	return &d
-}
-
 // createRepo creates a repository owned by owner (a user or an org) on
 // behalf of actor. The row and the bare repository on disk are made in one
 // transaction: if git fails, no row remains.
@@ -202,7 +184,7 @@ func (a *App) createRepo(w http.ResponseWriter, r *http.Request, owner, actor *s
 		v.add("name", "is invalid (letters, digits, '-', '_' and '.', 1-100 characters, not ending in .git)")
 	}
 	private := visibilityField(v, req)
-	desc := descriptionField(v, req.Description)
+	desc := optionalText(v, "description", req.Description, 1000, nil)
 	branch := "master"
 	if req.DefaultBranch.Set && !req.DefaultBranch.Null && req.DefaultBranch.V != "" {
 		branch = req.DefaultBranch.V
@@ -313,7 +295,7 @@ func (a *App) updateRepo(w http.ResponseWriter, r *http.Request) error {
 			u.Name = &name
 		}
 	}
-	u.Description = descriptionField(v, req.Description)
+	u.Description = optionalText(v, "description", req.Description, 1000, nil)
 	u.Private = visibilityField(v, req)
 	path := a.repoPath(repo.ID)
 	if req.DefaultBranch.Set {

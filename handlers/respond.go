@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"tapioca/store"
 )
@@ -159,6 +160,26 @@ func (o *opt[T]) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	return json.Unmarshal(b, &o.V)
+}
+
+// optionalText reads an optional text field: nil when absent, a nil value
+// when null or blank (which clears it), else the trimmed text, checked
+// against maxLen characters and, if given, check.
+func optionalText(v validation, field string, o opt[string], maxLen int, check func(string) bool) **string {
+	if !o.Set {
+		return nil
+	}
+	var val *string
+	if s := strings.TrimSpace(o.V); !o.Null && s != "" {
+		if utf8.RuneCountInString(s) > maxLen {
+			v.add(field, fmt.Sprintf("is too long (maximum is %d characters)", maxLen))
+		}
+		if check != nil && !check(s) {
+			v.add(field, "is invalid")
+		}
+		val = &s
+	}
+	return &val
 }
 
 // or returns the first set option, so nested and flat forms of a field
