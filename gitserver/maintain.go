@@ -66,12 +66,6 @@ func (s *Server) Maintain(ctx context.Context, repoPath string) (MaintainResult,
 	}
 
 	en := &enumeration{sending: map[plumbing.Hash]bool{}, clientHas: map[plumbing.Hash]bool{}}
-	add := func(h plumbing.Hash) {
-		if !en.sending[h] {
-			en.sending[h] = true
-			en.objects = append(en.objects, sendObject{hash: h})
-		}
-	}
 	isKept := func(p *packFile) bool {
 		for _, k := range kept {
 			if k == p {
@@ -89,11 +83,11 @@ func (s *Server) Maintain(ctx context.Context, repoPath string) (MaintainResult,
 			return res, err
 		}
 		for _, e := range ents {
-			add(e.hash)
+			en.add(e.hash, 0)
 		}
 	}
 	for _, h := range loose {
-		add(h)
+		en.add(h, 0)
 	}
 	qdir, err := os.MkdirTemp(objDir, "incoming-")
 	if err != nil {

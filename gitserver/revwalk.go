@@ -172,6 +172,14 @@ type enumeration struct {
 	commits   int
 }
 
+// add puts h in the pack unless it is already there or on the client.
+func (en *enumeration) add(h plumbing.Hash, t plumbing.ObjectType) {
+	if !en.sending[h] && !en.clientHas[h] {
+		en.sending[h] = true
+		en.objects = append(en.objects, sendObject{h, t})
+	}
+}
+
 // enumerate lists the objects reachable from wants but not from haves.
 // Commits in cut are treated as having no parents (shallow boundaries).
 //
@@ -193,12 +201,6 @@ func (w *walker) enumerate(wants, haves []plumbing.Hash, cut map[plumbing.Hash]b
 		sending:   map[plumbing.Hash]bool{},
 		clientHas: map[plumbing.Hash]bool{},
 		deltaBase: map[plumbing.Hash]plumbing.Hash{},
-	}
-	add := func(h plumbing.Hash, t plumbing.ObjectType) {
-		if !en.sending[h] && !en.clientHas[h] {
-			en.sending[h] = true
-			en.objects = append(en.objects, sendObject{h, t})
-		}
 	}
 
 	var uninteresting []*commitNode
@@ -223,7 +225,7 @@ func (w *walker) enumerate(wants, haves []plumbing.Hash, cut map[plumbing.Hash]b
 	var interesting []*commitNode
 	var rootTrees []plumbing.Hash
 	for _, h := range wants {
-		target, typ, err := w.peel(h, func(t plumbing.Hash) { add(t, objTag) })
+		target, typ, err := w.peel(h, func(t plumbing.Hash) { en.add(t, objTag) })
 		if err != nil {
 			return nil, fmt.Errorf("want %s: %w", h, err)
 		}
@@ -237,7 +239,7 @@ func (w *walker) enumerate(wants, haves []plumbing.Hash, cut map[plumbing.Hash]b
 		case objTree:
 			rootTrees = append(rootTrees, target)
 		default:
-			add(target, typ)
+			en.add(target, typ)
 		}
 	}
 
@@ -246,7 +248,7 @@ func (w *walker) enumerate(wants, haves []plumbing.Hash, cut map[plumbing.Hash]b
 		return nil, err
 	}
 	for _, c := range result {
-		add(c.hash, objCommit)
+		en.add(c.hash, objCommit)
 	}
 	en.commits = len(result)
 
@@ -279,12 +281,12 @@ func (w *walker) enumerate(wants, haves []plumbing.Hash, cut map[plumbing.Hash]b
 				clientTrees = append(clientTrees, t)
 			}
 		}
-		if err := w.walkTree(en, add, c.info.tree, clientTrees); err != nil {
+		if err := w.walkTree(en, c.info.tree, clientTrees); err != nil {
 			return nil, err
 		}
 	}
 	for _, t := range rootTrees {
-		if err := w.walkTree(en, add, t, nil); err != nil {
+		if err := w.walkTree(en, t, nil); err != nil {
 			return nil, err
 		}
 	}
@@ -342,7 +344,7 @@ func (w *walker) edgeTrees(result []*commitNode, cut map[plumbing.Hash]bool, cli
 // clientTrees are the trees at the same path in commits the client has:
 // equal entries are on the client; a changed file's previous version
 // there is the delta base a thin pack may use.
-func (w *walker) walkTree(en *enumeration, add func(plumbing.Hash, plumbing.ObjectType), h plumbing.Hash, clientTrees []plumbing.Hash) error {
+func (w *walker) walkTree(en *enumeration, h plumbing.Hash, clientTrees []plumbing.Hash) error {
 	if en.sending[h] || en.clientHas[h] {
 		return nil
 	}
@@ -355,7 +357,7 @@ func (w *walker) walkTree(en *enumeration, add func(plumbing.Hash, plumbing.Obje
 	if err := w.tick(); err != nil {
 		return err
 	}
-	add(h, objTree)
+	en.add(h, objTree)
 	for _, c := range clientTrees {
 		en.clientHas[c] = true
 		if _, ok := en.deltaBase[h]; !ok {
@@ -408,11 +410,11 @@ func (w *walker) walkTree(en *enumeration, add func(plumbing.Hash, plumbing.Obje
 			continue
 		}
 		if e.isTree() {
-			if err := w.walkTree(en, add, e.hash, append([]plumbing.Hash(nil), sub...)); err != nil {
+			if err := w.walkTree(en, e.hash, append([]plumbing.Hash(nil), sub...)); err != nil {
 				return err
 			}
 		} else {
-			add(e.hash, objBlob)
+			en.add(e.hash, objBlob)
 		}
 	}
 	return nil

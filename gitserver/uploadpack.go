@@ -486,10 +486,7 @@ func (s *Server) sendPack(ctx context.Context, w *walker, req *uploadRequest, wa
 		return err
 	}
 	if req.caps.has("include-tag") {
-		if err := w.includeTags(en, refs); err != nil {
-			fatal("upload-pack: " + err.Error())
-			return err
-		}
+		w.includeTags(en, refs)
 	}
 	w.progress = nil
 	say("Enumerating objects: %d, done.\n", len(en.objects))
@@ -515,28 +512,20 @@ func (s *Server) sendPack(ctx context.Context, w *walker, req *uploadRequest, wa
 
 // includeTags adds annotated tags whose target is in the pack
 // (include-tag), so the client's tag auto-following needs no second fetch.
-func (w *walker) includeTags(en *enumeration, refs []ref) error {
+func (w *walker) includeTags(en *enumeration, refs []ref) {
 	for _, r := range refs {
 		if !strings.HasPrefix(r.name, "refs/tags/") || en.sending[r.hash] || en.clientHas[r.hash] {
 			continue
 		}
-		typ, err := w.db.typeOf(r.hash)
-		if err != nil || typ != objTag {
-			continue
-		}
-		var chain []plumbing.Hash
+		var chain []plumbing.Hash // empty for a lightweight tag
 		target, _, err := w.peel(r.hash, func(t plumbing.Hash) { chain = append(chain, t) })
-		if err != nil || !en.sending[target] {
+		if err != nil || len(chain) == 0 || !en.sending[target] {
 			continue
 		}
 		for _, t := range chain {
-			if !en.sending[t] && !en.clientHas[t] {
-				en.sending[t] = true
-				en.objects = append(en.objects, sendObject{t, objTag})
-			}
+			en.add(t, objTag)
 		}
 	}
-	return nil
 }
 
 // flushWriter pushes buffered response bytes to the client on demand,
