@@ -193,8 +193,8 @@ func (a *App) dashChain(h http.Handler) http.Handler {
 
 // crossOriginRefused answers a cross-origin form POST: nothing changes.
 func (a *App) crossOriginRefused(w http.ResponseWriter, r *http.Request) {
-	a.render(w, r, http.StatusForbidden, views.BareErrorPage(a.dash.assetV, http.StatusForbidden, "Cross-origin request refused",
-		"This form was sent from another site, so Tapioca did not act on it. Use the dashboard itself to make changes."))
+	a.renderError(w, r, nil, http.StatusForbidden, "Cross-origin request refused",
+		"This form was sent from another site, so Tapioca did not act on it. Use the dashboard itself to make changes.")
 }
 
 // withSession loads the scs session around h and writes the cookie
@@ -212,7 +212,7 @@ func (a *App) withSession(next http.Handler) http.Handler {
 		ctx, err := a.dash.sessions.Load(r.Context(), token)
 		if err != nil {
 			a.log.ErrorContext(r.Context(), "load session", "err", err)
-			a.render(w, r, http.StatusInternalServerError, views.BareErrorPage(a.dash.assetV, 500, "Something went wrong", "The session could not be read."))
+			a.renderError(w, r, nil, http.StatusInternalServerError, "Something went wrong", "The session could not be read.")
 			return
 		}
 		r = r.WithContext(ctx)
@@ -304,7 +304,7 @@ func (a *App) adminAuth(w http.ResponseWriter, r *http.Request) (*adminReq, bool
 	u, err := a.store.UserByID(ctx, uid)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		a.log.ErrorContext(ctx, "load dashboard user", "err", err)
-		a.render(w, r, http.StatusInternalServerError, views.BareErrorPage(a.dash.assetV, 500, "Something went wrong", "Your account could not be read; try again."))
+		a.renderError(w, r, nil, http.StatusInternalServerError, "Something went wrong", "Your account could not be read; try again.")
 		return nil, false
 	}
 	if err != nil || u.IsOrg() || u.Disabled || !u.IsAdmin || sm.GetString(ctx, sessPasswordFP) != passwordFingerprint(u.PasswordHash) {

@@ -207,8 +207,8 @@ func (a *App) logoutForm(w http.ResponseWriter, r *http.Request) {
 
 func (a *App) logoutSubmit(w http.ResponseWriter, r *http.Request) {
 	if !a.validCSRF(r) {
-		a.render(w, r, http.StatusForbidden, views.BareErrorPage(a.dash.assetV, http.StatusForbidden, "Form expired",
-			"The sign-out form was not sent with a valid security token. Reload the page and try again."))
+		a.renderError(w, r, nil, http.StatusForbidden, "Form expired",
+			"The sign-out form was not sent with a valid security token. Reload the page and try again.")
 		return
 	}
 	if err := a.dash.sessions.Destroy(r.Context()); err != nil {
