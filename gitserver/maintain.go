@@ -83,11 +83,11 @@ func (s *Server) Maintain(ctx context.Context, repoPath string) (MaintainResult,
 			return res, err
 		}
 		for _, e := range ents {
-			en.add(e.hash, 0)
+			en.add(e.hash)
 		}
 	}
 	for _, h := range loose {
-		en.add(h, 0)
+		en.add(h)
 	}
 	qdir, err := os.MkdirTemp(objDir, "incoming-")
 	if err != nil {
@@ -123,9 +123,9 @@ func (s *Server) Maintain(ctx context.Context, repoPath string) (MaintainResult,
 	if len(rp.objects) != len(en.objects) {
 		return res, fmt.Errorf("maintain: new pack has %d objects, expected %d", len(rp.objects), len(en.objects))
 	}
-	for _, o := range en.objects {
-		if _, ok := rp.byHash[o.hash]; !ok {
-			return res, fmt.Errorf("maintain: object %s missing from the new pack", o.hash)
+	for _, h := range en.objects {
+		if _, ok := rp.byHash[h]; !ok {
+			return res, fmt.Errorf("maintain: object %s missing from the new pack", h)
 		}
 	}
 	// Close before renaming and removing: Windows refuses both on open

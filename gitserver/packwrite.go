@@ -103,11 +103,11 @@ func (pw *packWriter) order() []plumbing.Hash {
 		rank[p] = i
 	}
 	locs := make([]loc, len(pw.en.objects))
-	for i, o := range pw.en.objects {
-		if p, off, ok := pw.db.find(o.hash); ok {
-			locs[i] = loc{rank[p], off, o.hash}
+	for i, h := range pw.en.objects {
+		if p, off, ok := pw.db.find(h); ok {
+			locs[i] = loc{rank[p], off, h}
 		} else {
-			locs[i] = loc{len(pw.db.packs), int64(i), o.hash}
+			locs[i] = loc{len(pw.db.packs), int64(i), h}
 		}
 	}
 	sort.Slice(locs, func(i, j int) bool {

@@ -153,16 +153,10 @@ func (q *commitQueue) Pop() any {
 	return n
 }
 
-// sendObject is one object chosen for a pack.
-type sendObject struct {
-	hash plumbing.Hash
-	typ  plumbing.ObjectType
-}
-
 // enumeration is the set of objects a fetch must send, plus the objects
 // known to be on the client (usable as thin-pack delta bases).
 type enumeration struct {
-	objects   []sendObject
+	objects   []plumbing.Hash
 	sending   map[plumbing.Hash]bool
 	clientHas map[plumbing.Hash]bool
 	// deltaBase maps a tree or blob being sent to the object at the same
@@ -173,10 +167,10 @@ type enumeration struct {
 }
 
 // add puts h in the pack unless it is already there or on the client.
-func (en *enumeration) add(h plumbing.Hash, t plumbing.ObjectType) {
+func (en *enumeration) add(h plumbing.Hash) {
 	if !en.sending[h] && !en.clientHas[h] {
 		en.sending[h] = true
-		en.objects = append(en.objects, sendObject{h, t})
+		en.objects = append(en.objects, h)
 	}
 }
 
@@ -225,7 +219,7 @@ func (w *walker) enumerate(wants, haves []plumbing.Hash, cut map[plumbing.Hash]b
 	var interesting []*commitNode
 	var rootTrees []plumbing.Hash
 	for _, h := range wants {
-		target, typ, err := w.peel(h, func(t plumbing.Hash) { en.add(t, objTag) })
+		target, typ, err := w.peel(h, func(t plumbing.Hash) { en.add(t) })
 		if err != nil {
 			return nil, fmt.Errorf("want %s: %w", h, err)
 		}
@@ -239,7 +233,7 @@ func (w *walker) enumerate(wants, haves []plumbing.Hash, cut map[plumbing.Hash]b
 		case objTree:
 			rootTrees = append(rootTrees, target)
 		default:
-			en.add(target, typ)
+			en.add(target)
 		}
 	}
 
@@ -248,7 +242,7 @@ func (w *walker) enumerate(wants, haves []plumbing.Hash, cut map[plumbing.Hash]b
 		return nil, err
 	}
 	for _, c := range result {
-		en.add(c.hash, objCommit)
+		en.add(c.hash)
 	}
 	en.commits = len(result)
 
@@ -357,7 +351,7 @@ func (w *walker) walkTree(en *enumeration, h plumbing.Hash, clientTrees []plumbi
 	if err := w.tick(); err != nil {
 		return err
 	}
-	en.add(h, objTree)
+	en.add(h)
 	for _, c := range clientTrees {
 		en.clientHas[c] = true
 		if _, ok := en.deltaBase[h]; !ok {
@@ -414,7 +408,7 @@ func (w *walker) walkTree(en *enumeration, h plumbing.Hash, clientTrees []plumbi
 				return err
 			}
 		} else {
-			en.add(e.hash, objBlob)
+			en.add(e.hash)
 		}
 	}
 	return nil

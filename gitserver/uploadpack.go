@@ -523,7 +523,7 @@ func (w *walker) includeTags(en *enumeration, refs []ref) {
 			continue
 		}
 		for _, t := range chain {
-			en.add(t, objTag)
+			en.add(t)
 		}
 	}
 }
