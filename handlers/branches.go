@@ -138,35 +138,37 @@ func (a *App) createBranch(w http.ResponseWriter, r *http.Request) error {
 	return a.writeBranch(w, r, http.StatusCreated, repo, name, h)
 }
 
-func (a *App) getBranch(w http.ResponseWriter, r *http.Request) error {
-	repo, _, err := a.repoFor(r, store.PermRead)
+// branchFor loads /branches/{branch...} and its tip with the caller's
+// permission check.
+func (a *App) branchFor(r *http.Request, need store.Perm) (*store.Repo, string, plumbing.Hash, error) {
+	repo, _, err := a.repoFor(r, need)
 	if err != nil {
-		return err
+		return nil, "", plumbing.ZeroHash, err
 	}
 	name := r.PathValue("branch")
 	tip, ok, err := a.branchTip(r.Context(), repo, name)
 	if err != nil {
-		return err
+		return nil, "", plumbing.ZeroHash, err
 	}
 	if !ok {
-		return errBranchNotFound
+		return nil, "", plumbing.ZeroHash, errBranchNotFound
+	}
+	return repo, name, tip, nil
+}
+
+func (a *App) getBranch(w http.ResponseWriter, r *http.Request) error {
+	repo, name, tip, err := a.branchFor(r, store.PermRead)
+	if err != nil {
+		return err
 	}
 	return a.writeBranch(w, r, http.StatusOK, repo, name, tip)
 }
 
 // updateBranch turns protection on or off: repository admins only.
 func (a *App) updateBranch(w http.ResponseWriter, r *http.Request) error {
-	repo, _, err := a.repoFor(r, store.PermAdmin)
+	repo, name, tip, err := a.branchFor(r, store.PermAdmin)
 	if err != nil {
 		return err
-	}
-	name := r.PathValue("branch")
-	tip, ok, err := a.branchTip(r.Context(), repo, name)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return errBranchNotFound
 	}
 	var req struct {
 		Protected opt[bool] `json:"protected"`
@@ -186,19 +188,11 @@ func (a *App) updateBranch(w http.ResponseWriter, r *http.Request) error {
 // deleteBranch removes a branch: write access; never the default branch
 // or a protected one (as over git).
 func (a *App) deleteBranch(w http.ResponseWriter, r *http.Request) error {
-	repo, _, err := a.repoFor(r, store.PermWrite)
+	repo, name, tip, err := a.branchFor(r, store.PermWrite)
 	if err != nil {
 		return err
 	}
 	ctx := r.Context()
-	name := r.PathValue("branch")
-	tip, ok, err := a.branchTip(ctx, repo, name)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return errBranchNotFound
-	}
 	if name == repo.DefaultBranch {
 		return errStatus(http.StatusUnprocessableEntity, "Branch %s is the default branch: it cannot be deleted", name)
 	}
