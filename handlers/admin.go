@@ -340,6 +340,14 @@ func (a *App) validCSRF(r *http.Request) bool {
 // flash stores a message for the next page the administrator sees.
 func (a *App) flash(ctx context.Context, kind, msg string) { a.flashSecret(ctx, kind, msg, "") }
 
+// flashTo answers a dashboard form: the administrator is sent to target,
+// which shows msg.
+func (a *App) flashTo(w http.ResponseWriter, r *http.Request, kind, msg, target string) error {
+	a.flash(r.Context(), kind, msg)
+	redirect(w, r, target)
+	return nil
+}
+
 // flashSecret is flash with a value shown once (a generated password).
 func (a *App) flashSecret(ctx context.Context, kind, msg, secret string) {
 	sm := a.dash.sessions

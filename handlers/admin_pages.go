@@ -134,9 +134,7 @@ func (a *App) adminDeleteOrg(w http.ResponseWriter, r *http.Request, ar *adminRe
 		a.removeRepoFiles(ctx, id)
 	}
 	a.audit(ctx, ar, "deleted organization", org.Username)
-	a.flash(ctx, "success", "Deleted organization "+org.Username+" and its "+views.Count(len(ids), "repository", "repositories")+".")
-	redirect(w, r, "/admin/orgs")
-	return nil
+	return a.flashTo(w, r, "success", "Deleted organization "+org.Username+" and its "+views.Count(len(ids), "repository", "repositories")+".", "/admin/orgs")
 }
 
 func (a *App) adminRepos(w http.ResponseWriter, r *http.Request, ar *adminReq) error {
@@ -193,9 +191,7 @@ func (a *App) adminDeleteRepo(w http.ResponseWriter, r *http.Request, ar *adminR
 		return err
 	}
 	a.audit(ctx, ar, "deleted repository", repo.FullName())
-	a.flash(ctx, "success", "Deleted repository "+repo.FullName()+".")
-	redirect(w, r, "/admin/repos")
-	return nil
+	return a.flashTo(w, r, "success", "Deleted repository "+repo.FullName()+".", "/admin/repos")
 }
 
 // settingsData is the settings form as stored.
@@ -283,9 +279,7 @@ func (a *App) adminSaveSettings(w http.ResponseWriter, r *http.Request, ar *admi
 		return err
 	}
 	a.audit(ctx, ar, "changed", "settings")
-	a.flash(ctx, "success", "Settings saved. They apply now, without a restart.")
-	redirect(w, r, "/admin/settings")
-	return nil
+	return a.flashTo(w, r, "success", "Settings saved. They apply now, without a restart.", "/admin/settings")
 }
 
 // jobRows is the jobs page's table.
@@ -344,9 +338,7 @@ func (a *App) adminRunJob(w http.ResponseWriter, r *http.Request, ar *adminReq) 
 	}
 	run, joined, err := a.jobs.trigger(ctx, d)
 	if errors.Is(err, errJobDisabled) {
-		a.flash(ctx, "error", d.Name+" is disabled; enable it to run it.")
-		redirect(w, r, "/admin/jobs")
-		return nil
+		return a.flashTo(w, r, "error", d.Name+" is disabled; enable it to run it.", "/admin/jobs")
 	}
 	if err != nil {
 		return err
@@ -390,7 +382,5 @@ func (a *App) adminSetJobEnabled(w http.ResponseWriter, r *http.Request, ar *adm
 		verb = "enabled"
 	}
 	a.audit(ctx, ar, verb+" job", d.Name)
-	a.flash(ctx, "success", d.Name+" "+verb+".")
-	redirect(w, r, "/admin/jobs")
-	return nil
+	return a.flashTo(w, r, "success", d.Name+" "+verb+".", "/admin/jobs")
 }

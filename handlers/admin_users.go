@@ -176,17 +176,19 @@ func (a *App) renderUserErrors(w http.ResponseWriter, r *http.Request, ar *admin
 
 func (a *App) userPath(u *store.User) string { return "/admin/users/" + u.Username }
 
-// flashStoreRefusal turns the store's guard errors into messages.
-func (a *App) refusal(err error) (string, bool) {
+// refused answers the store's guard errors (the last administrator, the
+// only owner of organizations) with a message on the user's page; any
+// other error is returned as it is.
+func (a *App) refused(w http.ResponseWriter, r *http.Request, u *store.User, err error) error {
 	var sole *store.SoleOwnerError
 	switch {
 	case errors.Is(err, store.ErrLastAdmin):
-		return "Refused: the site must keep at least one enabled site administrator.", true
+		return a.flashTo(w, r, "error", "Refused: the site must keep at least one enabled site administrator.", a.userPath(u))
 	case errors.As(err, &sole):
-		return "Refused: this user is the only owner of " + strings.Join(sole.Orgs, ", ") +
-			". Add another owner or delete those organizations first.", true
+		return a.flashTo(w, r, "error", "Refused: this user is the only owner of "+strings.Join(sole.Orgs, ", ")+
+			". Add another owner or delete those organizations first.", a.userPath(u))
 	}
-	return "", false
+	return err
 }
 
 func (a *App) adminSetAdmin(w http.ResponseWriter, r *http.Request, ar *adminReq) error {
@@ -200,27 +202,17 @@ func (a *App) adminSetAdmin(w http.ResponseWriter, r *http.Request, ar *adminReq
 		return pageErr(http.StatusUnprocessableEntity, "Invalid form", "admin must be true or false.")
 	}
 	if !admin && u.ID == ar.user.ID {
-		a.flash(ctx, "error", "You cannot remove your own administrator rights; ask another administrator.")
-		redirect(w, r, a.userPath(u))
-		return nil
+		return a.flashTo(w, r, "error", "You cannot remove your own administrator rights; ask another administrator.", a.userPath(u))
 	}
 	if err := a.store.SetAdminChecked(ctx, u.ID, admin); err != nil {
-		if msg, ok := a.refusal(err); ok {
-			a.flash(ctx, "error", msg)
-			redirect(w, r, a.userPath(u))
-			return nil
-		}
-		return err
+		return a.refused(w, r, u, err)
 	}
 	if admin {
 		a.audit(ctx, ar, "made site administrator", u.Username)
-		a.flash(ctx, "success", u.Username+" is now a site administrator.")
-	} else {
-		a.audit(ctx, ar, "removed site administrator", u.Username)
-		a.flash(ctx, "success", u.Username+" is no longer a site administrator.")
+		return a.flashTo(w, r, "success", u.Username+" is now a site administrator.", a.userPath(u))
 	}
-	redirect(w, r, a.userPath(u))
-	return nil
+	a.audit(ctx, ar, "removed site administrator", u.Username)
+	return a.flashTo(w, r, "success", u.Username+" is no longer a site administrator.", a.userPath(u))
 }
 
 func (a *App) adminSetDisabled(w http.ResponseWriter, r *http.Request, ar *adminReq) error {
@@ -234,27 +226,17 @@ func (a *App) adminSetDisabled(w http.ResponseWriter, r *http.Request, ar *admin
 		return pageErr(http.StatusUnprocessableEntity, "Invalid form", "disabled must be true or false.")
 	}
 	if disabled && u.ID == ar.user.ID {
-		a.flash(ctx, "error", "You cannot disable your own account.")
-		redirect(w, r, a.userPath(u))
-		return nil
+		return a.flashTo(w, r, "error", "You cannot disable your own account.", a.userPath(u))
 	}
 	if err := a.store.SetDisabledChecked(ctx, u.ID, disabled); err != nil {
-		if msg, ok := a.refusal(err); ok {
-			a.flash(ctx, "error", msg)
-			redirect(w, r, a.userPath(u))
-			return nil
-		}
-		return err
+		return a.refused(w, r, u, err)
 	}
 	if disabled {
 		a.audit(ctx, ar, "disabled", u.Username)
-		a.flash(ctx, "success", u.Username+" is disabled: sign-in, tokens and git access are refused.")
-	} else {
-		a.audit(ctx, ar, "enabled", u.Username)
-		a.flash(ctx, "success", u.Username+" is enabled again.")
+		return a.flashTo(w, r, "success", u.Username+" is disabled: sign-in, tokens and git access are refused.", a.userPath(u))
 	}
-	redirect(w, r, a.userPath(u))
-	return nil
+	a.audit(ctx, ar, "enabled", u.Username)
+	return a.flashTo(w, r, "success", u.Username+" is enabled again.", a.userPath(u))
 }
 
 func (a *App) adminResetPassword(w http.ResponseWriter, r *http.Request, ar *adminReq) error {
@@ -310,9 +292,7 @@ func (a *App) adminGrantVouches(w http.ResponseWriter, r *http.Request, ar *admi
 		return err
 	}
 	a.audit(ctx, ar, fmt.Sprintf("granted %d %s to", n, plural(int(n), "vouch", "vouches")), u.Username)
-	a.flash(ctx, "success", fmt.Sprintf("Granted %d %s to %s; balance now %d.", n, plural(int(n), "vouch", "vouches"), u.Username, balance))
-	redirect(w, r, a.userPath(u))
-	return nil
+	return a.flashTo(w, r, "success", fmt.Sprintf("Granted %d %s to %s; balance now %d.", n, plural(int(n), "vouch", "vouches"), u.Username, balance), a.userPath(u))
 }
 
 func (a *App) adminConfirmDeleteUser(w http.ResponseWriter, r *http.Request, ar *adminReq) error {
@@ -352,18 +332,11 @@ func (a *App) adminDeleteUser(w http.ResponseWriter, r *http.Request, ar *adminR
 	}
 	ids, err := a.store.DeleteUser(ctx, u.ID)
 	if err != nil {
-		if msg, ok := a.refusal(err); ok {
-			a.flash(ctx, "error", msg)
-			redirect(w, r, a.userPath(u))
-			return nil
-		}
-		return err
+		return a.refused(w, r, u, err)
 	}
 	for _, id := range ids {
 		a.removeRepoFiles(ctx, id)
 	}
 	a.audit(ctx, ar, "deleted user", u.Username)
-	a.flash(ctx, "success", "Deleted "+u.Username+" and their "+views.Count(len(ids), "repository", "repositories")+".")
-	redirect(w, r, "/admin/users")
-	return nil
+	return a.flashTo(w, r, "success", "Deleted "+u.Username+" and their "+views.Count(len(ids), "repository", "repositories")+".", "/admin/users")
 }

@@ -78,11 +78,9 @@ func (a *App) adminRedeliver(w http.ResponseWriter, r *http.Request, ar *adminRe
 		return err
 	}
 	a.audit(ctx, ar, "redelivered webhook delivery", "#"+strconv.FormatInt(id, 10))
-	a.flash(ctx, "success", "Queued delivery #"+strconv.FormatInt(nd.ID, 10)+", a redelivery of #"+strconv.FormatInt(id, 10)+".")
 	back := "/admin/webhooks"
 	if s := r.PostFormValue("status"); slices.Contains(deliveryStatuses, s) {
 		back += "?status=" + s
 	}
-	redirect(w, r, back)
-	return nil
+	return a.flashTo(w, r, "success", "Queued delivery #"+strconv.FormatInt(nd.ID, 10)+", a redelivery of #"+strconv.FormatInt(id, 10)+".", back)
 }
