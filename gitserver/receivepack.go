@@ -42,9 +42,8 @@ type command struct {
 }
 
 type receiveRequest struct {
-	cmds        []*command
-	caps        capabilities
-	pushOptions []string
+	cmds []*command
+	caps capabilities
 }
 
 func parseReceiveRequest(br *bufio.Reader) (*receiveRequest, error) {
@@ -84,15 +83,16 @@ func parseReceiveRequest(br *bufio.Reader) (*receiveRequest, error) {
 		req.cmds = append(req.cmds, &command{RefUpdate: RefUpdate{Name: parts[2], Old: old, New: new}})
 	}
 	if req.caps.has("push-options") {
+		// Push options are read past, not used: nothing in the app
+		// takes them.
 		for {
-			line, err := pr.next()
+			_, err := pr.next()
 			if errors.Is(err, errFlush) {
 				break
 			}
 			if err != nil {
 				return nil, fmt.Errorf("reading push options: %w", err)
 			}
-			req.pushOptions = append(req.pushOptions, chomp(line))
 		}
 	}
 	return req, nil

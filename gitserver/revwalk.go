@@ -163,7 +163,6 @@ type enumeration struct {
 	// path in a commit the client has: the base git itself would try for
 	// a thin pack.
 	deltaBase map[plumbing.Hash]plumbing.Hash
-	commits   int
 }
 
 // add puts h in the pack unless it is already there or on the client.
@@ -244,7 +243,6 @@ func (w *walker) enumerate(wants, haves []plumbing.Hash, cut map[plumbing.Hash]b
 	for _, c := range result {
 		en.add(c.hash)
 	}
-	en.commits = len(result)
 
 	edges, err := w.edgeTrees(result, cut, clientCommits)
 	if err != nil {
