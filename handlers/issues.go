@@ -511,52 +511,22 @@ func (a *App) assigneesRequest(r *http.Request, repo *store.Repo, mustHaveAccess
 	return users, v.err()
 }
 
-func (a *App) addAssignees(isPull bool) apiFunc {
-	return func(w http.ResponseWriter, r *http.Request) error {
-		repo, _, issue, err := a.issueFor(r, store.PermWrite, isPull)
-		if err != nil {
-			return err
-		}
-		users, err := a.assigneesRequest(r, repo, true)
-		if err != nil {
-			return err
-		}
-		had := map[int64]bool{}
-		for _, as := range issue.Assignees {
-			had[as.ID] = true
-		}
-		sender := who(r).user
-		err = a.store.Tx(r.Context(), func(tx *store.Store) error {
-			if err := tx.AddAssignees(r.Context(), issue.ID, userIDs(users)); err != nil {
-				return err
-			}
-			if issue, err = tx.IssueByID(r.Context(), issue.ID); err != nil {
-				return err
-			}
-			for _, u := range users {
-				if !had[u.ID] {
-					had[u.ID] = true
-					if err := a.emitIssueOrPull(r.Context(), tx, repo, sender, "assigned", issue, map[string]any{"assignee": userBrief(u)}); err != nil {
-						return err
-					}
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		return a.writeIssueOrPull(w, r, http.StatusOK, repo, issue)
-	}
-}
+func (a *App) addAssignees(isPull bool) apiFunc    { return a.assign(isPull, true) }
+func (a *App) removeAssignees(isPull bool) apiFunc { return a.assign(isPull, false) }
 
-func (a *App) removeAssignees(isPull bool) apiFunc {
+// assign adds (add) or removes assignees and emits assigned or unassigned
+// for each user whose assignment that changes.
+func (a *App) assign(isPull, add bool) apiFunc {
+	change, action := (*store.Store).RemoveAssignees, "unassigned"
+	if add {
+		change, action = (*store.Store).AddAssignees, "assigned"
+	}
 	return func(w http.ResponseWriter, r *http.Request) error {
 		repo, _, issue, err := a.issueFor(r, store.PermWrite, isPull)
 		if err != nil {
 			return err
 		}
-		users, err := a.assigneesRequest(r, repo, false)
+		users, err := a.assigneesRequest(r, repo, add)
 		if err != nil {
 			return err
 		}
@@ -566,17 +536,21 @@ func (a *App) removeAssignees(isPull bool) apiFunc {
 		}
 		sender := who(r).user
 		err = a.store.Tx(r.Context(), func(tx *store.Store) error {
-			if err := tx.RemoveAssignees(r.Context(), issue.ID, userIDs(users)); err != nil {
+			if err := change(tx, r.Context(), issue.ID, userIDs(users)); err != nil {
 				return err
 			}
 			if issue, err = tx.IssueByID(r.Context(), issue.ID); err != nil {
 				return err
 			}
 			for _, u := range users {
-				if had[u.ID] {
-					if err := a.emitIssueOrPull(r.Context(), tx, repo, sender, "unassigned", issue, map[string]any{"assignee": userBrief(u)}); err != nil {
-						return err
-					}
+				if had[u.ID] == add {
+					continue // already assigned, or never was
+				}
+				if add {
+					had[u.ID] = true // named twice, assigned once
+				}
+				if err := a.emitIssueOrPull(r.Context(), tx, repo, sender, action, issue, map[string]any{"assignee": userBrief(u)}); err != nil {
+					return err
 				}
 			}
 			return nil
