@@ -31,7 +31,7 @@ type receivedPack struct {
 	idx      *idxfile.MemoryIndex
 	objects  []packObject
 	byHash   map[plumbing.Hash]int
-	size     int64
+	size     int64 // bytes, trailer included
 	deltas   int
 }
 
@@ -268,7 +268,7 @@ func indexPack(ctx context.Context, r io.Reader, dir string, limit int64) (*rece
 	copy(rp.checksum[:], trailer[:])
 	rp.size = s.pos
 
-	if err := rp.resolveDeltas(ctx, f, byOffset); err != nil {
+	if err := rp.resolveDeltas(ctx, f); err != nil {
 		return nil, err
 	}
 	if err := rp.writeIndex(dir); err != nil {
@@ -311,7 +311,7 @@ func expectZlibEnd(zr io.Reader) error {
 // resolveDeltas applies every delta to its base, depth first from each
 // whole object, so each base is inflated once and only one chain is held
 // in memory at a time.
-func (rp *receivedPack) resolveDeltas(ctx context.Context, f *os.File, byOffset map[int64]int) error {
+func (rp *receivedPack) resolveDeltas(ctx context.Context, f *os.File) error {
 	defer func() {
 		for i := range rp.objects {
 			rp.objects[i].data = nil
@@ -331,12 +331,8 @@ func (rp *receivedPack) resolveDeltas(ctx context.Context, f *os.File, byOffset 
 			refKids[o.baseHash] = append(refKids[o.baseHash], i)
 		}
 	}
-	st, err := f.Stat()
-	if err != nil {
-		return err
-	}
 	rd := &odb{br: bufio.NewReaderSize(nil, 32*1024)}
-	pf := &packFile{path: rp.packPath, f: f, size: st.Size()}
+	pf := &packFile{path: rp.packPath, f: f, size: rp.size}
 	pf.data = mapFile(f, pf.size)
 	defer unmapFile(pf.data)
 	// Entries are in pack order, which is all entryEnd needs.
