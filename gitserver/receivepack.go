@@ -520,11 +520,12 @@ func (s *Server) applyUpdates(ctx context.Context, repoPath string, rp *received
 	}
 	defer unlock()
 
-	refs, packed, err := listRefs(repoPath)
+	packed, err := readPackedRefs(repoPath)
 	if err != nil {
 		markFailed(cmds, "failed to read refs")
 		return nil, err
 	}
+	var refs []ref // every ref, listed for the first new name only
 	for _, c := range cmds {
 		if c.ng != "" {
 			continue
@@ -542,6 +543,12 @@ func (s *Server) applyUpdates(ctx context.Context, repoPath string, rp *received
 			continue
 		}
 		if !exists && !c.New.IsZero() {
+			if refs == nil {
+				if refs, _, err = listRefs(repoPath); err != nil {
+					markFailed(cmds, "failed to read refs")
+					return nil, err
+				}
+			}
 			if other := refNameConflict(refs, c.Name); other != "" {
 				c.ng = "cannot lock ref: conflicts with " + other
 			}

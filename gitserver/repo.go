@@ -343,7 +343,7 @@ func (s *Server) UpdateRef(ctx context.Context, repoPath, name string, old, new 
 
 // casRef applies one compare-and-swap; the caller holds the lock.
 func (s *Server) casRef(repoPath, name string, old, new plumbing.Hash) error {
-	refs, packed, err := listRefs(repoPath)
+	packed, err := readPackedRefs(repoPath)
 	if err != nil {
 		return err
 	}
@@ -364,6 +364,12 @@ func (s *Server) casRef(repoPath, name string, old, new plumbing.Hash) error {
 		return deleteRef(repoPath, name)
 	}
 	if !exists {
+		// Only a new name can collide with a ref hierarchy, and only
+		// that check needs every ref.
+		refs, _, err := listRefs(repoPath)
+		if err != nil {
+			return err
+		}
 		if other := refNameConflict(refs, name); other != "" {
 			return fmt.Errorf("update %s: conflicts with %s: %w", name, other, ErrRefConflict)
 		}
