@@ -311,7 +311,7 @@ func (a *App) completeMerge(ctx context.Context, repo *store.Repo, p *store.Pull
 		if merged, err = tx.MarkPullMerged(ctx, p.ID, byID, sha, g); err != nil {
 			return err
 		}
-		if err := a.emitPullAction(ctx, tx, repo, by, "merged", merged.Issue, nil); err != nil {
+		if err := a.emitPull(ctx, tx, repo, by, "merged", merged, nil); err != nil {
 			return err
 		}
 		if merged.Body == nil {

@@ -99,6 +99,12 @@ func (a *App) emitPullAction(ctx context.Context, tx *store.Store, repo *store.R
 	if err != nil {
 		return err
 	}
+	return a.emitPull(ctx, tx, repo, sender, action, p, extra)
+}
+
+// emitPull sends a pull_request event for p, which the caller has just
+// read or written through tx.
+func (a *App) emitPull(ctx context.Context, tx *store.Store, repo *store.Repo, sender *store.User, action string, p *store.Pull, extra map[string]any) error {
 	payload := map[string]any{"number": p.Number, "pull_request": pullOut(p)}
 	for k, v := range extra {
 		payload[k] = v
@@ -246,10 +252,11 @@ func (a *App) syncPull(ctx context.Context, repo *store.Repo, pusher *store.User
 			if cur, err := tx.PullByID(ctx, p.ID); err != nil || cur.State != "open" {
 				return err
 			}
-			if _, err := tx.UpdatePull(ctx, p.ID, store.PullUpdate{IssueUpdate: store.IssueUpdate{State: &closed}}); err != nil {
+			updated, err := tx.UpdatePull(ctx, p.ID, store.PullUpdate{IssueUpdate: store.IssueUpdate{State: &closed}})
+			if err != nil {
 				return err
 			}
-			return a.emitPullAction(ctx, tx, repo, pusher, "closed", p.Issue, map[string]any{"reason": "branch " + branch + " was deleted"})
+			return a.emitPull(ctx, tx, repo, pusher, "closed", updated, map[string]any{"reason": "branch " + branch + " was deleted"})
 		})
 	}
 	isHead := branch == p.HeadRef
@@ -488,7 +495,7 @@ func (a *App) createPull(w http.ResponseWriter, r *http.Request) error {
 		if p, err = tx.CreatePull(ctx, np); err != nil {
 			return err
 		}
-		return a.emitPullAction(ctx, tx, repo, u, "opened", p.Issue, nil)
+		return a.emitPull(ctx, tx, repo, u, "opened", p, nil)
 	})
 	var dup *store.DuplicatePullError
 	if errors.As(err, &dup) {
@@ -633,7 +640,7 @@ func (a *App) updatePull(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		emit := func(action string, extra map[string]any) error {
-			return a.emitPullAction(ctx, tx, repo, u, action, p.Issue, extra)
+			return a.emitPull(ctx, tx, repo, u, action, p, extra)
 		}
 		changes := map[string]any{}
 		if upd.Title != nil && *upd.Title != before.Title {
