@@ -25,14 +25,6 @@
     });
   });
 
-  // Ask before submitting forms marked as destructive. Without
-  // JavaScript, those forms carry a typed confirmation instead.
-  document.querySelectorAll("form[data-confirm]").forEach(function (form) {
-    form.addEventListener("submit", function (ev) {
-      if (!window.confirm(form.getAttribute("data-confirm"))) ev.preventDefault();
-    });
-  });
-
   // Submit filter selects on change; without JavaScript the form has a
   // button.
   document.querySelectorAll("select[data-autosubmit]").forEach(function (sel) {
