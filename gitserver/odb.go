@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"compress/zlib"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -634,10 +633,8 @@ func (db *odb) lookupPrefix(prefix string) ([]plumbing.Hash, error) {
 	if ents, err := os.ReadDir(dir); err == nil {
 		for _, e := range ents {
 			name := prefix[:2] + e.Name()
-			if len(name) == 40 && strings.HasPrefix(name, prefix) {
-				if _, err := hex.DecodeString(name); err == nil {
-					add(plumbing.NewHash(name))
-				}
+			if h, ok := parseHash(name); ok && strings.HasPrefix(name, prefix) {
+				add(h)
 			}
 		}
 	}

@@ -103,15 +103,10 @@ func readPackedRefs(repoPath string) (*packedRefs, error) {
 	return pr, nil
 }
 
+// parseHash accepts a full object name in lowercase hex, as git writes it.
 func parseHash(s string) (plumbing.Hash, bool) {
-	if len(s) != 40 {
+	if len(s) != 40 || !isHex(s) {
 		return plumbing.ZeroHash, false
-	}
-	for i := 0; i < 40; i++ {
-		c := s[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return plumbing.ZeroHash, false
-		}
 	}
 	return plumbing.NewHash(s), true
 }
