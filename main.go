@@ -210,6 +210,21 @@ func openUser(ctx context.Context, cmd *cli.Command, flag string) (*store.Store,
 	return st, u, nil
 }
 
+// passwordFlag hashes --password, or a generated password when it is
+// empty; generated is that password, for printing once.
+func passwordFlag(cmd *cli.Command) (hash, generated string, err error) {
+	pw := cmd.String("password")
+	if pw == "" {
+		pw = handlers.RandomPassword(20)
+		generated = pw
+	}
+	if len(pw) < 8 {
+		return "", "", errors.New("password must have at least 8 characters")
+	}
+	hash, err = store.HashPassword(pw)
+	return hash, generated, err
+}
+
 func adminCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "admin",
@@ -284,31 +299,23 @@ func adminUserCreate() *cli.Command {
 			if k := cmd.String("kind"); k != "human" && k != "bot" {
 				return fmt.Errorf("--kind must be human or bot, not %q", k)
 			}
-			pw := cmd.String("password")
-			generated := pw == ""
-			if generated {
-				pw = handlers.RandomPassword(20)
-			}
-			if len(pw) < 8 {
-				return errors.New("password must have at least 8 characters")
+			hash, generated, err := passwordFlag(cmd)
+			if err != nil {
+				return err
 			}
 			st, err := openStore(ctx, cmd.String("data"))
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			hash, err := store.HashPassword(pw)
-			if err != nil {
-				return err
-			}
 			u, err := st.CreateUser(ctx, store.NewUser{Username: name, Email: cmd.String("email"), PasswordHash: hash,
 				Kind: cmd.String("kind"), IsAdmin: cmd.Bool("admin")})
 			if err != nil {
 				return fmt.Errorf("create user: %w", err)
 			}
 			fmt.Printf("Created user %s (id %d)%s\n", u.Username, u.ID, map[bool]string{true: " as site administrator", false: ""}[u.IsAdmin])
-			if generated {
-				fmt.Printf("Password: %s\n", pw)
+			if generated != "" {
+				fmt.Printf("Password: %s\n", generated)
 			}
 			return nil
 		},
@@ -349,29 +356,21 @@ func adminUserResetPassword() *cli.Command {
 			&cli.StringFlag{Name: "password", Usage: "default: generated and printed"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
-			pw := cmd.String("password")
-			generated := pw == ""
-			if generated {
-				pw = handlers.RandomPassword(20)
-			}
-			if len(pw) < 8 {
-				return errors.New("password must have at least 8 characters")
+			hash, generated, err := passwordFlag(cmd)
+			if err != nil {
+				return err
 			}
 			st, u, err := openUser(ctx, cmd, "username")
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			hash, err := store.HashPassword(pw)
-			if err != nil {
-				return err
-			}
 			if err := st.SetPasswordHash(ctx, u.ID, hash); err != nil {
 				return err
 			}
 			fmt.Printf("Password of %s reset\n", u.Username)
-			if generated {
-				fmt.Printf("Password: %s\n", pw)
+			if generated != "" {
+				fmt.Printf("Password: %s\n", generated)
 			}
 			return nil
 		},
