@@ -723,7 +723,7 @@ func (w *walker) isAncestor(old, new plumbing.Hash) (bool, error) {
 	}
 	nodes := map[plumbing.Hash]*paint{}
 	nonStale := 0
-	q := &paintQueue{}
+	q := &commitQueue{} // the paint of a queued commit is nodes[hash]
 	get := func(h plumbing.Hash) (*paint, error) {
 		if p, ok := nodes[h]; ok {
 			return p, nil
@@ -741,7 +741,7 @@ func (w *walker) isAncestor(old, new plumbing.Hash) (bool, error) {
 		if p.flags&stale == 0 {
 			nonStale++
 		}
-		heap.Push(q, paintItem{p.n, p})
+		heap.Push(q, p.n)
 	}
 	setFlags := func(p *paint, f int) {
 		if p.flags&stale == 0 && f&stale != 0 {
@@ -765,8 +765,7 @@ func (w *walker) isAncestor(old, new plumbing.Hash) (bool, error) {
 		if err := w.tick(); err != nil {
 			return false, err
 		}
-		it := heap.Pop(q).(paintItem)
-		p := it.p.(*paint)
+		p := nodes[heap.Pop(q).(*commitNode).hash]
 		p.queued--
 		if p.flags&stale == 0 {
 			nonStale--
@@ -791,27 +790,4 @@ func (w *walker) isAncestor(old, new plumbing.Hash) (bool, error) {
 		}
 	}
 	return po.flags&p2 != 0, nil
-}
-
-type paintItem struct {
-	n *commitNode
-	p any
-}
-
-type paintQueue []paintItem
-
-func (q paintQueue) Len() int { return len(q) }
-func (q paintQueue) Less(i, j int) bool {
-	if q[i].n.info.time != q[j].n.info.time {
-		return q[i].n.info.time > q[j].n.info.time
-	}
-	return q[i].n.seq < q[j].n.seq
-}
-func (q paintQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
-func (q *paintQueue) Push(x any)   { *q = append(*q, x.(paintItem)) }
-func (q *paintQueue) Pop() any {
-	old := *q
-	n := old[len(old)-1]
-	*q = old[:len(old)-1]
-	return n
 }
