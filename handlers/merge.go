@@ -194,7 +194,7 @@ func (a *App) mergePull(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 		g.Mergeable = true
-		if _, err := a.completeMerge(ctx, repo, p, u, tip.String(), g); err != nil {
+		if err := a.completeMerge(ctx, repo, p, u, tip.String(), g); err != nil {
 			return err
 		}
 		unlock()
@@ -300,15 +300,14 @@ func squashSummary(ctx context.Context, st *objectStore, base, head plumbing.Has
 // completeMerge records a merge whose commit is already in the base: the
 // pull request becomes merged, the issues its body closes are closed, and
 // the events are recorded, all in one transaction.
-func (a *App) completeMerge(ctx context.Context, repo *store.Repo, p *store.Pull, by *store.User, sha string, g store.PullGit) (*store.Pull, error) {
-	var merged *store.Pull
-	err := a.store.Tx(ctx, func(tx *store.Store) error {
+func (a *App) completeMerge(ctx context.Context, repo *store.Repo, p *store.Pull, by *store.User, sha string, g store.PullGit) error {
+	return a.store.Tx(ctx, func(tx *store.Store) error {
 		var byID int64
 		if by != nil {
 			byID = by.ID
 		}
-		var err error
-		if merged, err = tx.MarkPullMerged(ctx, p.ID, byID, sha, g); err != nil {
+		merged, err := tx.MarkPullMerged(ctx, p.ID, byID, sha, g)
+		if err != nil {
 			return err
 		}
 		if err := a.emitPull(ctx, tx, repo, by, "merged", merged, nil); err != nil {
@@ -338,7 +337,6 @@ func (a *App) completeMerge(ctx context.Context, repo *store.Repo, p *store.Pull
 		}
 		return nil
 	})
-	return merged, err
 }
 
 // closingKeyword matches GitHub's closing keywords followed by an issue

@@ -338,7 +338,7 @@ func (a *App) detectMerged(ctx context.Context, repo *store.Repo, pusher *store.
 	}
 	g := p.Git
 	g.Mergeable = true
-	_, err = a.completeMerge(ctx, repo, p, pusher, u.New.String(), g)
+	err = a.completeMerge(ctx, repo, p, pusher, u.New.String(), g)
 	if errors.Is(err, store.ErrPullNotOpen) {
 		return nil
 	}
