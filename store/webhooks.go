@@ -48,14 +48,7 @@ type Webhook struct {
 }
 
 // Subscribed reports whether the hook wants event.
-func (w *Webhook) Subscribed(event string) bool {
-	for _, e := range w.Events {
-		if e == event {
-			return true
-		}
-	}
-	return false
-}
+func (w *Webhook) Subscribed(event string) bool { return slices.Contains(w.Events, event) }
 
 const webhookColumns = `id, owner_id, url, secret, content_type, events, active, created_at, updated_at`
 
@@ -155,22 +148,11 @@ func (s *Store) ListWebhooks(ctx context.Context, ownerID int64) ([]*Webhook, er
 // WebhooksForEvent returns the owner's active hooks subscribed to event.
 // Called inside the transaction that records the event.
 func (s *Store) WebhooksForEvent(ctx context.Context, ownerID int64, event string) ([]*Webhook, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE owner_id = ? AND active = 1 ORDER BY id`, ownerID)
+	hooks, err := s.ListWebhooks(ctx, ownerID)
 	if err != nil {
-		return nil, fmt.Errorf("webhooks for event: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	var out []*Webhook
-	for rows.Next() {
-		w, err := scanWebhook(rows)
-		if err != nil {
-			return nil, fmt.Errorf("scan webhook: %w", err)
-		}
-		if w.Subscribed(event) {
-			out = append(out, w)
-		}
-	}
-	return out, rows.Err()
+	return slices.DeleteFunc(hooks, func(w *Webhook) bool { return !w.Active || !w.Subscribed(event) }), nil
 }
 
 // WebhookUpdate carries optional changes; nil fields stay.
