@@ -162,7 +162,11 @@ func (pw *packWriter) writeObject(h plumbing.Hash) error {
 		return pw.copyEntry(h, p, off, eh, end, eh.raw[:eh.hdrLen])
 	}
 
-	if pw.en.sending[base] {
+	// The stored delta is reused when its base travels first in this
+	// pack or, for a thin pack, is on the client.
+	var hdr []byte
+	switch {
+	case pw.en.sending[base]:
 		pw.inProgress[h] = true
 		err := pw.writeObject(base)
 		delete(pw.inProgress, h)
@@ -172,33 +176,24 @@ func (pw *packWriter) writeObject(h plumbing.Hash) error {
 		if err != nil {
 			return err
 		}
-		var hdr []byte
 		if pw.ofsDelta {
-			hdr = appendEntryHeader(nil, objOFS, eh.size)
-			hdr = appendOfsDistance(hdr, pw.n-pw.written[base])
+			hdr = appendOfsDistance(appendEntryHeader(nil, objOFS, eh.size), pw.n-pw.written[base])
 		} else {
-			hdr = appendEntryHeader(nil, objREF, eh.size)
-			hdr = append(hdr, base[:]...)
+			hdr = refDeltaHeader(eh.size, base)
 		}
-		pw.written[h] = pw.n
-		pw.reused++
-		pw.reusedDeltas++
-		pw.deltas++
-		return pw.copyEntry(h, p, off, eh, end, hdr)
+	case pw.thin && pw.en.clientHas[base]:
+		hdr = refDeltaHeader(eh.size, base)
+	default:
+		if done, err := pw.thinDelta(h); done || err != nil {
+			return err
+		}
+		return pw.writeFull(h)
 	}
-	if pw.thin && pw.en.clientHas[base] {
-		hdr := appendEntryHeader(nil, objREF, eh.size)
-		hdr = append(hdr, base[:]...)
-		pw.written[h] = pw.n
-		pw.reused++
-		pw.reusedDeltas++
-		pw.deltas++
-		return pw.copyEntry(h, p, off, eh, end, hdr)
-	}
-	if done, err := pw.thinDelta(h); done || err != nil {
-		return err
-	}
-	return pw.writeFull(h)
+	pw.written[h] = pw.n
+	pw.reused++
+	pw.reusedDeltas++
+	pw.deltas++
+	return pw.copyEntry(h, p, off, eh, end, hdr)
 }
 
 // Bounds for computing a new delta against the client's copy: below
@@ -239,9 +234,7 @@ func (pw *packWriter) thinDelta(h plumbing.Hash) (bool, error) {
 	}
 	pw.written[h] = pw.n
 	pw.deltas++
-	hdr := appendEntryHeader(nil, objREF, int64(len(delta)))
-	hdr = append(hdr, base[:]...)
-	if _, err := pw.Write(hdr); err != nil {
+	if _, err := pw.Write(refDeltaHeader(int64(len(delta)), base)); err != nil {
 		return true, err
 	}
 	return true, pw.deflate(delta)
@@ -329,6 +322,11 @@ func appendEntryHeader(dst []byte, typ plumbing.ObjectType, size int64) []byte {
 		size >>= 7
 	}
 	return append(dst, c)
+}
+
+// refDeltaHeader is the header of a REF_DELTA entry against base.
+func refDeltaHeader(size int64, base plumbing.Hash) []byte {
+	return append(appendEntryHeader(nil, objREF, size), base[:]...)
 }
 
 // appendOfsDistance encodes an OFS_DELTA base distance in git's
