@@ -393,26 +393,6 @@ func (s *Store) ListDeliveries(ctx context.Context, f DeliveryFilter) ([]*Delive
 	return out, total, rows.Err()
 }
 
-// DeliveryCounts returns how many deliveries are in each status, for the
-// dashboard's overview.
-func (s *Store) DeliveryCounts(ctx context.Context) (map[string]int, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT status, COUNT(*) FROM webhook_deliveries GROUP BY status`)
-	if err != nil {
-		return nil, fmt.Errorf("count deliveries: %w", err)
-	}
-	defer rows.Close()
-	out := map[string]int{DeliveryPending: 0, DeliveryRetrying: 0, DeliverySucceeded: 0, DeliveryFailed: 0}
-	for rows.Next() {
-		var st string
-		var n int
-		if err := rows.Scan(&st, &n); err != nil {
-			return nil, fmt.Errorf("scan delivery count: %w", err)
-		}
-		out[st] = n
-	}
-	return out, rows.Err()
-}
-
 // RedeliverDelivery queues a new delivery (new GUID, same body) of
 // delivery id. It is manual, so it goes out even if the hook is inactive.
 // The caller should wake the delivery workers (App does); otherwise the
