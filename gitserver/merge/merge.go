@@ -200,16 +200,7 @@ func Mergeable(ctx context.Context, s storer.EncodedObjectStorer, baseTip, headT
 // when baseTip could be fast-forwarded, so the pull request stays visible
 // in history as GitHub's "merge" button does.
 func MergeCommit(ctx context.Context, s storer.EncodedObjectStorer, baseTip, headTip plumbing.Hash, author, committer Signature, message string) (plumbing.Hash, error) {
-	m := newMerger(ctx, s)
-	tree, err := mergeCommits(m, newGraph(s), baseTip, headTip)
-	if err != nil {
-		return plumbing.ZeroHash, fmt.Errorf("merge %s into %s: %w", headTip, baseTip, err)
-	}
-	c := &object.Commit{
-		Author: author.git(), Committer: committer.git(), Message: normalizeMessage(message),
-		TreeHash: tree, ParentHashes: []plumbing.Hash{baseTip, headTip},
-	}
-	h, err := writeCommit(m, c)
+	h, err := commitMerge(ctx, s, baseTip, headTip, author, committer, message, baseTip, headTip)
 	if err != nil {
 		return plumbing.ZeroHash, fmt.Errorf("merge %s into %s: %w", headTip, baseTip, err)
 	}
@@ -219,18 +210,30 @@ func MergeCommit(ctx context.Context, s storer.EncodedObjectStorer, baseTip, hea
 // Squash creates one commit on top of baseTip whose tree is the merge of
 // headTip into baseTip.
 func Squash(ctx context.Context, s storer.EncodedObjectStorer, baseTip, headTip plumbing.Hash, author, committer Signature, message string) (plumbing.Hash, error) {
+	h, err := commitMerge(ctx, s, baseTip, headTip, author, committer, message, baseTip)
+	if err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("squash %s onto %s: %w", headTip, baseTip, err)
+	}
+	return h, nil
+}
+
+// commitMerge writes the merge of headTip into baseTip as a commit with
+// the given parents: what MergeCommit and Squash differ in.
+func commitMerge(ctx context.Context, s storer.EncodedObjectStorer, baseTip, headTip plumbing.Hash, author, committer Signature, message string, parents ...plumbing.Hash) (plumbing.Hash, error) {
 	m := newMerger(ctx, s)
 	tree, err := mergeCommits(m, newGraph(s), baseTip, headTip)
 	if err != nil {
-		return plumbing.ZeroHash, fmt.Errorf("squash %s onto %s: %w", headTip, baseTip, err)
+		return plumbing.ZeroHash, err
 	}
-	c := &object.Commit{
+	h, err := m.commit(&object.Commit{
 		Author: author.git(), Committer: committer.git(), Message: normalizeMessage(message),
-		TreeHash: tree, ParentHashes: []plumbing.Hash{baseTip},
-	}
-	h, err := writeCommit(m, c)
+		TreeHash: tree, ParentHashes: parents,
+	})
 	if err != nil {
-		return plumbing.ZeroHash, fmt.Errorf("squash %s onto %s: %w", headTip, baseTip, err)
+		return plumbing.ZeroHash, err
+	}
+	if err := m.flush(); err != nil {
+		return plumbing.ZeroHash, err
 	}
 	return h, nil
 }
@@ -337,17 +340,6 @@ func (m *merger) commit(c *object.Commit) (plumbing.Hash, error) {
 		return plumbing.ZeroHash, fmt.Errorf("encode commit: %w", err)
 	}
 	return m.put(o), nil
-}
-
-func writeCommit(m *merger, c *object.Commit) (plumbing.Hash, error) {
-	h, err := m.commit(c)
-	if err != nil {
-		return plumbing.ZeroHash, err
-	}
-	if err := m.flush(); err != nil {
-		return plumbing.ZeroHash, err
-	}
-	return h, nil
 }
 
 // normalizeMessage ends the message with a newline, as `git commit` does,
