@@ -143,7 +143,7 @@ func (s *Store) fillIssues(ctx context.Context, issues []*Issue) error {
 		byID[i.ID] = i
 		ids = append(ids, i.ID)
 	}
-	in := "(" + strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",") + ")"
+	in := inList(len(ids))
 	rows, err := s.r.QueryContext(ctx, `SELECT il.issue_id, l.id, l.repo_id, l.name, l.color, l.description, l.created_at
 		FROM issue_labels il JOIN labels l ON l.id = il.label_id WHERE il.issue_id IN `+in+` ORDER BY l.lower_name`, ids...)
 	if err != nil {
@@ -205,7 +205,7 @@ func (s *Store) ListIssues(ctx context.Context, f IssueList) ([]*Issue, int, err
 	where := []string{"i.repo_id = ?", "i.is_pull = ?"}
 	args := []any{f.RepoID, boolInt(f.IsPull)}
 	if len(f.States) > 0 {
-		where = append(where, "i.state IN ("+strings.TrimSuffix(strings.Repeat("?,", len(f.States)), ",")+")")
+		where = append(where, "i.state IN "+inList(len(f.States)))
 		for _, st := range f.States {
 			args = append(args, st)
 		}
@@ -221,7 +221,7 @@ func (s *Store) ListIssues(ctx context.Context, f IssueList) ([]*Issue, int, err
 		}
 		if len(names) > 0 {
 			where = append(where, `(SELECT COUNT(*) FROM issue_labels il JOIN labels l ON l.id = il.label_id
-				WHERE il.issue_id = i.id AND l.lower_name IN (`+strings.TrimSuffix(strings.Repeat("?,", len(names)), ",")+`)) = ?`)
+				WHERE il.issue_id = i.id AND l.lower_name IN `+inList(len(names))+`) = ?`)
 			args = append(args, names...)
 			args = append(args, len(names))
 		}

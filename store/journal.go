@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -41,7 +40,7 @@ func (s *Store) ClearJournal(ctx context.Context, ids []int64) error {
 	for i, id := range ids {
 		args[i] = id
 	}
-	_, err := s.w.ExecContext(ctx, `DELETE FROM ref_journal WHERE id IN (`+strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",")+`)`, args...)
+	_, err := s.w.ExecContext(ctx, `DELETE FROM ref_journal WHERE id IN `+inList(len(ids)), args...)
 	if err != nil {
 		return fmt.Errorf("clear ref journal: %w", err)
 	}

@@ -145,7 +145,7 @@ func (s *Store) fillPulls(ctx context.Context, issues []*Issue) ([]*Pull, error)
 	for _, i := range issues {
 		ids = append(ids, i.ID)
 	}
-	in := "(" + strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",") + ")"
+	in := inList(len(ids))
 	rows, err := s.r.QueryContext(ctx, `SELECT p.issue_id, p.head_ref, p.base_ref, p.head_sha, p.base_sha, p.draft,
 		p.mergeable, p.commits_count, p.additions, p.deletions, p.changed_files,
 		(SELECT COUNT(*) FROM review_comments rc WHERE rc.pull_id = p.issue_id),

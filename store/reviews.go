@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -147,7 +146,7 @@ func (s *Store) reviews(ctx context.Context, cond string, args []any, limit, off
 	for _, r := range out {
 		ids = append(ids, r.ID)
 	}
-	in := "(" + strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",") + ")"
+	in := inList(len(ids))
 	crows, err := s.r.QueryContext(ctx, `SELECT c.id, c.review_id, c.path, c.line, c.body, COALESCE(a.id, 0),
 		COALESCE(a.username, ''), COALESCE(a.kind, ''), a.display_name, c.created_at
 		FROM review_comments c LEFT JOIN users a ON a.id = c.author_id WHERE c.review_id IN `+in+` ORDER BY c.id`, ids...)

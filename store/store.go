@@ -226,6 +226,11 @@ func boolInt(b bool) int {
 	return 0
 }
 
+// inList is the parenthesised list of n placeholders for an IN clause.
+func inList(n int) string {
+	return "(" + strings.TrimSuffix(strings.Repeat("?,", n), ",") + ")"
+}
+
 // nullString maps "" to NULL for optional text columns.
 func nullString(s *string) any {
 	if s == nil {
