@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -43,7 +44,7 @@ func TestMaintainMergesPacksAndLooseObjects(t *testing.T) {
 		t.Fatalf("%d loose objects left", len(loose))
 	}
 	ts.fsck(repo)
-	if out := ts.git(repo, "count-objects", "-v"); !contains(out, "count: 0") || !contains(out, "packs: 1") {
+	if out := ts.git(repo, "count-objects", "-v"); !strings.Contains(out, "count: 0") || !strings.Contains(out, "packs: 1") {
 		t.Fatalf("count-objects:\n%s", out)
 	}
 
@@ -82,17 +83,6 @@ func TestMaintainMergesPacksAndLooseObjects(t *testing.T) {
 		t.Fatalf("kept pack removed: %v", err)
 	}
 	ts.fsck(repo)
-}
-
-func contains(s, sub string) bool { return len(s) >= len(sub) && (s == sub || indexOf(s, sub) >= 0) }
-
-func indexOf(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
 }
 
 func mustRead(t *testing.T, path string) []byte {

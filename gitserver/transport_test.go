@@ -2,6 +2,7 @@ package gitserver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -312,7 +313,7 @@ func TestResolveBranchesAndHEAD(t *testing.T) {
 	for _, tc := range cases {
 		got, err := ts.srv.ResolveRef(ctx, repo, tc.name)
 		if tc.err != nil {
-			if !errorsIs(err, tc.err) {
+			if !errors.Is(err, tc.err) {
 				t.Errorf("ResolveRef(%q) err = %v, want %v", tc.name, err, tc.err)
 			}
 			continue
@@ -336,7 +337,7 @@ func TestResolveBranchesAndHEAD(t *testing.T) {
 	if err := ts.srv.Init(ctx, other, ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := ts.srv.Init(ctx, other, "main"); !errorsIs(err, ErrExists) {
+	if err := ts.srv.Init(ctx, other, "main"); !errors.Is(err, ErrExists) {
 		t.Errorf("Init over an existing repository: %v", err)
 	}
 	if _, err := ts.srv.InitialCommit(ctx, other, "", "x", Signature{Name: "a", Email: "b"}); err != nil {
@@ -346,7 +347,7 @@ func TestResolveBranchesAndHEAD(t *testing.T) {
 		t.Errorf("default branch: %+v %v", bs, err)
 	}
 	ts.fsck(other)
-	if err := ts.srv.SetHEAD(ctx, repo, "bad..name"); !errorsIs(err, ErrInvalidName) {
+	if err := ts.srv.SetHEAD(ctx, repo, "bad..name"); !errors.Is(err, ErrInvalidName) {
 		t.Errorf("SetHEAD(bad..name) = %v", err)
 	}
 	size, err := ts.srv.Size(ctx, repo)

@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"crypto/sha1"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -14,8 +13,6 @@ import (
 	"strings"
 	"testing"
 )
-
-func errorsIs(err, target error) bool { return errors.Is(err, target) }
 
 func fillRandom(b []byte, seed uint64) {
 	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
