@@ -60,6 +60,25 @@ func (l *limitedBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// rpcBody checks a smart-HTTP POST to repoPath and returns its decoded
+// body. When it returns false it has already answered the client.
+func rpcBody(w http.ResponseWriter, r *http.Request, repoPath string) (io.ReadCloser, bool) {
+	if r.Method != http.MethodPost {
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return nil, false
+	}
+	if !isRepo(repoPath) {
+		http.Error(w, "repository not found", http.StatusNotFound)
+		return nil, false
+	}
+	body, err := requestBody(r)
+	if err != nil {
+		http.Error(w, "bad request body", http.StatusBadRequest)
+		return nil, false
+	}
+	return body, true
+}
+
 // requestBody undoes Content-Encoding: git gzips request bodies larger
 // than a kilobyte (long have lists, many wants).
 func requestBody(r *http.Request) (io.ReadCloser, error) {

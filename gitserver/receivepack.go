@@ -150,17 +150,8 @@ func oneLine(s string) string {
 
 // ServeReceivePack answers POST .../git-receive-pack (push).
 func (s *Server) ServeReceivePack(w http.ResponseWriter, r *http.Request, repoPath string, opts ReceiveOptions) {
-	if r.Method != http.MethodPost {
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
-	if !isRepo(repoPath) {
-		http.Error(w, "repository not found", http.StatusNotFound)
-		return
-	}
-	body, err := requestBody(r)
-	if err != nil {
-		http.Error(w, "bad request body", http.StatusBadRequest)
+	body, ok := rpcBody(w, r, repoPath)
+	if !ok {
 		return
 	}
 	defer body.Close()

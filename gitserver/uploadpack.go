@@ -134,17 +134,8 @@ func parseUploadRequest(in *bufio.Reader) (*uploadRequest, error) {
 
 // ServeUploadPack answers POST .../git-upload-pack (fetch and clone).
 func (s *Server) ServeUploadPack(w http.ResponseWriter, r *http.Request, repoPath string) {
-	if r.Method != http.MethodPost {
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
-	if !isRepo(repoPath) {
-		http.Error(w, "repository not found", http.StatusNotFound)
-		return
-	}
-	body, err := requestBody(r)
-	if err != nil {
-		http.Error(w, "bad request body", http.StatusBadRequest)
+	body, ok := rpcBody(w, r, repoPath)
+	if !ok {
 		return
 	}
 	defer body.Close()
