@@ -405,7 +405,11 @@ func (a *App) pingWebhook(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ct, b := encodeForHook(h.ContentType, body)
-	d, err := a.store.EnqueueDelivery(r.Context(), store.NewDelivery{WebhookID: h.ID, Event: "ping", ContentType: ct, Body: b, Manual: true})
+	id, err := a.store.EnqueueDelivery(r.Context(), store.NewDelivery{WebhookID: h.ID, Event: "ping", ContentType: ct, Body: b, Manual: true})
+	if err != nil {
+		return err
+	}
+	d, err := a.store.DeliveryByID(r.Context(), id)
 	if err != nil {
 		return err
 	}

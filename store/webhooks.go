@@ -298,9 +298,10 @@ type NewDelivery struct {
 	RedeliveryOf int64 // 0 = none
 }
 
-// EnqueueDelivery adds a delivery due now. Callers run it in the
-// transaction of the change that caused the event.
-func (s *Store) EnqueueDelivery(ctx context.Context, nd NewDelivery) (*Delivery, error) {
+// EnqueueDelivery adds a delivery due now and returns its id. Callers run
+// it in the transaction of the change that caused the event, which has no
+// use for the row, so it is not read back.
+func (s *Store) EnqueueDelivery(ctx context.Context, nd NewDelivery) (int64, error) {
 	now := time.Now()
 	var repoID, redelivery any
 	if nd.RepoID != 0 {
@@ -315,13 +316,13 @@ func (s *Store) EnqueueDelivery(ctx context.Context, nd NewDelivery) (*Delivery,
 		nd.WebhookID, NewGUID(), nd.Event, nd.Action, repoID, nd.ContentType, nd.Body,
 		boolInt(nd.Manual), redelivery, now.UnixMilli(), Now(), Now())
 	if err != nil {
-		return nil, fmt.Errorf("enqueue delivery: %w", err)
+		return 0, fmt.Errorf("enqueue delivery: %w", err)
 	}
 	id, err := res.LastInsertId()
 	if err != nil {
-		return nil, fmt.Errorf("enqueue delivery: %w", err)
+		return 0, fmt.Errorf("enqueue delivery: %w", err)
 	}
-	return s.DeliveryByID(ctx, id)
+	return id, nil
 }
 
 // DeliveryByID loads a delivery with its body.
@@ -408,10 +409,14 @@ func (s *Store) RedeliverDelivery(ctx context.Context, id int64) (*Delivery, err
 		if d.RepoID != nil {
 			repoID = *d.RepoID
 		}
-		out, err = tx.EnqueueDelivery(ctx, NewDelivery{
+		nid, err := tx.EnqueueDelivery(ctx, NewDelivery{
 			WebhookID: d.WebhookID, Event: d.Event, Action: d.Action, RepoID: repoID,
 			ContentType: d.ContentType, Body: d.Body, Manual: true, RedeliveryOf: d.ID,
 		})
+		if err != nil {
+			return err
+		}
+		out, err = tx.DeliveryByID(ctx, nid)
 		return err
 	})
 	return out, err

@@ -27,7 +27,11 @@ func enqueue(t *testing.T, s *Store, h *Webhook, n int) []*Delivery {
 	t.Helper()
 	var out []*Delivery
 	for i := 0; i < n; i++ {
-		d, err := s.EnqueueDelivery(context.Background(), NewDelivery{WebhookID: h.ID, Event: "push", ContentType: "application/json", Body: []byte(`{"n":1}`)})
+		id, err := s.EnqueueDelivery(context.Background(), NewDelivery{WebhookID: h.ID, Event: "push", ContentType: "application/json", Body: []byte(`{"n":1}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := s.DeliveryByID(context.Background(), id)
 		if err != nil {
 			t.Fatal(err)
 		}
