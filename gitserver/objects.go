@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"iter"
 	"strconv"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -22,18 +23,24 @@ type commitInfo struct {
 
 var errMalformed = errors.New("malformed object")
 
+// headerLines yields the header lines of a commit or tag object: those
+// before the blank line that starts the message.
+func headerLines(data []byte) iter.Seq[[]byte] {
+	return func(yield func([]byte) bool) {
+		for len(data) > 0 {
+			line, rest, _ := bytes.Cut(data, []byte{'\n'})
+			if len(line) == 0 || !yield(line) {
+				return
+			}
+			data = rest
+		}
+	}
+}
+
 func parseCommit(data []byte) (commitInfo, error) {
 	var c commitInfo
 	sawTree := false
-	for len(data) > 0 {
-		nl := bytes.IndexByte(data, '\n')
-		if nl < 0 {
-			nl = len(data)
-		}
-		line := data[:nl]
-		if len(line) == 0 {
-			break // end of headers
-		}
+	for line := range headerLines(data) {
 		switch {
 		case bytes.HasPrefix(line, []byte("tree ")):
 			h, ok := parseHash(string(line[5:]))
@@ -50,10 +57,6 @@ func parseCommit(data []byte) (commitInfo, error) {
 		case bytes.HasPrefix(line, []byte("committer ")):
 			c.time = parseSignatureTime(line)
 		}
-		if nl == len(data) {
-			break
-		}
-		data = data[nl+1:]
 	}
 	if !sawTree {
 		return c, fmt.Errorf("%w: commit without tree", errMalformed)
@@ -85,15 +88,7 @@ type tagInfo struct {
 
 func parseTag(data []byte) (tagInfo, error) {
 	var t tagInfo
-	for len(data) > 0 {
-		nl := bytes.IndexByte(data, '\n')
-		if nl < 0 {
-			nl = len(data)
-		}
-		line := data[:nl]
-		if len(line) == 0 {
-			break
-		}
+	for line := range headerLines(data) {
 		switch {
 		case bytes.HasPrefix(line, []byte("object ")):
 			h, ok := parseHash(string(line[7:]))
@@ -108,10 +103,6 @@ func parseTag(data []byte) (tagInfo, error) {
 			}
 			t.targetType = typ
 		}
-		if nl == len(data) {
-			break
-		}
-		data = data[nl+1:]
 	}
 	if t.target.IsZero() || t.targetType == plumbing.InvalidObject {
 		return t, fmt.Errorf("%w: tag without object or type", errMalformed)
