@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -145,6 +146,34 @@ func (s *Store) UserByID(ctx context.Context, id int64) (*User, error) {
 		return nil, notFound(err, "user")
 	}
 	return u, nil
+}
+
+// usersByID loads the accounts with these ids in one query. It sorts ids
+// and drops repeats in place.
+func (s *Store) usersByID(ctx context.Context, ids []int64) (map[int64]*User, error) {
+	out := map[int64]*User{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+userColumns+` FROM users u WHERE u.id IN `+inList(len(ids)), args...)
+	if err != nil {
+		return nil, fmt.Errorf("load users: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, fmt.Errorf("scan user: %w", err)
+		}
+		out[u.ID] = u
+	}
+	return out, rows.Err()
 }
 
 // UserByName resolves a canonical name or an alias, case-insensitively.

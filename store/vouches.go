@@ -202,6 +202,7 @@ func (s *Store) endorsements(ctx context.Context, where string, args ...any) ([]
 		user, grantor int64
 	}
 	var raw []row
+	var ids []int64
 	for rows.Next() {
 		var r row
 		if err := rows.Scan(&r.e.ID, &r.user, &r.grantor, &r.e.Score, &r.e.CreatedAt, &r.e.UpdatedAt); err != nil {
@@ -209,31 +210,22 @@ func (s *Store) endorsements(ctx context.Context, where string, args ...any) ([]
 			return nil, fmt.Errorf("scan endorsement: %w", err)
 		}
 		raw = append(raw, r)
+		ids = append(ids, r.user, r.grantor)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	users := map[int64]*User{}
-	get := func(id int64) (*User, error) {
-		if u, ok := users[id]; ok {
-			return u, nil
-		}
-		u, err := s.UserByID(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		users[id] = u
-		return u, nil
+	users, err := s.usersByID(ctx, ids)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]*Endorsement, 0, len(raw))
 	for _, r := range raw {
 		e := r.e
-		if e.User, err = get(r.user); err != nil {
-			return nil, err
-		}
-		if e.Grantor, err = get(r.grantor); err != nil {
-			return nil, err
+		e.User, e.Grantor = users[r.user], users[r.grantor]
+		if e.User == nil || e.Grantor == nil {
+			return nil, fmt.Errorf("user: %w", ErrNotFound)
 		}
 		e.CreatedAt, e.UpdatedAt = e.CreatedAt.UTC(), e.UpdatedAt.UTC()
 		out = append(out, &e)
