@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 )
 
@@ -14,19 +12,6 @@ const (
 	SettingRateLimitAnon    = "rate_limit_anon"
 	SettingBaseURL          = "base_url"
 )
-
-// Setting returns the stored value and whether one is stored.
-func (s *Store) Setting(ctx context.Context, key string) (string, bool, error) {
-	var v string
-	err := s.r.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, key).Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", false, nil
-	}
-	if err != nil {
-		return "", false, fmt.Errorf("read setting %s: %w", key, err)
-	}
-	return v, true, nil
-}
 
 // Settings returns every stored setting.
 func (s *Store) Settings(ctx context.Context) (map[string]string, error) {

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -339,6 +338,3 @@ func (s *Store) execOne(ctx context.Context, what, query string, args ...any) er
 	}
 	return nil
 }
-
-// errIsNotFound is a small helper for callers inside the package.
-func errIsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
