@@ -124,7 +124,7 @@ func (s *Server) ServeInfoRefs(w http.ResponseWriter, r *http.Request, repoPath,
 // sorted, peeled tags as <name>^{}, capabilities on the first line, or a
 // capabilities^{} line with the zero id for an empty repository.
 func (s *Server) advertise(ctx context.Context, out io.Writer, repoPath, service string) error {
-	refs, packed, err := listRefs(repoPath)
+	refs, packed, err := listRefs(repoPath, "")
 	if err != nil {
 		return err
 	}

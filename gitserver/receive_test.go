@@ -256,7 +256,7 @@ func TestAtomicPushAllOrNothing(t *testing.T) {
 	if !strings.Contains(stderr, "atomic push failure") {
 		t.Errorf("stderr:\n%s", stderr)
 	}
-	refs, _, err := listRefs(repo)
+	refs, _, err := listRefs(repo, "")
 	if err != nil {
 		t.Fatal(err)
 	}

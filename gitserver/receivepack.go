@@ -535,7 +535,7 @@ func (s *Server) applyUpdates(ctx context.Context, repoPath string, rp *received
 		}
 		if !exists && !c.New.IsZero() {
 			if refs == nil {
-				if refs, _, err = listRefs(repoPath); err != nil {
+				if refs, _, err = listRefs(repoPath, ""); err != nil {
 					markFailed(cmds, "failed to read refs")
 					return nil, err
 				}

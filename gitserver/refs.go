@@ -179,18 +179,25 @@ func readHEAD(repoPath string) (string, error) {
 	return sym, nil
 }
 
-// listRefs returns every ref under refs/, loose values overriding packed
-// ones, sorted by name. Symbolic refs are resolved; dangling ones skipped.
-func listRefs(repoPath string) ([]ref, *packedRefs, error) {
+// listRefs returns the refs whose name starts with prefix: "" for every
+// ref, or a directory such as "refs/heads/", of which only that part of
+// refs/ is read. Loose values override packed ones; the list is sorted by
+// name. Symbolic refs are resolved; dangling ones skipped.
+func listRefs(repoPath, prefix string) ([]ref, *packedRefs, error) {
 	packed, err := readPackedRefs(repoPath)
 	if err != nil {
 		return nil, nil, err
 	}
 	all := make(map[string]plumbing.Hash, len(packed.refs))
 	for name, h := range packed.refs {
-		all[name] = h
+		if strings.HasPrefix(name, prefix) {
+			all[name] = h
+		}
 	}
 	root := filepath.Join(repoPath, "refs")
+	if prefix != "" {
+		root = refPath(repoPath, strings.TrimSuffix(prefix, "/"))
+	}
 	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {

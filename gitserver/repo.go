@@ -207,15 +207,13 @@ func (s *Server) Branches(ctx context.Context, repoPath string) ([]Branch, error
 	if !isRepo(repoPath) {
 		return nil, fmt.Errorf("branches %s: %w", repoPath, ErrNotFound)
 	}
-	refs, _, err := listRefs(repoPath)
+	refs, _, err := listRefs(repoPath, "refs/heads/")
 	if err != nil {
 		return nil, err
 	}
 	var out []Branch
 	for _, r := range refs {
-		if name, ok := strings.CutPrefix(r.name, "refs/heads/"); ok {
-			out = append(out, Branch{name, r.hash})
-		}
+		out = append(out, Branch{strings.TrimPrefix(r.name, "refs/heads/"), r.hash})
 	}
 	return out, nil
 }
@@ -366,7 +364,7 @@ func (s *Server) casRef(repoPath, name string, old, new plumbing.Hash) error {
 	if !exists {
 		// Only a new name can collide with a ref hierarchy, and only
 		// that check needs every ref.
-		refs, _, err := listRefs(repoPath)
+		refs, _, err := listRefs(repoPath, "")
 		if err != nil {
 			return err
 		}

@@ -160,7 +160,7 @@ func (s *Server) uploadPack(ctx context.Context, repoPath string, req *uploadReq
 	}
 	// Refs first: a ref is written only after its objects are installed,
 	// so packs listed afterwards hold everything the refs point to.
-	refs, _, err := listRefs(repoPath)
+	refs, _, err := listRefs(repoPath, "")
 	if err != nil {
 		return err
 	}
