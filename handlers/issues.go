@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -83,9 +82,9 @@ func (a *App) issueFor(r *http.Request, need store.Perm, isPull bool) (*store.Re
 	if err != nil {
 		return nil, perm, nil, err
 	}
-	n, err := strconv.ParseInt(r.PathValue("number"), 10, 64)
-	if err != nil || n < 1 {
-		return nil, perm, nil, errNotFound
+	n, err := pathID(r, "number")
+	if err != nil {
+		return nil, perm, nil, err
 	}
 	i, err := a.store.IssueByNumber(r.Context(), repo.ID, n, isPull)
 	if err != nil {
