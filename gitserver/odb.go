@@ -42,7 +42,7 @@ const (
 type odb struct {
 	objDir string
 	packs  []*packFile
-	cache  *baseCache
+	cache  *lru[cacheKey, cachedObject] // resolved delta bases
 	br     *bufio.Reader
 	rd     bytes.Reader
 	zr     io.ReadCloser
@@ -131,7 +131,7 @@ func openODB(repoPath string) (*odb, error) {
 func tryOpenODB(repoPath string) (db *odb, vanished bool, err error) {
 	db = &odb{
 		objDir: filepath.Join(repoPath, "objects"),
-		cache:  newBaseCache(baseCacheBytes),
+		cache:  newLRU[cacheKey](baseCacheBytes, func(o cachedObject) int { return len(o.data) + 64 }),
 		br:     bufio.NewReaderSize(nil, 32*1024),
 	}
 	packDir := filepath.Join(db.objDir, "pack")
@@ -448,9 +448,15 @@ func (db *odb) resetZlib(r io.Reader) error {
 	return db.zr.(zlib.Resetter).Reset(r, nil)
 }
 
+// The delta base cache maps a pack entry to its resolved content.
 type cacheKey struct {
 	p   *packFile
 	off int64
+}
+
+type cachedObject struct {
+	typ  plumbing.ObjectType
+	data []byte
 }
 
 // readAt returns the type and content of the entry at off, resolving its
@@ -469,8 +475,8 @@ func (db *odb) readAt(p *packFile, off int64) (plumbing.ObjectType, []byte, erro
 		if depth > maxDeltaChain {
 			return 0, nil, fmt.Errorf("delta chain too long at %d", off)
 		}
-		if t, d, ok := db.cache.get(cacheKey{cp, coff}); ok {
-			typ, data = t, d
+		if o, ok := db.cache.get(cacheKey{cp, coff}); ok {
+			typ, data = o.typ, o.data
 			break
 		}
 		h, err := cp.header(coff)
@@ -502,7 +508,7 @@ func (db *odb) readAt(p *packFile, off int64) (plumbing.ObjectType, []byte, erro
 		}
 		typ, data = h.typ, d
 		if len(chain) > 0 {
-			db.cache.put(cacheKey{cp, coff}, typ, data)
+			db.cache.put(cacheKey{cp, coff}, cachedObject{typ, data})
 		}
 		break
 	}
@@ -516,7 +522,7 @@ func (db *odb) readAt(p *packFile, off int64) (plumbing.ObjectType, []byte, erro
 			return 0, nil, fmt.Errorf("entry at %d: %w", l.off, err)
 		}
 		if i > 0 {
-			db.cache.put(cacheKey{l.p, l.off}, typ, data)
+			db.cache.put(cacheKey{l.p, l.off}, cachedObject{typ, data})
 		}
 	}
 	return typ, data, nil
@@ -721,25 +727,4 @@ func applyDelta(base, delta []byte) ([]byte, error) {
 		return nil, errBad
 	}
 	return out, nil
-}
-
-type cachedObject struct {
-	typ  plumbing.ObjectType
-	data []byte
-}
-
-// baseCache holds resolved delta bases, bounded by bytes.
-type baseCache struct{ l *lru[cacheKey, cachedObject] }
-
-func newBaseCache(max int) *baseCache {
-	return &baseCache{newLRU[cacheKey, cachedObject](max, func(o cachedObject) int { return len(o.data) + 64 })}
-}
-
-func (c *baseCache) get(k cacheKey) (plumbing.ObjectType, []byte, bool) {
-	o, ok := c.l.get(k)
-	return o.typ, o.data, ok
-}
-
-func (c *baseCache) put(k cacheKey, typ plumbing.ObjectType, data []byte) {
-	c.l.put(k, cachedObject{typ, data})
 }
