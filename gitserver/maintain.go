@@ -50,10 +50,10 @@ func (s *Server) Maintain(ctx context.Context, repoPath string) (MaintainResult,
 		return res, err
 	}
 	defer db.close()
-	var kept []*packFile
+	kept := map[*packFile]bool{}
 	for _, p := range db.packs {
 		if _, err := os.Stat(strings.TrimSuffix(p.path, ".pack") + ".keep"); err == nil {
-			kept = append(kept, p)
+			kept[p] = true
 		}
 	}
 	loose, err := listLoose(objDir)
@@ -66,16 +66,8 @@ func (s *Server) Maintain(ctx context.Context, repoPath string) (MaintainResult,
 	}
 
 	en := &enumeration{sending: map[plumbing.Hash]bool{}, clientHas: map[plumbing.Hash]bool{}}
-	isKept := func(p *packFile) bool {
-		for _, k := range kept {
-			if k == p {
-				return true
-			}
-		}
-		return false
-	}
 	for _, p := range db.packs {
-		if isKept(p) {
+		if kept[p] {
 			continue
 		}
 		ents, err := p.sortedEntries()
@@ -140,7 +132,7 @@ func (s *Server) Maintain(ctx context.Context, repoPath string) (MaintainResult,
 	// The new pack is in place; what it replaces can go. Readers that
 	// opened the old files keep reading them (POSIX semantics).
 	for _, p := range packs {
-		if isKept(p) || p.path == newPack {
+		if kept[p] || p.path == newPack {
 			continue
 		}
 		base := strings.TrimSuffix(p.path, ".pack")
