@@ -216,20 +216,17 @@ func (a *App) createLabel(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (a *App) labelFor(r *http.Request, need store.Perm) (*store.Repo, *store.Label, error) {
+// labelFor loads /labels/{name...} with the caller's permission check.
+func (a *App) labelFor(r *http.Request, need store.Perm) (*store.Label, error) {
 	repo, _, err := a.repoFor(r, need)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	l, err := a.store.LabelByName(r.Context(), repo.ID, r.PathValue("name"))
-	if err != nil {
-		return nil, nil, err
-	}
-	return repo, l, nil
+	return a.store.LabelByName(r.Context(), repo.ID, r.PathValue("name"))
 }
 
 func (a *App) getLabel(w http.ResponseWriter, r *http.Request) error {
-	_, l, err := a.labelFor(r, store.PermRead)
+	l, err := a.labelFor(r, store.PermRead)
 	if err != nil {
 		return err
 	}
@@ -238,7 +235,7 @@ func (a *App) getLabel(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *App) updateLabel(w http.ResponseWriter, r *http.Request) error {
-	_, l, err := a.labelFor(r, store.PermWrite)
+	l, err := a.labelFor(r, store.PermWrite)
 	if err != nil {
 		return err
 	}
@@ -276,7 +273,7 @@ func (a *App) updateLabel(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *App) deleteLabel(w http.ResponseWriter, r *http.Request) error {
-	_, l, err := a.labelFor(r, store.PermWrite)
+	l, err := a.labelFor(r, store.PermWrite)
 	if err != nil {
 		return err
 	}
