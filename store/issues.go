@@ -19,6 +19,24 @@ type UserRef struct {
 // ghost stands in for an author whose account was deleted.
 var ghost = UserRef{Username: "ghost", Kind: "human"}
 
+// refColumns are a UserRef's columns from users joined as a.
+const refColumns = `a.id, a.username, a.kind, a.display_name`
+
+// refRow receives refColumns, which a LEFT JOIN leaves NULL when the
+// account was deleted.
+type refRow struct {
+	id                      sql.NullInt64
+	username, kind, display sql.NullString
+}
+
+// ref is the UserRef, or ghost for a deleted account.
+func (r *refRow) ref() UserRef {
+	if !r.id.Valid {
+		return ghost
+	}
+	return UserRef{ID: r.id.Int64, Username: r.username.String, Kind: r.kind.String, DisplayName: strPtr(r.display)}
+}
+
 // Issue is an issue or a pull request's conversation part (IsPull).
 type Issue struct {
 	ID            int64
@@ -37,27 +55,24 @@ type Issue struct {
 	ClosedAt      *time.Time
 }
 
-const issueColumns = `i.id, i.repo_id, i.number, i.is_pull, i.title, i.body, i.state,
-	COALESCE(a.id, 0), COALESCE(a.username, ''), COALESCE(a.kind, ''), a.display_name,
+const issueColumns = `i.id, i.repo_id, i.number, i.is_pull, i.title, i.body, i.state, ` + refColumns + `,
 	i.comments_count, i.created_at, i.updated_at, i.closed_at`
 
 const issueFrom = ` FROM issues i LEFT JOIN users a ON a.id = i.author_id`
 
 func scanIssue(row scanner) (*Issue, error) {
 	i := &Issue{}
-	var body, display sql.NullString
+	var body sql.NullString
+	var author refRow
 	var closed sql.NullTime
 	err := row.Scan(&i.ID, &i.RepoID, &i.Number, &i.IsPull, &i.Title, &body, &i.State,
-		&i.Author.ID, &i.Author.Username, &i.Author.Kind, &display,
+		&author.id, &author.username, &author.kind, &author.display,
 		&i.CommentsCount, &i.CreatedAt, &i.UpdatedAt, &closed)
 	if err != nil {
 		return nil, err
 	}
 	i.Body = strPtr(body)
-	i.Author.DisplayName = strPtr(display)
-	if i.Author.ID == 0 {
-		i.Author = ghost
-	}
+	i.Author = author.ref()
 	if closed.Valid {
 		t := closed.Time.UTC()
 		i.ClosedAt = &t
@@ -164,21 +179,19 @@ func (s *Store) fillIssues(ctx context.Context, issues []*Issue) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	rows, err = s.r.QueryContext(ctx, `SELECT ia.issue_id, u.id, u.username, u.kind, u.display_name
-		FROM issue_assignees ia JOIN users u ON u.id = ia.user_id WHERE ia.issue_id IN `+in+` ORDER BY ia.created_at, lower(u.username)`, ids...)
+	rows, err = s.r.QueryContext(ctx, `SELECT ia.issue_id, `+refColumns+`
+		FROM issue_assignees ia JOIN users a ON a.id = ia.user_id WHERE ia.issue_id IN `+in+` ORDER BY ia.created_at, lower(a.username)`, ids...)
 	if err != nil {
 		return fmt.Errorf("issue assignees: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var issueID int64
-		var u UserRef
-		var display sql.NullString
-		if err := rows.Scan(&issueID, &u.ID, &u.Username, &u.Kind, &display); err != nil {
+		var u refRow
+		if err := rows.Scan(&issueID, &u.id, &u.username, &u.kind, &u.display); err != nil {
 			return fmt.Errorf("scan assignee: %w", err)
 		}
-		u.DisplayName = strPtr(display)
-		byID[issueID].Assignees = append(byID[issueID].Assignees, u)
+		byID[issueID].Assignees = append(byID[issueID].Assignees, u.ref())
 	}
 	return rows.Err()
 }
@@ -394,24 +407,20 @@ type Comment struct {
 	UpdatedAt   time.Time
 }
 
-const commentColumns = `c.id, c.repo_id, c.issue_id, i.number, i.is_pull,
-	COALESCE(a.id, 0), COALESCE(a.username, ''), COALESCE(a.kind, ''), a.display_name,
+const commentColumns = `c.id, c.repo_id, c.issue_id, i.number, i.is_pull, ` + refColumns + `,
 	c.body, c.created_at, c.updated_at`
 
 const commentFrom = ` FROM comments c JOIN issues i ON i.id = c.issue_id LEFT JOIN users a ON a.id = c.author_id`
 
 func scanComment(row scanner) (*Comment, error) {
 	c := &Comment{}
-	var display sql.NullString
+	var author refRow
 	err := row.Scan(&c.ID, &c.RepoID, &c.IssueID, &c.IssueNumber, &c.IsPull,
-		&c.Author.ID, &c.Author.Username, &c.Author.Kind, &display, &c.Body, &c.CreatedAt, &c.UpdatedAt)
+		&author.id, &author.username, &author.kind, &author.display, &c.Body, &c.CreatedAt, &c.UpdatedAt)
 	if err != nil {
 		return nil, err
 	}
-	c.Author.DisplayName = strPtr(display)
-	if c.Author.ID == 0 {
-		c.Author = ghost
-	}
+	c.Author = author.ref()
 	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
 	return c, nil
 }

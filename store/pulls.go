@@ -149,8 +149,8 @@ func (s *Store) fillPulls(ctx context.Context, issues []*Issue) ([]*Pull, error)
 	rows, err := s.r.QueryContext(ctx, `SELECT p.issue_id, p.head_ref, p.base_ref, p.head_sha, p.base_sha, p.draft,
 		p.mergeable, p.commits_count, p.additions, p.deletions, p.changed_files,
 		(SELECT COUNT(*) FROM review_comments rc WHERE rc.pull_id = p.issue_id),
-		p.merged_at, p.merge_commit_sha, m.id, m.username, m.kind, m.display_name
-		FROM pulls p LEFT JOIN users m ON m.id = p.merged_by_id WHERE p.issue_id IN `+in, ids...)
+		p.merged_at, p.merge_commit_sha, `+refColumns+`
+		FROM pulls p LEFT JOIN users a ON a.id = p.merged_by_id WHERE p.issue_id IN `+in, ids...)
 	if err != nil {
 		return nil, fmt.Errorf("load pull requests: %w", err)
 	}
@@ -160,20 +160,18 @@ func (s *Store) fillPulls(ctx context.Context, issues []*Issue) ([]*Pull, error)
 		p := &Pull{}
 		var id int64
 		var mergedAt sql.NullTime
-		var mergeSHA, mName, mKind, mDisplay sql.NullString
-		var mID sql.NullInt64
+		var mergeSHA sql.NullString
+		var mergedBy refRow
 		if err := rows.Scan(&id, &p.HeadRef, &p.BaseRef, &p.Git.HeadSHA, &p.Git.BaseSHA, &p.Draft,
 			&p.Git.Mergeable, &p.Git.Commits, &p.Git.Additions, &p.Git.Deletions, &p.Git.ChangedFiles,
-			&p.ReviewCommentsCount, &mergedAt, &mergeSHA, &mID, &mName, &mKind, &mDisplay); err != nil {
+			&p.ReviewCommentsCount, &mergedAt, &mergeSHA,
+			&mergedBy.id, &mergedBy.username, &mergedBy.kind, &mergedBy.display); err != nil {
 			return nil, fmt.Errorf("scan pull request: %w", err)
 		}
 		if mergedAt.Valid {
 			t := mergedAt.Time.UTC()
 			p.MergedAt = &t
-			by := ghost
-			if mID.Valid {
-				by = UserRef{ID: mID.Int64, Username: mName.String, Kind: mKind.String, DisplayName: strPtr(mDisplay)}
-			}
+			by := mergedBy.ref()
 			p.MergedBy = &by
 		}
 		p.MergeCommitSHA = strPtr(mergeSHA)

@@ -109,8 +109,8 @@ func (s *Store) ListReviews(ctx context.Context, pullID int64, limit, offset int
 }
 
 func (s *Store) reviews(ctx context.Context, cond string, args []any, limit, offset int) ([]*Review, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT r.id, r.repo_id, r.pull_id, COALESCE(a.id, 0), COALESCE(a.username, ''),
-		COALESCE(a.kind, ''), a.display_name, r.state, r.body, r.commit_sha, r.submitted_at
+	rows, err := s.r.QueryContext(ctx, `SELECT r.id, r.repo_id, r.pull_id, `+refColumns+`,
+		r.state, r.body, r.commit_sha, r.submitted_at
 		FROM reviews r LEFT JOIN users a ON a.id = r.author_id WHERE `+cond+` ORDER BY r.id LIMIT ? OFFSET ?`,
 		append(args, limit, offset)...)
 	if err != nil {
@@ -120,16 +120,14 @@ func (s *Store) reviews(ctx context.Context, cond string, args []any, limit, off
 	byID := map[int64]*Review{}
 	for rows.Next() {
 		r := &Review{Comments: []*ReviewComment{}}
-		var display, body sql.NullString
-		if err := rows.Scan(&r.ID, &r.RepoID, &r.PullID, &r.Author.ID, &r.Author.Username, &r.Author.Kind, &display,
+		var author refRow
+		var body sql.NullString
+		if err := rows.Scan(&r.ID, &r.RepoID, &r.PullID, &author.id, &author.username, &author.kind, &author.display,
 			&r.State, &body, &r.CommitSHA, &r.SubmittedAt); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("scan review: %w", err)
 		}
-		r.Author.DisplayName = strPtr(display)
-		if r.Author.ID == 0 {
-			r.Author = ghost
-		}
+		r.Author = author.ref()
 		r.Body = strPtr(body)
 		r.SubmittedAt = r.SubmittedAt.UTC()
 		out = append(out, r)
@@ -147,8 +145,7 @@ func (s *Store) reviews(ctx context.Context, cond string, args []any, limit, off
 		ids = append(ids, r.ID)
 	}
 	in := inList(len(ids))
-	crows, err := s.r.QueryContext(ctx, `SELECT c.id, c.review_id, c.path, c.line, c.body, COALESCE(a.id, 0),
-		COALESCE(a.username, ''), COALESCE(a.kind, ''), a.display_name, c.created_at
+	crows, err := s.r.QueryContext(ctx, `SELECT c.id, c.review_id, c.path, c.line, c.body, `+refColumns+`, c.created_at
 		FROM review_comments c LEFT JOIN users a ON a.id = c.author_id WHERE c.review_id IN `+in+` ORDER BY c.id`, ids...)
 	if err != nil {
 		return nil, fmt.Errorf("list review comments: %w", err)
@@ -156,15 +153,12 @@ func (s *Store) reviews(ctx context.Context, cond string, args []any, limit, off
 	defer crows.Close()
 	for crows.Next() {
 		c := &ReviewComment{}
-		var display sql.NullString
-		if err := crows.Scan(&c.ID, &c.ReviewID, &c.Path, &c.Line, &c.Body, &c.Author.ID, &c.Author.Username,
-			&c.Author.Kind, &display, &c.CreatedAt); err != nil {
+		var author refRow
+		if err := crows.Scan(&c.ID, &c.ReviewID, &c.Path, &c.Line, &c.Body,
+			&author.id, &author.username, &author.kind, &author.display, &c.CreatedAt); err != nil {
 			return nil, fmt.Errorf("scan review comment: %w", err)
 		}
-		c.Author.DisplayName = strPtr(display)
-		if c.Author.ID == 0 {
-			c.Author = ghost
-		}
+		c.Author = author.ref()
 		c.CreatedAt = c.CreatedAt.UTC()
 		byID[c.ReviewID].Comments = append(byID[c.ReviewID].Comments, c)
 	}
@@ -174,8 +168,8 @@ func (s *Store) reviews(ctx context.Context, cond string, args []any, limit, off
 // ReviewRequests lists the users asked to review a pull request, in the
 // order they were asked.
 func (s *Store) ReviewRequests(ctx context.Context, pullID int64) ([]UserRef, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT u.id, u.username, u.kind, u.display_name
-		FROM review_requests rr JOIN users u ON u.id = rr.user_id WHERE rr.pull_id = ?
+	rows, err := s.r.QueryContext(ctx, `SELECT `+refColumns+`
+		FROM review_requests rr JOIN users a ON a.id = rr.user_id WHERE rr.pull_id = ?
 		ORDER BY rr.created_at, rr.rowid`, pullID)
 	if err != nil {
 		return nil, fmt.Errorf("list review requests: %w", err)
@@ -183,13 +177,11 @@ func (s *Store) ReviewRequests(ctx context.Context, pullID int64) ([]UserRef, er
 	defer rows.Close()
 	out := []UserRef{}
 	for rows.Next() {
-		var u UserRef
-		var display sql.NullString
-		if err := rows.Scan(&u.ID, &u.Username, &u.Kind, &display); err != nil {
+		var u refRow
+		if err := rows.Scan(&u.id, &u.username, &u.kind, &u.display); err != nil {
 			return nil, fmt.Errorf("scan review request: %w", err)
 		}
-		u.DisplayName = strPtr(display)
-		out = append(out, u)
+		out = append(out, u.ref())
 	}
 	return out, rows.Err()
 }

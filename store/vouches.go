@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"math"
@@ -109,9 +108,9 @@ func (s *Store) ListVouchesFor(ctx context.Context, userID int64, limit, offset 
 	if limit <= 0 {
 		limit = -1
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT v.id, u.id, u.username, u.kind, u.display_name, u.reputation,
+	rows, err := s.r.QueryContext(ctx, `SELECT v.id, `+refColumns+`, a.reputation,
 		v.target_type, t.username, v.reputation_added, v.created_at
-		FROM vouches v JOIN users u ON u.id = v.voucher_id JOIN users t ON t.id = v.target_user_id
+		FROM vouches v JOIN users a ON a.id = v.voucher_id JOIN users t ON t.id = v.target_user_id
 		WHERE v.target_user_id = ? ORDER BY v.id DESC LIMIT ? OFFSET ?`, userID, limit, offset)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list vouches: %w", err)
@@ -120,12 +119,12 @@ func (s *Store) ListVouchesFor(ctx context.Context, userID int64, limit, offset 
 	out := []*Vouch{}
 	for rows.Next() {
 		v := &Vouch{}
-		var display sql.NullString
-		if err := rows.Scan(&v.ID, &v.Voucher.ID, &v.Voucher.Username, &v.Voucher.Kind, &display, &v.VoucherRep,
+		var voucher refRow
+		if err := rows.Scan(&v.ID, &voucher.id, &voucher.username, &voucher.kind, &voucher.display, &v.VoucherRep,
 			&v.TargetType, &v.TargetName, &v.ReputationAdded, &v.CreatedAt); err != nil {
 			return nil, 0, fmt.Errorf("scan vouch: %w", err)
 		}
-		v.Voucher.DisplayName = strPtr(display)
+		v.Voucher = voucher.ref()
 		v.CreatedAt = v.CreatedAt.UTC()
 		out = append(out, v)
 	}
