@@ -159,20 +159,18 @@ func (s *Store) fillIssues(ctx context.Context, issues []*Issue) error {
 		ids = append(ids, i.ID)
 	}
 	in := inList(len(ids))
-	rows, err := s.r.QueryContext(ctx, `SELECT il.issue_id, l.id, l.repo_id, l.name, l.color, l.description, l.created_at
+	rows, err := s.r.QueryContext(ctx, `SELECT `+labelColumns+`, il.issue_id
 		FROM issue_labels il JOIN labels l ON l.id = il.label_id WHERE il.issue_id IN `+in+` ORDER BY l.lower_name`, ids...)
 	if err != nil {
 		return fmt.Errorf("issue labels: %w", err)
 	}
 	for rows.Next() {
 		var issueID int64
-		l := &Label{}
-		var desc sql.NullString
-		if err := rows.Scan(&issueID, &l.ID, &l.RepoID, &l.Name, &l.Color, &desc, &l.CreatedAt); err != nil {
+		l, err := scanLabel(rows, &issueID)
+		if err != nil {
 			rows.Close()
 			return fmt.Errorf("scan issue label: %w", err)
 		}
-		l.Description = strPtr(desc)
 		byID[issueID].Labels = append(byID[issueID].Labels, l)
 	}
 	rows.Close()

@@ -39,12 +39,13 @@ func (s *Store) insertDefaultLabel(ctx context.Context, repoID int64, l defaultL
 	return nil
 }
 
-const labelColumns = `id, repo_id, name, color, description, created_at`
+const labelColumns = `l.id, l.repo_id, l.name, l.color, l.description, l.created_at`
 
-func scanLabel(row scanner) (*Label, error) {
+// scanLabel reads labelColumns, then any extra columns into extra.
+func scanLabel(row scanner, extra ...any) (*Label, error) {
 	l := &Label{}
 	var desc sql.NullString
-	if err := row.Scan(&l.ID, &l.RepoID, &l.Name, &l.Color, &desc, &l.CreatedAt); err != nil {
+	if err := row.Scan(append([]any{&l.ID, &l.RepoID, &l.Name, &l.Color, &desc, &l.CreatedAt}, extra...)...); err != nil {
 		return nil, err
 	}
 	l.Description = strPtr(desc)
@@ -53,7 +54,7 @@ func scanLabel(row scanner) (*Label, error) {
 
 // ListLabels lists a repository's labels by name.
 func (s *Store) ListLabels(ctx context.Context, repoID int64) ([]*Label, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+labelColumns+` FROM labels WHERE repo_id = ? ORDER BY lower_name`, repoID)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+labelColumns+` FROM labels l WHERE l.repo_id = ? ORDER BY l.lower_name`, repoID)
 	if err != nil {
 		return nil, fmt.Errorf("list labels: %w", err)
 	}
@@ -71,7 +72,7 @@ func (s *Store) ListLabels(ctx context.Context, repoID int64) ([]*Label, error) 
 
 // LabelByName finds a label case-insensitively.
 func (s *Store) LabelByName(ctx context.Context, repoID int64, name string) (*Label, error) {
-	l, err := scanLabel(s.r.QueryRowContext(ctx, `SELECT `+labelColumns+` FROM labels WHERE repo_id = ? AND lower_name = ?`,
+	l, err := scanLabel(s.r.QueryRowContext(ctx, `SELECT `+labelColumns+` FROM labels l WHERE l.repo_id = ? AND l.lower_name = ?`,
 		repoID, strings.ToLower(name)))
 	if err != nil {
 		return nil, notFound(err, "label")
@@ -90,7 +91,15 @@ func (s *Store) CreateLabel(ctx context.Context, repoID int64, name, color strin
 		return nil, fmt.Errorf("create label: %w", err)
 	}
 	id, _ := res.LastInsertId()
-	return scanLabel(s.r.QueryRowContext(ctx, `SELECT `+labelColumns+` FROM labels WHERE id = ?`, id))
+	return s.labelByID(ctx, id)
+}
+
+func (s *Store) labelByID(ctx context.Context, id int64) (*Label, error) {
+	l, err := scanLabel(s.r.QueryRowContext(ctx, `SELECT `+labelColumns+` FROM labels l WHERE l.id = ?`, id))
+	if err != nil {
+		return nil, notFound(err, "label")
+	}
+	return l, nil
 }
 
 // LabelUpdate carries optional changes.
@@ -125,11 +134,7 @@ func (s *Store) UpdateLabel(ctx context.Context, id int64, u LabelUpdate) (*Labe
 			return nil, fmt.Errorf("update label: %w", err)
 		}
 	}
-	l, err := scanLabel(s.r.QueryRowContext(ctx, `SELECT `+labelColumns+` FROM labels WHERE id = ?`, id))
-	if err != nil {
-		return nil, notFound(err, "label")
-	}
-	return l, nil
+	return s.labelByID(ctx, id)
 }
 
 // DeleteLabel removes a label and its uses on issues.
