@@ -130,12 +130,7 @@ func issueListQuery(r *http.Request, v validation, states map[string][]string) (
 	default:
 		v.add("direction", `is not included in the list ("asc", "desc")`)
 	}
-	p, err := parsePage(r)
-	if err != nil {
-		for k, msgs := range err.(*apiError).Fields {
-			v[k] = append(v[k], msgs...)
-		}
-	}
+	p := readPage(r, v)
 	f.Limit, f.Offset = p.PerPage, p.Offset()
 	return f, p
 }

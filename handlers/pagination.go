@@ -19,8 +19,14 @@ func (p page) Offset() int { return (p.Page - 1) * p.PerPage }
 // parsePage reads page and per_page. Values that are not positive integers
 // are a 422; per_page above 100 is capped, as GitHub does.
 func parsePage(r *http.Request) (page, error) {
-	p := page{Page: 1, PerPage: 30}
 	v := validation{}
+	p := readPage(r, v)
+	return p, v.err()
+}
+
+// readPage is parsePage for callers that collect their own field errors.
+func readPage(r *http.Request, v validation) page {
+	p := page{Page: 1, PerPage: 30}
 	q := r.URL.Query()
 	if s := q.Get("page"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -38,7 +44,7 @@ func parsePage(r *http.Request) (page, error) {
 			p.PerPage = min(n, 100)
 		}
 	}
-	return p, v.err()
+	return p
 }
 
 // setPageHeaders writes X-Total-Count and a Link header with first, prev,

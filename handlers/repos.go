@@ -80,12 +80,7 @@ func repoListQuery(r *http.Request, withVisibility bool) (store.RepoList, page, 
 	default:
 		v.add("direction", `is not included in the list ("asc", "desc")`)
 	}
-	p, err := parsePage(r)
-	if err != nil {
-		for k, msgs := range err.(*apiError).Fields {
-			v[k] = append(v[k], msgs...)
-		}
-	}
+	p := readPage(r, v)
 	if err := v.err(); err != nil {
 		return f, p, err
 	}
