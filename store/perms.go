@@ -67,28 +67,26 @@ func (s *Store) RepoPerm(ctx context.Context, u *User, r *Repo) (Perm, error) {
 	if u.IsAdmin || u.ID == r.OwnerID {
 		return PermAdmin, nil
 	}
+	// One query for both the org role and the collaborator grant: every
+	// repository request by someone other than the owner asks.
+	var role, granted sql.NullString
+	err := s.r.QueryRowContext(ctx, `SELECT
+		(SELECT role FROM org_members WHERE org_id = ? AND user_id = ?),
+		(SELECT permission FROM collaborators WHERE repo_id = ? AND user_id = ?)`,
+		r.OwnerID, u.ID, r.ID, u.ID).Scan(&role, &granted)
+	if err != nil {
+		return PermNone, fmt.Errorf("repository permission: %w", err)
+	}
 	if r.OwnerType == TypeOrg {
-		role, err := s.OrgRole(ctx, r.OwnerID, u.ID)
-		if err != nil {
-			return PermNone, err
-		}
-		switch role {
+		switch role.String {
 		case RoleOwner, RoleAdmin:
 			return PermAdmin, nil
 		case RoleMember:
 			p = max(p, PermWrite)
 		}
 	}
-	var granted string
-	err := s.r.QueryRowContext(ctx, `SELECT permission FROM collaborators WHERE repo_id = ? AND user_id = ?`, r.ID, u.ID).Scan(&granted)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-	case err != nil:
-		return PermNone, fmt.Errorf("collaborator permission: %w", err)
-	default:
-		if c, ok := ParsePerm(granted); ok {
-			p = max(p, c)
-		}
+	if c, ok := ParsePerm(granted.String); ok {
+		p = max(p, c)
 	}
 	return p, nil
 }
