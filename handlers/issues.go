@@ -221,6 +221,31 @@ func checkTitle(v validation, title string) {
 	}
 }
 
+// editTitleBody reads the title and body of an issue or pull request edit.
+func editTitleBody(v validation, title, body opt[string]) store.IssueUpdate {
+	var upd store.IssueUpdate
+	if title.Set {
+		checkTitle(v, title.V)
+		t := strings.TrimSpace(title.V)
+		upd.Title = &t
+	}
+	upd.Body = checkBody(v, "body", body)
+	return upd
+}
+
+// editedChanges is the changes of an edited event: the title and body
+// the update replaces.
+func editedChanges(before *store.Issue, upd store.IssueUpdate) map[string]any {
+	changes := map[string]any{}
+	if upd.Title != nil && *upd.Title != before.Title {
+		changes["title"] = map[string]any{"from": before.Title}
+	}
+	if upd.Body != nil {
+		changes["body"] = map[string]any{"from": before.Body}
+	}
+	return changes
+}
+
 const maxBodyLen = 65536
 
 func checkBody(v validation, field string, o opt[string]) **string {
@@ -339,13 +364,7 @@ func (a *App) updateIssue(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	v := validation{}
-	var upd store.IssueUpdate
-	if req.Title.Set {
-		checkTitle(v, req.Title.V)
-		t := strings.TrimSpace(req.Title.V)
-		upd.Title = &t
-	}
-	upd.Body = checkBody(v, "body", req.Body)
+	upd := editTitleBody(v, req.Title, req.Body)
 	if req.State.Set {
 		if req.State.V != "open" && req.State.V != "closed" {
 			v.add("state", `is not included in the list ("open", "closed")`)
@@ -371,14 +390,7 @@ func (a *App) updateIssue(w http.ResponseWriter, r *http.Request) error {
 				return err
 			}
 		}
-		if (upd.Title != nil && *upd.Title != before.Title) || upd.Body != nil {
-			changes := map[string]any{}
-			if upd.Title != nil && *upd.Title != before.Title {
-				changes["title"] = map[string]any{"from": before.Title}
-			}
-			if upd.Body != nil {
-				changes["body"] = map[string]any{"from": before.Body}
-			}
+		if changes := editedChanges(before, upd); len(changes) > 0 {
 			return a.emitIssue(r.Context(), tx, repo, u, "edited", issue, map[string]any{"changes": changes})
 		}
 		return nil

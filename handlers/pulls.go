@@ -545,13 +545,7 @@ func (a *App) updatePull(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	v := validation{}
-	var upd store.PullUpdate
-	if req.Title.Set {
-		checkTitle(v, req.Title.V)
-		t := strings.TrimSpace(req.Title.V)
-		upd.Title = &t
-	}
-	upd.Body = checkBody(v, "body", req.Body)
+	upd := store.PullUpdate{IssueUpdate: editTitleBody(v, req.Title, req.Body)}
 	state := p.State
 	if req.State.Set {
 		switch {
@@ -642,13 +636,7 @@ func (a *App) updatePull(w http.ResponseWriter, r *http.Request) error {
 		emit := func(action string, extra map[string]any) error {
 			return a.emitPull(ctx, tx, repo, u, action, p, extra)
 		}
-		changes := map[string]any{}
-		if upd.Title != nil && *upd.Title != before.Title {
-			changes["title"] = map[string]any{"from": before.Title}
-		}
-		if upd.Body != nil {
-			changes["body"] = map[string]any{"from": before.Body}
-		}
+		changes := editedChanges(before.Issue, upd.IssueUpdate)
 		if upd.BaseRef != nil {
 			changes["base"] = map[string]any{"ref": map[string]any{"from": before.BaseRef}, "sha": map[string]any{"from": before.Git.BaseSHA}}
 		}
