@@ -55,20 +55,8 @@ func (s *Store) OrgByName(ctx context.Context, name string) (*User, error) {
 func (s *Store) DeleteOrg(ctx context.Context, orgID int64) ([]int64, error) {
 	var ids []int64
 	err := s.Tx(ctx, func(tx *Store) error {
-		rows, err := tx.r.QueryContext(ctx, `SELECT id FROM repos WHERE owner_id = ?`, orgID)
-		if err != nil {
-			return fmt.Errorf("list org repositories: %w", err)
-		}
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		var err error
+		if ids, err = tx.repoIDs(ctx, `WHERE owner_id = ?`, orgID); err != nil {
 			return err
 		}
 		return tx.execOne(ctx, "delete organization", `DELETE FROM users WHERE id = ? AND type = 'org'`, orgID)
