@@ -247,7 +247,7 @@ func (a *App) userNamed(ctx context.Context, name string) (*store.User, error) {
 		return nil, err
 	}
 	if u.IsOrg() {
-		return nil, errStatus(http.StatusNotFound, "Not found")
+		return nil, errNotFound
 	}
 	return u, nil
 }
