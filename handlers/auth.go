@@ -72,8 +72,8 @@ func basicToken(user, pass string) string {
 
 var errDisabled = &apiError{Status: http.StatusForbidden, Msg: "Account is disabled"}
 
-// authenticate resolves a token to its user. ok=false with a nil error
-// means no credentials were sent.
+// authenticate resolves a token to its user: errBadToken for an unknown
+// token, errDisabled for a disabled account.
 func (a *App) authenticate(ctx context.Context, token string) (*identity, error) {
 	t, u, err := a.store.TokenByPlaintext(ctx, token)
 	if errors.Is(err, store.ErrNotFound) {
