@@ -124,20 +124,16 @@ func (s *Store) CreateIssue(ctx context.Context, ni NewIssue) (*Issue, error) {
 
 // IssueByID loads an issue with its labels and assignees.
 func (s *Store) IssueByID(ctx context.Context, id int64) (*Issue, error) {
-	i, err := scanIssue(s.r.QueryRowContext(ctx, `SELECT `+issueColumns+issueFrom+` WHERE i.id = ?`, id))
-	if err != nil {
-		return nil, notFound(err, "issue")
-	}
-	if err := s.fillIssues(ctx, []*Issue{i}); err != nil {
-		return nil, err
-	}
-	return i, nil
+	return s.issueWhere(ctx, `i.id = ?`, id)
 }
 
 // IssueByNumber loads issue (isPull false) or pull request (true) number n.
 func (s *Store) IssueByNumber(ctx context.Context, repoID, n int64, isPull bool) (*Issue, error) {
-	i, err := scanIssue(s.r.QueryRowContext(ctx, `SELECT `+issueColumns+issueFrom+` WHERE i.repo_id = ? AND i.number = ? AND i.is_pull = ?`,
-		repoID, n, boolInt(isPull)))
+	return s.issueWhere(ctx, `i.repo_id = ? AND i.number = ? AND i.is_pull = ?`, repoID, n, boolInt(isPull))
+}
+
+func (s *Store) issueWhere(ctx context.Context, cond string, args ...any) (*Issue, error) {
+	i, err := scanIssue(s.r.QueryRowContext(ctx, `SELECT `+issueColumns+issueFrom+` WHERE `+cond, args...))
 	if err != nil {
 		return nil, notFound(err, "issue")
 	}
