@@ -564,7 +564,7 @@ func (a *App) assign(isPull, add bool) apiFunc {
 		if err != nil {
 			return err
 		}
-		return a.writeIssueOrPull(w, r, http.StatusOK, repo, issue)
+		return a.writeIssueOrPull(w, r, repo, issue)
 	}
 }
 
@@ -778,11 +778,20 @@ func (a *App) emitIssueOrPull(ctx context.Context, tx *store.Store, repo *store.
 	return a.emitIssue(ctx, tx, repo, sender, action, i, extra)
 }
 
-// writeIssueOrPull answers with the issue's shape, or the pull request's.
-func (a *App) writeIssueOrPull(w http.ResponseWriter, r *http.Request, status int, repo *store.Repo, i *store.Issue) error {
-	if i.IsPull {
-		return a.writePull(w, r, status, repo, i)
+// writeIssueOrPull answers with the issue's shape, or the pull request's
+// (its git side added to the issue just loaded).
+func (a *App) writeIssueOrPull(w http.ResponseWriter, r *http.Request, repo *store.Repo, i *store.Issue) error {
+	if !i.IsPull {
+		writeJSON(w, http.StatusOK, issueOut(i))
+		return nil
 	}
-	writeJSON(w, status, issueOut(i))
+	p, err := a.store.PullOf(r.Context(), i)
+	if err != nil {
+		return err
+	}
+	if err := a.freshPulls(r.Context(), repo, []*store.Pull{p}); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, pullOut(p))
 	return nil
 }

@@ -112,19 +112,6 @@ func (a *App) emitPull(ctx context.Context, tx *store.Store, repo *store.Repo, s
 	return a.emit(ctx, tx, event{Name: "pull_request", Action: action, Repo: repo, Sender: sender, Payload: payload})
 }
 
-// writePull answers with a pull request's shape.
-func (a *App) writePull(w http.ResponseWriter, r *http.Request, status int, repo *store.Repo, i *store.Issue) error {
-	p, err := a.store.PullByID(r.Context(), i.ID)
-	if err != nil {
-		return err
-	}
-	if err := a.freshPulls(r.Context(), repo, []*store.Pull{p}); err != nil {
-		return err
-	}
-	writeJSON(w, status, pullOut(p))
-	return nil
-}
-
 // pullFor loads /pulls/{number} with the caller's permission check.
 func (a *App) pullFor(r *http.Request, need store.Perm) (*store.Repo, store.Perm, *store.Pull, error) {
 	repo, perm, i, err := a.issueFor(r, need, true)
