@@ -134,28 +134,16 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 			Logger:      cfg.Logger,
 		}),
 	}
-	if err := a.reloadSettings(ctx); err != nil {
-		st.Close()
-		return nil, err
-	}
-	if err := a.bootstrapAdmin(ctx); err != nil {
-		st.Close()
-		return nil, err
-	}
 	a.emptyTrash()
-	if err := a.initWebhooks(ctx); err != nil {
-		st.Close()
-		return nil, err
-	}
-	if err := a.initJobs(ctx); err != nil {
-		st.Close()
-		return nil, err
-	}
-	// Before serving: finish recording pushes a previous process left
-	// half-recorded (see journal.go).
-	if err := a.recoverJournal(ctx); err != nil {
-		st.Close()
-		return nil, err
+	// The last step, before serving, finishes recording pushes a previous
+	// process left half-recorded (see journal.go).
+	for _, step := range []func(context.Context) error{
+		a.reloadSettings, a.bootstrapAdmin, a.initWebhooks, a.initJobs, a.recoverJournal,
+	} {
+		if err := step(ctx); err != nil {
+			st.Close()
+			return nil, err
+		}
 	}
 	a.routes()
 	return a, nil
