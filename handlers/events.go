@@ -78,9 +78,7 @@ func (a *App) eventPayload(ev event) map[string]any {
 	if ev.Action != "" {
 		p["action"] = ev.Action
 	}
-	if ev.Repo != nil {
-		p["repository"] = a.hookRepoJSON(ev.Repo)
-	}
+	p["repository"] = a.hookRepoJSON(ev.Repo) // emit refuses events without one
 	if ev.Sender != nil {
 		p["sender"] = userBrief(ev.Sender)
 	}
