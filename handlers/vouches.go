@@ -71,7 +71,10 @@ func (a *App) createVouch(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	nv := store.NewVouch{VoucherID: u.ID, TargetType: tt}
-	ownErr := invalid("target", "cannot be yourself or something you own")
+	// The account that owns the target: the target itself, or the
+	// repository's owner.
+	var ownerID int64
+	var ownerIsOrg bool
 	switch tt {
 	case store.VouchRepo:
 		owner, name, ok := strings.Cut(target, "/")
@@ -94,18 +97,7 @@ func (a *App) createVouch(w http.ResponseWriter, r *http.Request) error {
 		if repo == nil {
 			return invalid("target", "repository not found")
 		}
-		if repo.OwnerID == u.ID {
-			return ownErr
-		}
-		if repo.OwnerType == store.TypeOrg {
-			role, err := a.store.OrgRole(r.Context(), repo.OwnerID, u.ID)
-			if err != nil {
-				return err
-			}
-			if role == store.RoleOwner {
-				return ownErr
-			}
-		}
+		ownerID, ownerIsOrg = repo.OwnerID, repo.OwnerType == store.TypeOrg
 		nv.TargetRepo, nv.TargetName = repo, repo.FullName()
 	default:
 		t, err := a.store.UserByName(r.Context(), target)
@@ -115,19 +107,21 @@ func (a *App) createVouch(w http.ResponseWriter, r *http.Request) error {
 		if t == nil || (tt == store.VouchOrg) != t.IsOrg() {
 			return invalid("target", strings.ToLower(tt)+" not found")
 		}
-		if t.ID == u.ID {
+		ownerID, ownerIsOrg = t.ID, t.IsOrg()
+		nv.TargetUserID, nv.TargetName = t.ID, t.Username
+	}
+	ownErr := invalid("target", "cannot be yourself or something you own")
+	if ownerID == u.ID {
+		return ownErr
+	}
+	if ownerIsOrg {
+		role, err := a.store.OrgRole(r.Context(), ownerID, u.ID)
+		if err != nil {
+			return err
+		}
+		if role == store.RoleOwner {
 			return ownErr
 		}
-		if t.IsOrg() {
-			role, err := a.store.OrgRole(r.Context(), t.ID, u.ID)
-			if err != nil {
-				return err
-			}
-			if role == store.RoleOwner {
-				return ownErr
-			}
-		}
-		nv.TargetUserID, nv.TargetName = t.ID, t.Username
 	}
 	vouch, err := a.store.CreateVouch(r.Context(), nv)
 	if errors.Is(err, store.ErrNoVouches) {
