@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 )
 
 // ErrLastOwner is returned when a change would leave an organization
@@ -85,9 +84,8 @@ func (s *Store) ListUserOrgs(ctx context.Context, userID int64) ([]*User, error)
 
 // Member is a user with their role in an organization.
 type Member struct {
-	User     *User
-	Role     string
-	JoinedAt time.Time
+	User *User
+	Role string
 }
 
 // ListMembers lists an organization's members, optionally of one role,
@@ -106,7 +104,7 @@ func (s *Store) ListMembers(ctx context.Context, orgID int64, role string, limit
 	if limit <= 0 {
 		limit = -1
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+userColumns+`, m.role, m.created_at FROM org_members m JOIN users u ON u.id = m.user_id
+	rows, err := s.r.QueryContext(ctx, `SELECT `+userColumns+`, m.role FROM org_members m JOIN users u ON u.id = m.user_id
 		WHERE `+where+` ORDER BY CASE m.role WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 ELSE 2 END, lower(u.username) LIMIT ? OFFSET ?`,
 		append(args, limit, offset)...)
 	if err != nil {
@@ -116,7 +114,7 @@ func (s *Store) ListMembers(ctx context.Context, orgID int64, role string, limit
 	out := []Member{}
 	for rows.Next() {
 		var m Member
-		u, err := scanUser(rows, &m.Role, &m.JoinedAt)
+		u, err := scanUser(rows, &m.Role)
 		if err != nil {
 			return nil, 0, fmt.Errorf("scan member: %w", err)
 		}
