@@ -60,11 +60,7 @@ func (a *App) serveGit(w http.ResponseWriter, r *http.Request) bool {
 	}
 	var user *store.User
 	var token *store.Token
-	if user_, pass, ok := r.BasicAuth(); ok || r.Header.Get("Authorization") != "" {
-		tok := basicToken(user_, pass)
-		if !ok {
-			tok, _ = bearerToken(r)
-		}
+	if tok, sent := bearerToken(r); sent {
 		id, err := a.authenticate(r.Context(), tok)
 		if err != nil {
 			if errors.Is(err, errDisabled) {
