@@ -115,45 +115,26 @@ func TestWebhookDeliveriesSurviveSIGKILL(t *testing.T) {
 	sigkill(t, cmd)
 
 	// Phase B: the receiver accepts but never answers; restart, let
-	// deliveries get claimed, and SIGKILL mid-delivery.
+	// deliveries get claimed, and SIGKILL mid-delivery. Each phase has its
+	// own receiver server, so a request the killed process sent can never
+	// be counted by phase C's receiver (it is re-sent, and must arrive
+	// exactly once there).
 	var mu sync.Mutex
-	answering := false
 	hung := 0
 	got := map[string]int{} // guid -> successful receipts
 	sigOK := true
 	userAgent := ""
-	release := make(chan struct{})
 	rln, err := net.Listen("tcp", receiverAddr)
 	if err != nil {
 		t.Fatalf("reopen receiver port: %v", err)
 	}
-	rsrv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
+	hangingSrv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
-		if !answering {
-			hung++
-			mu.Unlock()
-			select {
-			case <-r.Context().Done():
-			case <-release:
-			}
-			return
-		}
-		if !verifySignature(body, "crash-secret", r.Header.Get("X-CodeBoba-Signature")) {
-			sigOK = false
-		}
-		userAgent = r.Header.Get("User-Agent")
-		got[r.Header.Get("X-CodeBoba-Delivery")]++
+		hung++
 		mu.Unlock()
-		w.WriteHeader(http.StatusOK)
+		<-r.Context().Done()
 	})}
-	go rsrv.Serve(rln)
-	t.Cleanup(func() {
-		close(release)
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		_ = rsrv.Shutdown(ctx)
-	})
+	go hangingSrv.Serve(rln)
 
 	_, cmd = startTapioca(t, data, flags...)
 	deadline = time.Now().Add(20 * time.Second)
@@ -170,11 +151,30 @@ func TestWebhookDeliveriesSurviveSIGKILL(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	sigkill(t, cmd)
+	hangingSrv.Close() // drops its connections; its handlers return
 
 	// Phase C: the receiver answers; restart and every event arrives.
-	mu.Lock()
-	answering = true
-	mu.Unlock()
+	rln, err = net.Listen("tcp", receiverAddr)
+	if err != nil {
+		t.Fatalf("reopen receiver port: %v", err)
+	}
+	rsrv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		if !verifySignature(body, "crash-secret", r.Header.Get("X-CodeBoba-Signature")) {
+			sigOK = false
+		}
+		userAgent = r.Header.Get("User-Agent")
+		got[r.Header.Get("X-CodeBoba-Delivery")]++
+		mu.Unlock()
+		w.WriteHeader(http.StatusOK)
+	})}
+	go rsrv.Serve(rln)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = rsrv.Shutdown(ctx)
+	})
 	base, _ = startTapioca(t, data, flags...)
 	admin = (&testServer{URL: base}).as(t, tok)
 	deadline = time.Now().Add(30 * time.Second)
