@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"tapioca/store"
@@ -74,19 +73,7 @@ func (a *App) opsAuth(r *http.Request) error {
 }
 
 func (a *App) opsFallback(w http.ResponseWriter, r *http.Request) error {
-	var allow []string
-	for _, m := range allMethods {
-		probe := r.Clone(r.Context())
-		probe.Method = m
-		if _, pattern := a.mux.Handler(probe); pattern != "" && pattern != "/v1/api/" {
-			allow = append(allow, m)
-		}
-	}
-	if len(allow) > 0 {
-		w.Header().Set("Allow", strings.Join(allow, ", "))
-		return errStatus(http.StatusMethodNotAllowed, "Method %s not allowed", r.Method)
-	}
-	return errNotFound
+	return a.unrouted(r, "/v1/api/")
 }
 
 // opsWait parses ?wait= (default true) and ?timeout= (seconds, default 30).

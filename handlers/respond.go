@@ -15,10 +15,11 @@ import (
 
 // apiError is an error with the HTTP status and JSON body it should become.
 type apiError struct {
-	Status int
-	Msg    string
-	Fields map[string][]string
-	Extra  map[string]any
+	Status  int
+	Msg     string
+	Fields  map[string][]string
+	Extra   map[string]any
+	Headers map[string]string // set on the response, e.g. Allow on a 405
 }
 
 func (e *apiError) Error() string { return fmt.Sprintf("%d %s", e.Status, e.Msg) }
@@ -93,6 +94,9 @@ func (a *App) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	for k, v := range ae.Extra {
 		body[k] = v
+	}
+	for k, v := range ae.Headers {
+		w.Header().Set(k, v)
 	}
 	writeJSON(w, ae.Status, body)
 }

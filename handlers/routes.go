@@ -113,23 +113,28 @@ func clientIP(r *http.Request) string {
 
 var allMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
 
-// apiFallback answers API paths no route matched: 405 with Allow when the
-// path exists for other methods, else 404.
+// apiFallback answers API paths no route matched.
 func (a *App) apiFallback(w http.ResponseWriter, r *http.Request) {
+	a.writeError(w, r, a.unrouted(r, "/api/"))
+}
+
+// unrouted is the answer for a path that only the catch-all pattern
+// matched: 405 with Allow when the path exists for other methods, else
+// 404. The API and the operations API both use it.
+func (a *App) unrouted(r *http.Request, catchAll string) error {
 	var allow []string
 	for _, m := range allMethods {
 		probe := r.Clone(r.Context())
 		probe.Method = m
-		if _, pattern := a.mux.Handler(probe); pattern != "" && pattern != "/api/" {
+		if _, pattern := a.mux.Handler(probe); pattern != "" && pattern != catchAll {
 			allow = append(allow, m)
 		}
 	}
 	if len(allow) > 0 {
-		w.Header().Set("Allow", strings.Join(allow, ", "))
-		a.writeError(w, r, errStatus(http.StatusMethodNotAllowed, "Method %s not allowed", r.Method))
-		return
+		return &apiError{Status: http.StatusMethodNotAllowed, Msg: "Method " + r.Method + " not allowed",
+			Headers: map[string]string{"Allow": strings.Join(allow, ", ")}}
 	}
-	a.writeError(w, r, errNotFound)
+	return errNotFound
 }
 
 // gitFirst serves git smart-HTTP paths before any route sees them. They
