@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/mail"
@@ -221,27 +222,11 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) error {
 	if err := v.err(); err != nil {
 		return err
 	}
-	var user *store.User
-	var err error
-	if strings.Contains(login, "@") {
-		user, err = a.store.UserByEmail(r.Context(), login)
-	} else {
-		user, err = a.store.UserByName(r.Context(), login)
-	}
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	user, err := a.verifyLogin(r.Context(), login, req.Password.V)
+	if err != nil {
 		return err
 	}
-	ok := false
-	if user != nil && !user.IsOrg() && user.PasswordHash != "" {
-		ok, err = store.CheckPassword(user.PasswordHash, req.Password.V)
-		if err != nil {
-			return err
-		}
-	} else {
-		// Hash anyway so that unknown accounts take as long as wrong passwords.
-		_, _ = store.HashPassword(req.Password.V)
-	}
-	if !ok {
+	if user == nil {
 		return errStatus(http.StatusUnauthorized, "Invalid email or password")
 	}
 	if user.Disabled {
@@ -253,6 +238,36 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"token": plain, "user": privateProfile(user)})
 	return nil
+}
+
+// verifyLogin finds the user an email or username names and checks the
+// password. It returns nil when they do not match, taking about as long
+// for an account that does not exist (checked against a dummy hash) as
+// for a wrong password. The API login and the dashboard sign-in share it.
+func (a *App) verifyLogin(ctx context.Context, login, password string) (*store.User, error) {
+	var u *store.User
+	var err error
+	if strings.Contains(login, "@") {
+		u, err = a.store.UserByEmail(ctx, login)
+	} else {
+		u, err = a.store.UserByName(ctx, login)
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	hash := ""
+	if u != nil && !u.IsOrg() {
+		hash = u.PasswordHash
+	}
+	if hash == "" {
+		a.dummyOnce.Do(func() { a.dummyHash, _ = store.HashPassword(RandomPassword(20)) })
+		hash, u = a.dummyHash, nil
+	}
+	ok, err := store.CheckPassword(hash, password)
+	if err != nil || !ok || u == nil {
+		return nil, nil
+	}
+	return u, nil
 }
 
 func (a *App) getSelf(w http.ResponseWriter, r *http.Request) error {

@@ -14,7 +14,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/a-h/templ"
@@ -37,11 +36,6 @@ type dashboard struct {
 	throttle *loginThrottle
 	cop      *http.CrossOriginProtection
 	assetV   string
-
-	// dummyHash is checked against when a sign-in names no account, so
-	// that a wrong name costs as much time as a wrong password.
-	dummyOnce sync.Once
-	dummyHash string
 }
 
 const (

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -9,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"tapioca/store"
 	"tapioca/views"
 )
 
@@ -145,29 +143,13 @@ func (a *App) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-in attempts. Try again in %d %s.", mins, plural(mins, "minute", "minutes")))
 		return
 	}
-	var u *store.User
-	var err error
-	if strings.Contains(login, "@") {
-		u, err = a.store.UserByEmail(ctx, login)
-	} else {
-		u, err = a.store.UserByName(ctx, login)
-	}
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	u, err := a.verifyLogin(ctx, login, password)
+	if err != nil {
 		a.log.ErrorContext(ctx, "sign-in lookup", "err", err)
 		fail(http.StatusInternalServerError, "Signing in failed on the server. Try again.")
 		return
 	}
-	hash := ""
-	if u != nil && !u.IsOrg() {
-		hash = u.PasswordHash
-	}
-	if hash == "" {
-		a.dash.dummyOnce.Do(func() { a.dash.dummyHash, _ = store.HashPassword(RandomPassword(20)) })
-		hash = a.dash.dummyHash
-		u = nil
-	}
-	ok, err := store.CheckPassword(hash, password)
-	if err != nil || !ok || u == nil {
+	if u == nil {
 		a.dash.throttle.fail(acctKey, ipKey)
 		fail(http.StatusUnauthorized, "Incorrect username, email or password.")
 		return

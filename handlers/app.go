@@ -103,6 +103,11 @@ type App struct {
 	dash *dashboard  // admin dashboard: sessions, login throttle (admin.go)
 	poll *pollRunner // operations API poll runs (ops_poll.go)
 
+	// dummyHash is checked against when a sign-in names no account, so
+	// that a wrong name costs as much time as a wrong password.
+	dummyOnce sync.Once
+	dummyHash string
+
 	settingsMu sync.RWMutex
 	settings   map[string]string // runtime overrides from the settings table
 
