@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -133,13 +132,9 @@ func (a *App) opsPollRun(w http.ResponseWriter, r *http.Request) error {
 // parsePollTargets reads and validates the whole body before anything is
 // fetched: bad input changes nothing.
 func (a *App) parsePollTargets(r *http.Request) ([]*pollTarget, error) {
-	body, err := io.ReadAll(r.Body)
+	body, err := readBody(r)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, err
-		}
-		return nil, errStatus(http.StatusBadRequest, "Could not read request body")
+		return nil, err
 	}
 	var raw []json.RawMessage
 	if err := json.Unmarshal(body, &raw); err != nil {

@@ -108,13 +108,9 @@ const maxJSONBody = 1 << 20
 // decode reads a JSON object body into v. An empty body is an empty
 // object, so optional-only requests may send nothing.
 func decode(r *http.Request, v any) error {
-	body, err := io.ReadAll(r.Body)
+	body, err := readBody(r)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
-		}
-		return errStatus(http.StatusBadRequest, "Could not read request body")
+		return err
 	}
 	if len(strings.TrimSpace(string(body))) == 0 {
 		body = []byte("{}")
@@ -147,6 +143,20 @@ func jsonKind(goKind string) string {
 		return "an object"
 	}
 	return "of another type"
+}
+
+// readBody reads a request body within its size limit: over the limit is
+// a 413 (through writeError), any other failure a 400.
+func readBody(r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, err
+		}
+		return nil, errStatus(http.StatusBadRequest, "Could not read request body")
+	}
+	return body, nil
 }
 
 // opt is a JSON field that distinguishes absent, null and a value, which
