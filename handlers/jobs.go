@@ -55,6 +55,7 @@ type jobRun struct {
 	started time.Time
 	done    chan struct{}
 	result  jobResult
+	joins   int // callers that joined this run rather than start one; guarded by scheduler.mu
 }
 
 // scheduler runs jobs on their interval and on demand. A job never runs
@@ -198,6 +199,7 @@ func (s *scheduler) start(d *jobDef) (*jobRun, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if r := s.running[d.key()]; r != nil {
+		r.joins++
 		return r, true
 	}
 	r := &jobRun{started: time.Now(), done: make(chan struct{})}

@@ -108,7 +108,20 @@ func TestRunJobSingleFlightAndTimeout(t *testing.T) {
 		_, b := postRun(t, srv, "/v1/api/job/slow/run")
 		done <- b
 	}()
-	time.Sleep(100 * time.Millisecond)
+	// Release only once the second caller has joined (the timed-out call
+	// was the first), so the join does not depend on scheduling.
+	d := a.jobs.match("slow", "test")[0]
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		a.jobs.mu.Lock()
+		n := a.jobs.running[d.key()].joins
+		a.jobs.mu.Unlock()
+		if n >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("second caller never joined (%d joins)", n)
+		}
+	}
 	close(release)
 	joined := <-done
 	if joined["status"] != "success" || joined["joined"] != true || joined["started_at"] != first["started_at"] {
