@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
 
 	"tapioca/gitserver/diffstat"
 	"tapioca/gitserver/merge"
@@ -142,6 +143,11 @@ func (a *App) createReview(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
+		lines, err := a.lineCounter(repo, p)
+		if err != nil {
+			return err
+		}
+		defer lines.Close()
 		for k, c := range req.Comments {
 			at := fmt.Sprintf("comments[%d]", k)
 			path := strings.TrimPrefix(strings.TrimSpace(c.Path.V), "/")
@@ -153,6 +159,17 @@ func (a *App) createReview(w http.ResponseWriter, r *http.Request) error {
 			}
 			if !c.Line.Set || c.Line.Null || c.Line.V < 1 {
 				v.add("comments", at+".line must be a positive integer")
+			} else if changed[path] {
+				n, binary, err := lines.count(path)
+				if err != nil {
+					return err
+				}
+				switch {
+				case binary:
+					v.add("comments", fmt.Sprintf("%s.path %q is a binary file; comment on the review body instead", at, path))
+				case c.Line.V > n:
+					v.add("comments", fmt.Sprintf("%s.line %d is past the end of %q (%d lines)", at, c.Line.V, path, n))
+				}
 			}
 			switch {
 			case strings.TrimSpace(c.Body.V) == "":
@@ -205,6 +222,76 @@ func (a *App) changedPaths(r *http.Request, repo *store.Repo, p *store.Pull) (ma
 		out[path] = true
 	}
 	return out, nil
+}
+
+// prLines counts the lines of files a pull request touches, as of its
+// head (or, for a file the pull request deletes, its base), so inline
+// comments can be checked against the file they point into.
+type prLines struct {
+	st         *objectStore
+	head, base *object.Commit
+	cache      map[string]fileLines
+}
+
+type fileLines struct {
+	n      int
+	binary bool
+}
+
+func (a *App) lineCounter(repo *store.Repo, p *store.Pull) (*prLines, error) {
+	st, err := a.objects(repo)
+	if err != nil {
+		return nil, err
+	}
+	pl := &prLines{st: st, cache: map[string]fileLines{}}
+	if pl.head, err = object.GetCommit(st, plumbing.NewHash(p.Git.HeadSHA)); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("pull head %s: %w", p.Git.HeadSHA, err)
+	}
+	if pl.base, err = object.GetCommit(st, plumbing.NewHash(p.Git.BaseSHA)); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("pull base %s: %w", p.Git.BaseSHA, err)
+	}
+	return pl, nil
+}
+
+func (pl *prLines) Close() error { return pl.st.Close() }
+
+// count returns the number of lines of path, counting a final line
+// without a newline as git does.
+func (pl *prLines) count(path string) (int, bool, error) {
+	if fl, ok := pl.cache[path]; ok {
+		return fl.n, fl.binary, nil
+	}
+	f, err := pl.head.File(path)
+	if errors.Is(err, object.ErrFileNotFound) {
+		f, err = pl.base.File(path)
+	}
+	if errors.Is(err, object.ErrFileNotFound) {
+		// A changed path that is a submodule or otherwise not a blob: no lines.
+		pl.cache[path] = fileLines{}
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("read %s: %w", path, err)
+	}
+	binary, err := f.IsBinary()
+	if err != nil {
+		return 0, false, fmt.Errorf("read %s: %w", path, err)
+	}
+	fl := fileLines{binary: binary}
+	if !binary {
+		content, err := f.Contents()
+		if err != nil {
+			return 0, false, fmt.Errorf("read %s: %w", path, err)
+		}
+		fl.n = strings.Count(content, "\n")
+		if content != "" && !strings.HasSuffix(content, "\n") {
+			fl.n++
+		}
+	}
+	pl.cache[path] = fl
+	return fl.n, fl.binary, nil
 }
 
 // --- requested reviewers ---

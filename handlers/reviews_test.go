@@ -11,7 +11,7 @@ func TestReviews(t *testing.T) {
 	f := newPRRepo(t, false)
 	f.commit("base", map[string]string{"lib/widget.rb": "a\nb\nc\n", "untouched.txt": "u\n"})
 	f.git("push", "-q", "origin", "master")
-	f.branch("feature", map[string]string{"lib/widget.rb": "a\nB\nc\n", "docs/new.md": "# new\n"})
+	f.branch("feature", map[string]string{"lib/widget.rb": "a\nB\nc\n", "docs/new.md": "# new\n", "logo.bin": "\x00\x01png"})
 	f.openPull("feature", "master", "PR", "")
 	alice := shared.register(t, "alice")
 	al := shared.as(t, alice.Token)
@@ -64,6 +64,8 @@ func TestReviews(t *testing.T) {
 		{"line zero", al, map[string]any{"state": "comment", "comments": []map[string]any{{"path": "lib/widget.rb", "line": 0, "body": "x"}}}, "comments"},
 		{"no line", al, map[string]any{"state": "comment", "comments": []map[string]any{{"path": "lib/widget.rb", "body": "x"}}}, "comments"},
 		{"blank comment", al, map[string]any{"state": "comment", "comments": []map[string]any{{"path": "lib/widget.rb", "line": 1, "body": ""}}}, "comments"},
+		{"line past the end", al, map[string]any{"state": "comment", "comments": []map[string]any{{"path": "lib/widget.rb", "line": 4, "body": "x"}}}, "comments"},
+		{"binary file", al, map[string]any{"state": "comment", "comments": []map[string]any{{"path": "logo.bin", "line": 1, "body": "x"}}}, "comments"},
 		{"line not a number", al, map[string]any{"state": "comment", "comments": []map[string]any{{"path": "lib/widget.rb", "line": "2", "body": "x"}}}, "line"},
 	}
 	for _, tc := range cases {
