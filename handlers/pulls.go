@@ -55,6 +55,7 @@ type pullJSON struct {
 	Author              userBriefJSON    `json:"author"`
 	Assignees           []userBriefJSON  `json:"assignees"`
 	Labels              []labelBriefJSON `json:"labels"`
+	RequestedReviewers  []userBriefJSON  `json:"requested_reviewers"`
 	CommentsCount       int              `json:"comments_count"`
 	ReviewCommentsCount int              `json:"review_comments_count"`
 	CommitsCount        int              `json:"commits_count"`
@@ -76,7 +77,8 @@ func pullOut(p *store.Pull) pullJSON {
 		Head:   pullRefJSON{Ref: p.HeadRef, SHA: p.Git.HeadSHA},
 		Base:   pullRefJSON{Ref: p.BaseRef, SHA: p.Git.BaseSHA},
 		Author: refBrief(p.Author), Assignees: refsBrief(p.Assignees), Labels: labelsBrief(p.Labels),
-		CommentsCount: p.CommentsCount, ReviewCommentsCount: p.ReviewCommentsCount,
+		RequestedReviewers: refsBrief(p.RequestedReviewers),
+		CommentsCount:      p.CommentsCount, ReviewCommentsCount: p.ReviewCommentsCount,
 		CommitsCount: p.Git.Commits, Additions: p.Git.Additions, Deletions: p.Git.Deletions, ChangedFiles: p.Git.ChangedFiles,
 		CreatedAt: timeJSON(p.CreatedAt), UpdatedAt: timeJSON(p.UpdatedAt), ClosedAt: timePtrJSON(p.ClosedAt),
 		MergedAt: timePtrJSON(p.MergedAt),

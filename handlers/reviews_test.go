@@ -101,6 +101,9 @@ func TestRequestedReviewers(t *testing.T) {
 	if l := f.c.must(http.StatusOK, "GET", path, nil).list(t); len(l) != 0 {
 		t.Fatalf("initial reviewers %v", l)
 	}
+	if rr := f.c.must(http.StatusOK, "GET", f.api+"/pulls/1", nil).obj(t)["requested_reviewers"]; rr == nil || len(rr.([]any)) != 0 {
+		t.Errorf("pull request's requested_reviewers before any request: %v", rr)
+	}
 	l := f.c.must(http.StatusCreated, "POST", path, map[string]any{"reviewers": []string{writer.Name, f.owner.Name}}).list(t)
 	if len(l) != 2 || l[0]["username"] != writer.Name || l[1]["username"] != f.owner.Name || l[0]["kind"] != "human" {
 		t.Fatalf("requested %v", l)
@@ -138,6 +141,13 @@ func TestRequestedReviewers(t *testing.T) {
 	l = f.c.must(http.StatusOK, "DELETE", path, map[string]any{"reviewers": []string{f.owner.Name, "no-such-user-zz"}}).list(t)
 	if len(l) != 1 || l[0]["username"] != writer.Name {
 		t.Fatalf("after removal %v", l)
+	}
+	// The pull request shows its pending requests, in lists too.
+	if rr := f.c.must(http.StatusOK, "GET", f.api+"/pulls/1", nil).obj(t)["requested_reviewers"].([]any); len(rr) != 1 || rr[0].(map[string]any)["username"] != writer.Name {
+		t.Errorf("pull request's requested_reviewers %v", rr)
+	}
+	if ps := f.c.must(http.StatusOK, "GET", f.api+"/pulls", nil).list(t); len(ps) != 1 || len(ps[0]["requested_reviewers"].([]any)) != 1 {
+		t.Errorf("listed pull request's requested_reviewers %v", ps)
 	}
 	shared.as(t, reader.Token).must(http.StatusForbidden, "DELETE", path, map[string]any{"reviewers": []string{writer.Name}})
 	f.c.must(http.StatusUnprocessableEntity, "DELETE", path, map[string]any{})

@@ -42,6 +42,7 @@ type Pull struct {
 	Draft               bool
 	Git                 PullGit
 	ReviewCommentsCount int
+	RequestedReviewers  []UserRef // pending review requests, in the order asked
 	MergedAt            *time.Time
 	MergedBy            *UserRef
 	MergeCommitSHA      *string
@@ -178,6 +179,27 @@ func (s *Store) fillPulls(ctx context.Context, issues []*Issue) ([]*Pull, error)
 		byID[id] = p
 	}
 	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	rr, err := s.r.QueryContext(ctx, `SELECT rr.pull_id, `+refColumns+`
+		FROM review_requests rr JOIN users a ON a.id = rr.user_id WHERE rr.pull_id IN `+in+`
+		ORDER BY rr.created_at, rr.rowid`, ids...)
+	if err != nil {
+		return nil, fmt.Errorf("load review requests: %w", err)
+	}
+	defer rr.Close()
+	for rr.Next() {
+		var pullID int64
+		var u refRow
+		if err := rr.Scan(&pullID, &u.id, &u.username, &u.kind, &u.display); err != nil {
+			return nil, fmt.Errorf("scan review request: %w", err)
+		}
+		if p := byID[pullID]; p != nil {
+			p.RequestedReviewers = append(p.RequestedReviewers, u.ref())
+		}
+	}
+	if err := rr.Err(); err != nil {
 		return nil, err
 	}
 	for _, i := range issues {
