@@ -38,6 +38,10 @@ func (a *App) listCollaborators(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	p, err := parsePage(r)
+	if err != nil {
+		return err
+	}
 	cs, err := a.store.ListCollaborators(r.Context(), repo.ID)
 	if err != nil {
 		return err
@@ -46,7 +50,7 @@ func (a *App) listCollaborators(w http.ResponseWriter, r *http.Request) error {
 	for _, c := range cs {
 		out = append(out, collaboratorJSON{ID: c.User.ID, Username: c.User.Username, Kind: c.User.Kind, DisplayName: c.User.DisplayName, Permission: c.Permission})
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, paginate(a, w, r, p, out))
 	return nil
 }
 

@@ -150,12 +150,20 @@ func (a *App) updateOrg(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var req orgRequest
+	// The same two forms as createOrg: flat, or nested under "organization".
+	var req struct {
+		orgRequest
+		Org *orgRequest `json:"organization"`
+	}
 	if err := decode(r, &req); err != nil {
 		return err
 	}
+	f := req.orgRequest
+	if req.Org != nil {
+		f = *req.Org
+	}
 	v := validation{}
-	p := profileUpdate(v, req.DisplayName, req.Bio, req.URL)
+	p := profileUpdate(v, f.DisplayName, f.Bio, f.URL)
 	if err := v.err(); err != nil {
 		return err
 	}
@@ -189,6 +197,10 @@ func (a *App) listOwnOrgs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	p, err := parsePage(r)
+	if err != nil {
+		return err
+	}
 	orgs, err := a.store.ListUserOrgs(r.Context(), u.ID)
 	if err != nil {
 		return err
@@ -197,7 +209,7 @@ func (a *App) listOwnOrgs(w http.ResponseWriter, r *http.Request) error {
 	for _, o := range orgs {
 		out = append(out, orgOut(o))
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, paginate(a, w, r, p, out))
 	return nil
 }
 

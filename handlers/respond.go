@@ -124,9 +124,21 @@ func decode(r *http.Request, v any) error {
 			}
 			return invalid(field, "must be "+jsonKind(te.Type.Kind().String()))
 		}
+		if errors.As(err, &te) {
+			// The body itself is not an object: say so without naming Go types.
+			return errStatus(http.StatusBadRequest, "Problems parsing JSON: the body must be a JSON object, not %s", articled(te.Value))
+		}
 		return errStatus(http.StatusBadRequest, "Problems parsing JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
 	}
 	return nil
+}
+
+// articled puts "a" or "an" before a JSON value kind from UnmarshalTypeError.
+func articled(kind string) string {
+	if kind != "" && strings.ContainsRune("aeiou", rune(kind[0])) {
+		return "an " + kind
+	}
+	return "a " + kind
 }
 
 func jsonKind(goKind string) string {

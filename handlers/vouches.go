@@ -200,6 +200,10 @@ type reputationGroupJSON struct {
 
 // writeReputations groups endorsements by user with their total.
 func (a *App) writeReputations(w http.ResponseWriter, r *http.Request, scope string, scopeID int64) error {
+	p, err := parsePage(r)
+	if err != nil {
+		return err
+	}
 	es, err := a.store.ListEndorsements(r.Context(), scope, scopeID)
 	if err != nil {
 		return err
@@ -217,7 +221,8 @@ func (a *App) writeReputations(w http.ResponseWriter, r *http.Request, scope str
 		out[i].Endorsements = append(out[i].Endorsements, endorsementJSON{ID: e.ID, Grantor: repUser(e.Grantor), Score: e.Score,
 			CreatedAt: timeJSON(e.CreatedAt), UpdatedAt: timeJSON(e.UpdatedAt)})
 	}
-	writeJSON(w, http.StatusOK, out)
+	// Pages count groups (one per endorsed user), not endorsements.
+	writeJSON(w, http.StatusOK, paginate(a, w, r, p, out))
 	return nil
 }
 
@@ -334,10 +339,7 @@ func (a *App) setOrgReputation(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *App) deleteOrgReputation(w http.ResponseWriter, r *http.Request) error {
-	if _, err := requireUser(r); err != nil {
-		return err
-	}
-	org, role, err := a.orgFor(r, "")
+	org, role, err := a.orgFor(r, store.RoleMember)
 	if err != nil {
 		return err
 	}
