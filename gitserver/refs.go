@@ -116,8 +116,9 @@ func readLoose(repoPath, name string) (h plumbing.Hash, symref string, exists bo
 	data, err := os.ReadFile(refPath(repoPath, name))
 	if err != nil {
 		// A path through a file (refs/heads/a/b when refs/heads/a is a
-		// ref) or onto a directory is simply not a ref.
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.EISDIR) || isDirErr(err) {
+		// ref), onto a directory, or too long for the file system is simply
+		// not a ref.
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.EISDIR) || errors.Is(err, syscall.ENAMETOOLONG) || isDirErr(err) {
 			return plumbing.ZeroHash, "", false, nil
 		}
 		return plumbing.ZeroHash, "", false, fmt.Errorf("read ref %s: %w", name, err)

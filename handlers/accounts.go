@@ -355,6 +355,10 @@ func (a *App) listTokens(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	p, err := parsePage(r)
+	if err != nil {
+		return err
+	}
 	ts, err := a.store.ListTokens(r.Context(), u.ID)
 	if err != nil {
 		return err
@@ -364,7 +368,7 @@ func (a *App) listTokens(w http.ResponseWriter, r *http.Request) error {
 		out = append(out, tokenJSON{ID: t.ID, Name: t.Name, Token: t.Hint, Scopes: t.Scopes,
 			LastUsedAt: timePtrJSON(t.LastUsedAt), CreatedAt: timeJSON(t.CreatedAt)})
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, paginate(a, w, r, p, out))
 	return nil
 }
 
@@ -479,6 +483,10 @@ func (a *App) listSSHKeys(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	p, err := parsePage(r)
+	if err != nil {
+		return err
+	}
 	ks, err := a.store.ListSSHKeys(r.Context(), u.ID)
 	if err != nil {
 		return err
@@ -487,7 +495,7 @@ func (a *App) listSSHKeys(w http.ResponseWriter, r *http.Request) error {
 	for _, k := range ks {
 		out = append(out, sshKeyOut(k))
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, paginate(a, w, r, p, out))
 	return nil
 }
 
@@ -517,10 +525,11 @@ func (a *App) addSSHKey(w http.ResponseWriter, r *http.Request) error {
 	title := strings.TrimSpace(or(n.Name, n.Title, req.Name, req.Title).V)
 	text := strings.TrimSpace(or(n.PublicKey, n.Key, req.PublicKey, req.Key).V)
 	v := validation{}
+	// Errors name the documented parameter, "name" (title is its alias).
 	if title == "" {
-		v.add("title", "can't be blank")
+		v.add("name", "can't be blank")
 	} else if utf8.RuneCountInString(title) > 255 {
-		v.add("title", "is too long (maximum is 255 characters)")
+		v.add("name", "is too long (maximum is 255 characters)")
 	}
 	var pub ssh.PublicKey
 	if text == "" {
@@ -536,7 +545,10 @@ func (a *App) addSSHKey(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	k, err := a.store.AddSSHKey(r.Context(), store.SSHKey{
-		UserID: u.ID, Title: title, KeyType: pub.Type(), PublicKey: text, Fingerprint: ssh.FingerprintSHA256(pub),
+		// Stored as "<type> <base64>": the comment and any options are the
+		// client's, and the seed's response shows the key without them.
+		UserID: u.ID, Title: title, KeyType: pub.Type(), PublicKey: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pub))),
+		Fingerprint: ssh.FingerprintSHA256(pub),
 	})
 	if errors.Is(err, store.ErrKeyInUse) {
 		return invalid("public_key", "has already been taken")

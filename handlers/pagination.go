@@ -14,6 +14,9 @@ type page struct {
 	Page, PerPage int
 }
 
+// maxPage caps page numbers (2^31-1 pages of 100 items is beyond any list).
+const maxPage = 1<<31 - 1
+
 func (p page) Offset() int { return (p.Page - 1) * p.PerPage }
 
 // parsePage reads page and per_page. Values that are not positive integers
@@ -33,7 +36,9 @@ func readPage(r *http.Request, v validation) page {
 		if err != nil || n < 1 {
 			v.add("page", "must be a positive integer")
 		} else {
-			p.Page = n
+			// Far past any last page, and small enough that the offset
+			// cannot overflow: every larger page is equally empty.
+			p.Page = min(n, maxPage)
 		}
 	}
 	if s := q.Get("per_page"); s != "" {

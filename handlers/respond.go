@@ -98,6 +98,11 @@ func (a *App) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	for k, v := range ae.Headers {
 		w.Header().Set(k, v)
 	}
+	// Every API 401 says how to authenticate, whether the token was
+	// missing or bad (RFC 9110 §11.6.1).
+	if ae.Status == http.StatusUnauthorized && strings.HasPrefix(r.URL.Path, "/api/") && w.Header().Get("WWW-Authenticate") == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="Tapioca"`)
+	}
 	writeJSON(w, ae.Status, body)
 }
 

@@ -99,9 +99,47 @@ func (a *App) apiMiddleware(next http.Handler) http.Handler {
 		if rec, ok := w.(*statusRecorder); ok && id.user != nil {
 			rec.user = id.user.Username
 		}
-		next.ServeHTTP(w, withIdentity(r, id))
+		next.ServeHTTP(&noRedirects{ResponseWriter: w, a: a, r: r}, withIdentity(r, id))
 	})
 }
+
+// noRedirects turns the mux's own redirects (to a cleaned path such as
+// /api/v1//user, or to a subtree such as .../archive/) into the API's JSON
+// 404: API clients get JSON, never an HTML redirect (SPEC §4).
+type noRedirects struct {
+	http.ResponseWriter
+	a          *App
+	r          *http.Request
+	suppressed bool
+}
+
+func (n *noRedirects) WriteHeader(code int) {
+	if n.suppressed {
+		return
+	}
+	if code >= 300 && code < 400 && n.Header().Get("Location") != "" {
+		n.suppressed = true
+		n.Header().Del("Location")
+		n.a.writeError(n.ResponseWriter, n.r, errNotFound)
+		return
+	}
+	n.ResponseWriter.WriteHeader(code)
+}
+
+func (n *noRedirects) Write(b []byte) (int, error) {
+	if n.suppressed {
+		return len(b), nil
+	}
+	return n.ResponseWriter.Write(b)
+}
+
+func (n *noRedirects) Flush() {
+	if f, ok := n.ResponseWriter.(http.Flusher); ok && !n.suppressed {
+		f.Flush()
+	}
+}
+
+func (n *noRedirects) Unwrap() http.ResponseWriter { return n.ResponseWriter }
 
 func clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
