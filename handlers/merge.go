@@ -11,9 +11,9 @@ import (
 	"sync"
 
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/object"
 
 	"tapioca/gitserver"
+	"tapioca/gitserver/diffstat"
 	"tapioca/gitserver/merge"
 	"tapioca/store"
 )
@@ -268,31 +268,22 @@ func commitMessage(title, body string) string {
 }
 
 // squashSummary lists the subjects of the commits being squashed, oldest
-// first, as GitHub's default squash message does. It follows first
-// parents from head down to the merge base.
+// first, as GitHub's default squash message does: every commit in
+// base..head, including ones that came in through merges (an "update
+// branch" merge of the base brings none of the base's own commits).
 func squashSummary(ctx context.Context, st *objectStore, base, head plumbing.Hash) (string, error) {
-	mb, err := merge.MergeBase(ctx, st, base, head)
+	cs, err := diffstat.Commits(ctx, st, base, head)
 	if err != nil {
-		return "", nil // the merge itself reports the problem
+		return "", fmt.Errorf("squash summary: %w", err)
 	}
-	var lines []string
-	for h := head; h != mb && len(lines) < 250; {
-		c, err := object.GetCommit(st, h)
-		if err != nil {
-			return "", fmt.Errorf("read commit %s: %w", h, err)
-		}
-		subject, _, _ := strings.Cut(strings.TrimSpace(c.Message), "\n")
-		lines = append(lines, "* "+subject)
-		if len(c.ParentHashes) == 0 {
-			break
-		}
-		h = c.ParentHashes[0]
-	}
-	if len(lines) < 2 {
+	if len(cs) < 2 {
 		return "", nil // the title says it all
 	}
-	for i, j := 0, len(lines)-1; i < j; i, j = i+1, j-1 {
-		lines[i], lines[j] = lines[j], lines[i]
+	const maxLines = 250
+	var lines []string
+	for _, c := range cs[max(0, len(cs)-maxLines):] {
+		subject, _, _ := strings.Cut(strings.TrimSpace(c.Message), "\n")
+		lines = append(lines, "* "+subject)
 	}
 	return strings.Join(lines, "\n"), nil
 }

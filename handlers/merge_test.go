@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -319,5 +320,53 @@ func TestMergeUpToDate(t *testing.T) {
 	}
 	if got := f.pull(1); got["state"] != "merged" {
 		t.Fatalf("state %v", got["state"])
+	}
+}
+
+// The squash message lists every commit the pull request brings (git
+// rev-list base..head), not a first-parent walk: a head that merged the
+// base in ("update branch") lists none of the base's commits, and commits
+// from a side branch merged into the head are listed.
+func TestSquashSummaryFollowsRevList(t *testing.T) {
+	t.Parallel()
+	f := newPRRepo(t, false)
+	f.git("checkout", "-q", "-b", "feat", "master")
+	f.commit("feat one", map[string]string{"f1.txt": "1\n"})
+	f.git("checkout", "-q", "-b", "side", "feat")
+	f.commit("side one", map[string]string{"s1.txt": "1\n"})
+	f.commit("side two", map[string]string{"s2.txt": "2\n"})
+	f.git("checkout", "-q", "master")
+	for i := range 4 {
+		f.commit("base "+strconv.Itoa(i), map[string]string{"b" + strconv.Itoa(i) + ".txt": "b\n"})
+	}
+	f.git("push", "-q", "origin", "master")
+	f.git("checkout", "-q", "feat")
+	f.git("merge", "-q", "--no-edit", "-m", "merge master into feat", "master")
+	f.git("merge", "-q", "--no-edit", "-m", "merge side into feat", "side")
+	f.commit("feat two", map[string]string{"f2.txt": "2\n"})
+	f.git("push", "-q", "origin", "feat")
+
+	want := map[string]bool{}
+	for _, s := range strings.Split(strings.TrimSpace(f.git("log", "--format=%s", "origin/master..feat")), "\n") {
+		want["* "+s] = true
+	}
+	f.openPull("feat", "master", "Feature", "")
+	f.c.must(http.StatusOK, "PUT", f.api+"/pulls/1/merge", map[string]any{"merge_method": "squash"})
+	f.git("fetch", "-q", "origin")
+	msg := f.git("log", "-1", "--format=%b", "origin/master")
+	got := map[string]bool{}
+	for _, l := range strings.Split(strings.TrimSpace(msg), "\n") {
+		got[l] = true
+	}
+	if len(got) != len(want) || len(want) != 6 {
+		t.Fatalf("squash body:\n%s\nwant the %d subjects of %v", msg, len(want), want)
+	}
+	for s := range want {
+		if !got[s] {
+			t.Errorf("squash body lacks %q:\n%s", s, msg)
+		}
+	}
+	if strings.Contains(msg, "base 0") || strings.Contains(msg, "Initial commit") {
+		t.Errorf("squash body lists base commits:\n%s", msg)
 	}
 }

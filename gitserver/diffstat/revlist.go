@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -53,8 +54,17 @@ func (q *walkQueue) Pop() any {
 // every head-only commit found, so it reads the pull request's commits and
 // a few more, not the whole history.
 func CountCommits(ctx context.Context, s storer.EncodedObjectStorer, baseTip, headTip plumbing.Hash) (int, error) {
+	cs, err := Commits(ctx, s, baseTip, headTip)
+	return len(cs), err
+}
+
+// Commits returns the commits reachable from headTip but not from baseTip
+// (`git rev-list base..head`), oldest first by committer date: every commit
+// a pull request brings, including those on branches it merged in.
+func Commits(ctx context.Context, s storer.EncodedObjectStorer, baseTip, headTip plumbing.Hash) ([]*object.Commit, error) {
 	flags := make(map[plumbing.Hash]uint8)
 	commits := make(map[plumbing.Hash]*object.Commit)
+	var seen []plumbing.Hash // discovery order, newest first
 	q := &walkQueue{}
 	push := func(h plumbing.Hash, f uint8) error {
 		old := flags[h]
@@ -69,16 +79,17 @@ func CountCommits(ctx context.Context, s storer.EncodedObjectStorer, baseTip, he
 				return fmt.Errorf("read commit %s: %w", h, err)
 			}
 			commits[h] = c
+			seen = append(seen, h)
 		}
 		q.seq++
 		heap.Push(q, walkItem{c: c, seq: q.seq})
 		return nil
 	}
 	if err := push(headTip, fromHead); err != nil {
-		return 0, err
+		return nil, err
 	}
 	if err := push(baseTip, fromBase); err != nil {
-		return 0, err
+		return nil, err
 	}
 	// The oldest commit ever seen as head-only; tracking it monotonically
 	// may walk a little further than needed but never stops too early.
@@ -86,7 +97,7 @@ func CountCommits(ctx context.Context, s storer.EncodedObjectStorer, baseTip, he
 	extra := slop
 	for q.Len() > 0 {
 		if err := ctx.Err(); err != nil {
-			return 0, err
+			return nil, err
 		}
 		c := heap.Pop(q).(walkItem).c
 		f := flags[c.Hash]
@@ -95,7 +106,7 @@ func CountCommits(ctx context.Context, s storer.EncodedObjectStorer, baseTip, he
 		}
 		for _, p := range c.ParentHashes {
 			if err := push(p, f); err != nil {
-				return 0, err
+				return nil, err
 			}
 		}
 		if interesting(q, flags, oldest) {
@@ -104,13 +115,18 @@ func CountCommits(ctx context.Context, s storer.EncodedObjectStorer, baseTip, he
 			break
 		}
 	}
-	n := 0
-	for _, f := range flags {
-		if f == fromHead {
-			n++
+	// Reverse discovery order puts parents before children; the stable
+	// sort by date keeps that order among commits made in the same second.
+	var out []*object.Commit
+	for _, h := range slices.Backward(seen) {
+		if flags[h] == fromHead {
+			out = append(out, commits[h])
 		}
 	}
-	return n, nil
+	slices.SortStableFunc(out, func(x, y *object.Commit) int {
+		return x.Committer.When.Compare(y.Committer.When)
+	})
+	return out, nil
 }
 
 // interesting reports whether the walk must go on: some queued commit is
