@@ -163,7 +163,20 @@ func (a *App) listIssues(w http.ResponseWriter, r *http.Request) error {
 
 // resolveLabels maps label names to ids; unknown names are a 422 on field.
 func (a *App) resolveLabels(ctx context.Context, repoID int64, names []string, v validation) ([]int64, error) {
+	ls, err := a.resolveLabelList(ctx, repoID, names, v)
+	if err != nil {
+		return nil, err
+	}
 	var ids []int64
+	for _, l := range ls {
+		ids = append(ids, l.ID)
+	}
+	return ids, nil
+}
+
+// resolveLabelList is resolveLabels returning the labels themselves.
+func (a *App) resolveLabelList(ctx context.Context, repoID int64, names []string, v validation) ([]*store.Label, error) {
+	var out []*store.Label
 	for _, n := range names {
 		l, err := a.store.LabelByName(ctx, repoID, strings.TrimSpace(n))
 		if err != nil {
@@ -173,9 +186,9 @@ func (a *App) resolveLabels(ctx context.Context, repoID int64, names []string, v
 			}
 			return nil, err
 		}
-		ids = append(ids, l.ID)
+		out = append(out, l)
 	}
-	return ids, nil
+	return out, nil
 }
 
 // resolveAssignees maps usernames to users who can read the repository;
@@ -356,14 +369,20 @@ func (a *App) updateIssue(w http.ResponseWriter, r *http.Request) error {
 		return errStatus(http.StatusForbidden, "Only the author or collaborators with write access can edit this issue")
 	}
 	var req struct {
-		Title opt[string] `json:"title"`
-		Body  opt[string] `json:"body"`
-		State opt[string] `json:"state"`
+		Title     opt[string]   `json:"title"`
+		Body      opt[string]   `json:"body"`
+		State     opt[string]   `json:"state"`
+		Labels    opt[[]string] `json:"labels"`
+		Assignees opt[[]string] `json:"assignees"`
 	}
 	if err := decode(r, &req); err != nil {
 		return err
 	}
 	v := validation{}
+	lists, err := a.readListEdit(r.Context(), repo, perm, req.Labels, req.Assignees, v)
+	if err != nil {
+		return err
+	}
 	upd := editTitleBody(v, req.Title, req.Body)
 	if req.State.Set {
 		if req.State.V != "open" && req.State.V != "closed" {
@@ -379,6 +398,9 @@ func (a *App) updateIssue(w http.ResponseWriter, r *http.Request) error {
 	err = a.store.Tx(r.Context(), func(tx *store.Store) error {
 		var err error
 		if issue, err = tx.UpdateIssue(r.Context(), issue.ID, upd); err != nil {
+			return err
+		}
+		if issue, err = a.applyListEdit(r.Context(), tx, repo, u, issue, lists); err != nil {
 			return err
 		}
 		if upd.State != nil && *upd.State != before.State {

@@ -405,7 +405,11 @@ func (a *App) checkBranches(ctx context.Context, repo *store.Repo, head, base, h
 		v.add(baseField, fmt.Sprintf("branch %q does not exist", base))
 	}
 	if hok && bok && head == base {
-		v.add(headField, "must be a different branch than base")
+		msg := "must be a different branch than base"
+		if headField == "base" {
+			msg = "must be a different branch than head"
+		}
+		v.add(headField, msg)
 	}
 	if len(v) > 0 {
 		return nil, nil
@@ -529,11 +533,18 @@ func (a *App) updatePull(w http.ResponseWriter, r *http.Request) error {
 		State opt[string] `json:"state"`
 		Base  opt[string] `json:"base"`
 		Draft opt[bool]   `json:"draft"`
+		// Labels and assignees replace the current ones, as on issues.
+		Labels    opt[[]string] `json:"labels"`
+		Assignees opt[[]string] `json:"assignees"`
 	}
 	if err := decode(r, &req); err != nil {
 		return err
 	}
 	v := validation{}
+	lists, err := a.readListEdit(r.Context(), repo, perm, req.Labels, req.Assignees, v)
+	if err != nil {
+		return err
+	}
 	upd := store.PullUpdate{IssueUpdate: editTitleBody(v, req.Title, req.Body)}
 	state := p.State
 	if req.State.Set {
@@ -621,6 +632,14 @@ func (a *App) updatePull(w http.ResponseWriter, r *http.Request) error {
 		var err error
 		if p, err = tx.UpdatePull(ctx, p.ID, upd); err != nil {
 			return err
+		}
+		if lists.any() {
+			if _, err := a.applyListEdit(ctx, tx, repo, u, p.Issue, lists); err != nil {
+				return err
+			}
+			if p, err = tx.PullByID(ctx, p.ID); err != nil {
+				return err
+			}
 		}
 		emit := func(action string, extra map[string]any) error {
 			return a.emitPull(ctx, tx, repo, u, action, p, extra)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -123,6 +124,9 @@ func decode(r *http.Request, v any) error {
 	if err := json.Unmarshal(body, v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
+			if ae := arrayItemTypeError(body, te); ae != nil {
+				return ae
+			}
 			field := te.Field
 			if i := strings.LastIndex(field, "."); i >= 0 {
 				field = field[i+1:]
@@ -134,6 +138,35 @@ func decode(r *http.Request, v any) error {
 			return errStatus(http.StatusBadRequest, "Problems parsing JSON: the body must be a JSON object, not %s", articled(te.Value))
 		}
 		return errStatus(http.StatusBadRequest, "Problems parsing JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	return nil
+}
+
+// arrayItemTypeError reports a wrong type inside an array of objects
+// (comments[1].line) under the array's name, with the item's index, the
+// way validation reports the items' other errors. It returns nil when the
+// field is not inside such an array.
+func arrayItemTypeError(body []byte, te *json.UnmarshalTypeError) error {
+	outer, inner, ok := strings.Cut(te.Field, ".")
+	if !ok || strings.Contains(inner, ".") {
+		return nil
+	}
+	var top map[string]json.RawMessage
+	if json.Unmarshal(body, &top) != nil {
+		return nil
+	}
+	var items []map[string]json.RawMessage
+	if json.Unmarshal(top[outer], &items) != nil {
+		return nil
+	}
+	for i, item := range items {
+		raw, ok := item[inner]
+		if !ok || string(raw) == "null" {
+			continue
+		}
+		if json.Unmarshal(raw, reflect.New(te.Type).Interface()) != nil {
+			return invalid(outer, fmt.Sprintf("%s[%d].%s must be %s", outer, i, inner, jsonKind(te.Type.Kind().String())))
+		}
 	}
 	return nil
 }

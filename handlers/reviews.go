@@ -303,14 +303,23 @@ type reviewerJSON struct {
 	DisplayName *string `json:"display_name"`
 }
 
-func (a *App) writeReviewers(w http.ResponseWriter, r *http.Request, status int, p *store.Pull) error {
+func (a *App) reviewers(r *http.Request, p *store.Pull) ([]reviewerJSON, error) {
 	us, err := a.store.ReviewRequests(r.Context(), p.ID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	out := make([]reviewerJSON, 0, len(us))
 	for _, u := range us {
 		out = append(out, reviewerJSON{ID: u.ID, Username: u.Username, Kind: u.Kind, DisplayName: u.DisplayName})
+	}
+	return out, nil
+}
+
+// writeReviewers answers a change with the whole list that remains.
+func (a *App) writeReviewers(w http.ResponseWriter, r *http.Request, status int, p *store.Pull) error {
+	out, err := a.reviewers(r, p)
+	if err != nil {
+		return err
 	}
 	writeJSON(w, status, out)
 	return nil
@@ -321,7 +330,16 @@ func (a *App) listRequestedReviewers(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	return a.writeReviewers(w, r, http.StatusOK, p)
+	pg, err := parsePage(r)
+	if err != nil {
+		return err
+	}
+	out, err := a.reviewers(r, p)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, paginate(a, w, r, pg, out))
+	return nil
 }
 
 func reviewersRequest(r *http.Request) ([]string, error) {

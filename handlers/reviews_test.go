@@ -66,7 +66,7 @@ func TestReviews(t *testing.T) {
 		{"blank comment", al, map[string]any{"state": "comment", "comments": []map[string]any{{"path": "lib/widget.rb", "line": 1, "body": ""}}}, "comments"},
 		{"line past the end", al, map[string]any{"state": "comment", "comments": []map[string]any{{"path": "lib/widget.rb", "line": 4, "body": "x"}}}, "comments"},
 		{"binary file", al, map[string]any{"state": "comment", "comments": []map[string]any{{"path": "logo.bin", "line": 1, "body": "x"}}}, "comments"},
-		{"line not a number", al, map[string]any{"state": "comment", "comments": []map[string]any{{"path": "lib/widget.rb", "line": "2", "body": "x"}}}, "line"},
+		{"line not a number", al, map[string]any{"state": "comment", "comments": []map[string]any{{"path": "lib/widget.rb", "line": "2", "body": "x"}}}, "comments"},
 	}
 	for _, tc := range cases {
 		r := tc.c.must(http.StatusUnprocessableEntity, "POST", f.api+"/pulls/1/reviews", tc.body)
