@@ -41,7 +41,7 @@ func main() {
 }
 
 func rootCommand() *cli.Command {
-	return &cli.Command{
+	return withEnv(&cli.Command{
 		Name:  "tapioca",
 		Usage: "a self-hosted git forge in one binary",
 		// No arguments (a double-click) serves with the defaults.
@@ -54,7 +54,80 @@ func rootCommand() *cli.Command {
 			backupCommand(),
 			restoreCommand(),
 		},
+	})
+}
+
+// withEnv gives every flag of cmd and its subcommands that has no
+// environment source the TAPIOCA_<FLAG> one (SPEC §2: every flag).
+func withEnv(cmd *cli.Command) *cli.Command {
+	for _, f := range cmd.Flags {
+		var src *cli.ValueSourceChain
+		var name string
+		switch f := f.(type) {
+		case *cli.StringFlag:
+			src, name = &f.Sources, f.Name
+		case *cli.IntFlag:
+			src, name = &f.Sources, f.Name
+		case *cli.Int64Flag:
+			src, name = &f.Sources, f.Name
+		case *cli.BoolFlag:
+			src, name = &f.Sources, f.Name
+		case *cli.DurationFlag:
+			src, name = &f.Sources, f.Name
+		case *cli.StringSliceFlag:
+			src, name = &f.Sources, f.Name
+		}
+		if src != nil && len(src.Chain) == 0 {
+			*src = env(name)
+		}
 	}
+	for _, sub := range cmd.Commands {
+		withEnv(sub)
+	}
+	return cmd
+}
+
+// noArgs refuses positional arguments: a command that takes none was given
+// a word it does not know (a typo of a subcommand, most likely).
+func noArgs(cmd *cli.Command) error {
+	if cmd.Args().Present() {
+		return fmt.Errorf("unknown command or argument %q (see %s --help)", cmd.Args().First(), cmd.Root().Name)
+	}
+	return nil
+}
+
+// group is the action of a command that only holds subcommands: an unknown
+// subcommand is an error, none at all shows the help.
+func group(ctx context.Context, cmd *cli.Command) error {
+	if cmd.Args().Present() {
+		return fmt.Errorf("unknown command %q (see %s --help)", cmd.Args().First(), cmd.FullName())
+	}
+	return cli.ShowSubcommandHelp(cmd)
+}
+
+// checkServeFlags refuses values the server would run with but not work:
+// a base URL that is not http(s), and limits or durations that are not
+// positive.
+func checkServeFlags(cmd *cli.Command) error {
+	if cmd.IsSet("base-url") && !handlers.ValidBaseURL(cmd.String("base-url")) {
+		return fmt.Errorf("--base-url must be an absolute http:// or https:// URL without query or credentials, not %q", cmd.String("base-url"))
+	}
+	for _, name := range []string{"rate-limit-auth", "rate-limit-anon", "max-repos"} {
+		if cmd.IsSet(name) && cmd.Int(name) <= 0 {
+			return fmt.Errorf("--%s must be a positive number, not %d", name, cmd.Int(name))
+		}
+	}
+	for _, name := range []string{"max-file-size", "max-repo-size"} {
+		if cmd.IsSet(name) && cmd.Int64(name) <= 0 {
+			return fmt.Errorf("--%s must be a positive number of bytes, not %d", name, cmd.Int64(name))
+		}
+	}
+	for _, name := range []string{"webhook-timeout", "webhook-retry-base"} {
+		if cmd.IsSet(name) && cmd.Duration(name) <= 0 {
+			return fmt.Errorf("--%s must be a positive duration, not %s", name, cmd.Duration(name))
+		}
+	}
+	return nil
 }
 
 func env(name string) cli.ValueSourceChain {
@@ -121,6 +194,12 @@ func newLogger(level string) (*slog.Logger, error) {
 }
 
 func runServe(ctx context.Context, cmd *cli.Command) error {
+	if err := noArgs(cmd); err != nil {
+		return err
+	}
+	if err := checkServeFlags(cmd); err != nil {
+		return err
+	}
 	logger, err := newLogger(cmd.String("log-level"))
 	if err != nil {
 		return err
@@ -227,12 +306,14 @@ func passwordFlag(cmd *cli.Command) (hash, generated string, err error) {
 
 func adminCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "admin",
-		Usage: "offline administration on the data directory",
+		Name:   "admin",
+		Usage:  "offline administration on the data directory",
+		Action: group,
 		Commands: []*cli.Command{
 			{
-				Name:  "user",
-				Usage: "manage user accounts",
+				Name:   "user",
+				Usage:  "manage user accounts",
+				Action: group,
 				Commands: []*cli.Command{
 					adminUserCreate(),
 					adminUserSetAdmin(),
@@ -242,6 +323,7 @@ func adminCommand() *cli.Command {
 			{
 				Name:     "vouches",
 				Usage:    "manage vouch balances",
+				Action:   group,
 				Commands: []*cli.Command{adminVouchesGrant()},
 			},
 		},
@@ -295,6 +377,9 @@ func adminUserCreate() *cli.Command {
 			name := cmd.String("username")
 			if !store.ValidNamespaceName(name) || store.ReservedName(name) {
 				return fmt.Errorf("invalid or reserved username %q", name)
+			}
+			if !handlers.ValidEmail(cmd.String("email")) {
+				return fmt.Errorf("invalid --email %q", cmd.String("email"))
 			}
 			if k := cmd.String("kind"); k != "human" && k != "bot" {
 				return fmt.Errorf("--kind must be human or bot, not %q", k)
@@ -429,8 +514,9 @@ func serviceCommand() *cli.Command {
 		}
 	}
 	return &cli.Command{
-		Name:  "service",
-		Usage: "install and control tapioca as a system service",
+		Name:   "service",
+		Usage:  "install and control tapioca as a system service",
+		Action: group,
 		Commands: []*cli.Command{
 			{
 				Name:   "install",

@@ -66,6 +66,10 @@ func (r *accountRequest) merged() accountFields {
 	}
 }
 
+// ValidEmail reports whether s is a plain e-mail address (the CLI checks
+// with it too).
+func ValidEmail(s string) bool { return validEmail(s) }
+
 func validEmail(s string) bool {
 	if len(s) > 254 || strings.ContainsAny(s, " \t\r\n") {
 		return false

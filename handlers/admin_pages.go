@@ -240,8 +240,7 @@ func (a *App) adminSaveSettings(w http.ResponseWriter, r *http.Request, ar *admi
 	d.RateLimitAuth, d.RateLimitAnon = limit("rate_limit_auth"), limit("rate_limit_anon")
 	d.BaseURL = strings.TrimSpace(r.PostFormValue("base_url"))
 	if d.BaseURL != "" {
-		u, err := url.Parse(d.BaseURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		if !ValidBaseURL(d.BaseURL) {
 			errs["base_url"] = "Enter an absolute http:// or https:// address without query, fragment or credentials, or leave empty for the default."
 		} else {
 			d.BaseURL = strings.TrimRight(d.BaseURL, "/")
@@ -383,4 +382,11 @@ func (a *App) adminSetJobEnabled(w http.ResponseWriter, r *http.Request, ar *adm
 	}
 	a.audit(ctx, ar, verb+" job", d.Name)
 	return a.flashTo(w, r, "success", d.Name+" "+verb+".", "/admin/jobs")
+}
+
+// ValidBaseURL reports whether s can be the external URL: absolute http or
+// https, without query, fragment or credentials.
+func ValidBaseURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.RawQuery == "" && u.Fragment == "" && u.User == nil
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"tapioca/handlers"
 )
 
 var (
@@ -154,5 +157,70 @@ func TestBinaryVersion(t *testing.T) {
 	out, err := runBinary(t, nil, "version")
 	if err != nil || !strings.Contains(out, "tapioca 9.9.9-test") || !strings.Contains(out, "go1.") {
 		t.Fatalf("version: %v %q", err, out)
+	}
+}
+
+// TestBinaryRefusesBadInvocations: a typo never starts a server (nor
+// creates a data directory), bad flag values are refused before anything
+// happens, and every flag of every command reads TAPIOCA_<FLAG>.
+func TestBinaryRefusesBadInvocations(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown command", []string{"bogus", "--data", data}, `unknown command or argument "bogus"`},
+		{"typo of serve", []string{"servee", "--addr", "127.0.0.1:0", "--data", data}, `"servee"`},
+		{"serve with an argument", []string{"serve", "--addr", "127.0.0.1:0", "--data", data, "extra"}, `"extra"`},
+		{"unknown admin command", []string{"admin", "bogus"}, `unknown command "bogus"`},
+		{"unknown admin user command", []string{"admin", "user", "bogus"}, `unknown command "bogus"`},
+		{"unknown service command", []string{"service", "bogus"}, `unknown command "bogus"`},
+		{"base URL not http", []string{"serve", "--addr", "127.0.0.1:0", "--data", data, "--base-url", "ftp://x"}, "--base-url"},
+		{"base URL not absolute", []string{"serve", "--addr", "127.0.0.1:0", "--data", data, "--base-url", "notaurl"}, "--base-url"},
+		{"negative rate limit", []string{"serve", "--addr", "127.0.0.1:0", "--data", data, "--rate-limit-auth", "-5"}, "--rate-limit-auth"},
+		{"zero retry base", []string{"serve", "--addr", "127.0.0.1:0", "--data", data, "--webhook-retry-base", "0s"}, "--webhook-retry-base"},
+	}
+	for _, tc := range cases {
+		out, err := runBinary(t, nil, tc.args...)
+		if err == nil || !strings.Contains(out, tc.want) {
+			t.Errorf("%s: err %v, output %q, want %q", tc.name, err, out, tc.want)
+		}
+	}
+	if _, err := os.Stat(data); !os.IsNotExist(err) {
+		t.Fatalf("a refused invocation created the data directory: %v", err)
+	}
+
+	// A data directory to work on, then every admin flag from the environment.
+	out, err := runBinary(t, nil, "restore", "--help")
+	if err != nil || !strings.Contains(out, "$TAPIOCA_FORCE") {
+		t.Errorf("restore --help does not name TAPIOCA_FORCE: %v\n%s", err, out)
+	}
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	a, err := handlers.Open(t.Context(), handlers.Config{DataDir: data, AdminPassword: "admin-password", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	env := []string{"TAPIOCA_DATA=" + data, "TAPIOCA_USERNAME=envuser", "TAPIOCA_EMAIL=env@example.com", "TAPIOCA_PASSWORD=env-password", "TAPIOCA_ADMIN=true"}
+	if out, err := runBinary(t, env, "admin", "user", "create"); err != nil || !strings.Contains(out, "Created user envuser") || !strings.Contains(out, "site administrator") {
+		t.Errorf("admin user create from the environment: %v\n%s", err, out)
+	}
+	if out, err := runBinary(t, nil, "admin", "user", "create", "--data", data, "--username", "bademail", "--email", "not-an-email"); err == nil || !strings.Contains(out, "--email") {
+		t.Errorf("invalid email accepted: %v\n%s", err, out)
+	}
+	backup := filepath.Join(dir, "b.tar.gz")
+	if out, err := runBinary(t, []string{"TAPIOCA_DATA=" + data, "TAPIOCA_OUT=" + backup}, "backup"); err != nil {
+		t.Fatalf("backup: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(backup); err != nil {
+		t.Errorf("TAPIOCA_OUT ignored: %v", err)
+	}
+	if out, err := runBinary(t, []string{"TAPIOCA_DATA=" + data, "TAPIOCA_FORCE=true"}, "restore", backup); err != nil {
+		t.Errorf("restore with TAPIOCA_FORCE over a non-empty directory: %v\n%s", err, out)
 	}
 }
