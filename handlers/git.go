@@ -184,6 +184,8 @@ func (a *App) afterPush(ctx context.Context, repo *store.Repo, pusher *store.Use
 	}
 	if err := a.store.RepoPushed(ctx, repo.ID, time.Now(), size); err != nil {
 		a.log.WarnContext(ctx, "record push", "repo", repo.ID, "err", err)
+	} else if fresh, err := a.store.RepoByID(ctx, repo.ID); err == nil {
+		repo = fresh // payloads show this push's pushed_at and size
 	}
 	a.emitPush(ctx, repo, pusher, updates)
 	a.syncPulls(ctx, repo, pusher, updates)

@@ -38,6 +38,8 @@ func (a *App) routesOps() {
 	// Unknown paths and methods answer JSON too, after the key check, so
 	// the API's shape is not revealed to callers without the secret.
 	a.ops("/v1/api/", a.opsFallback)
+	// The bare prefix would otherwise get the mux's HTML redirect to "/v1/api/".
+	a.ops("/v1/api", func(http.ResponseWriter, *http.Request) error { return errNotFound })
 }
 
 // ops registers an operations API route behind the secret check.
@@ -88,15 +90,22 @@ func opsWait(r *http.Request) (wait bool, timeout time.Duration, err error) {
 		}
 		wait = b
 	}
+	timeout = opsTimeout(r, v)
+	return wait, timeout, v.err()
+}
+
+// opsTimeout parses ?timeout=, which doco-cd accepts on every endpoint
+// that takes query parameters.
+func opsTimeout(r *http.Request, v validation) time.Duration {
 	secs := opsTimeoutDefault
-	if s := q.Get("timeout"); s != "" {
-		n, perr := strconv.Atoi(s)
-		if perr != nil || n < 1 || n > opsTimeoutMax {
+	if s := r.URL.Query().Get("timeout"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > opsTimeoutMax {
 			v.add("timeout", "must be a whole number of seconds from 1 to "+strconv.Itoa(opsTimeoutMax))
 		}
 		secs = n
 	}
-	return wait, time.Duration(secs) * time.Second, v.err()
+	return time.Duration(secs) * time.Second
 }
 
 // jobJSON is a job as the operations API lists it.
@@ -148,6 +157,13 @@ func (a *App) jobOut(d *jobDef, st *store.JobState) jobJSON {
 // opsListJobs lists the scheduled jobs, optionally of one stack. An
 // unknown stack is an empty list, as a filter that matches nothing.
 func (a *App) opsListJobs(w http.ResponseWriter, r *http.Request) error {
+	// Listing is immediate; timeout is checked so a bad one is not silently
+	// accepted.
+	v := validation{}
+	opsTimeout(r, v)
+	if err := v.err(); err != nil {
+		return err
+	}
 	states, err := a.jobStates(r.Context())
 	if err != nil {
 		return err

@@ -108,6 +108,30 @@ func TestOpsAPIKey(t *testing.T) {
 	// Unknown paths and wrong methods answer only after the key check.
 	wantStatus(t, ops(t, srv, "", "GET", "/v1/api/nothing-here", nil), http.StatusUnauthorized, "unknown path without key")
 	wantStatus(t, ops(t, srv, testOpsSecret, "GET", "/v1/api/nothing-here", nil), http.StatusNotFound, "unknown path")
+	// The bare prefixes answer JSON themselves rather than redirect.
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, c := range []struct {
+		path, key string
+		want      int
+	}{{"/v1/api", testOpsSecret, 404}, {"/v1/api", "", 401}, {"/api", "", 404}} {
+		req, _ := http.NewRequest("GET", srv.URL+c.path, nil)
+		if c.key != "" {
+			req.Header.Set("x-api-key", c.key)
+		}
+		resp, err := noFollow.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+			t.Errorf("GET %s: %d %q, want %d JSON", c.path, resp.StatusCode, resp.Header.Get("Content-Type"), c.want)
+		}
+	}
+	// timeout is checked wherever it is accepted; wait is a boolean.
+	wantStatus(t, ops(t, srv, testOpsSecret, "GET", "/v1/api/jobs?timeout=bogus", nil), http.StatusUnprocessableEntity, "jobs?timeout=bogus")
+	wantStatus(t, ops(t, srv, testOpsSecret, "GET", "/v1/api/jobs?timeout=60", nil), http.StatusOK, "jobs?timeout=60")
+	wantStatus(t, ops(t, srv, testOpsSecret, "POST", "/v1/api/job/session-cleanup/run?wait=yes", nil), http.StatusUnprocessableEntity, "wait=yes")
+	wantStatus(t, ops(t, srv, testOpsSecret, "POST", "/v1/api/job/session-cleanup/run?wait=1", nil), http.StatusOK, "wait=1")
 	r := ops(t, srv, testOpsSecret, "POST", "/v1/api/jobs", nil)
 	wantStatus(t, r, http.StatusMethodNotAllowed, "POST jobs")
 	if r.Header.Get("Allow") != "GET" {

@@ -32,6 +32,8 @@ func (a *App) routes() {
 	// The API's catch-all gives JSON 404s and 405s instead of the mux's
 	// plain text; git paths and everything else fall through to "/".
 	a.mux.HandleFunc("/api/", a.apiFallback)
+	// Without this the mux would answer /api with an HTML redirect to /api/.
+	a.mux.HandleFunc("/api", func(w http.ResponseWriter, r *http.Request) { a.writeError(w, r, errNotFound) })
 	a.mux.HandleFunc("/", a.rootFallback)
 
 	a.handler = a.accessLog(a.recoverPanics(a.gitFirst(a.apiMiddleware(a.mux))))

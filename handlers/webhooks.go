@@ -469,6 +469,9 @@ func (a *App) listHookDeliveries(w http.ResponseWriter, r *http.Request) error {
 	if f.Status != "" && !slices.Contains(deliveryStatuses, f.Status) {
 		return invalid("status", "must be one of "+strings.Join(deliveryStatuses, ", "))
 	}
+	if f.Event != "" && f.Event != "ping" && !slices.Contains(webhookEvents, f.Event) {
+		return invalid("event", "must be one of ping, "+strings.Join(webhookEvents, ", "))
+	}
 	list, total, err := a.store.ListDeliveries(r.Context(), f)
 	if err != nil {
 		return err

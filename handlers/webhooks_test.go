@@ -368,6 +368,10 @@ func TestWebhookEvents(t *testing.T) {
 		r["visibility"] != "public" || r["clone_url"] != shared.URL+"/"+u.Name+"/evlib.git" {
 		t.Errorf("repository %v", r)
 	}
+	// The repository in a push payload already shows that push.
+	if api := me.must(http.StatusOK, "GET", api, nil).obj(t); r["pushed_at"] == nil || r["pushed_at"] != api["pushed_at"] {
+		t.Errorf("payload pushed_at %v, API pushed_at %v", r["pushed_at"], api["pushed_at"])
+	}
 	if s := p["sender"].(map[string]any); s["id"] != float64(u.ID) || s["username"] != u.Name || s["kind"] != "human" {
 		t.Errorf("sender %v", s)
 	}
@@ -616,6 +620,8 @@ func TestWebhookGivesUp(t *testing.T) {
 	}
 	me.must(http.StatusNotFound, "POST", hook+"/deliveries/999999/redeliver", nil)
 	me.must(http.StatusUnprocessableEntity, "GET", hook+"/deliveries?status=lost", nil)
+	me.must(http.StatusUnprocessableEntity, "GET", hook+"/deliveries?event=bogus", nil)
+	me.must(http.StatusOK, "GET", hook+"/deliveries?event=ping", nil)
 	if l := me.must(http.StatusOK, "GET", hook+"/deliveries?per_page=1", nil); l.Header.Get("X-Total-Count") != "2" || len(l.list(t)) != 1 {
 		t.Errorf("paginated deliveries %s %v", l.Body, l.Header)
 	}
