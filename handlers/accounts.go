@@ -460,6 +460,19 @@ func (a *App) deleteToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// As with creation, a scoped token has no power over a broader one:
+	// a leaked read-and-write token must not revoke the owner's keys.
+	if cur := who(r).token; cur != nil && len(cur.Scopes) > 0 && cur.ID != id {
+		ts, err := a.store.ListTokens(r.Context(), u.ID)
+		if err != nil {
+			return err
+		}
+		for _, t := range ts {
+			if t.ID == id && !(len(t.Scopes) > 0 && scopesWithin(t.Scopes, cur.Scopes)) {
+				return errStatus(http.StatusForbidden, "A scoped token cannot revoke a token with broader scopes")
+			}
+		}
+	}
 	if err := a.store.DeleteToken(r.Context(), u.ID, id); err != nil {
 		return err
 	}

@@ -217,6 +217,27 @@ func TestAPITokens(t *testing.T) {
 	}
 	ro.must(http.StatusForbidden, "POST", "/api/v1/user/api_tokens", map[string]any{"name": "escalate"})
 
+	// A write-scoped token may revoke itself or a narrower token, never a
+	// broader one (the default full-access token included).
+	mk := func(scopes ...string) (float64, string) {
+		o := me.must(http.StatusCreated, "POST", "/api/v1/user/api_tokens", map[string]any{"name": uniqueName("s"), "scopes": scopes}).obj(t)
+		return o["id"].(float64), o["token"].(string)
+	}
+	wid, wtok := mk("write", "read")
+	narrowID, _ := mk("write")
+	wideID, _ := mk("write", "read", "admin")
+	wc := shared.as(t, wtok)
+	defaultID := items[0]["id"].(float64)
+	for _, bigger := range []float64{defaultID, wideID} {
+		if r := wc.must(http.StatusForbidden, "DELETE", "/api/v1/user/api_tokens/"+ftoa(bigger), nil); !strings.Contains(string(r.Body), "broader") {
+			t.Errorf("revoking a broader token: %s", r.Body)
+		}
+	}
+	me.must(http.StatusOK, "GET", "/api/v1/user", nil) // the default token still works
+	wc.must(http.StatusNoContent, "DELETE", "/api/v1/user/api_tokens/"+ftoa(narrowID), nil)
+	wc.must(http.StatusNoContent, "DELETE", "/api/v1/user/api_tokens/"+ftoa(wid), nil)
+	wc.must(http.StatusUnauthorized, "GET", "/api/v1/user", nil)
+
 	// Revoke: 204, then the token is dead; someone else's id is a 404.
 	id := created["id"].(float64)
 	other := shared.register(t, "tok2")
