@@ -66,6 +66,22 @@ func (r *accountRequest) merged() accountFields {
 	}
 }
 
+// loginUser finds the account a login names (a username, or an email
+// when it has an @); nil when there is none.
+func (a *App) loginUser(ctx context.Context, login string) (*store.User, error) {
+	var u *store.User
+	var err error
+	if strings.Contains(login, "@") {
+		u, err = a.store.UserByEmail(ctx, login)
+	} else {
+		u, err = a.store.UserByName(ctx, login)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	return u, err
+}
+
 // ValidEmail reports whether s is a plain e-mail address (the CLI checks
 // with it too).
 func ValidEmail(s string) bool { return validEmail(s) }
@@ -249,14 +265,8 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) error {
 // for an account that does not exist (checked against a dummy hash) as
 // for a wrong password. The API login and the dashboard sign-in share it.
 func (a *App) verifyLogin(ctx context.Context, login, password string) (*store.User, error) {
-	var u *store.User
-	var err error
-	if strings.Contains(login, "@") {
-		u, err = a.store.UserByEmail(ctx, login)
-	} else {
-		u, err = a.store.UserByName(ctx, login)
-	}
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	u, err := a.loginUser(ctx, login)
+	if err != nil {
 		return nil, err
 	}
 	hash := ""

@@ -36,6 +36,7 @@ type dashboard struct {
 	throttle *loginThrottle
 	cop      *http.CrossOriginProtection
 	assetV   string
+	loginKey []byte // signs the sign-in form's token (see loginToken)
 }
 
 const (
@@ -64,16 +65,12 @@ func (a *App) routesAdmin() {
 	sm.IdleTimeout = 2 * time.Hour
 	sm.Cookie.Name = sessionCookie
 	cop := http.NewCrossOriginProtection()
-	if u, err := url.Parse(a.cfg.BaseURL); err == nil && u.Scheme != "" && u.Host != "" {
-		// Behind a proxy that rewrites Host, the browser's Origin is the
-		// base URL's.
-		_ = cop.AddTrustedOrigin(u.Scheme + "://" + u.Host)
-	}
 	a.dash = &dashboard{
 		sessions: sm,
 		throttle: newLoginThrottle(),
 		cop:      cop,
 		assetV:   assets.Version(),
+		loginKey: []byte(rand.Text()),
 	}
 	cop.SetDenyHandler(http.HandlerFunc(a.crossOriginRefused))
 
@@ -156,6 +153,15 @@ func (a *App) admin(pattern string, h adminFunc) {
 		if !ok {
 			return
 		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			// Read the form first, so a body over the limit is reported
+			// as such rather than as a missing token.
+			var mbe *http.MaxBytesError
+			if err := r.ParseForm(); errors.As(err, &mbe) {
+				a.renderError(w, r, ar, http.StatusRequestEntityTooLarge, "Form too large", "The form sent more data than the dashboard accepts.")
+				return
+			}
+		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead && !a.validCSRF(r) {
 			a.renderError(w, r, ar, http.StatusForbidden, "Form expired",
 				"The form was not sent with a valid security token, so nothing was changed. Reload the page and try again.")
@@ -181,8 +187,23 @@ func (a *App) dashChain(h http.Handler) http.Handler {
 		hd.Set("Referrer-Policy", "same-origin")
 		hd.Set("Cache-Control", "no-store")
 		r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+		// Behind a proxy that rewrites Host, the browser's Origin is the
+		// base URL's: the one in effect now, settings included.
+		if o := r.Header.Get("Origin"); o != "" && o == a.baseOrigin() {
+			withSession.ServeHTTP(w, r)
+			return
+		}
 		protected.ServeHTTP(w, r)
 	})
+}
+
+// baseOrigin is the scheme://host of the base URL in effect.
+func (a *App) baseOrigin() string {
+	u, err := url.Parse(a.baseURL())
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 // crossOriginRefused answers a cross-origin form POST: nothing changes.

@@ -1,9 +1,13 @@
 package handlers
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -111,7 +115,7 @@ func (a *App) loginForm(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	a.render(w, r, http.StatusOK, views.LoginPage(views.LoginData{AssetV: a.dash.assetV, CSRF: a.csrfToken(ctx),
+	a.render(w, r, http.StatusOK, views.LoginPage(views.LoginData{AssetV: a.dash.assetV, CSRF: a.loginToken(time.Now()),
 		Next: next, Notice: loginNotices[r.URL.Query().Get("notice")], Version: a.cfg.Version}))
 }
 
@@ -125,10 +129,10 @@ func (a *App) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	data := views.LoginData{AssetV: a.dash.assetV, Login: login, Next: safeNext(r.PostFormValue("next")), Version: a.cfg.Version}
 	fail := func(status int, msg string) {
 		data.Error = msg
-		data.CSRF = a.csrfToken(ctx)
+		data.CSRF = a.loginToken(time.Now())
 		a.render(w, r, status, views.LoginPage(data))
 	}
-	if !a.validCSRF(r) {
+	if !a.validLoginToken(r.PostFormValue("csrf_token"), time.Now()) {
 		fail(http.StatusForbidden, "The sign-in form expired. Please try again.")
 		return
 	}
@@ -136,7 +140,12 @@ func (a *App) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusUnprocessableEntity, "Enter your username or email and your password.")
 		return
 	}
+	// Failures count per account, however it is named (username or
+	// email), and per client address.
 	acctKey, ipKey := "acct:"+strings.ToLower(login), "ip:"+clientIP(r)
+	if u, err := a.loginUser(ctx, login); err == nil && u != nil {
+		acctKey = "acct#" + strconv.FormatInt(u.ID, 10)
+	}
 	if wait, blocked := a.dash.throttle.blocked(map[string]int{acctKey: loginMaxPerAccount, ipKey: loginMaxPerIP}); blocked {
 		mins := int(math.Ceil(wait.Minutes()))
 		w.Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(wait.Seconds()))))
@@ -177,6 +186,38 @@ func (a *App) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	a.csrfToken(ctx)
 	a.log.InfoContext(ctx, "dashboard sign-in", "user", u.Username, "ip", clientIP(r))
 	redirect(w, r, data.Next)
+}
+
+// loginToken is the sign-in form's anti-forgery token. It is signed
+// rather than kept in a session, so that showing the sign-in page to
+// anonymous visitors stores nothing: a session starts only at sign-in.
+func (a *App) loginToken(now time.Time) string {
+	ts := strconv.FormatInt(now.Unix(), 10)
+	return ts + "." + a.loginMAC(ts)
+}
+
+func (a *App) loginMAC(ts string) string {
+	m := hmac.New(sha256.New, a.dash.loginKey)
+	m.Write([]byte("tapioca-login:" + ts))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// validLoginToken accepts a token this process signed within the last
+// 12 hours (a session's lifetime).
+func (a *App) validLoginToken(tok string, now time.Time) bool {
+	ts, mac, ok := strings.Cut(tok, ".")
+	if !ok {
+		return false
+	}
+	n, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		return false
+	}
+	issued := time.Unix(n, 0)
+	if issued.After(now.Add(time.Minute)) || now.Sub(issued) > 12*time.Hour {
+		return false
+	}
+	return hmac.Equal([]byte(mac), []byte(a.loginMAC(ts)))
 }
 
 func (a *App) logoutForm(w http.ResponseWriter, r *http.Request) {

@@ -99,14 +99,10 @@ func TestDashboardSignIn(t *testing.T) {
 		t.Fatalf("signed out: %d %s", p.Status, p.Header.Get("Location"))
 	}
 	login := c.get("/login")
-	cookie := login.Header.Get("Set-Cookie")
-	for _, want := range []string{"tapioca_session=", "HttpOnly", "SameSite=Lax", "Path=/"} {
-		if !strings.Contains(cookie, want) {
-			t.Errorf("session cookie %q lacks %s", cookie, want)
-		}
-	}
-	if strings.Contains(cookie, "Secure") {
-		t.Errorf("plain-HTTP cookie marked Secure: %q", cookie)
+	// Showing the sign-in page stores no session: anonymous visitors
+	// cannot fill the session table.
+	if ck := login.Header.Get("Set-Cookie"); ck != "" {
+		t.Errorf("GET /login set a cookie: %q", ck)
 	}
 	if csp := login.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") {
 		t.Errorf("CSP %q", csp)
@@ -117,12 +113,30 @@ func TestDashboardSignIn(t *testing.T) {
 	if p.Status != http.StatusForbidden {
 		t.Fatalf("sign-in without token: %d", p.Status)
 	}
+	// A forged or stale token is refused too.
+	for _, tok := range []string{"1.abc", "9999999999." + strings.Repeat("0", 64), "garbage"} {
+		if p := c.post("/login", url.Values{"csrf_token": {tok}, "login": {"admin"}, "password": {srv.AdminPW}}); p.Status != http.StatusForbidden {
+			t.Fatalf("sign-in with token %q: %d", tok, p.Status)
+		}
+	}
 	p = c.signIn("admin", srv.AdminPW)
 	if p.Status != http.StatusSeeOther || p.Header.Get("Location") != "/admin" {
 		t.Fatalf("sign-in: %d %s", p.Status, p.Header.Get("Location"))
 	}
-	if newCookie := p.Header.Get("Set-Cookie"); newCookie == "" || strings.Split(newCookie, ";")[0] == strings.Split(cookie, ";")[0] {
-		t.Fatalf("session token not renewed at sign-in: %q", newCookie)
+	cookie := p.Header.Get("Set-Cookie")
+	for _, want := range []string{"tapioca_session=", "HttpOnly", "SameSite=Lax", "Path=/"} {
+		if !strings.Contains(cookie, want) {
+			t.Errorf("session cookie %q lacks %s", cookie, want)
+		}
+	}
+	if strings.Contains(cookie, "Secure") {
+		t.Errorf("plain-HTTP cookie marked Secure: %q", cookie)
+	}
+	// A failed sign-in stores nothing either.
+	planted := newDashClient(t, srv)
+	pre := planted.signIn("nobody-here", "wrong-password")
+	if ck := pre.Header.Get("Set-Cookie"); ck != "" {
+		t.Errorf("failed sign-in set a cookie: %q", ck)
 	}
 	if p := c.get("/admin"); p.Status != http.StatusOK || !strings.Contains(p.Body, "Recent activity") {
 		t.Fatalf("overview: %d", p.Status)
@@ -234,6 +248,10 @@ func TestDashboardThrottlesSignIn(t *testing.T) {
 	if p.Status != http.StatusTooManyRequests || !strings.Contains(p.Body, "Too many failed sign-in attempts") || p.Header.Get("Retry-After") == "" {
 		t.Fatalf("sixth attempt with the right password: %d", p.Status)
 	}
+	// The limit is the account's, whichever name it is signed in with.
+	if p := newDashClient(t, srv).signIn("admin@localhost", "wrong-password"); p.Status != http.StatusTooManyRequests {
+		t.Fatalf("the same account by email after five failures by name: %d", p.Status)
+	}
 	// Unknown accounts count against the client's address as well.
 	c2 := newDashClient(t, srv)
 	for i := range 15 {
@@ -249,15 +267,19 @@ func TestDashboardThrottlesSignIn(t *testing.T) {
 func TestDashboardSecureCookieOverHTTPS(t *testing.T) {
 	t.Parallel()
 	srv := newServer(t, func(c *handlers.Config) {})
-	req, _ := http.NewRequest("GET", srv.URL+"/login", nil)
+	tok := csrfOf(t, newDashClient(t, srv).get("/login"))
+	form := url.Values{"csrf_token": {tok}, "login": {"admin"}, "password": {srv.AdminPW}}
+	req, _ := http.NewRequest("POST", srv.URL+"/login", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("X-Forwarded-Proto", "https")
-	resp, err := http.DefaultClient.Do(req)
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if c := resp.Header.Get("Set-Cookie"); !strings.Contains(c, "Secure") {
-		t.Fatalf("cookie behind a TLS proxy: %q", c)
+	if c := resp.Header.Get("Set-Cookie"); resp.StatusCode != http.StatusSeeOther || !strings.Contains(c, "Secure") {
+		t.Fatalf("cookie behind a TLS proxy: %d %q", resp.StatusCode, c)
 	}
 }
 
@@ -395,5 +417,58 @@ func TestDashboardRedeliver(t *testing.T) {
 	}
 	if p := d.get("/admin/webhooks?status=bogus"); p.Status != http.StatusOK {
 		t.Fatalf("unknown filter: %d", p.Status)
+	}
+}
+
+// TestDashboardEdges: a form over the size limit says so; a page past the
+// end of a list says so and links back; a base URL set in Settings is a
+// trusted origin at once.
+func TestDashboardEdges(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t, nil)
+	c := newDashClient(t, srv)
+	if p := c.signIn("admin", srv.AdminPW); p.Status != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d", p.Status)
+	}
+	tok := csrfOf(t, c.get("/admin/users"))
+
+	big := c.post("/admin/settings", url.Values{"csrf_token": {tok}, "pad": {strings.Repeat("x", 2<<20)}})
+	if big.Status != http.StatusRequestEntityTooLarge || !strings.Contains(big.Body, "Form too large") {
+		t.Errorf("oversized form: %d", big.Status)
+	}
+
+	p := c.get("/admin/users?page=99")
+	if p.Status != http.StatusOK || !strings.Contains(p.Body, "No page 99") || strings.Contains(p.Body, "No users yet") || !strings.Contains(p.Body, `href="/admin/users">Go to the last page`) {
+		t.Errorf("page past the end: %d\n%s", p.Status, p.Body)
+	}
+
+	// Origin equal to the base URL in effect passes even when Host differs
+	// (a proxy that rewrites Host), with no restart after Settings change it.
+	const proxied = "http://git.example.test:9999"
+	form := url.Values{"csrf_token": {tok}, "registration": {"open"}, "base_url": {proxied}}
+	if p := c.post("/admin/settings", form); p.Status != http.StatusSeeOther {
+		t.Fatalf("save settings: %d %s", p.Status, p.Body)
+	}
+	req, _ := http.NewRequest("POST", srv.URL+"/admin/settings", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", proxied)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("POST with the new base URL's Origin: %d", resp.StatusCode)
+	}
+	req, _ = http.NewRequest("POST", srv.URL+"/admin/settings", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "http://evil.example")
+	resp, err = c.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("POST from another origin: %d", resp.StatusCode)
 	}
 }

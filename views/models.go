@@ -58,6 +58,9 @@ func (p Pager) To() int { return min(p.Page*p.PerPage, p.Total) }
 // Pages is the number of pages (at least 1).
 func (p Pager) Pages() int { return max(1, (p.Total+p.PerPage-1)/p.PerPage) }
 
+// PastEnd reports a page after the last one of a list that has items.
+func (p Pager) PastEnd() bool { return p.Total > 0 && p.Page > p.Pages() }
+
 // HasPrev reports whether there is a previous page.
 func (p Pager) HasPrev() bool { return p.Page > 1 }
 
@@ -180,6 +183,14 @@ func Itoa(n int) string { return strconv.Itoa(n) }
 
 // I64 formats an int64 for templates.
 func I64(n int64) string { return strconv.FormatInt(n, 10) }
+
+// Plural picks the word for n.
+func Plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
 
 // Count formats n with its noun in the right number: "1 user", "3 users".
 func Count(n int, one, many string) string {
