@@ -26,11 +26,11 @@ const uploadPackCaps = "multi_ack thin-pack side-band side-band-64k ofs-delta " 
 	"multi_ack_detailed no-done allow-tip-sha1-in-want allow-reachable-sha1-in-want " +
 	"object-format=sha1 agent=" + Agent
 
-// Capabilities advertised to push clients. no-thin makes git send packs
-// whose deltas all have their base inside the pack, so a received pack can
-// be stored as it is.
+// Capabilities advertised to push clients. Thin packs are accepted (no
+// no-thin): git then sends a small edit of a big file as a delta against
+// the version the server has, and indexPack completes the pack.
 const receivePackCaps = "report-status delete-refs side-band-64k quiet atomic " +
-	"ofs-delta push-options no-thin object-format=sha1 agent=" + Agent
+	"ofs-delta push-options object-format=sha1 agent=" + Agent
 
 func noCache(h http.Header) {
 	h.Set("Cache-Control", "no-cache, max-age=0, must-revalidate")

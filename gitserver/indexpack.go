@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
@@ -144,10 +145,15 @@ func (s *packStream) Read(p []byte) (int, error) {
 	return n, s.advance(n)
 }
 
+// baseReader reads whole objects a thin pack's deltas are based on.
+type baseReader func(h plumbing.Hash) (plumbing.ObjectType, []byte, error)
+
 // indexPack reads a pack from r into dir, resolves its deltas and writes
-// its index. Nothing outside dir is touched. Deltas must have their base
-// in the pack (the server advertises no-thin).
-func indexPack(ctx context.Context, r io.Reader, dir string, limit int64) (*receivedPack, error) {
+// its index. Nothing outside dir is touched. A delta whose base is not in
+// the pack (a thin pack, as git push sends) gets its base from bases,
+// which is then appended to the pack so that it stands alone, as
+// `git index-pack --fix-thin` does; with bases nil such a pack is refused.
+func indexPack(ctx context.Context, r io.Reader, dir string, limit int64, bases baseReader) (*receivedPack, error) {
 	f, err := os.CreateTemp(dir, "tmp_pack_")
 	if err != nil {
 		return nil, fmt.Errorf("create quarantine pack: %w", err)
@@ -268,7 +274,7 @@ func indexPack(ctx context.Context, r io.Reader, dir string, limit int64) (*rece
 	copy(rp.checksum[:], trailer[:])
 	rp.size = s.pos
 
-	if err := rp.resolveDeltas(ctx, f); err != nil {
+	if err := rp.resolveDeltas(ctx, f, bases); err != nil {
 		return nil, err
 	}
 	if err := rp.writeIndex(dir); err != nil {
@@ -311,7 +317,7 @@ func expectZlibEnd(zr io.Reader) error {
 // resolveDeltas applies every delta to its base, depth first from each
 // whole object, so each base is inflated once and only one chain is held
 // in memory at a time.
-func (rp *receivedPack) resolveDeltas(ctx context.Context, f *os.File) error {
+func (rp *receivedPack) resolveDeltas(ctx context.Context, f *os.File, bases baseReader) error {
 	defer func() {
 		for i := range rp.objects {
 			rp.objects[i].data = nil
@@ -401,9 +407,117 @@ func (rp *receivedPack) resolveDeltas(ctx context.Context, f *os.File) error {
 			return err
 		}
 	}
-	if resolved != rp.deltas {
+	if resolved == rp.deltas {
+		return nil
+	}
+	if bases == nil {
 		return fmt.Errorf("pack has %d deltas whose base is not in the pack (thin packs are not accepted)", rp.deltas-resolved)
 	}
+	// A thin pack: the remaining deltas are based on objects the
+	// repository has. Each base is appended to the pack, then its deltas
+	// (and theirs, depth first) are resolved as above.
+	var external []plumbing.Hash
+	for h, kids := range refKids {
+		if _, in := rp.byHash[h]; in {
+			continue
+		}
+		for _, k := range kids {
+			if !rp.objects[k].resolved {
+				external = append(external, h)
+				break
+			}
+		}
+	}
+	slices.SortFunc(external, func(a, b plumbing.Hash) int { return bytes.Compare(a[:], b[:]) })
+	fx, err := newThinFixer(f, rp)
+	if err != nil {
+		return err
+	}
+	for _, h := range external {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		typ, content, err := bases(h)
+		if err != nil {
+			return fmt.Errorf("delta base %s is neither in the pack nor in the repository: %w", h, err)
+		}
+		i, err := fx.appendWhole(h, typ, content)
+		if err != nil {
+			return err
+		}
+		if err := resolve(i, content, 1); err != nil {
+			return err
+		}
+	}
+	if resolved != rp.deltas {
+		return fmt.Errorf("pack has %d deltas whose base could not be found", rp.deltas-resolved)
+	}
+	return fx.finish()
+}
+
+// thinFixer appends whole objects to a received pack, in place of its
+// trailer, then rewrites the object count and the trailing checksum.
+type thinFixer struct {
+	f   *os.File
+	rp  *receivedPack
+	end int64 // where the next entry goes
+	zw  *zlib.Writer
+	buf bytes.Buffer
+}
+
+func newThinFixer(f *os.File, rp *receivedPack) (*thinFixer, error) {
+	return &thinFixer{f: f, rp: rp, end: rp.size - int64(len(rp.checksum))}, nil
+}
+
+// appendWhole writes base as a whole entry at the end of the pack and
+// records it; it returns the entry's index in rp.objects.
+func (fx *thinFixer) appendWhole(h plumbing.Hash, typ plumbing.ObjectType, content []byte) (int, error) {
+	fx.buf.Reset()
+	fx.buf.Write(appendEntryHeader(nil, typ, int64(len(content))))
+	if fx.zw == nil {
+		fx.zw = zlib.NewWriter(&fx.buf)
+	} else {
+		fx.zw.Reset(&fx.buf)
+	}
+	if _, err := fx.zw.Write(content); err != nil {
+		return 0, fmt.Errorf("append delta base: %w", err)
+	}
+	if err := fx.zw.Close(); err != nil {
+		return 0, fmt.Errorf("append delta base: %w", err)
+	}
+	if _, err := fx.f.WriteAt(fx.buf.Bytes(), fx.end); err != nil {
+		return 0, fmt.Errorf("append delta base: %w", err)
+	}
+	o := packObject{hash: h, typ: typ, size: int64(len(content)), off: fx.end, crc: crc32.ChecksumIEEE(fx.buf.Bytes()),
+		diskType: typ, diskSize: int64(len(content)), resolved: true}
+	fx.end += int64(fx.buf.Len())
+	fx.rp.byHash[h] = len(fx.rp.objects)
+	fx.rp.objects = append(fx.rp.objects, o)
+	return len(fx.rp.objects) - 1, nil
+}
+
+// finish sets the pack's object count and writes its new checksum.
+func (fx *thinFixer) finish() error {
+	var count [4]byte
+	binary.BigEndian.PutUint32(count[:], uint32(len(fx.rp.objects)))
+	if _, err := fx.f.WriteAt(count[:], 8); err != nil {
+		return fmt.Errorf("fix thin pack: %w", err)
+	}
+	sum := sha1.New()
+	if _, err := io.Copy(sum, io.NewSectionReader(fx.f, 0, fx.end)); err != nil {
+		return fmt.Errorf("fix thin pack: %w", err)
+	}
+	copy(fx.rp.checksum[:], sum.Sum(nil))
+	if _, err := fx.f.WriteAt(fx.rp.checksum[:], fx.end); err != nil {
+		return fmt.Errorf("fix thin pack: %w", err)
+	}
+	if err := fx.f.Truncate(fx.end + int64(len(fx.rp.checksum))); err != nil {
+		return fmt.Errorf("fix thin pack: %w", err)
+	}
+	if err := fx.f.Sync(); err != nil {
+		return fmt.Errorf("fix thin pack: %w", err)
+	}
+	fx.rp.size = fx.end + int64(len(fx.rp.checksum))
 	return nil
 }
 

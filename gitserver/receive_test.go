@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -434,7 +436,64 @@ func TestPushEdgeCases(t *testing.T) {
 	if !ts.readServerRef(repo, "refs/heads/old").IsZero() || ts.readServerRef(repo, "refs/heads/new").String() != c {
 		t.Fatal("delete+create push not applied")
 	}
+	// Deleting a/b frees the name a in the same push, as git allows.
+	ts.git(shallow, "push", "-q", "origin", "main:refs/heads/df/sub")
+	ts.git(shallow, "push", "-q", "origin", ":refs/heads/df/sub", "main:refs/heads/df")
+	if !ts.readServerRef(repo, "refs/heads/df/sub").IsZero() || ts.readServerRef(repo, "refs/heads/df").String() != c {
+		t.Fatal("delete df/sub + create df not applied")
+	}
 	ts.fsck(repo)
+}
+
+// TestThinPushOfASmallEdit: git push sends a small edit of a big file as
+// a delta against the blob the server has; the server completes the pack
+// so that it stands alone, and clones and fetches read it back intact.
+func TestThinPushOfASmallEdit(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, Config{})
+	repo := ts.newRepo("thinpush")
+	work := ts.workdir("thinpush")
+	big := make([]byte, 2<<20)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range big {
+		big[i] = byte(rng.Uint32())
+	}
+	ts.commitFile(work, "big.bin", string(big), "big file")
+	ts.git(work, "push", "-q", "origin", "main")
+	reader := ts.clone("thinpush")
+
+	copy(big[1<<20:], "a small edit in the middle")
+	want := ts.commitFile(work, "big.bin", string(big), "edit")
+	_, stderr, err := ts.gitErr(work, nil, "push", "--progress", "origin", "main")
+	if err != nil {
+		t.Fatalf("push: %v\n%s", err, stderr)
+	}
+	// "Writing objects: 100% (3/3), 1.23 KiB | ..." — kilobytes, not the
+	// 2 MiB the whole blob would be.
+	m := regexp.MustCompile(`Writing objects: 100% \(\d+/\d+\), ([\d.]+) (bytes|KiB|MiB)`).FindStringSubmatch(stderr)
+	if m == nil || m[2] == "MiB" {
+		t.Fatalf("push was not thin:\n%s", stderr)
+	}
+	if got := ts.readServerRef(repo, "refs/heads/main").String(); got != want {
+		t.Fatalf("main = %s, want %s", got, want)
+	}
+	ts.fsck(repo)
+	// Every stored pack stands alone.
+	packs, _ := filepath.Glob(filepath.Join(repo, "objects", "pack", "*.idx"))
+	for _, idx := range packs {
+		if out, errOut, err := ts.gitErr(repo, nil, "verify-pack", idx); err != nil {
+			t.Fatalf("verify-pack %s: %v\n%s%s", filepath.Base(idx), err, out, errOut)
+		}
+	}
+	// A fetch of the edit gets it back; so does a fresh clone.
+	ts.git(reader, "pull", "-q", "--ff-only", "origin", "main")
+	for _, dir := range []string{reader, ts.clone("thinpush")} {
+		data, err := os.ReadFile(filepath.Join(dir, "big.bin"))
+		if err != nil || !bytes.Equal(data, big) {
+			t.Fatalf("%s: content differs (err %v)", dir, err)
+		}
+		ts.git(dir, "fsck", "--full")
+	}
 }
 
 // TestPushRejectsUnreachableBrokenObjects: a pack smuggling a commit whose

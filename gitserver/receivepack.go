@@ -305,7 +305,24 @@ func (s *Server) receivePack(ctx context.Context, repoPath string, pack io.Reade
 	if err != nil {
 		return nil, fmt.Errorf("create quarantine: %w", err)
 	}
-	rp, err := indexPack(ctx, pack, qdir, limit)
+	// Deltas of a thin pack are based on objects the repository has; they
+	// are read from it only if the pack turns out to need them.
+	var db *odb
+	defer func() {
+		if db != nil {
+			db.close()
+		}
+	}()
+	bases := func(h plumbing.Hash) (plumbing.ObjectType, []byte, error) {
+		if db == nil {
+			var err error
+			if db, err = openODB(repoPath); err != nil {
+				return plumbing.InvalidObject, nil, err
+			}
+		}
+		return db.read(h)
+	}
+	rp, err := indexPack(ctx, pack, qdir, limit, bases)
 	if err != nil {
 		os.RemoveAll(qdir)
 		return nil, err
@@ -516,7 +533,8 @@ func (s *Server) applyUpdates(ctx context.Context, repoPath string, rp *received
 		markFailed(cmds, "failed to read refs")
 		return nil, err
 	}
-	var refs []ref // every ref, listed for the first new name only
+	var creates []*command
+	deleted := map[string]bool{}
 	for _, c := range cmds {
 		if c.ng != "" {
 			continue
@@ -533,12 +551,30 @@ func (s *Server) applyUpdates(ctx context.Context, repoPath string, rp *received
 			c.ng = "fetch first"
 			continue
 		}
-		if !exists && !c.New.IsZero() {
-			if refs == nil {
-				if refs, _, err = listRefs(repoPath, ""); err != nil {
-					markFailed(cmds, "failed to read refs")
-					return nil, err
-				}
+		switch {
+		case c.New.IsZero():
+			deleted[c.Name] = true
+		case !exists:
+			creates = append(creates, c)
+		}
+	}
+	// A new name must not clash with a ref as a file or directory (a and
+	// a/b), unless this same push deletes that ref, as git allows.
+	if len(creates) > 0 {
+		all, _, err := listRefs(repoPath, "")
+		if err != nil {
+			markFailed(cmds, "failed to read refs")
+			return nil, err
+		}
+		refs := all[:0:0]
+		for _, r := range all {
+			if !deleted[r.name] {
+				refs = append(refs, r)
+			}
+		}
+		for _, c := range creates {
+			if c.ng != "" {
+				continue
 			}
 			if other := refNameConflict(refs, c.Name); other != "" {
 				c.ng = "cannot lock ref: conflicts with " + other
@@ -561,7 +597,19 @@ func (s *Server) applyUpdates(ctx context.Context, repoPath string, rp *received
 	var done []RefUpdate
 	var written []*command
 	var firstErr error
+	// Deletions first, so that a/b is gone before a is written.
+	ordered := make([]*command, 0, len(cmds))
 	for _, c := range cmds {
+		if c.New.IsZero() {
+			ordered = append(ordered, c)
+		}
+	}
+	for _, c := range cmds {
+		if !c.New.IsZero() {
+			ordered = append(ordered, c)
+		}
+	}
+	for _, c := range ordered {
 		if c.ng != "" {
 			continue
 		}

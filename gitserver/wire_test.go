@@ -287,7 +287,7 @@ func TestInfoRefsAdvertisement(t *testing.T) {
 		t.Fatalf("empty repo advertisement: %q", body)
 	}
 	body, h, _ = get("git-receive-pack")
-	if h.Get("Content-Type") != "application/x-git-receive-pack-advertisement" || !strings.Contains(body, "report-status") || !strings.Contains(body, "no-thin") {
+	if h.Get("Content-Type") != "application/x-git-receive-pack-advertisement" || !strings.Contains(body, "report-status") || strings.Contains(body, "no-thin") {
 		t.Fatalf("receive-pack advertisement: %q %v", body, h)
 	}
 	if _, _, code := get("git-frobnicate"); code != http.StatusForbidden {

@@ -163,4 +163,11 @@ func TestProtectedBranch(t *testing.T) {
 	if got := f.tip("master"); got == before {
 		t.Fatal("force-push to an unprotected branch did not land")
 	}
+	// The default branch cannot be deleted over git, protected or not
+	// (git's receive.denyDeleteCurrent): HEAD would point nowhere.
+	master := f.tip("master")
+	out, err = tryGit(f.work, "push", "origin", ":master")
+	if err == nil || !strings.Contains(out, "deletion of the current branch prohibited") || f.tip("master") != master {
+		t.Fatalf("delete the default branch over git: err %v\n%s", err, out)
+	}
 }

@@ -151,11 +151,17 @@ func (a *App) serveGit(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// checkPush refuses force-pushes and deletions of protected branches.
+// checkPush refuses force-pushes and deletions of protected branches,
+// and deleting the default branch.
 func (a *App) checkPush(ctx context.Context, repo *store.Repo, u gitserver.RefUpdate) error {
 	branch, ok := strings.CutPrefix(u.Name, "refs/heads/")
 	if !ok {
 		return nil
+	}
+	// As git's receive.denyDeleteCurrent: HEAD would point nowhere, and
+	// every later clone would check out nothing.
+	if u.New.IsZero() && branch == repo.DefaultBranch {
+		return errors.New("deletion of the current branch prohibited")
 	}
 	protected, err := a.store.ProtectedBranches(ctx, repo.ID)
 	if err != nil {
