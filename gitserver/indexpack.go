@@ -429,10 +429,7 @@ func (rp *receivedPack) resolveDeltas(ctx context.Context, f *os.File, bases bas
 		}
 	}
 	slices.SortFunc(external, func(a, b plumbing.Hash) int { return bytes.Compare(a[:], b[:]) })
-	fx, err := newThinFixer(f, rp)
-	if err != nil {
-		return err
-	}
+	fx := &thinFixer{f: f, rp: rp, end: rp.size - int64(len(rp.checksum))}
 	for _, h := range external {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -463,10 +460,6 @@ type thinFixer struct {
 	end int64 // where the next entry goes
 	zw  *zlib.Writer
 	buf bytes.Buffer
-}
-
-func newThinFixer(f *os.File, rp *receivedPack) (*thinFixer, error) {
-	return &thinFixer{f: f, rp: rp, end: rp.size - int64(len(rp.checksum))}, nil
 }
 
 // appendWhole writes base as a whole entry at the end of the pack and

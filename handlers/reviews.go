@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -139,15 +140,19 @@ func (a *App) createReview(w http.ResponseWriter, r *http.Request) error {
 	}
 	var comments []store.NewReviewComment
 	if len(req.Comments) > 0 {
-		changed, err := a.changedPaths(r, repo, p)
+		st, err := a.objects(repo)
 		if err != nil {
 			return err
 		}
-		lines, err := a.lineCounter(repo, p)
+		defer st.Close()
+		changed, err := changedPaths(ctx, st, p)
 		if err != nil {
 			return err
 		}
-		defer lines.Close()
+		lines, err := newPRLines(st, p)
+		if err != nil {
+			return err
+		}
 		for k, c := range req.Comments {
 			at := fmt.Sprintf("comments[%d]", k)
 			path := strings.TrimPrefix(strings.TrimSpace(c.Path.V), "/")
@@ -204,13 +209,8 @@ func (a *App) createReview(w http.ResponseWriter, r *http.Request) error {
 
 // changedPaths is the set of files the pull request changes between the
 // tips its facts were computed for (frozen once merged or closed).
-func (a *App) changedPaths(r *http.Request, repo *store.Repo, p *store.Pull) (map[string]bool, error) {
-	st, err := a.objects(repo)
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
-	paths, err := diffstat.ChangedPaths(r.Context(), st, plumbing.NewHash(p.Git.BaseSHA), plumbing.NewHash(p.Git.HeadSHA))
+func changedPaths(ctx context.Context, st *objectStore, p *store.Pull) (map[string]bool, error) {
+	paths, err := diffstat.ChangedPaths(ctx, st, plumbing.NewHash(p.Git.BaseSHA), plumbing.NewHash(p.Git.HeadSHA))
 	if errors.Is(err, merge.ErrNoMergeBase) {
 		return map[string]bool{}, nil
 	}
@@ -228,7 +228,6 @@ func (a *App) changedPaths(r *http.Request, repo *store.Repo, p *store.Pull) (ma
 // head (or, for a file the pull request deletes, its base), so inline
 // comments can be checked against the file they point into.
 type prLines struct {
-	st         *objectStore
 	head, base *object.Commit
 	cache      map[string]fileLines
 }
@@ -238,24 +237,17 @@ type fileLines struct {
 	binary bool
 }
 
-func (a *App) lineCounter(repo *store.Repo, p *store.Pull) (*prLines, error) {
-	st, err := a.objects(repo)
-	if err != nil {
-		return nil, err
-	}
-	pl := &prLines{st: st, cache: map[string]fileLines{}}
+func newPRLines(st *objectStore, p *store.Pull) (*prLines, error) {
+	pl := &prLines{cache: map[string]fileLines{}}
+	var err error
 	if pl.head, err = object.GetCommit(st, plumbing.NewHash(p.Git.HeadSHA)); err != nil {
-		st.Close()
 		return nil, fmt.Errorf("pull head %s: %w", p.Git.HeadSHA, err)
 	}
 	if pl.base, err = object.GetCommit(st, plumbing.NewHash(p.Git.BaseSHA)); err != nil {
-		st.Close()
 		return nil, fmt.Errorf("pull base %s: %w", p.Git.BaseSHA, err)
 	}
 	return pl, nil
 }
-
-func (pl *prLines) Close() error { return pl.st.Close() }
 
 // count returns the number of lines of path, counting a final line
 // without a newline as git does.
