@@ -269,6 +269,12 @@ func (a *App) verifyLogin(ctx context.Context, login, password string) (*store.U
 	if err != nil {
 		return nil, err
 	}
+	return a.checkLogin(u, password), nil
+}
+
+// checkLogin is verifyLogin for an account already looked up (nil when
+// the login named none).
+func (a *App) checkLogin(u *store.User, password string) *store.User {
 	hash := ""
 	if u != nil && !u.IsOrg() {
 		hash = u.PasswordHash
@@ -279,9 +285,9 @@ func (a *App) verifyLogin(ctx context.Context, login, password string) (*store.U
 	}
 	ok, err := store.CheckPassword(hash, password)
 	if err != nil || !ok || u == nil {
-		return nil, nil
+		return nil
 	}
-	return u, nil
+	return u
 }
 
 func (a *App) getSelf(w http.ResponseWriter, r *http.Request) error {

@@ -142,22 +142,23 @@ func (a *App) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	// Failures count per account, however it is named (username or
 	// email), and per client address.
-	acctKey, ipKey := "acct:"+strings.ToLower(login), "ip:"+clientIP(r)
-	if u, err := a.loginUser(ctx, login); err == nil && u != nil {
-		acctKey = "acct#" + strconv.FormatInt(u.ID, 10)
-	}
-	if wait, blocked := a.dash.throttle.blocked(map[string]int{acctKey: loginMaxPerAccount, ipKey: loginMaxPerIP}); blocked {
-		mins := int(math.Ceil(wait.Minutes()))
-		w.Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(wait.Seconds()))))
-		fail(http.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-in attempts. Try again in %d %s.", mins, plural(mins, "minute", "minutes")))
-		return
-	}
-	u, err := a.verifyLogin(ctx, login, password)
+	account, err := a.loginUser(ctx, login)
 	if err != nil {
 		a.log.ErrorContext(ctx, "sign-in lookup", "err", err)
 		fail(http.StatusInternalServerError, "Signing in failed on the server. Try again.")
 		return
 	}
+	acctKey, ipKey := "acct:"+strings.ToLower(login), "ip:"+clientIP(r)
+	if account != nil {
+		acctKey = "acct#" + strconv.FormatInt(account.ID, 10)
+	}
+	if wait, blocked := a.dash.throttle.blocked(map[string]int{acctKey: loginMaxPerAccount, ipKey: loginMaxPerIP}); blocked {
+		mins := int(math.Ceil(wait.Minutes()))
+		w.Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(wait.Seconds()))))
+		fail(http.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-in attempts. Try again in %d %s.", mins, views.Plural(mins, "minute", "minutes")))
+		return
+	}
+	u := a.checkLogin(account, password)
 	if u == nil {
 		a.dash.throttle.fail(acctKey, ipKey)
 		fail(http.StatusUnauthorized, "Incorrect username, email or password.")

@@ -291,8 +291,8 @@ func (a *App) adminGrantVouches(w http.ResponseWriter, r *http.Request, ar *admi
 	if err != nil {
 		return err
 	}
-	a.audit(ctx, ar, fmt.Sprintf("granted %d %s to", n, plural(int(n), "vouch", "vouches")), u.Username)
-	return a.flashTo(w, r, "success", fmt.Sprintf("Granted %d %s to %s; balance now %d.", n, plural(int(n), "vouch", "vouches"), u.Username, balance), a.userPath(u))
+	a.audit(ctx, ar, fmt.Sprintf("granted %d %s to", n, views.Plural(int(n), "vouch", "vouches")), u.Username)
+	return a.flashTo(w, r, "success", fmt.Sprintf("Granted %d %s to %s; balance now %d.", n, views.Plural(int(n), "vouch", "vouches"), u.Username, balance), a.userPath(u))
 }
 
 func (a *App) adminConfirmDeleteUser(w http.ResponseWriter, r *http.Request, ar *adminReq) error {

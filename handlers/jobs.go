@@ -326,7 +326,7 @@ func (a *App) jobSessionCleanup(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("Deleted %d expired %s", n, plural(int(n), "session", "sessions")), nil
+	return fmt.Sprintf("Deleted %d expired %s", n, views.Plural(int(n), "session", "sessions")), nil
 }
 
 // jobRepositoryMaintenance repacks every repository in turn. One failing
@@ -362,16 +362,9 @@ func (a *App) jobRepositoryMaintenance(ctx context.Context) (string, error) {
 		after += res.BytesAfter
 	}
 	msg := fmt.Sprintf("Maintained %d %s: %d loose objects packed, %d packs merged, %s → %s",
-		done, plural(done, "repository", "repositories"), loose, merged, views.Bytes(before), views.Bytes(after))
+		done, views.Plural(done, "repository", "repositories"), loose, merged, views.Bytes(before), views.Bytes(after))
 	if failed > 0 {
-		return msg, fmt.Errorf("%d %s failed, first: %w", failed, plural(failed, "repository", "repositories"), firstErr)
+		return msg, fmt.Errorf("%d %s failed, first: %w", failed, views.Plural(failed, "repository", "repositories"), firstErr)
 	}
 	return msg, nil
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }

@@ -24,6 +24,7 @@ import (
 
 	"tapioca/gitserver"
 	"tapioca/store"
+	"tapioca/views"
 )
 
 // POST /v1/api/poll/run fetches the given repositories now and reports,
@@ -112,7 +113,7 @@ func (a *App) opsPollRun(w http.ResponseWriter, r *http.Request) error {
 	}()
 	if !wait {
 		writeJSON(w, http.StatusAccepted, map[string]any{"status": "accepted",
-			"message": fmt.Sprintf("Poll run started for %d %s", len(targets), plural(len(targets), "target", "targets"))})
+			"message": fmt.Sprintf("Poll run started for %d %s", len(targets), views.Plural(len(targets), "target", "targets"))})
 		return nil
 	}
 	timer := time.NewTimer(timeout)
