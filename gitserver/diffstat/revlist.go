@@ -54,7 +54,7 @@ func (q *walkQueue) Pop() any {
 // every head-only commit found, so it reads the pull request's commits and
 // a few more, not the whole history.
 func CountCommits(ctx context.Context, s storer.EncodedObjectStorer, baseTip, headTip plumbing.Hash) (int, error) {
-	cs, err := Commits(ctx, s, baseTip, headTip)
+	cs, err := headOnly(ctx, s, baseTip, headTip)
 	return len(cs), err
 }
 
@@ -62,6 +62,18 @@ func CountCommits(ctx context.Context, s storer.EncodedObjectStorer, baseTip, he
 // (`git rev-list base..head`), oldest first by committer date: every commit
 // a pull request brings, including those on branches it merged in.
 func Commits(ctx context.Context, s storer.EncodedObjectStorer, baseTip, headTip plumbing.Hash) ([]*object.Commit, error) {
+	out, err := headOnly(ctx, s, baseTip, headTip)
+	// The walk's reverse discovery order puts parents before children; the
+	// stable sort by date keeps that order among commits of one second.
+	slices.SortStableFunc(out, func(x, y *object.Commit) int {
+		return x.Committer.When.Compare(y.Committer.When)
+	})
+	return out, err
+}
+
+// headOnly walks both histories newest first and returns the head-only
+// commits, parents before children.
+func headOnly(ctx context.Context, s storer.EncodedObjectStorer, baseTip, headTip plumbing.Hash) ([]*object.Commit, error) {
 	flags := make(map[plumbing.Hash]uint8)
 	commits := make(map[plumbing.Hash]*object.Commit)
 	var seen []plumbing.Hash // discovery order, newest first
@@ -115,17 +127,12 @@ func Commits(ctx context.Context, s storer.EncodedObjectStorer, baseTip, headTip
 			break
 		}
 	}
-	// Reverse discovery order puts parents before children; the stable
-	// sort by date keeps that order among commits made in the same second.
 	var out []*object.Commit
 	for _, h := range slices.Backward(seen) {
 		if flags[h] == fromHead {
 			out = append(out, commits[h])
 		}
 	}
-	slices.SortStableFunc(out, func(x, y *object.Commit) int {
-		return x.Committer.When.Compare(y.Committer.When)
-	})
 	return out, nil
 }
 
