@@ -566,19 +566,16 @@ func (s *Server) applyUpdates(ctx context.Context, repoPath string, rp *received
 			markFailed(cmds, "failed to read refs")
 			return nil, err
 		}
-		refs := all[:0:0]
-		for _, r := range all {
-			if !deleted[r.name] {
-				refs = append(refs, r)
-			}
-		}
+		names := newRefNames(all, func(name string) bool { return deleted[name] })
 		for _, c := range creates {
 			if c.ng != "" {
 				continue
 			}
-			if other := refNameConflict(refs, c.Name); other != "" {
+			if other := names.conflict(c.Name); other != "" {
 				c.ng = "cannot lock ref: conflicts with " + other
+				continue
 			}
+			names.add(c.Name) // two new refs of one push can clash too
 		}
 	}
 	if atomic && anyRejected(cmds) {
@@ -594,59 +591,51 @@ func (s *Server) applyUpdates(ctx context.Context, repoPath string, rp *received
 		}
 	}
 
-	var done []RefUpdate
-	var written []*command
+	// One batch: a single fsync for the whole push however many refs it
+	// moves (commitRefs).
+	var accepted []*command
+	var changes []refChange
+	for _, c := range cmds {
+		if c.ng == "" {
+			accepted = append(accepted, c)
+			changes = append(changes, refChange{c.Name, c.New})
+		}
+	}
+	peeler := &odbPeeler{ctx: ctx, repoPath: repoPath}
+	defer peeler.close()
+	errs := commitRefs(repoPath, changes, peeler.peel)
 	var firstErr error
-	// Deletions first, so that a/b is gone before a is written.
-	ordered := make([]*command, 0, len(cmds))
-	for _, c := range cmds {
-		if c.New.IsZero() {
-			ordered = append(ordered, c)
-		}
-	}
-	for _, c := range cmds {
-		if !c.New.IsZero() {
-			ordered = append(ordered, c)
-		}
-	}
-	for _, c := range ordered {
-		if c.ng != "" {
-			continue
-		}
-		var err error
-		if c.New.IsZero() {
-			err = deleteRef(repoPath, c.Name)
-		} else {
-			err = writeRef(repoPath, c.Name, c.New)
-		}
-		if err != nil {
+	var written []*command
+	for i, c := range accepted {
+		if errs != nil && errs[i] != nil {
 			c.ng = "failed to update ref"
 			if firstErr == nil {
-				firstErr = err
-			}
-			if atomic {
-				rollback(repoPath, written)
-				markFailed(cmds, "atomic push failure")
-				return nil, firstErr
+				firstErr = errs[i]
 			}
 			continue
 		}
 		written = append(written, c)
+	}
+	if firstErr != nil && atomic {
+		rollback(repoPath, written, peeler.peel)
+		markFailed(cmds, "atomic push failure")
+		return nil, firstErr
+	}
+	var done []RefUpdate
+	for _, c := range written {
 		done = append(done, c.RefUpdate)
 	}
 	return done, firstErr
 }
 
 // rollback restores refs written by an atomic push that failed midway.
-func rollback(repoPath string, written []*command) {
-	for _, c := range written {
-		if c.Old.IsZero() {
-			deleteRef(repoPath, c.Name)
-		} else {
-			writeRef(repoPath, c.Name, c.Old)
-		}
+func rollback(repoPath string, written []*command, peel peelFunc) {
+	changes := make([]refChange, len(written))
+	for i, c := range written {
+		changes[i] = refChange{c.Name, c.Old}
 		c.ng = "atomic push failure"
 	}
+	commitRefs(repoPath, changes, peel)
 }
 
 // markFailed rejects, with reason, every command not rejected yet.
