@@ -250,11 +250,16 @@ func appendCopies(out []byte, off, n int) []byte {
 func nameHash(path []byte) uint32 {
 	var h uint32
 	for _, c := range path {
-		switch c {
-		case ' ', '\t', '\n', '\v', '\f', '\r':
-			continue
-		}
-		h = h>>2 + uint32(c)<<24
+		h = nameHashStep(h, c)
 	}
 	return h
+}
+
+// nameHashStep extends a name hash by one byte of the path.
+func nameHashStep(h uint32, c byte) uint32 {
+	switch c {
+	case ' ', '\t', '\n', '\v', '\f', '\r':
+		return h
+	}
+	return h>>2 + uint32(c)<<24
 }

@@ -362,7 +362,7 @@ func (rp *receivedPack) resolveDeltas(ctx context.Context, f *os.File, bases bas
 		}
 		b := &rp.objects[base]
 		kids := append(append([]int(nil), ofsKids[b.off]...), refKids[b.hash]...)
-		for _, k := range kids {
+		for ki, k := range kids {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
@@ -377,6 +377,12 @@ func (rp *receivedPack) resolveDeltas(ctx context.Context, f *os.File, bases bas
 			target, err := applyDelta(content, delta)
 			if err != nil {
 				return fmt.Errorf("entry at %d: %w", o.off, err)
+			}
+			if ki == len(kids)-1 {
+				// Let the base go before descending: along a chain (one
+				// delta per base, as repacks write) memory then holds one
+				// version at a time, not the whole chain.
+				content = nil
 			}
 			hasher := plumbing.NewHasher(b.typ, int64(len(target)))
 			hasher.Write(target)

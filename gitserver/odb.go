@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/zlib"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -727,4 +728,58 @@ func applyDelta(base, delta []byte) ([]byte, error) {
 		return nil, errBad
 	}
 	return out, nil
+}
+
+// deltaResultSize reads the size of the object a stored delta produces,
+// from the head of the delta data, without applying it.
+func (db *odb) deltaResultSize(p *packFile, off int64, eh entryHeader) (int64, error) {
+	end, err := p.entryEnd(off)
+	if err != nil {
+		return 0, err
+	}
+	dataOff := off + eh.hdrLen
+	v, err := p.view(dataOff, min(end-dataOff, 256))
+	if err != nil {
+		return 0, err
+	}
+	db.rd.Reset(v)
+	if err := db.resetZlib(&db.rd); err != nil {
+		return 0, fmt.Errorf("delta at %d: %w", off, err)
+	}
+	var head [20]byte // two varints of at most 10 bytes
+	n, err := io.ReadFull(db.zr, head[:min(int64(len(head)), eh.size)])
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return 0, fmt.Errorf("delta at %d: %w", off, err)
+	}
+	b := head[:n]
+	if _, k := binary.Uvarint(b); k > 0 {
+		if size, k2 := binary.Uvarint(b[k:]); k2 > 0 {
+			return int64(size), nil
+		}
+	}
+	return 0, fmt.Errorf("delta at %d: bad header", off)
+}
+
+// looseHeader returns a loose object's type and size, inflating only its
+// header.
+func (db *odb) looseHeader(h plumbing.Hash) (plumbing.ObjectType, int64, error) {
+	f, err := os.Open(db.loosePath(h))
+	if err != nil {
+		return 0, 0, fmt.Errorf("object %s: %w", h, err)
+	}
+	defer f.Close()
+	db.br.Reset(f)
+	if err := db.resetZlib(db.br); err != nil {
+		return 0, 0, fmt.Errorf("object %s: %w", h, err)
+	}
+	var head [64]byte
+	n, err := io.ReadFull(db.zr, head[:])
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return 0, 0, fmt.Errorf("object %s: %w", h, err)
+	}
+	typ, size, _, err := parseLooseHeader(head[:n])
+	if err != nil {
+		return 0, 0, fmt.Errorf("object %s: %w", h, err)
+	}
+	return typ, size, nil
 }

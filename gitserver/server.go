@@ -51,8 +51,13 @@ type Server struct {
 	cfg Config
 	log *slog.Logger
 
-	mu    sync.Mutex
-	locks map[string]*repoLock
+	mu          sync.Mutex
+	locks       map[string]*repoLock
+	maintaining map[string]bool // repositories MaintainWith is repacking
+
+	// repacked, if set, runs after MaintainWith computed its pack and
+	// before it takes the lock to install it: tests push from there.
+	repacked func()
 }
 
 type repoLock struct {
@@ -66,7 +71,7 @@ func New(cfg Config) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, log: log, locks: make(map[string]*repoLock)}
+	return &Server{cfg: cfg, log: log, locks: make(map[string]*repoLock), maintaining: make(map[string]bool)}
 }
 
 func lockKey(repoPath string) string {
