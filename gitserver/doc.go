@@ -9,8 +9,11 @@
 //     negotiation (protocol v0/v1, stateless RPC) and shallow; packwrite.go:
 //     the pack sent to clients; receivepack.go: pushes; indexpack.go: the
 //     pushed pack's index; revwalk.go: history walks; odb.go: raw object
-//     access; refs.go: ref files; repo.go: Init, InitialCommit and the ref
-//     API used by handlers.
+//     access; refs.go: ref files; refbatch.go: ref updates in batches and
+//     ref packing; repo.go: Init, InitialCommit and the ref API used by
+//     handlers; maintain.go: Maintain (repack, pack refs); repack.go: the
+//     repack's plan, delta search and pack writer; delta.go: the delta
+//     encoder.
 //
 // Invariants the code relies on:
 //
@@ -26,4 +29,18 @@
 //   - Every ref write in the process goes through Server.Lock (or
 //     LockContext) and compares the current value before writing; refs
 //     are replaced through <ref>.lock and rename, packed-refs likewise.
+//     One update is written as a loose ref; the updates of a push that
+//     moves several refs go into packed-refs in one rewrite (one fsync),
+//     after which the loose files that would shadow them are removed.
+//   - A ref value is in packed-refs before its loose file is removed
+//     (batch updates, packing, deletion: packed-refs is rewritten first),
+//     and readers read loose refs before packed-refs, as git does. A ref
+//     moving between the two is therefore seen at its old or its new
+//     value, never missing, and a deleted ref's older packed value never
+//     resurfaces. A ref leaves packed-refs only when it is deleted.
+//   - Maintenance computes its new pack without the lock, from the packs
+//     and loose objects present when it starts. Under the lock it
+//     installs the pack (after the indexer re-hashed every object and
+//     found all the replaced ones), then removes only what it replaced,
+//     then packs loose refs. Objects are never pruned.
 package gitserver
