@@ -186,8 +186,9 @@ func (pl *repackPlan) add(h plumbing.Hash) int32 {
 }
 
 // collect lists every object once and picks its stored copy: a delta
-// whose base is repacked too (the smallest, if several packs hold one),
-// else a whole entry, else the loose file.
+// whose base is repacked too and which is at most half the object (the
+// smallest, if several packs hold one), else a whole entry, else the
+// loose file.
 func (pl *repackPlan) collect(packs []*packFile, loose []plumbing.Hash) error {
 	for _, p := range packs {
 		ents, err := p.sortedEntries()
@@ -235,8 +236,18 @@ func (pl *repackPlan) collect(packs []*packFile, loose []plumbing.Hash) error {
 					base = b
 				}
 			}
-			better := o.pack == nil
-			if !better {
+			size := eh.size
+			if base != noObject {
+				if size, err = pl.db.deltaResultSize(p, e.off, eh); err != nil {
+					return err
+				}
+				// A delta over half its object's size is one no search
+				// would pick (thin pushes carry such): search again.
+				if eh.size > size/2 {
+					base = noObject
+				}
+			}
+			if o.pack != nil {
 				rank := func(delta bool, base int32) int {
 					switch {
 					case base != noObject:
@@ -247,16 +258,18 @@ func (pl *repackPlan) collect(packs []*packFile, loose []plumbing.Hash) error {
 					return 0
 				}
 				r, cur := rank(eh.typ.IsDelta(), base), rank(o.storedDelta, o.stored)
-				better = r > cur || r == cur && end-e.off < o.entrySize
-			}
-			if !better {
-				continue
+				if r < cur || r == cur && end-e.off >= o.entrySize {
+					continue
+				}
 			}
 			o.pack, o.off, o.entrySize = p, e.off, end-e.off
 			o.storedDelta, o.stored = eh.typ.IsDelta(), base
-			if !eh.typ.IsDelta() {
+			switch {
+			case !eh.typ.IsDelta():
 				o.typ, o.size = eh.typ, eh.size
-			} else {
+			case base != noObject:
+				o.typ, o.size = 0, size
+			default:
 				o.typ, o.size = 0, -1
 			}
 		}
