@@ -38,13 +38,21 @@ type refChange struct {
 // an object that is not a tag.
 type peelFunc func(h plumbing.Hash) (target plumbing.Hash, ok bool, err error)
 
+// batchBytesPerRef is how much of packed-refs a batch may rewrite per ref
+// it changes before writing loose files is cheaper: an fsync costs about
+// as much as writing this many bytes.
+const batchBytesPerRef = 64 << 10
+
 // commitRefs writes changes; the caller holds the repository lock. A
 // single change is written as git writes one: a loose ref file, or for a
 // deletion, out of packed-refs and then the loose file. More changes are
-// written into packed-refs in one rewrite, after which the loose files
-// that would shadow the new values are removed. peel, if not nil, is used
-// to record what new tag values peel to (branches hold commits, which
-// need no peeling: pushes and UpdateRef refuse anything else there).
+// written into packed-refs in one rewrite (one fsync), after which the
+// loose files that would shadow the new values are removed; only when
+// packed-refs is so large that rewriting it would cost more than a file
+// per change (a few changes among tens of thousands of refs) are they
+// written one by one. peel, if not nil, is used to record what new tag
+// values peel to (branches hold commits, which need no peeling: pushes
+// and UpdateRef refuse anything else there).
 //
 // It returns nil when every change was written, or one error per change
 // (nil for those written) otherwise.
@@ -52,18 +60,12 @@ func commitRefs(repoPath string, changes []refChange, peel peelFunc) []error {
 	if len(changes) == 0 {
 		return nil
 	}
-	if len(changes) == 1 {
-		c := changes[0]
-		var err error
-		if c.new.IsZero() {
-			err = deleteRef(repoPath, c.name)
-		} else {
-			err = writeRef(repoPath, c.name, c.new)
-		}
-		if err != nil {
-			return []error{err}
-		}
-		return nil
+	packedSize := int64(0)
+	if st, err := os.Stat(filepath.Join(repoPath, "packed-refs")); err == nil {
+		packedSize = st.Size()
+	}
+	if len(changes) == 1 || packedSize > int64(len(changes))*batchBytesPerRef {
+		return commitLoose(repoPath, changes)
 	}
 	fail := func(err error) []error {
 		errs := make([]error, len(changes))
@@ -136,6 +138,32 @@ func commitRefs(repoPath string, changes []refChange, peel peelFunc) []error {
 	// coming back after a crash would bring back the old value.
 	for d := range dirs {
 		syncDir(d)
+	}
+	return errs
+}
+
+// commitLoose writes changes one by one as loose refs, deletions first
+// so that refs/heads/a/b is gone before refs/heads/a is written.
+func commitLoose(repoPath string, changes []refChange) []error {
+	var errs []error
+	for _, deletions := range []bool{true, false} {
+		for i, c := range changes {
+			if c.new.IsZero() != deletions {
+				continue
+			}
+			var err error
+			if deletions {
+				err = deleteRef(repoPath, c.name)
+			} else {
+				err = writeRef(repoPath, c.name, c.new)
+			}
+			if err != nil {
+				if errs == nil {
+					errs = make([]error, len(changes))
+				}
+				errs[i] = err
+			}
+		}
 	}
 	return errs
 }

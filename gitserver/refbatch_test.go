@@ -357,3 +357,59 @@ func TestPackedRefsFile(t *testing.T) {
 		}
 	}
 }
+
+// TestCommitRefsLooseOrPacked: a batch goes into packed-refs unless
+// packed-refs is so large that loose files cost less; either way every
+// change lands, deletions included.
+func TestCommitRefsLooseOrPacked(t *testing.T) {
+	t.Parallel()
+	a, b := plumbing.NewHash(strings.Repeat("a", 40)), plumbing.NewHash(strings.Repeat("b", 40))
+	cases := []struct {
+		name      string
+		packed    int // refs already in packed-refs
+		changes   int
+		wantLoose bool
+	}{
+		{"one change", 0, 1, true},
+		{"two changes, small packed-refs", 100, 2, false},
+		{"two changes, 3,000 packed refs", 3000, 2, true},
+		{"ten changes, 3,000 packed refs", 3000, 10, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			repo := t.TempDir()
+			p := &packedRefs{refs: map[string]plumbing.Hash{}, peeled: map[string]plumbing.Hash{}}
+			for k := 0; k < c.packed; k++ {
+				p.refs[fmt.Sprintf("refs/tags/t%05d", k)] = a
+			}
+			p.refs["refs/heads/gone"] = a
+			if err := writePackedRefs(repo, p, nil); err != nil {
+				t.Fatal(err)
+			}
+			changes := []refChange{{"refs/heads/gone", plumbing.ZeroHash}}
+			for k := 1; k < c.changes; k++ {
+				changes = append(changes, refChange{fmt.Sprintf("refs/heads/new/%d", k), b})
+			}
+			if errs := commitRefs(repo, changes, nil); errs != nil {
+				t.Fatal(errors.Join(errs...))
+			}
+			refs, _, err := listRefs(repo, "refs/heads/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(refs) != c.changes-1 {
+				t.Errorf("%d branches after the batch: %v", len(refs), refs)
+			}
+			for _, r := range refs {
+				if r.hash != b {
+					t.Errorf("%s at %s", r.name, r.hash)
+				}
+			}
+			loose, _ := filepath.Glob(filepath.Join(repo, "refs", "heads", "new", "*"))
+			if (len(loose) > 0) != c.wantLoose && c.changes > 1 {
+				t.Errorf("%d loose files, loose expected: %v", len(loose), c.wantLoose)
+			}
+		})
+	}
+}

@@ -236,7 +236,10 @@ func (pl *repackPlan) collect(packs []*packFile, loose []plumbing.Hash) error {
 					base = b
 				}
 			}
-			size := eh.size
+			size := eh.size // the object's, once known; -1 before
+			if eh.typ.IsDelta() {
+				size = -1
+			}
 			if base != noObject {
 				if size, err = pl.db.deltaResultSize(p, e.off, eh); err != nil {
 					return err
@@ -264,13 +267,12 @@ func (pl *repackPlan) collect(packs []*packFile, loose []plumbing.Hash) error {
 			}
 			o.pack, o.off, o.entrySize = p, e.off, end-e.off
 			o.storedDelta, o.stored = eh.typ.IsDelta(), base
-			switch {
-			case !eh.typ.IsDelta():
-				o.typ, o.size = eh.typ, eh.size
-			case base != noObject:
-				o.typ, o.size = 0, size
-			default:
-				o.typ, o.size = 0, -1
+			// Type and size belong to the object, whichever copy says.
+			if !eh.typ.IsDelta() {
+				o.typ = eh.typ
+			}
+			if size >= 0 {
+				o.size = size
 			}
 		}
 	}
@@ -414,16 +416,15 @@ func (pl *repackPlan) nameObjects(repoPath string, cands []int32) error {
 	}
 	w := newWalker(pl.ctx, pl.db)
 	var seen int32
-	mark := func(h plumbing.Hash, name uint32) bool {
+	mark := func(h plumbing.Hash, name uint32) {
 		i, ok := pl.index[h]
 		if !ok || pl.objs[i].seen >= 0 {
-			return ok
+			return
 		}
 		o := &pl.objs[i]
 		o.seen, o.name = seen, name
 		seen++
 		delete(waiting, i)
-		return true
 	}
 	type treeItem struct {
 		h    plumbing.Hash
