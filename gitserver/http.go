@@ -149,8 +149,8 @@ func (s *Server) advertise(ctx context.Context, out io.Writer, repoPath, service
 		}
 	}()
 	peeled := func(r ref) (plumbing.Hash, bool, error) {
-		if p, ok := packed.peeled[r.name]; ok && packed.refs[r.name] == r.hash {
-			return p, true, nil
+		if p, isTag, known := packed.peeledValue(r.name, r.hash); known {
+			return p, isTag, nil
 		}
 		if db == nil {
 			if db, err = openODB(repoPath); err != nil {

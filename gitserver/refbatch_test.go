@@ -348,6 +348,15 @@ func TestPackedRefsFile(t *testing.T) {
 		if len(back.refs) != 3 || back.refs["refs/tags/v1"] != tag || back.fullyPeeled != c.known["refs/notes/x"] {
 			t.Errorf("%s: read back %+v", c.name, back)
 		}
+		if target, isTag, known := back.peeledValue("refs/tags/v1", tag); known != c.known["refs/tags/v1"] || known && (!isTag || target != commit) {
+			t.Errorf("%s: v1 peels to %s (tag %v, known %v)", c.name, target, isTag, known)
+		}
+		if _, isTag, known := back.peeledValue("refs/notes/x", commit); known != c.known["refs/notes/x"] || isTag {
+			t.Errorf("%s: notes ref: tag %v, known %v", c.name, isTag, known)
+		}
+		if _, _, known := back.peeledValue("refs/tags/v1", commit); known {
+			t.Errorf("%s: a value other than the packed one is known", c.name)
+		}
 		// Loose files shadow packed values; remove them to read these.
 		os.RemoveAll(filepath.Join(repo, "refs", "heads"))
 		os.RemoveAll(filepath.Join(repo, "refs", "tags"))

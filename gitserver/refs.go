@@ -120,6 +120,21 @@ func readPackedRefs(repoPath string) (*packedRefs, error) {
 	return pr, nil
 }
 
+// peeledValue says what the packed ref name peels to when the file tells:
+// by a ^ line (a tag), or by the absence of one under a header promising
+// a line for every tag. known is false when h is not the packed value (a
+// loose file overrides it) or the file promises nothing for name.
+func (p *packedRefs) peeledValue(name string, h plumbing.Hash) (target plumbing.Hash, isTag, known bool) {
+	if v, ok := p.refs[name]; !ok || v != h {
+		return plumbing.ZeroHash, false, false
+	}
+	if t, ok := p.peeled[name]; ok {
+		return t, true, true
+	}
+	known = p.fullyPeeled || p.peeledTags && strings.HasPrefix(name, "refs/tags/")
+	return plumbing.ZeroHash, false, known
+}
+
 // parseHash accepts a full object name in lowercase hex, as git writes it.
 func parseHash(s string) (plumbing.Hash, bool) {
 	if len(s) != 40 || !isHex(s) {
