@@ -400,14 +400,36 @@ func (pl *repackPlan) candidates() ([]int32, error) {
 }
 
 // nameObjects walks the history from the refs, newest commits first, and
-// gives each tree and blob met the name hash of its path and the order
-// it was met in, until every candidate has a name. Objects no ref
+// gives each candidate met the name hash of its path and the order it was
+// met in, until every tree and blob among them has a name. Objects no ref
 // reaches keep no name.
+//
+// The walk looks at every entry of every tree, tens of millions on a
+// large history, so its sets are keyed by the first 8 bytes of the
+// object name: cheaper than the full name, and a collision could at
+// worst cost a delta its best neighbour, never correctness.
 func (pl *repackPlan) nameObjects(repoPath string, cands []int32) error {
-	waiting := make(map[int32]struct{}) // trees and blobs to name yet
+	key := func(h plumbing.Hash) uint64 { return binary.LittleEndian.Uint64(h[:8]) }
+	waiting := make(map[uint64]int32, len(cands)) // candidates not met yet
+	trees := 0                                    // of which trees and blobs
 	for _, i := range cands {
+		waiting[key(pl.objs[i].hash)] = i
 		if t := pl.objs[i].typ; t == objTree || t == objBlob {
-			waiting[i] = struct{}{}
+			trees++
+		}
+	}
+	var seen int32
+	mark := func(h plumbing.Hash, name uint32) {
+		i, ok := waiting[key(h)]
+		if !ok || pl.objs[i].hash != h {
+			return
+		}
+		delete(waiting, key(h))
+		o := &pl.objs[i]
+		o.seen, o.name = seen, name
+		seen++
+		if o.typ == objTree || o.typ == objBlob {
+			trees--
 		}
 	}
 	refs, _, err := listRefs(repoPath, "")
@@ -415,39 +437,34 @@ func (pl *repackPlan) nameObjects(repoPath string, cands []int32) error {
 		return err
 	}
 	w := newWalker(pl.ctx, pl.db)
-	var seen int32
-	mark := func(h plumbing.Hash, name uint32) {
-		i, ok := pl.index[h]
-		if !ok || pl.objs[i].seen >= 0 {
-			return
-		}
-		o := &pl.objs[i]
-		o.seen, o.name = seen, name
-		seen++
-		delete(waiting, i)
-	}
 	type treeItem struct {
 		h    plumbing.Hash
 		path uint32 // name hash of the tree's path
 		top  bool   // the root tree, whose path is empty
 	}
-	treesDone := map[plumbing.Hash]bool{}
+	treesDone := map[uint64]struct{}{}
 	var stack []treeItem
 	walkTree := func(root plumbing.Hash) error {
 		stack = append(stack[:0], treeItem{root, 0, true})
-		for len(stack) > 0 && len(waiting) > 0 {
+		for len(stack) > 0 && trees > 0 {
 			it := stack[len(stack)-1]
 			stack = stack[:len(stack)-1]
-			if treesDone[it.h] {
+			if _, done := treesDone[key(it.h)]; done {
 				continue
 			}
-			treesDone[it.h] = true
-			if err := w.tick(); err != nil {
+			treesDone[key(it.h)] = struct{}{}
+			if err := pl.tick(); err != nil {
 				return err
 			}
-			ents, err := w.tree(it.h)
-			if err != nil {
+			// Read directly: each tree is parsed once, a cache would
+			// only churn.
+			typ, data, err := pl.db.read(it.h)
+			if err != nil || typ != objTree {
 				continue // not in this snapshot (pushed since): nothing to name
+			}
+			ents, err := parseTree(data)
+			if err != nil {
+				continue
 			}
 			for _, e := range ents {
 				if e.isGitlnk() {
@@ -461,8 +478,10 @@ func (pl *repackPlan) nameObjects(repoPath string, cands []int32) error {
 					name = nameHashStep(name, c)
 				}
 				mark(e.hash, name)
-				if e.isTree() && !treesDone[e.hash] {
-					stack = append(stack, treeItem{e.hash, name, false})
+				if e.isTree() {
+					if _, done := treesDone[key(e.hash)]; !done {
+						stack = append(stack, treeItem{e.hash, name, false})
+					}
 				}
 			}
 		}
@@ -497,7 +516,7 @@ func (pl *repackPlan) nameObjects(repoPath string, cands []int32) error {
 			mark(target, 0)
 		}
 	}
-	for queue.Len() > 0 && len(waiting) > 0 {
+	for queue.Len() > 0 && trees > 0 {
 		n := heap.Pop(&queue).(*commitNode)
 		mark(n.hash, 0)
 		mark(n.info.tree, 0)
