@@ -21,6 +21,9 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"tapioca/handlers"
+	"tapioca/handlers/backup"
+	"tapioca/handlers/core"
+	"tapioca/handlers/core/siteadmin"
 	"tapioca/handlers/sysservice"
 	"tapioca/store"
 )
@@ -109,7 +112,7 @@ func group(ctx context.Context, cmd *cli.Command) error {
 // a base URL that is not http(s), and limits or durations that are not
 // positive.
 func checkServeFlags(cmd *cli.Command) error {
-	if cmd.IsSet("base-url") && !handlers.ValidBaseURL(cmd.String("base-url")) {
+	if cmd.IsSet("base-url") && !siteadmin.ValidBaseURL(cmd.String("base-url")) {
 		return fmt.Errorf("--base-url must be an absolute http:// or https:// URL without query or credentials, not %q", cmd.String("base-url"))
 	}
 	for _, name := range []string{"rate-limit-auth", "rate-limit-anon", "max-repos"} {
@@ -294,7 +297,7 @@ func openUser(ctx context.Context, cmd *cli.Command, flag string) (*store.Store,
 func passwordFlag(cmd *cli.Command) (hash, generated string, err error) {
 	pw := cmd.String("password")
 	if pw == "" {
-		pw = handlers.RandomPassword(20)
+		pw = core.RandomPassword(20)
 		generated = pw
 	}
 	if len(pw) < 8 {
@@ -378,7 +381,7 @@ func adminUserCreate() *cli.Command {
 			if !store.ValidNamespaceName(name) || store.ReservedName(name) {
 				return fmt.Errorf("invalid or reserved username %q", name)
 			}
-			if !handlers.ValidEmail(cmd.String("email")) {
+			if !core.ValidEmail(cmd.String("email")) {
 				return fmt.Errorf("invalid --email %q", cmd.String("email"))
 			}
 			if k := cmd.String("kind"); k != "human" && k != "bot" {
@@ -708,7 +711,7 @@ func backupCommand() *cli.Command {
 				out = "tapioca-backup-" + time.Now().UTC().Format("20060102-150405") + ".tar.gz"
 			}
 			start := time.Now()
-			m, err := handlers.Backup(ctx, handlers.BackupOptions{DataDir: cmd.String("data"), Out: out, Version: version})
+			m, err := backup.Backup(ctx, backup.Options{DataDir: cmd.String("data"), Out: out, Version: version})
 			if err != nil {
 				return fmt.Errorf("backup: %w", err)
 			}
@@ -739,7 +742,7 @@ func restoreCommand() *cli.Command {
 			if cmd.Args().Len() != 1 {
 				return errors.New("restore: name one backup archive: tapioca restore FILE --data DIR")
 			}
-			m, err := handlers.Restore(ctx, handlers.RestoreOptions{Archive: cmd.Args().First(), DataDir: cmd.String("data"), Force: cmd.Bool("force")})
+			m, err := backup.Restore(ctx, backup.RestoreOptions{Archive: cmd.Args().First(), DataDir: cmd.String("data"), Force: cmd.Bool("force")})
 			if err != nil {
 				return fmt.Errorf("restore: %w", err)
 			}

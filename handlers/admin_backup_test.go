@@ -16,6 +16,7 @@ import (
 
 	"tapioca/gitserver"
 	"tapioca/handlers"
+	"tapioca/handlers/backup"
 	"tapioca/store"
 )
 
@@ -250,7 +251,7 @@ func TestBackupWaitsForTheRepositoryLock(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() {
-		_, err := handlers.Backup(context.Background(), handlers.BackupOptions{DataDir: srv.Dir, Out: filepath.Join(t.TempDir(), "b.tar.gz")})
+		_, err := backup.Backup(context.Background(), backup.Options{DataDir: srv.Dir, Out: filepath.Join(t.TempDir(), "b.tar.gz")})
 		done <- err
 	}()
 	select {
