@@ -50,11 +50,11 @@ const BackupFormat = 1
 
 // Manifest describes an archive.
 type Manifest struct {
-	Format         int          `json:"format"`
-	TapiocaVersion string       `json:"tapioca_version"`
-	CreatedAt      time.Time    `json:"created_at"`
-	DatabaseSHA256 string       `json:"database_sha256"`
-	Repositories   []Repo `json:"repositories"`
+	Format         int       `json:"format"`
+	TapiocaVersion string    `json:"tapioca_version"`
+	CreatedAt      time.Time `json:"created_at"`
+	DatabaseSHA256 string    `json:"database_sha256"`
+	Repositories   []Repo    `json:"repositories"`
 	// Missing lists repositories the database names whose directory was
 	// gone when copied (deleted between the database copy and theirs).
 	Missing []int64 `json:"missing_repositories,omitempty"`

@@ -136,4 +136,3 @@ func (d *Door) serve(w http.ResponseWriter, r *http.Request) bool {
 	}
 	return true
 }
-

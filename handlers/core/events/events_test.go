@@ -123,4 +123,3 @@ func TestEmitFollowsTheTransaction(t *testing.T) {
 		t.Errorf("issues deliveries %d", n)
 	}
 }
-

@@ -46,7 +46,6 @@ type Config struct {
 	UserAgent   string
 }
 
-
 // Sender makes the HTTP request of an attempt (handlers/outbound, with
 // the network policy applied on the address dialled).
 type Sender interface {
