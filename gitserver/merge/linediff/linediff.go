@@ -1,3 +1,7 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// Part of gitserver/merge/linediff, offered under the GNU LGPL 2.1 or later
+// (see LICENSE in this directory); the rest of Tapioca is MIT-licensed.
+
 // Package linediff computes line diffs that agree line-for-line with git's
 // own diff machinery (xdiff), so that merges and statistics built on them
 // give the same answers as the git client.
@@ -15,8 +19,8 @@
 // Provenance: the algorithms here were written in Go by reading git's
 // xdiff (xdiff/xdiffi.c, xhistogram.c, xmerge.c), which git distributes
 // under the GNU LGPL 2.1 or later. This package may be a derivative work
-// of it and is offered under the same terms; see the README's licensing
-// note.
+// of it and is offered under the same terms (LICENSE in this directory).
+// It is self-contained: it imports only the standard library.
 package linediff
 
 import "bytes"
