@@ -157,9 +157,13 @@ func serveFlags() []cli.Flag {
 		&cli.Int64Flag{Name: "max-repo-size", Value: 1 << 30, Usage: "largest repository a push may produce, in bytes", Sources: env("max-repo-size")},
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", Sources: env("log-level")},
 		&cli.StringSliceFlag{Name: "webhook-allowed-networks", Usage: "CIDR networks webhook receivers may be in, comma-separated (default: any)", Sources: env("webhook-allowed-networks")},
-		&cli.BoolFlag{Name: "webhook-deny-loopback", Usage: "refuse webhook deliveries to loopback and link-local addresses", Sources: env("webhook-deny-loopback")},
+		&cli.BoolFlag{Name: "outbound-allow-loopback", Usage: "let webhooks, deliveries and upstreams reach loopback and link-local addresses (refused by default)", Sources: env("outbound-allow-loopback")},
+		&cli.BoolFlag{Name: "webhook-deny-loopback", Usage: "refuse loopback and link-local destinations even with --outbound-allow-loopback", Sources: env("webhook-deny-loopback")},
 		&cli.DurationFlag{Name: "webhook-timeout", Value: 10 * time.Second, Usage: "time limit of one webhook delivery attempt", Sources: env("webhook-timeout")},
 		&cli.DurationFlag{Name: "webhook-retry-base", Value: time.Minute, Usage: "delay before the first webhook retry; each next one is 3× longer", Sources: env("webhook-retry-base")},
+		// A test hook: the crash-recovery tests make the built binary kill
+		// itself at a named step. Hidden from help; never set in real use.
+		&cli.StringFlag{Name: "crash-at", Hidden: true, Sources: env("crash-at")},
 	}
 }
 
@@ -228,6 +232,8 @@ func runServe(ctx context.Context, cmd *cli.Command) error {
 	}
 	cfg.WebhookAllowedNetworks = cmd.StringSlice("webhook-allowed-networks")
 	cfg.WebhookDenyLoopback = cmd.Bool("webhook-deny-loopback")
+	cfg.OutboundAllowLoopback = cmd.Bool("outbound-allow-loopback")
+	cfg.CrashAt = cmd.String("crash-at")
 	cfg.WebhookTimeout = cmd.Duration("webhook-timeout")
 	cfg.WebhookRetryBase = cmd.Duration("webhook-retry-base")
 	// Listen first: without --base-url the external URL is this

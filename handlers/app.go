@@ -74,7 +74,16 @@ type Config struct {
 	WebhookMaxAttempts     int           // (8: about a day of retries)
 	WebhookWorkers         int           // concurrent deliveries (8)
 	WebhookAllowedNetworks []string      // CIDRs (or comma-separated lists) receivers may be in; empty = any
-	WebhookDenyLoopback    bool          // refuse loopback, link-local and unspecified destinations
+	// OutboundAllowLoopback lets webhooks, deliveries and upstreams reach
+	// loopback and link-local addresses, which are refused by default.
+	OutboundAllowLoopback bool
+	// WebhookDenyLoopback refuses loopback even when OutboundAllowLoopback
+	// is set (kept from before loopback was refused by default).
+	WebhookDenyLoopback bool
+
+	// CrashAt names a point where the process kills itself, for
+	// crash-recovery tests of the built binary; never set in real use.
+	CrashAt string
 
 	Version string
 	Commit  string
@@ -171,10 +180,13 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 func (a *App) build(ctx context.Context, st *store.Store) error {
 	cfg := a.cfg
 	git := gitserver.New(gitserver.Config{MaxFileSize: cfg.MaxFileSize, MaxRepoSize: cfg.MaxRepoSize, Logger: cfg.Logger})
-	env := core.NewEnv(st, git, core.Config{
+	env, err := core.NewEnv(st, git, core.Config{
 		DataDir: cfg.DataDir, BaseURL: cfg.BaseURL, RateLimitAuth: cfg.RateLimitAuth, RateLimitAnon: cfg.RateLimitAnon,
-		MaxReposPerUser: cfg.MaxReposPerUser, Version: cfg.Version,
+		MaxReposPerUser: cfg.MaxReposPerUser, Version: cfg.Version, CrashAt: cfg.CrashAt,
 	}, cfg.Logger)
+	if err != nil {
+		return err
+	}
 	a.env = env
 	env.EmptyTrash()
 	if err := env.LoadSettings(ctx); err != nil {
@@ -185,7 +197,7 @@ func (a *App) build(ctx context.Context, st *store.Store) error {
 	if err != nil {
 		return fmt.Errorf("webhook allowed networks: %w", err)
 	}
-	policy := core.NetPolicy{Allowed: allowed, DenyLoopback: cfg.WebhookDenyLoopback}
+	policy := core.NetPolicy{Allowed: allowed, AllowLoopback: cfg.OutboundAllowLoopback && !cfg.WebhookDenyLoopback}
 	hookCfg := webhooks.Config{Timeout: cfg.WebhookTimeout, RetryBase: cfg.WebhookRetryBase,
 		MaxAttempts: cfg.WebhookMaxAttempts, Workers: cfg.WebhookWorkers, UserAgent: "Tapioca-Hookshot/" + cfg.Version}
 	sender := outbound.NewSender(policy, cmp.Or(cfg.WebhookTimeout, webhooks.DefaultTimeout),
@@ -210,6 +222,9 @@ func (a *App) build(ctx context.Context, st *store.Store) error {
 
 	if a.AdminPassword, err = s.Accounts.EnsureAdmin(ctx, cfg.AdminPassword); err != nil {
 		return err
+	}
+	if err := s.Webhooks.SealSecrets(ctx); err != nil {
+		return fmt.Errorf("seal webhook secrets: %w", err)
 	}
 	// One process per data directory: attempts a dead process left in
 	// flight are logged as interrupted and go out again.

@@ -45,7 +45,7 @@ func TestShutdownGivesBackInFlightDeliveries(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
 	serve := func() (*App, func()) {
-		a, err := Open(ctx, Config{DataDir: dir, AdminPassword: "admin-password-for-tests", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		a, err := Open(ctx, Config{DataDir: dir, AdminPassword: "admin-password-for-tests", OutboundAllowLoopback: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {
 			t.Fatal(err)
 		}

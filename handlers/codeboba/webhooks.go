@@ -59,8 +59,9 @@ type webhookFields struct {
 	URL         core.Opt[string]   `json:"url"`
 	Secret      core.Opt[string]   `json:"secret"`
 	ContentType core.Opt[string]   `json:"content_type"`
-	Events      core.Opt[[]string] `json:"events"`
-	Active      core.Opt[bool]     `json:"active"`
+	Events        core.Opt[[]string] `json:"events"`
+	Active        core.Opt[bool]     `json:"active"`
+	AllowLoopback core.Opt[bool]     `json:"allow_loopback"`
 }
 
 type webhookRequest struct {
@@ -82,8 +83,10 @@ func (req webhookRequest) fields() webhooks.Fields {
 		f.ContentType = core.Or(g.ContentType, f.ContentType)
 		f.Events = core.Or(g.Events, f.Events)
 		f.Active = core.Or(g.Active, f.Active)
+		f.AllowLoopback = core.Or(g.AllowLoopback, f.AllowLoopback)
 	}
-	return webhooks.Fields{URL: f.URL, Secret: f.Secret, ContentType: f.ContentType, Events: f.Events, Active: f.Active}
+	return webhooks.Fields{URL: f.URL, Secret: f.Secret, ContentType: f.ContentType, Events: f.Events, Active: f.Active,
+		AllowLoopback: f.AllowLoopback}
 }
 
 func (d *Door) listWebhooks(w http.ResponseWriter, r *http.Request) error {
@@ -117,7 +120,7 @@ func (d *Door) createWebhook(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	h, err := d.Webhooks.Create(r.Context(), owner, req.fields())
+	h, err := d.Webhooks.Create(r.Context(), actor(r), owner, req.fields())
 	if err != nil {
 		return err
 	}
@@ -143,7 +146,7 @@ func (d *Door) updateWebhook(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	h, err = d.Webhooks.Update(r.Context(), owner, h, req.fields())
+	h, err = d.Webhooks.Update(r.Context(), actor(r), owner, h, req.fields())
 	if err != nil {
 		return err
 	}

@@ -35,6 +35,10 @@ type Config struct {
 	// SSHPort is the port of the built-in SSH server (0 when it is off),
 	// for the ssh_url of repositories.
 	SSHPort int
+	// CrashAt names a point in the core where the process kills itself
+	// (SIGKILL), for crash-recovery tests of the built binary. Empty in
+	// real use.
+	CrashAt string
 }
 
 // Env is what every core service runs in: the database, the git server,
@@ -45,14 +49,22 @@ type Env struct {
 	Git   *gitserver.Server
 	Cfg   Config
 	Log   *slog.Logger
+	// Secrets seals what must be stored encrypted (webhook secrets,
+	// upstream tokens).
+	Secrets *SecretBox
 
 	settingsMu sync.RWMutex
 	settings   map[string]string // runtime overrides from the settings table
 }
 
-// NewEnv makes the environment; LoadSettings reads the runtime settings.
-func NewEnv(st *store.Store, git *gitserver.Server, cfg Config, log *slog.Logger) *Env {
-	return &Env{Store: st, Git: git, Cfg: cfg, Log: log}
+// NewEnv makes the environment, with the data directory's secret key;
+// LoadSettings reads the runtime settings.
+func NewEnv(st *store.Store, git *gitserver.Server, cfg Config, log *slog.Logger) (*Env, error) {
+	box, err := LoadSecretBox(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	return &Env{Store: st, Git: git, Cfg: cfg, Log: log, Secrets: box}, nil
 }
 
 // RepoPath is where a repository lives on disk: keyed by id, so renames
@@ -262,6 +274,16 @@ func (e *Env) AuthorName(ctx context.Context, name, email string) (string, error
 		return name, nil
 	}
 	return "", err
+}
+
+// CrashPoint kills the process without any cleanup when point is the
+// configured crash point, so tests can check what a power cut at exactly
+// that step leaves behind.
+func (e *Env) CrashPoint(point string) {
+	if e.Cfg.CrashAt != "" && e.Cfg.CrashAt == point {
+		e.Log.Warn("crash point reached: killing the process", "point", point)
+		killSelf()
+	}
 }
 
 // RandomPassword returns n characters from an alphabet without look-alikes.

@@ -17,6 +17,10 @@ type RefRecorder interface {
 	// Begin journals u before the ref moves; done clears the journal row
 	// and must be called after Record (deferring it is right).
 	Begin(ctx context.Context, repo *store.Repo, pusher *store.User, u gitserver.RefUpdate) (done func(), err error)
+	// BeginMerge is Begin for the base move of pull request pullID's
+	// merge: should the process stop before the merge is recorded, the
+	// next start finishes it (the merge intent).
+	BeginMerge(ctx context.Context, repo *store.Repo, merger *store.User, pullID int64, u gitserver.RefUpdate) (done func(), err error)
 	// Record records what updates that already moved the refs change.
 	Record(ctx context.Context, repo *store.Repo, pusher *store.User, updates []gitserver.RefUpdate)
 }

@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/netip"
 	"strings"
 	"syscall"
@@ -28,15 +29,15 @@ import (
 func Client(p core.NetPolicy, timeout time.Duration, maxIdlePerHost int) *http.Client {
 	dialer := &net.Dialer{
 		Timeout: timeout,
-		// Control sees the address actually dialled, after DNS: a hostname
-		// that resolves into a refused network is caught here, including
-		// DNS rebinding between validation and delivery.
-		Control: func(network, address string, _ syscall.RawConn) error {
+		// ControlContext sees the address actually dialled, after DNS: a
+		// hostname that resolves into a refused network is caught here,
+		// including DNS rebinding between validation and delivery.
+		ControlContext: func(ctx context.Context, network, address string, _ syscall.RawConn) error {
 			ap, err := netip.ParseAddrPort(address)
 			if err != nil {
 				return fmt.Errorf("destination %q: %w", address, err)
 			}
-			return p.CheckAddr(ap.Addr())
+			return p.CheckAddrContext(ctx, ap.Addr())
 		},
 	}
 	return &http.Client{
@@ -60,6 +61,7 @@ var ErrRedirect = errors.New("redirect not followed")
 
 // Sender POSTs bodies through a guarded client.
 type Sender struct {
+	policy  core.NetPolicy
 	client  *http.Client
 	timeout time.Duration
 	keep    int64 // response body bytes kept
@@ -69,7 +71,7 @@ type Sender struct {
 // NewSender returns a sender whose requests follow p, time out after
 // timeout, and keep keep bytes of each response body.
 func NewSender(p core.NetPolicy, timeout time.Duration, maxIdlePerHost int, keep int64) *Sender {
-	return &Sender{client: Client(p, timeout, maxIdlePerHost), timeout: timeout, keep: keep, drain: 1 << 20}
+	return &Sender{policy: p, client: Client(p, timeout, maxIdlePerHost), timeout: timeout, keep: keep, drain: 1 << 20}
 }
 
 // Post sends body to url with headers and returns the status, the
@@ -86,11 +88,29 @@ func (s *Sender) Post(ctx context.Context, url string, headers map[string]string
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
+	var remote netip.Addr
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		GotConn: func(info httptrace.GotConnInfo) {
+			if ap, err := netip.ParseAddrPort(info.Conn.RemoteAddr().String()); err == nil {
+				remote = ap.Addr()
+			}
+		},
+	}))
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return 0, nil, nil, err
 	}
 	defer resp.Body.Close()
+	if (resp.StatusCode < 200 || resp.StatusCode > 299) && remote.IsValid() && s.policy.Redacts(ctx, remote) {
+		// An internal service that refused the request says nothing more
+		// than its status: its headers and body could be what the
+		// request was sent to read.
+		err := fmt.Errorf("%s from an internal address; its headers and body are not kept", resp.Status)
+		if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+			err = ErrRedirect
+		}
+		return resp.StatusCode, map[string]string{}, nil, err
+	}
 	kept, readErr := io.ReadAll(io.LimitReader(resp.Body, s.keep))
 	if readErr == nil {
 		// Drain a little more so the connection can be reused; a huge

@@ -52,8 +52,11 @@ func New(t testing.TB) *Forge {
 	}
 	t.Cleanup(func() { st.Close() })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	env := core.NewEnv(st, gitserver.New(gitserver.Config{Logger: log}),
+	env, err := core.NewEnv(st, gitserver.New(gitserver.Config{Logger: log}),
 		core.Config{DataDir: dir, BaseURL: "http://forge.test", MaxReposPerUser: 50}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
 	f := &Forge{Env: env, Events: events.New(env, nil)}
 	f.Accounts = accounts.New(env)
 	f.Orgs = orgs.New(env)

@@ -26,7 +26,11 @@ func testEnv(t *testing.T) *core.Env {
 	}
 	t.Cleanup(func() { st.Close() })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	return core.NewEnv(st, gitserver.New(gitserver.Config{Logger: log}), core.Config{DataDir: dir, BaseURL: "http://forge.test"}, log)
+	env, err := core.NewEnv(st, gitserver.New(gitserver.Config{Logger: log}), core.Config{DataDir: dir, BaseURL: "http://forge.test"}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env
 }
 
 func prOpened(repo *store.Repo, u *store.User, i *store.Issue) events.Event {

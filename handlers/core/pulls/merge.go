@@ -159,7 +159,7 @@ func (s *Service) Merge(ctx context.Context, a core.Actor, ref issues.Ref, in Me
 		}
 		update := core.BranchUpdate(p.BaseRef, base, tip)
 		if tip != base {
-			done, err := s.Refs.Begin(ctx, repo, u, update)
+			done, err := s.Refs.BeginMerge(ctx, repo, u, p.ID, update)
 			if err != nil {
 				return plumbing.ZeroHash, err
 			}
@@ -171,6 +171,7 @@ func (s *Service) Merge(ctx context.Context, a core.Actor, ref issues.Ref, in Me
 			if err != nil {
 				return plumbing.ZeroHash, err
 			}
+			s.env.CrashPoint("merge-ref-moved")
 		}
 		// The base has moved: recording the merge must finish even if the
 		// client goes away now.
@@ -192,6 +193,30 @@ func (s *Service) Merge(ctx context.Context, a core.Actor, ref issues.Ref, in Me
 		return tip, nil
 	}
 	return plumbing.ZeroHash, ErrBaseModified
+}
+
+// FinishMerge records a merge whose base move reached the disk while
+// the process stopped before recording it (found in the ref journal at
+// start-up): the pull request becomes merged into newBase, with the
+// events and closed issues of a merge. A pull request no longer open is
+// left alone.
+func (s *Service) FinishMerge(ctx context.Context, repo *store.Repo, pullID int64, by *store.User, oldBase, newBase plumbing.Hash) error {
+	p, err := s.env.Store.PullByID(ctx, pullID)
+	if err != nil || p.State != "open" {
+		return err
+	}
+	g := p.Git
+	if head, ok, err := s.env.BranchTip(ctx, repo, p.HeadRef); err == nil && ok && !oldBase.IsZero() {
+		if fresh, err := s.Facts(ctx, repo, head, oldBase); err == nil {
+			g = fresh
+		}
+	}
+	g.Mergeable = true
+	err = s.completeMerge(ctx, repo, p, by, newBase.String(), g)
+	if errors.Is(err, store.ErrPullNotOpen) {
+		return nil
+	}
+	return err
 }
 
 // mergeCommit computes the commit the base should move to. A head already

@@ -39,7 +39,7 @@ func newFixture(t *testing.T) *fixture {
 	if _, _, err := f.Repos.SetCollaborator(ctx, x.owner, "maya", "app", "rita", core.Some("read")); err != nil {
 		t.Fatal(err)
 	}
-	x.hook, err = f.Webhooks.Create(ctx, x.owner.User, hookFields("pull_request", "issues"))
+	x.hook, err = f.Webhooks.Create(ctx, x.owner, x.owner.User, hookFields("pull_request", "issues"))
 	if err != nil {
 		t.Fatal(err)
 	}

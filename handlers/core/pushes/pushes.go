@@ -85,7 +85,7 @@ func (r *Receive) Options() gitserver.ReceiveOptions {
 			if err := r.s.Check(ctx, r.repo, u); err != nil {
 				return err
 			}
-			id, err := r.s.journal(ctx, r.repo, r.pusher, u)
+			id, err := r.s.journal(ctx, r.repo, r.pusher, 0, u)
 			if err != nil {
 				r.s.env.Log.ErrorContext(ctx, "journal ref update", "repo", r.repo.ID, "err", err)
 				return errors.New("internal error: the update could not be recorded")
@@ -129,13 +129,14 @@ func (s *Service) Record(ctx context.Context, repo *store.Repo, pusher *store.Us
 // again for the updates that did land. Events are therefore delivered at
 // least once: a crash in the last instant can repeat them, never lose them.
 
-// journal records u as about to happen and returns the row id.
-func (s *Service) journal(ctx context.Context, repo *store.Repo, pusher *store.User, u gitserver.RefUpdate) (int64, error) {
+// journal records u as about to happen and returns the row id; pullID
+// is the pull request a merge moves the ref for (0 otherwise).
+func (s *Service) journal(ctx context.Context, repo *store.Repo, pusher *store.User, pullID int64, u gitserver.RefUpdate) (int64, error) {
 	var pusherID int64
 	if pusher != nil {
 		pusherID = pusher.ID
 	}
-	return s.env.Store.JournalRefUpdate(ctx, repo.ID, pusherID, u.Name, u.Old.String(), u.New.String())
+	return s.env.Store.JournalRefUpdate(ctx, repo.ID, pusherID, pullID, u.Name, u.Old.String(), u.New.String())
 }
 
 // clearJournal forgets journal rows whose push is fully recorded (or
@@ -154,7 +155,17 @@ func (s *Service) clearJournal(ctx context.Context, ids []int64) {
 // and deletion, merges) and returns the function that clears it; callers
 // defer that so the row goes only after Record has run.
 func (s *Service) Begin(ctx context.Context, repo *store.Repo, pusher *store.User, u gitserver.RefUpdate) (done func(), err error) {
-	id, err := s.journal(ctx, repo, pusher, u)
+	return s.begin(ctx, repo, pusher, 0, u)
+}
+
+// BeginMerge is Begin for a merge: the journal row names the pull
+// request, so Recover can finish a merge whose base moved.
+func (s *Service) BeginMerge(ctx context.Context, repo *store.Repo, merger *store.User, pullID int64, u gitserver.RefUpdate) (done func(), err error) {
+	return s.begin(ctx, repo, merger, pullID, u)
+}
+
+func (s *Service) begin(ctx context.Context, repo *store.Repo, pusher *store.User, pullID int64, u gitserver.RefUpdate) (done func(), err error) {
+	id, err := s.journal(ctx, repo, pusher, pullID, u)
 	if err != nil {
 		return nil, err
 	}
@@ -228,6 +239,13 @@ func (s *Service) Recover(ctx context.Context) error {
 		}
 		u := gitserver.RefUpdate{Name: r.Ref, Old: plumbing.NewHash(r.Old), New: plumbing.NewHash(r.New)}
 		u.FastForward = u.Old.IsZero() || (!u.New.IsZero() && isAncestor(repos[r.RepoID], u.Old, u.New))
+		if r.PullID != 0 {
+			// The base moved for a merge: the pull request is merged.
+			s.env.Log.InfoContext(ctx, "finishing a merge interrupted before it was recorded", "repo", repo.FullName(), "pull", r.PullID, "new", r.New)
+			if err := s.pulls.FinishMerge(ctx, repo, r.PullID, pusher, u.Old, u.New); err != nil {
+				s.env.Log.ErrorContext(ctx, "finish interrupted merge", "repo", repo.FullName(), "pull", r.PullID, "err", err)
+			}
+		}
 		s.env.Log.InfoContext(ctx, "replaying a push interrupted before its events were recorded", "repo", repo.FullName(), "ref", r.Ref, "new", r.New)
 		s.Record(ctx, repo, pusher, []gitserver.RefUpdate{u})
 	}

@@ -217,11 +217,19 @@ func (d *Deliverer) deliver(ctx context.Context, c *store.ClaimedDelivery, lease
 		"X-CodeBoba-Delivery": c.GUID,
 		"X-CodeBoba-Hook-ID":  strconv.FormatInt(hook.ID, 10),
 	}
-	if hook.Secret != "" {
-		headers["X-CodeBoba-Signature"] = Sign(hook.Secret, c.Body)
+	secret, err := d.env.Secrets.Open(hook.Secret)
+	if err != nil {
+		log.Error("webhook delivery: open secret", "hook", hook.ID, "err", err)
+	}
+	if secret != "" {
+		headers["X-CodeBoba-Signature"] = Sign(secret, c.Body)
+	}
+	sendCtx := ctx
+	if hook.AllowLoopback {
+		sendCtx = core.AllowLoopbackFor(ctx)
 	}
 	start := time.Now()
-	status, respHeaders, respBody, sendErr := d.sender.Post(ctx, hook.URL, headers, c.Body)
+	status, respHeaders, respBody, sendErr := d.sender.Post(sendCtx, hook.URL, headers, c.Body)
 	elapsed := time.Since(start)
 	if ctx.Err() != nil {
 		// Shutting down: the attempt did not really happen; give it back.

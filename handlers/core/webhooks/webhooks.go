@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -69,12 +70,17 @@ type Fields struct {
 	ContentType core.Opt[string] // json or form
 	Events      core.Opt[[]string]
 	Active      core.Opt[bool]
+	// AllowLoopback lets the hook reach loopback and link-local
+	// addresses: site administrators only.
+	AllowLoopback core.Opt[bool]
 }
 
-// checkURL validates a receiver URL: absolute http(s) with a host, and,
-// when the host is a literal address, inside the network policy
-// (hostnames are checked when dialled).
-func (s *Service) checkURL(v core.Validation, raw string) string {
+// checkURL validates a receiver URL: absolute http(s) with a host and a
+// valid port, no credentials (they would be shown back), and, when the
+// host is an address in any spelling, inside the network policy
+// (hostnames are checked when dialled). allowLoopback is the hook's
+// site-administrator allowance.
+func (s *Service) checkURL(ctx context.Context, v core.Validation, raw string, allowLoopback bool) string {
 	raw = strings.TrimSpace(raw)
 	if raw == "" {
 		v.Add("url", "can't be blank")
@@ -92,8 +98,20 @@ func (s *Service) checkURL(v core.Validation, raw string) string {
 	case u.Scheme != "http" && u.Scheme != "https":
 		v.Add("url", "must be an http or https URL")
 		return ""
+	case u.User != nil:
+		v.Add("url", "must not contain credentials (use the secret to sign deliveries)")
+		return ""
 	}
-	if err := s.policy.CheckHost(u.Hostname()); err != nil {
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			v.Add("url", "has an invalid port (1-65535)")
+			return ""
+		}
+	}
+	if allowLoopback {
+		ctx = core.AllowLoopbackFor(ctx)
+	}
+	if err := s.policy.CheckHost(ctx, u.Hostname()); err != nil {
 		v.Add("url", "is not allowed: "+err.Error())
 		return ""
 	}
@@ -144,17 +162,38 @@ func (s *Service) List(ctx context.Context, owner *store.User, p core.Page) ([]*
 	return page, total, nil
 }
 
-// Create adds a hook for owner (json, push, active unless given).
-func (s *Service) Create(ctx context.Context, owner *store.User, f Fields) (*store.Webhook, error) {
+// checkAllowLoopback reads the allowance: only site administrators may
+// give it.
+func checkAllowLoopback(v core.Validation, a core.Actor, o core.Opt[bool]) *bool {
+	if !o.Set {
+		return nil
+	}
+	if o.Null {
+		v.Add("allow_loopback", "must be true or false")
+		return nil
+	}
+	if o.V && !a.SiteAdmin() {
+		v.Add("allow_loopback", "can only be set by a site administrator")
+		return nil
+	}
+	return &o.V
+}
+
+// Create adds a hook for owner (json, push, active unless given), on
+// behalf of a.
+func (s *Service) Create(ctx context.Context, a core.Actor, owner *store.User, f Fields) (*store.Webhook, error) {
 	v := core.Validation{}
 	nw := store.NewWebhook{OwnerID: owner.ID, ContentType: "json", Events: []string{"push"}, Active: true}
+	if allow := checkAllowLoopback(v, a, f.AllowLoopback); allow != nil {
+		nw.AllowLoopback = *allow
+	}
 	if f.URL.Null {
 		v.Add("url", "can't be blank")
 	} else {
-		nw.URL = s.checkURL(v, f.URL.V)
+		nw.URL = s.checkURL(ctx, v, f.URL.V, nw.AllowLoopback)
 	}
 	if f.Secret.Given() {
-		nw.Secret = checkSecret(v, f.Secret.V)
+		nw.Secret = s.env.Secrets.Seal(checkSecret(v, f.Secret.V))
 	}
 	if f.ContentType.Given() {
 		nw.ContentType = checkContentType(v, f.ContentType.V)
@@ -175,23 +214,32 @@ func (s *Service) Create(ctx context.Context, owner *store.User, f Fields) (*sto
 	return h, err
 }
 
-// Update changes only the fields given. A null secret (or "") removes
-// it; null for the others is invalid.
-func (s *Service) Update(ctx context.Context, owner *store.User, h *store.Webhook, f Fields) (*store.Webhook, error) {
+// Update changes only the fields given, on behalf of a. A null secret
+// (or "") removes it; null for the others is invalid.
+func (s *Service) Update(ctx context.Context, a core.Actor, owner *store.User, h *store.Webhook, f Fields) (*store.Webhook, error) {
 	v := core.Validation{}
 	var u store.WebhookUpdate
+	u.AllowLoopback = checkAllowLoopback(v, a, f.AllowLoopback)
+	allow := h.AllowLoopback
+	if u.AllowLoopback != nil {
+		allow = *u.AllowLoopback
+	}
+	url := h.URL
 	if f.URL.Set {
 		if f.URL.Null {
 			v.Add("url", "can't be blank")
 		} else {
-			str := s.checkURL(v, f.URL.V)
-			u.URL = &str
+			url = s.checkURL(ctx, v, f.URL.V, allow)
+			u.URL = &url
 		}
+	} else if u.AllowLoopback != nil && !allow {
+		// Taking the allowance away re-checks the address kept.
+		s.checkURL(ctx, v, url, false)
 	}
 	if f.Secret.Set {
 		str := ""
 		if !f.Secret.Null {
-			str = checkSecret(v, f.Secret.V)
+			str = s.env.Secrets.Seal(checkSecret(v, f.Secret.V))
 		}
 		u.Secret = &str
 	}
@@ -311,6 +359,21 @@ func (s *Service) Redeliver(ctx context.Context, deliveryID int64) (*store.Deliv
 	}
 	s.events.Wake()
 	return d, nil
+}
+
+// SealSecrets seals the hook secrets stored in plain text before
+// secrets were sealed; it runs at start-up.
+func (s *Service) SealSecrets(ctx context.Context) error {
+	plain, err := s.env.Store.UnsealedWebhookSecrets(ctx, core.Sealed)
+	if err != nil {
+		return err
+	}
+	for id, secret := range plain {
+		if err := s.env.Store.SetWebhookSecret(ctx, id, s.env.Secrets.Seal(secret)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Sweep re-queues deliveries whose lease expired (a stuck or crashed
