@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"bytes"
 	"archive/tar"
 	"compress/gzip"
 	"context"
@@ -108,6 +109,17 @@ func TestBackupDuringPushes(t *testing.T) {
 	restored := filepath.Join(t.TempDir(), "restored")
 	if out, err := runBinary(t, nil, "restore", archive, "--data", restored); err != nil {
 		t.Fatalf("restore: %v\n%s", err, out)
+	}
+	// The secret key that opens sealed secrets comes back, private.
+	origKey, err := os.ReadFile(filepath.Join(srv.Dir, "secret.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key, err := os.ReadFile(filepath.Join(restored, "secret.key")); err != nil || !bytes.Equal(key, origKey) {
+		t.Fatalf("restored secret key: %v", err)
+	}
+	if st, err := os.Stat(filepath.Join(restored, "secret.key")); err != nil || st.Mode().Perm()&0o077 != 0 {
+		t.Fatalf("restored secret key mode: %v %v", st.Mode(), err)
 	}
 	st, err := store.Open(t.Context(), filepath.Join(restored, "tapioca.db"))
 	if err != nil {

@@ -102,6 +102,11 @@ func Backup(ctx context.Context, o Options) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The secret key opens the sealed secrets in the database: without
+	// it a restored forge could not sign its webhooks.
+	if err := copyFile(filepath.Join(o.DataDir, keyFile), filepath.Join(staging, keyFile), 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("copy secret key: %w", err)
+	}
 	m := &Manifest{Format: BackupFormat, TapiocaVersion: o.Version, CreatedAt: time.Now().UTC().Truncate(time.Second)}
 	if m.DatabaseSHA256, err = fileSHA256(snapshot); err != nil {
 		return nil, err
@@ -374,6 +379,9 @@ func addToArchive(tw *tar.Writer, p, name string, d fs.DirEntry) error {
 	return err
 }
 
+// keyFile is the data directory's secret key (core.KeyFile).
+const keyFile = "secret.key"
+
 // RestoreOptions says which archive to restore where.
 type RestoreOptions struct {
 	Archive string
@@ -508,7 +516,7 @@ func unpack(archive, dir string) (*Manifest, error) {
 }
 
 func validBackupPath(name string) bool {
-	if name == "manifest.json" || name == "tapioca.db" || name == "repos" {
+	if name == "manifest.json" || name == "tapioca.db" || name == "repos" || name == keyFile {
 		return true
 	}
 	rest, ok := strings.CutPrefix(name, "repos/")
