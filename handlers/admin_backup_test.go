@@ -1,8 +1,8 @@
 package handlers_test
 
 import (
-	"bytes"
 	"archive/tar"
+	"bytes"
 	"compress/gzip"
 	"context"
 	"fmt"

@@ -56,9 +56,9 @@ func (d *Door) hookFor(r *http.Request) (*store.User, *store.Webhook, error) {
 // GitHub's {"config": {"url", "secret", "content_type"}} or wrapped in
 // {"webhook": {...}}.
 type webhookFields struct {
-	URL         core.Opt[string]   `json:"url"`
-	Secret      core.Opt[string]   `json:"secret"`
-	ContentType core.Opt[string]   `json:"content_type"`
+	URL           core.Opt[string]   `json:"url"`
+	Secret        core.Opt[string]   `json:"secret"`
+	ContentType   core.Opt[string]   `json:"content_type"`
 	Events        core.Opt[[]string] `json:"events"`
 	Active        core.Opt[bool]     `json:"active"`
 	AllowLoopback core.Opt[bool]     `json:"allow_loopback"`

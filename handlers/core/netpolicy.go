@@ -26,7 +26,7 @@ type NetPolicy struct {
 
 // metadata are cloud metadata endpoints that are not link-local.
 var metadata = []netip.Prefix{
-	netip.MustParsePrefix("fd00:ec2::254/128"),   // AWS (IPv6)
+	netip.MustParsePrefix("fd00:ec2::254/128"),  // AWS (IPv6)
 	netip.MustParsePrefix("100.100.100.200/32"), // Alibaba Cloud
 }
 
@@ -80,7 +80,9 @@ func loopbackAllowed(ctx context.Context) bool {
 }
 
 // CheckAddr applies the policy to one destination address.
-func (p NetPolicy) CheckAddr(ip netip.Addr) error { return p.CheckAddrContext(context.Background(), ip) }
+func (p NetPolicy) CheckAddr(ip netip.Addr) error {
+	return p.CheckAddrContext(context.Background(), ip)
+}
 
 // CheckAddrContext is CheckAddr for a request whose context may carry a
 // site administrator's allowance for loopback (AllowLoopbackFor).
