@@ -126,6 +126,7 @@ type App struct {
 	env     *core.Env
 	log     *slog.Logger
 	handler http.Handler
+	api     *codeboba.Door
 
 	// workers run for as long as Serve does (webhook delivery, scheduled
 	// jobs, background poll runs).
@@ -294,6 +295,7 @@ func (a *App) mount() http.Handler {
 	api := codeboba.New(a.env, codeboba.Services{Accounts: s.Accounts, Orgs: s.Orgs, Repos: s.Repos,
 		Issues: s.Issues, Pulls: s.Pulls, Vouches: s.Vouches, Webhooks: s.Webhooks})
 	api.Register(mux)
+	a.api = api
 	ops.New(a.env, a.cfg.APISecret, s.Jobs, s.Polls).Register(mux)
 	dashboard.New(a.env, dashboard.Config{Version: a.cfg.Version, Commit: a.cfg.Commit, DataDir: a.cfg.DataDir,
 		OpsAPI: a.cfg.APISecret != "", RateLimitAuth: a.cfg.RateLimitAuth, RateLimitAnon: a.cfg.RateLimitAnon,
@@ -313,6 +315,9 @@ func (a *App) rootFallback(w http.ResponseWriter, r *http.Request) {
 	}
 	httpx.WriteError(w, r, a.log, core.ErrHidden)
 }
+
+// APIRoutes lists the CodeBoba API's endpoints (tests, documentation).
+func (a *App) APIRoutes() []codeboba.Route { return a.api.Routes() }
 
 // Store exposes the database to the CLI and tests.
 func (a *App) Store() *store.Store { return a.env.Store }

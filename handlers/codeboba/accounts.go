@@ -1,7 +1,12 @@
 package codeboba
 
 import (
+	"errors"
+	"fmt"
+	"math"
 	"net/http"
+	"strconv"
+	"time"
 
 	"tapioca/handlers/core"
 	"tapioca/handlers/core/accounts"
@@ -93,7 +98,14 @@ func (d *Door) login(w http.ResponseWriter, r *http.Request) error {
 	u, token, err := d.Accounts.LogIn(r.Context(), accounts.Login{
 		Login: core.Or(req.Email, req.Login, req.Username).V, Password: req.Password.V,
 		Name: req.Name.V, Scopes: req.Scopes,
-	})
+	}, httpx.ClientIP(r))
+	var ce *core.Error
+	if errors.As(err, &ce) && errors.Is(err, core.ErrRateLimited) {
+		retry := int(math.Ceil(ce.RetryAfter.Seconds()))
+		w.Header().Set("Retry-After", strconv.Itoa(retry))
+		return &core.Error{Kind: core.ErrRateLimited, Msg: fmt.Sprintf("Too many failed sign-in attempts. Retry after %s.",
+			time.Now().Add(ce.RetryAfter).UTC().Truncate(time.Second).Format(time.RFC3339))}
+	}
 	if err != nil {
 		return err
 	}

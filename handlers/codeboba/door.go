@@ -42,7 +42,21 @@ type Door struct {
 	log     *slog.Logger
 	limiter *httpx.RateLimiter
 	mux     *http.ServeMux
+	routes  []Route
 }
+
+// Route is one API endpoint as registered.
+type Route struct {
+	Method string
+	Path   string // a ServeMux path pattern, e.g. /api/v1/repos/{owner}/{repo}
+	Area   core.Area
+	// SignedIn is true for routes that refuse anonymous callers before
+	// reading anything.
+	SignedIn bool
+}
+
+// Routes lists the API's endpoints in registration order.
+func (d *Door) Routes() []Route { return d.routes }
 
 // New returns the API door.
 func New(env *core.Env, s Services) *Door {
@@ -82,6 +96,12 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
 // api registers an API route. area tells which token scopes cover it.
 func (d *Door) api(pattern string, area core.Area, h handlerFunc) {
+	d.route(pattern, area, false, h)
+}
+
+func (d *Door) route(pattern string, area core.Area, signedIn bool, h handlerFunc) {
+	method, path, _ := strings.Cut(pattern, " ")
+	d.routes = append(d.routes, Route{Method: method, Path: path, Area: area, SignedIn: signedIn})
 	d.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		write := r.Method != http.MethodGet && r.Method != http.MethodHead
 		if err := actor(r).CheckScope(write, area); err != nil {
@@ -99,7 +119,7 @@ func (d *Door) api(pattern string, area core.Area, h handlerFunc) {
 // repository are registered with api instead, since a repository the
 // caller cannot see must answer 404 whoever asks.
 func (d *Door) user(pattern string, area core.Area, h handlerFunc) {
-	d.api(pattern, area, func(w http.ResponseWriter, r *http.Request) error {
+	d.route(pattern, area, true, func(w http.ResponseWriter, r *http.Request) error {
 		if _, err := actor(r).Require(); err != nil {
 			return err
 		}

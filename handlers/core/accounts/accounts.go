@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -30,12 +29,10 @@ type Service struct {
 	// that a wrong name costs as much time as a wrong password.
 	dummyOnce sync.Once
 	dummyHash string
-
-	throttle *throttle
 }
 
 // New returns the account service.
-func New(env *core.Env) *Service { return &Service{env: env, throttle: newThrottle()} }
+func New(env *core.Env) *Service { return &Service{env: env} }
 
 // EnsureAdmin creates the site administrator "admin" on first start. It
 // returns the password when it generated one (empty password given), so
@@ -188,8 +185,9 @@ type Login struct {
 	Scopes   []string // the new token's scopes; none = full access
 }
 
-// LogIn exchanges an email (or username) and password for a new token.
-func (s *Service) LogIn(ctx context.Context, in Login) (*store.User, string, error) {
+// LogIn exchanges an email (or username) and password for a new token,
+// for a client at addr (failures are throttled as the dashboard's are).
+func (s *Service) LogIn(ctx context.Context, in Login, addr string) (*store.User, string, error) {
 	login := strings.TrimSpace(in.Login)
 	v := core.Validation{}
 	if login == "" {
@@ -212,12 +210,12 @@ func (s *Service) LogIn(ctx context.Context, in Login) (*store.User, string, err
 	if err := v.Err(); err != nil {
 		return nil, "", err
 	}
-	user, err := s.VerifyLogin(ctx, login, in.Password)
+	user, err := s.SignIn(ctx, login, in.Password, addr)
+	if errors.Is(err, core.ErrUnauthorized) {
+		return nil, "", &core.Error{Kind: core.ErrUnauthorized, Msg: "Invalid email or password"}
+	}
 	if err != nil {
 		return nil, "", err
-	}
-	if user == nil {
-		return nil, "", &core.Error{Kind: core.ErrUnauthorized, Msg: "Invalid email or password"}
 	}
 	if user.Disabled {
 		return nil, "", core.ErrDisabled
@@ -275,30 +273,31 @@ func (s *Service) CheckPassword(u *store.User, password string) *store.User {
 	return u
 }
 
-// SignIn checks a password sign-in from a client address, with failures
-// throttled per account (however it is named, username or email) and per
-// address: too many and the answer is ErrRateLimited with the wait in
-// RetryAfter whatever the password. It
-// returns the account or an ErrUnauthorized error; disabled accounts are
-// the caller's to refuse.
+// SignIn checks a password sign-in from a client address, throttled as
+// throttle.go describes: while a sign-in must wait, the answer is
+// ErrRateLimited with RetryAfter, whatever the password. It returns the
+// account or an ErrUnauthorized error; disabled accounts are the
+// caller's to refuse. The API's login and the dashboard share it.
 func (s *Service) SignIn(ctx context.Context, login, password, addr string) (*store.User, error) {
 	account, err := s.LoginUser(ctx, login)
 	if err != nil {
 		return nil, err
 	}
-	acctKey, addrKey := "acct:"+strings.ToLower(login), "ip:"+addr
-	if account != nil {
-		acctKey = "acct#" + strconv.FormatInt(account.ID, 10)
+	k := keysFor(account, login, addr)
+	now := time.Now()
+	wait, err := s.wait(ctx, account, k, now)
+	if err != nil {
+		return nil, err
 	}
-	if wait, blocked := s.throttle.blocked(map[string]int{acctKey: throttleMaxPerAccount, addrKey: throttleMaxPerAddress}); blocked {
+	if wait > 0 {
 		return nil, &core.Error{Kind: core.ErrRateLimited, Msg: "Too many failed sign-in attempts", RetryAfter: wait}
 	}
 	u := s.CheckPassword(account, password)
 	if u == nil {
-		s.throttle.fail(acctKey, addrKey)
+		s.failed(ctx, k, now)
 		return nil, &core.Error{Kind: core.ErrUnauthorized, Msg: "Incorrect username, email or password."}
 	}
-	s.throttle.reset(acctKey)
+	s.succeeded(ctx, u, k, addr)
 	return u, nil
 }
 
