@@ -115,7 +115,7 @@ func checkServeFlags(cmd *cli.Command) error {
 	if cmd.IsSet("base-url") && !siteadmin.ValidBaseURL(cmd.String("base-url")) {
 		return fmt.Errorf("--base-url must be an absolute http:// or https:// URL without query or credentials, not %q", cmd.String("base-url"))
 	}
-	for _, name := range []string{"rate-limit-auth", "rate-limit-anon", "max-repos"} {
+	for _, name := range []string{"rate-limit-auth", "rate-limit-anon", "max-repos", "max-conns-per-ip"} {
 		if cmd.IsSet(name) && cmd.Int(name) <= 0 {
 			return fmt.Errorf("--%s must be a positive number, not %d", name, cmd.Int(name))
 		}
@@ -161,6 +161,7 @@ func serveFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "webhook-deny-loopback", Usage: "refuse loopback and link-local destinations even with --outbound-allow-loopback", Sources: env("webhook-deny-loopback")},
 		&cli.DurationFlag{Name: "webhook-timeout", Value: 10 * time.Second, Usage: "time limit of one webhook delivery attempt", Sources: env("webhook-timeout")},
 		&cli.DurationFlag{Name: "webhook-retry-base", Value: time.Minute, Usage: "delay before the first webhook retry; each next one is 3× longer", Sources: env("webhook-retry-base")},
+		&cli.IntFlag{Name: "max-conns-per-ip", Value: 256, Usage: "concurrent connections one client address may hold open", Sources: env("max-conns-per-ip")},
 		// A test hook: the crash-recovery tests make the built binary kill
 		// itself at a named step. Hidden from help; never set in real use.
 		&cli.StringFlag{Name: "crash-at", Hidden: true, Sources: env("crash-at")},
@@ -234,6 +235,7 @@ func runServe(ctx context.Context, cmd *cli.Command) error {
 	cfg.WebhookDenyLoopback = cmd.Bool("webhook-deny-loopback")
 	cfg.OutboundAllowLoopback = cmd.Bool("outbound-allow-loopback")
 	cfg.CrashAt = cmd.String("crash-at")
+	cfg.MaxConnsPerAddr = cmd.Int("max-conns-per-ip")
 	cfg.WebhookTimeout = cmd.Duration("webhook-timeout")
 	cfg.WebhookRetryBase = cmd.Duration("webhook-retry-base")
 	// Listen first: without --base-url the external URL is this

@@ -81,6 +81,12 @@ type Config struct {
 	// is set (kept from before loopback was refused by default).
 	WebhookDenyLoopback bool
 
+	// Connection and body limits; zero values take the defaults in
+	// parentheses.
+	MaxConnsPerAddr int           // concurrent connections from one client address (256)
+	BodyGrace       time.Duration // time a request body may take before its rate counts (60s)
+	BodyMinRate     int64         // bytes per second a request body must keep up after that (1024)
+
 	// CrashAt names a point where the process kills itself, for
 	// crash-recovery tests of the built binary; never set in real use.
 	CrashAt string
@@ -114,6 +120,15 @@ func (c *Config) defaults() {
 	}
 	if c.Version == "" {
 		c.Version = "dev"
+	}
+	if c.MaxConnsPerAddr <= 0 {
+		c.MaxConnsPerAddr = 256
+	}
+	if c.BodyGrace <= 0 {
+		c.BodyGrace = time.Minute
+	}
+	if c.BodyMinRate <= 0 {
+		c.BodyMinRate = 1024
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -303,7 +318,8 @@ func (a *App) mount() http.Handler {
 	api.RegisterFallback(mux)
 	mux.HandleFunc("/", a.rootFallback)
 	git := githttp.New(a.env, s.Accounts, s.Pushes)
-	return httpx.AccessLog(a.log, httpx.Recover(a.log, git.Middleware(api.Middleware(mux))))
+	h := httpx.Recover(a.log, git.Middleware(api.Middleware(mux)))
+	return httpx.AccessLog(a.log, httpx.BodyRate(a.cfg.BodyGrace, a.cfg.BodyMinRate, h))
 }
 
 // rootFallback answers paths no route matched.
@@ -359,7 +375,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(httpx.LimitConns(ln, a.cfg.MaxConnsPerAddr)) }()
 	select {
 	case err := <-errc:
 		return err
