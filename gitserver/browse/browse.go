@@ -1,0 +1,195 @@
+// Package browse reads a repository the way the forge's API shows it to
+// people and agents without a clone: a revision resolved to a commit, a
+// file or directory at that commit, a tree listed recursively, a
+// regular-expression search of the files, history filtered by path,
+// author and dates, one commit with its changed files, the tags, and the
+// comparison of two commits, plus the unified diffs and patch series of
+// those (through gitserver/gitdiff, byte-identical to git).
+//
+// It only reads; gitserver/commitfiles writes. Results are typed values;
+// encoding them (JSON, base64) is the caller's business.
+package browse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/storer"
+
+	"tapioca/gitserver"
+	"tapioca/gitserver/gitdiff"
+)
+
+var (
+	// ErrNotCommit is returned when a revision names an object that is
+	// not a commit (a tree or blob, or a tag of one) where a commit is
+	// needed.
+	ErrNotCommit = errors.New("not a commit")
+	// ErrInvalid is returned for a request that cannot be answered as
+	// asked: a bad path, pattern or glob. The message says which.
+	ErrInvalid = errors.New("invalid request")
+)
+
+// Not-found answers (unknown revision, path absent at a commit) wrap
+// gitserver.ErrNotFound, so one errors.Is check maps them all to 404.
+
+// Repo is one repository opened for reading, for the length of a
+// request. It is not safe for concurrent use.
+type Repo struct {
+	srv    *gitserver.Server
+	path   string
+	st     storer.EncodedObjectStorer
+	trees  map[plumbing.Hash]*object.Tree
+	abbrev *gitdiff.Abbreviator
+}
+
+// Open opens the bare repository at repoPath. srv resolves revisions
+// with the forge's rules (gitserver.Server.ResolveRef).
+func Open(srv *gitserver.Server, repoPath string) (*Repo, error) {
+	g, err := gitserver.Open(repoPath)
+	if err != nil {
+		return nil, err
+	}
+	return &Repo{srv: srv, path: repoPath, st: g.Storer, trees: map[plumbing.Hash]*object.Tree{}}, nil
+}
+
+// Storer is the repository's object store, for callers that combine
+// this package with others working on go-git's object model.
+func (r *Repo) Storer() storer.EncodedObjectStorer { return r.st }
+
+// Resolve resolves a revision to a commit: a full or abbreviated hash
+// (4+ hex digits), HEAD, a full ref name, a branch or a tag (peeled),
+// with gitserver.ResolveRef's precedence. An empty revision is HEAD.
+func (r *Repo) Resolve(ctx context.Context, rev string) (plumbing.Hash, error) {
+	c, err := r.commitAt(ctx, rev)
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	return c.Hash, nil
+}
+
+func (r *Repo) commitAt(ctx context.Context, rev string) (*object.Commit, error) {
+	if rev == "" {
+		rev = "HEAD"
+	}
+	h, err := r.srv.ResolveRef(ctx, r.path, rev)
+	if err != nil {
+		return nil, err
+	}
+	c, err := r.commit(h)
+	if errors.Is(err, plumbing.ErrObjectNotFound) || errors.Is(err, ErrNotCommit) {
+		return nil, fmt.Errorf("revision %q is %s: %w", rev, h, ErrNotCommit)
+	}
+	return c, err
+}
+
+func (r *Repo) commit(h plumbing.Hash) (*object.Commit, error) {
+	o, err := r.st.EncodedObject(plumbing.AnyObject, h)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", h, err)
+	}
+	if o.Type() != plumbing.CommitObject {
+		return nil, fmt.Errorf("%s is a %s: %w", h, o.Type(), ErrNotCommit)
+	}
+	c, err := object.DecodeCommit(r.st, o)
+	if err != nil {
+		return nil, fmt.Errorf("decode commit %s: %w", h, err)
+	}
+	return c, nil
+}
+
+// treeCacheMax bounds the decoded trees a Repo keeps; history walks with
+// a path filter revisit the same few directories thousands of times.
+const treeCacheMax = 4096
+
+func (r *Repo) tree(h plumbing.Hash) (*object.Tree, error) {
+	if t, ok := r.trees[h]; ok {
+		return t, nil
+	}
+	t, err := object.GetTree(r.st, h)
+	if err != nil {
+		return nil, fmt.Errorf("read tree %s: %w", h, err)
+	}
+	if len(r.trees) >= treeCacheMax {
+		clear(r.trees)
+	}
+	r.trees[h] = t
+	return t, nil
+}
+
+// cleanPath checks a repository path from a request and returns it
+// without leading or trailing slashes ("" is the root).
+func cleanPath(p string) (string, error) {
+	p = strings.Trim(p, "/")
+	if p == "" {
+		return "", nil
+	}
+	for _, part := range strings.Split(p, "/") {
+		if part == "" || part == "." || part == ".." || strings.IndexByte(part, 0) >= 0 {
+			return "", fmt.Errorf("path %q: %w", p, ErrInvalid)
+		}
+	}
+	return p, nil
+}
+
+// entryAt finds the entry at p (cleaned, not "") in the tree root; ok is
+// false when no such path exists.
+func (r *Repo) entryAt(root plumbing.Hash, p string) (object.TreeEntry, bool, error) {
+	cur := root
+	parts := strings.Split(p, "/")
+	for i, name := range parts {
+		t, err := r.tree(cur)
+		if err != nil {
+			return object.TreeEntry{}, false, err
+		}
+		e, ok := findEntry(t, name)
+		if !ok {
+			return object.TreeEntry{}, false, nil
+		}
+		if i == len(parts)-1 {
+			return e, true, nil
+		}
+		if e.Mode != filemode.Dir {
+			return object.TreeEntry{}, false, nil
+		}
+		cur = e.Hash
+	}
+	return object.TreeEntry{}, false, nil
+}
+
+// findEntry looks a name up in a tree. Entries are in git's order, where
+// a directory sorts as its name plus '/', so a plain binary search on
+// names is not exact; trees are small enough to scan.
+func findEntry(t *object.Tree, name string) (object.TreeEntry, bool) {
+	for _, e := range t.Entries {
+		if e.Name == name {
+			return e, true
+		}
+	}
+	return object.TreeEntry{}, false
+}
+
+func notFound(format string, args ...any) error {
+	return fmt.Errorf(format+": %w", append(args, gitserver.ErrNotFound)...)
+}
+
+// kindOf names an entry's kind as GitHub's contents API does.
+func kindOf(m filemode.FileMode) string {
+	switch m {
+	case filemode.Dir:
+		return "dir"
+	case filemode.Symlink:
+		return "symlink"
+	case filemode.Submodule:
+		return "submodule"
+	}
+	return "file"
+}
+
+func base(p string) string { return path.Base(p) }
