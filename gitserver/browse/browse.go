@@ -41,10 +41,16 @@ var (
 
 // Repo is one repository opened for reading, for the length of a
 // request. It is not safe for concurrent use.
+//
+// Each method resolves the revisions it is given before it reads any
+// object; the object store is opened at the first read and sees the
+// packs present then, which hold every object those refs can name
+// (objects are installed before refs).
 type Repo struct {
 	srv    *gitserver.Server
 	path   string
-	st     storer.EncodedObjectStorer
+	store  *gitserver.ObjectStore
+	st     storer.EncodedObjectStorer // store, once open
 	trees  map[plumbing.Hash]*object.Tree
 	abbrev *gitdiff.Abbreviator
 }
@@ -52,16 +58,33 @@ type Repo struct {
 // Open opens the bare repository at repoPath. srv resolves revisions
 // with the forge's rules (gitserver.Server.ResolveRef).
 func Open(srv *gitserver.Server, repoPath string) (*Repo, error) {
-	g, err := gitserver.Open(repoPath)
-	if err != nil {
-		return nil, err
+	if _, err := gitserver.Open(repoPath); err != nil {
+		return nil, err // not a repository
 	}
-	return &Repo{srv: srv, path: repoPath, st: g.Storer, trees: map[plumbing.Hash]*object.Tree{}}, nil
+	return &Repo{srv: srv, path: repoPath, trees: map[plumbing.Hash]*object.Tree{}}, nil
 }
 
-// Storer is the repository's object store, for callers that combine
-// this package with others working on go-git's object model.
-func (r *Repo) Storer() storer.EncodedObjectStorer { return r.st }
+// Close releases the repository's open files.
+func (r *Repo) Close() error {
+	if r.store != nil {
+		r.store.Close()
+		r.store, r.st = nil, nil
+	}
+	return nil
+}
+
+// openObjects opens the object store; call it after resolving refs.
+func (r *Repo) openObjects() error {
+	if r.store != nil {
+		return nil
+	}
+	s, err := gitserver.OpenObjectStore(r.path)
+	if err != nil {
+		return err
+	}
+	r.store, r.st = s, s
+	return nil
+}
 
 // Resolve resolves a revision to a commit: a full or abbreviated hash
 // (4+ hex digits), HEAD, a full ref name, a branch or a tag (peeled),
@@ -75,18 +98,43 @@ func (r *Repo) Resolve(ctx context.Context, rev string) (plumbing.Hash, error) {
 }
 
 func (r *Repo) commitAt(ctx context.Context, rev string) (*object.Commit, error) {
-	if rev == "" {
-		rev = "HEAD"
-	}
-	h, err := r.srv.ResolveRef(ctx, r.path, rev)
+	cs, err := r.commitsAt(ctx, rev)
 	if err != nil {
 		return nil, err
 	}
-	c, err := r.commit(h)
-	if errors.Is(err, plumbing.ErrObjectNotFound) || errors.Is(err, ErrNotCommit) {
-		return nil, fmt.Errorf("revision %q is %s: %w", rev, h, ErrNotCommit)
+	return cs[0], nil
+}
+
+// commitsAt resolves every revision before reading any object: the
+// object store lists its packs on first use, and refs resolved after that
+// could name objects from a pack it does not know.
+func (r *Repo) commitsAt(ctx context.Context, revs ...string) ([]*object.Commit, error) {
+	hs := make([]plumbing.Hash, len(revs))
+	for i, rev := range revs {
+		if rev == "" {
+			rev = "HEAD"
+		}
+		h, err := r.srv.ResolveRef(ctx, r.path, rev)
+		if err != nil {
+			return nil, err
+		}
+		hs[i] = h
 	}
-	return c, err
+	if err := r.openObjects(); err != nil {
+		return nil, err
+	}
+	out := make([]*object.Commit, len(revs))
+	for i, h := range hs {
+		c, err := r.commit(h)
+		if errors.Is(err, plumbing.ErrObjectNotFound) || errors.Is(err, ErrNotCommit) {
+			return nil, fmt.Errorf("revision %q is %s: %w", revs[i], h, ErrNotCommit)
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[i] = c
+	}
+	return out, nil
 }
 
 func (r *Repo) commit(h plumbing.Hash) (*object.Commit, error) {

@@ -553,6 +553,14 @@ func testCompare(t *testing.T, ctx context.Context, f *fixture, r *Repo, c map[s
 		if want := strings.Fields(f.bareGit("diff", "--name-only", tc.base+"..."+tc.head)); strings.Join(names, " ") != strings.Join(want, " ") {
 			t.Errorf("%s: files %v, git %v", name, names, want)
 		}
+		files, err := r.FilesSinceMergeBase(ctx, tc.base, tc.head, DiffOptions{})
+		if err != nil || len(files) != len(cmp.Files) {
+			t.Errorf("%s: FilesSinceMergeBase: %d files, %v; Compare has %d", name, len(files), err, len(cmp.Files))
+		}
+		rc, total, err := r.RangeCommits(ctx, tc.base, tc.head, 2)
+		if err != nil || total != cmp.AheadBy || len(rc) != min(2, total) || (total > 0 && rc[0].SHA != cmp.Commits[0].SHA) {
+			t.Errorf("%s: RangeCommits: %d of %d, %v", name, len(rc), total, err)
+		}
 		var diff bytes.Buffer
 		if err := r.WriteCompareDiff(ctx, &diff, tc.base, tc.head, DiffOptions{}); err != nil {
 			t.Fatal(err)

@@ -118,14 +118,11 @@ type CompareOptions struct {
 
 // Compare compares two revisions as GitHub's compare endpoint does.
 func (r *Repo) Compare(ctx context.Context, base, head string, o CompareOptions) (*Comparison, error) {
-	bc, err := r.commitAt(ctx, base)
+	cs, err := r.commitsAt(ctx, base, head)
 	if err != nil {
 		return nil, err
 	}
-	hc, err := r.commitAt(ctx, head)
-	if err != nil {
-		return nil, err
-	}
+	bc, hc := cs[0], cs[1]
 	mb, err := r.mergeBase(ctx, bc.Hash, hc.Hash)
 	if err != nil {
 		return nil, err
@@ -204,14 +201,11 @@ func (r *Repo) WriteCommitDiff(ctx context.Context, w io.Writer, rev string, o D
 // WriteCompareDiff writes `git diff base...head`: from the merge base to
 // head, what a pull request's diff shows.
 func (r *Repo) WriteCompareDiff(ctx context.Context, w io.Writer, base, head string, o DiffOptions) error {
-	bc, err := r.commitAt(ctx, base)
+	cs, err := r.commitsAt(ctx, base, head)
 	if err != nil {
 		return err
 	}
-	hc, err := r.commitAt(ctx, head)
-	if err != nil {
-		return err
-	}
+	bc, hc := cs[0], cs[1]
 	mb, err := r.mergeBase(ctx, bc.Hash, hc.Hash)
 	if err != nil {
 		return err
@@ -232,19 +226,20 @@ func (r *Repo) WriteCompareDiff(ctx context.Context, w io.Writer, base, head str
 // signature is printed after "-- " at the end of each patch (git prints
 // its version); empty leaves it out.
 func (r *Repo) WritePatchSeries(ctx context.Context, w io.Writer, base, head, signature string, o DiffOptions) error {
-	hc, err := r.commitAt(ctx, head)
+	revs := []string{head}
+	if base != "" {
+		revs = append(revs, base)
+	}
+	cs, err := r.commitsAt(ctx, revs...)
 	if err != nil {
 		return err
 	}
+	hc := cs[0]
 	var commits []*object.Commit
 	if base == "" {
 		commits = []*object.Commit{hc}
 	} else {
-		bc, err := r.commitAt(ctx, base)
-		if err != nil {
-			return err
-		}
-		ns, err := newWalker(ctx, r).rangeCommits(hc.Hash, []plumbing.Hash{bc.Hash})
+		ns, err := newWalker(ctx, r).rangeCommits(hc.Hash, []plumbing.Hash{cs[1].Hash})
 		if err != nil {
 			return walkErr(err)
 		}
@@ -257,4 +252,48 @@ func (r *Repo) WritePatchSeries(ctx context.Context, w io.Writer, base, head, si
 		return err
 	}
 	return gitdiff.WriteFormatPatch(ctx, w, r.st, commits, gitdiff.PatchOptions{Options: opts, Signature: signature})
+}
+
+// FilesSinceMergeBase lists what head changed since it left base: the
+// files of `git diff base...head`, as a pull request's files page shows.
+func (r *Repo) FilesSinceMergeBase(ctx context.Context, base, head string, o DiffOptions) ([]gitdiff.File, error) {
+	cs, err := r.commitsAt(ctx, base, head)
+	if err != nil {
+		return nil, err
+	}
+	mb, err := r.mergeBase(ctx, cs[0].Hash, cs[1].Hash)
+	if err != nil {
+		return nil, err
+	}
+	mbc, err := r.commit(mb)
+	if err != nil {
+		return nil, err
+	}
+	opts, err := r.diffOptions(o)
+	if err != nil {
+		return nil, err
+	}
+	return gitdiff.Files(ctx, r.st, mbc.TreeHash, cs[1].TreeHash, opts)
+}
+
+// RangeCommits lists the commits of base..head oldest first (a pull
+// request's commits), at most limit of them (all if limit <= 0), and how
+// many there are in all.
+func (r *Repo) RangeCommits(ctx context.Context, base, head string, limit int) ([]Commit, int, error) {
+	cs, err := r.commitsAt(ctx, base, head)
+	if err != nil {
+		return nil, 0, err
+	}
+	ns, err := newWalker(ctx, r).rangeCommits(cs[1].Hash, []plumbing.Hash{cs[0].Hash})
+	if err != nil {
+		return nil, 0, walkErr(err)
+	}
+	var out []Commit
+	for _, n := range slices.Backward(ns) {
+		if limit > 0 && len(out) == limit {
+			break
+		}
+		out = append(out, commitOf(n.c))
+	}
+	return out, len(ns), nil
 }

@@ -127,5 +127,6 @@ func (f *fixture) open() *Repo {
 	if err != nil {
 		f.t.Fatal(err)
 	}
+	f.t.Cleanup(func() { r.Close() })
 	return r
 }

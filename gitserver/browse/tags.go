@@ -8,7 +8,8 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
-	"github.com/go-git/go-git/v5/plumbing/storer"
+
+	"tapioca/gitserver"
 )
 
 // Tag is one refs/tags/ ref.
@@ -30,33 +31,37 @@ type Tag struct {
 
 // Tags lists the tags by name (byte order, as git for-each-ref sorts).
 func (r *Repo) Tags(ctx context.Context) ([]Tag, error) {
-	rs, ok := r.st.(storer.ReferenceStorer)
-	if !ok {
-		return nil, fmt.Errorf("tags: object store has no references")
+	g, err := gitserver.Open(r.path) // for its ref listing (loose and packed)
+	if err != nil {
+		return nil, err
 	}
-	iter, err := rs.IterReferences()
+	iter, err := g.Tags()
 	if err != nil {
 		return nil, fmt.Errorf("tags: %w", err)
 	}
-	defer iter.Close()
-	var out []Tag
+	var refs []*plumbing.Reference
 	err = iter.ForEach(func(ref *plumbing.Reference) error {
-		if err := ctx.Err(); err != nil {
-			return err
+		if ref.Type() == plumbing.HashReference {
+			refs = append(refs, ref)
 		}
-		name, ok := strings.CutPrefix(ref.Name().String(), "refs/tags/")
-		if !ok || ref.Type() != plumbing.HashReference {
-			return nil
-		}
-		t, err := r.tagOf(name, ref.Hash())
-		if err != nil {
-			return err
-		}
-		out = append(out, t)
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("tags: %w", err)
+	}
+	if err := r.openObjects(); err != nil {
+		return nil, err
+	}
+	var out []Tag
+	for _, ref := range refs {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		t, err := r.tagOf(strings.TrimPrefix(ref.Name().String(), "refs/tags/"), ref.Hash())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil

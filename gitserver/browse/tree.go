@@ -39,6 +39,9 @@ func (r *Repo) Tree(ctx context.Context, rev string, recursive bool, limit int) 
 	if err != nil {
 		return nil, err
 	}
+	if err := r.openObjects(); err != nil {
+		return nil, err
+	}
 	o, err := r.st.EncodedObject(plumbing.AnyObject, h)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", h, err)
