@@ -2,6 +2,7 @@ package gitserver
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -90,6 +91,15 @@ func (o *storedObject) Reader() (io.ReadCloser, error) {
 	return io.NopCloser(bytes.NewReader(o.data)), nil
 }
 
+// Read returns an object's type and content without copying it; the
+// content may be shared with the store's cache and must not be modified.
+func (s *ObjectStore) Read(h plumbing.Hash) (plumbing.ObjectType, []byte, error) {
+	if !s.db.has(h) {
+		return plumbing.InvalidObject, nil, plumbing.ErrObjectNotFound
+	}
+	return s.db.read(h)
+}
+
 // IterEncodedObjects is not supported.
 func (s *ObjectStore) IterEncodedObjects(plumbing.ObjectType) (storer.EncodedObjectIter, error) {
 	return nil, errReadOnly
@@ -103,8 +113,9 @@ func (s *ObjectStore) HasEncodedObject(h plumbing.Hash) error {
 	return plumbing.ErrObjectNotFound
 }
 
-// EncodedObjectSize returns an object's size: from its pack entry header
-// when it is stored whole, else by reading it.
+// EncodedObjectSize returns an object's size without reading it: from
+// its pack entry header, or for a delta from the result size that heads
+// the delta data. A loose object is read.
 func (s *ObjectStore) EncodedObjectSize(h plumbing.Hash) (int64, error) {
 	if p, off, ok := s.db.find(h); ok {
 		eh, err := p.header(off)
@@ -114,6 +125,19 @@ func (s *ObjectStore) EncodedObjectSize(h plumbing.Hash) (int64, error) {
 		if eh.typ != objOFS && eh.typ != objREF {
 			return eh.size, nil
 		}
+		// Two varints, the base's size and the result's: at most 20
+		// bytes of inflated data. (The transport branches add the same
+		// helper to odb.go; this one can give way to it.)
+		head, err := s.db.inflate(p, off+eh.hdrLen, min(eh.size, 20))
+		if err != nil {
+			return 0, fmt.Errorf("object %s: %w", h, err)
+		}
+		if _, n := binary.Uvarint(head); n > 0 {
+			if size, m := binary.Uvarint(head[n:]); m > 0 {
+				return int64(size), nil
+			}
+		}
+		return 0, fmt.Errorf("object %s: corrupt delta header", h)
 	} else if !s.db.has(h) {
 		return 0, plumbing.ErrObjectNotFound
 	}

@@ -34,10 +34,11 @@ func main() {
 	files := flag.Int("files", 5000, "files in the synthetic repository")
 	runs := flag.Int("runs", 7, "runs per operation and side")
 	keep := flag.Bool("keep", false, "keep the work directory")
+	reuse := flag.String("repo", "", "reuse a repository a -keep run built (with the same -commits and -files)")
 	only := flag.String("only", "", "run only operations whose name contains this")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of tapioca's side to this file")
 	flag.Parse()
-	if err := run(*commits, *files, *runs, *keep, *only, *cpuprofile); err != nil {
+	if err := run(*commits, *files, *runs, *keep, *reuse, *only, *cpuprofile); err != nil {
 		fmt.Fprintln(os.Stderr, "browsebench:", err)
 		os.Exit(1)
 	}
@@ -45,7 +46,7 @@ func main() {
 
 var words = strings.Fields("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau upsilon phi chi psi omega")
 
-func run(commits, files, runs int, keep bool, only, cpuprofile string) error {
+func run(commits, files, runs int, keep bool, reuse, only, cpuprofile string) error {
 	work, err := os.MkdirTemp("", "browsebench-*")
 	if err != nil {
 		return err
@@ -61,13 +62,18 @@ func run(commits, files, runs int, keep bool, only, cpuprofile string) error {
 	}
 	fmt.Printf("git client: %s", ver)
 	repo := filepath.Join(work, "bench.git")
-	fmt.Printf("building synthetic repository: %d commits over %d files...\n", commits, files)
-	start := time.Now()
-	paths, err := synthRepo(repo, commits, files)
-	if err != nil {
-		return err
+	var paths []string
+	if reuse != "" {
+		repo = reuse
+		paths = synthPaths(files)
+	} else {
+		fmt.Printf("building synthetic repository: %d commits over %d files...\n", commits, files)
+		start := time.Now()
+		if paths, err = synthRepo(repo, commits, files); err != nil {
+			return err
+		}
+		fmt.Printf("built in %s\n", time.Since(start).Round(time.Second))
 	}
-	fmt.Printf("built in %s\n", time.Since(start).Round(time.Second))
 
 	// Far-apart commits for compare; a file changed often for the path log.
 	early := revParse(repo, fmt.Sprintf("main~%d", commits*9/10))
@@ -204,14 +210,13 @@ func synthRepo(repo string, commits, files int) ([]string, error) {
 		}
 		return sb.String() + "\n"
 	}
-	paths := make([]string, files)
+	paths := synthPaths(files)
 	content := make([]string, files)
 	var s bytes.Buffer
 	data := func(d string) { fmt.Fprintf(&s, "data %d\n%s\n", len(d), d) }
 	fmt.Fprintf(&s, "commit refs/heads/main\ncommitter Bench <bench@example.com> 1700000000 +0000\n")
 	data("initial import")
 	for i := range paths {
-		paths[i] = fmt.Sprintf("src/d%02d/f%04d.txt", i%50, i)
 		content[i] = para(1000 + r.IntN(5000))
 		fmt.Fprintf(&s, "M 100644 inline %s\n", paths[i])
 		data(content[i])
@@ -239,6 +244,14 @@ func synthRepo(repo string, commits, files int) ([]string, error) {
 		return nil, err
 	}
 	return paths, nil
+}
+
+func synthPaths(files int) []string {
+	paths := make([]string, files)
+	for i := range paths {
+		paths[i] = fmt.Sprintf("src/d%02d/f%04d.txt", i%50, i)
+	}
+	return paths
 }
 
 func gitRun(dir string, stdin io.Reader, args ...string) error {

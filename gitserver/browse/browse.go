@@ -11,6 +11,7 @@
 package browse
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -187,40 +188,66 @@ func cleanPath(p string) (string, error) {
 }
 
 // entryAt finds the entry at p (cleaned, not "") in the tree root; ok is
-// false when no such path exists.
+// false when no such path exists. It scans the stored trees without
+// decoding them: history walks call it for every commit.
 func (r *Repo) entryAt(root plumbing.Hash, p string) (object.TreeEntry, bool, error) {
 	cur := root
-	parts := strings.Split(p, "/")
-	for i, name := range parts {
-		t, err := r.tree(cur)
+	for rest := p; ; {
+		name, more, deeper := strings.Cut(rest, "/")
+		typ, data, err := r.store.Read(cur)
 		if err != nil {
-			return object.TreeEntry{}, false, err
+			return object.TreeEntry{}, false, fmt.Errorf("read tree %s: %w", cur, err)
 		}
-		e, ok := findEntry(t, name)
+		if typ != plumbing.TreeObject {
+			return object.TreeEntry{}, false, fmt.Errorf("%s is a %s, not a tree", cur, typ)
+		}
+		mode, h, ok, err := findRawEntry(data, name)
+		if err != nil {
+			return object.TreeEntry{}, false, fmt.Errorf("tree %s: %w", cur, err)
+		}
 		if !ok {
 			return object.TreeEntry{}, false, nil
 		}
-		if i == len(parts)-1 {
-			return e, true, nil
+		if !deeper {
+			return object.TreeEntry{Name: name, Mode: mode, Hash: h}, true, nil
 		}
-		if e.Mode != filemode.Dir {
+		if mode != filemode.Dir {
 			return object.TreeEntry{}, false, nil
 		}
-		cur = e.Hash
+		cur, rest = h, more
 	}
-	return object.TreeEntry{}, false, nil
 }
 
-// findEntry looks a name up in a tree. Entries are in git's order, where
-// a directory sorts as its name plus '/', so a plain binary search on
-// names is not exact; trees are small enough to scan.
-func findEntry(t *object.Tree, name string) (object.TreeEntry, bool) {
-	for _, e := range t.Entries {
-		if e.Name == name {
-			return e, true
+var errBadTree = errors.New("malformed tree")
+
+// findRawEntry looks a name up in a stored tree: entries of
+// "<octal mode> <name>\x00<20-byte hash>".
+func findRawEntry(data []byte, name string) (filemode.FileMode, plumbing.Hash, bool, error) {
+	for len(data) > 0 {
+		sp := bytes.IndexByte(data, ' ')
+		if sp <= 0 {
+			return 0, plumbing.ZeroHash, false, errBadTree
 		}
+		nul := bytes.IndexByte(data[sp+1:], 0)
+		if nul < 0 || sp+1+nul+21 > len(data) {
+			return 0, plumbing.ZeroHash, false, errBadTree
+		}
+		entry := data[sp+1 : sp+1+nul]
+		if string(entry) == name {
+			var mode uint32
+			for _, c := range data[:sp] {
+				if c < '0' || c > '7' {
+					return 0, plumbing.ZeroHash, false, errBadTree
+				}
+				mode = mode<<3 | uint32(c-'0')
+			}
+			var h plumbing.Hash
+			copy(h[:], data[sp+1+nul+1:])
+			return filemode.FileMode(mode), h, true, nil
+		}
+		data = data[sp+1+nul+21:]
 	}
-	return object.TreeEntry{}, false
+	return 0, plumbing.ZeroHash, false, nil
 }
 
 func notFound(format string, args ...any) error {

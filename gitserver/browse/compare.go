@@ -151,11 +151,16 @@ func (r *Repo) Compare(ctx context.Context, base, head string, o CompareOptions)
 	if maxCommits <= 0 {
 		maxCommits = DefaultCompareCommits
 	}
+	w := newWalker(ctx, r)
 	for _, n := range slices.Backward(ahead) {
 		if len(cmp.Commits) == maxCommits {
 			break
 		}
-		cmp.Commits = append(cmp.Commits, commitOf(n.c))
+		c, err := w.full(n)
+		if err != nil {
+			return nil, err
+		}
+		cmp.Commits = append(cmp.Commits, commitOf(c))
 	}
 	mbc, err := r.commit(mb)
 	if err != nil {
@@ -244,7 +249,11 @@ func (r *Repo) WritePatchSeries(ctx context.Context, w io.Writer, base, head, si
 			return walkErr(err)
 		}
 		for _, n := range slices.Backward(ns) {
-			commits = append(commits, n.c)
+			c, err := r.commit(n.hash)
+			if err != nil {
+				return err
+			}
+			commits = append(commits, c)
 		}
 	}
 	opts, err := r.diffOptions(o)
@@ -293,7 +302,11 @@ func (r *Repo) RangeCommits(ctx context.Context, base, head string, limit int) (
 		if limit > 0 && len(out) == limit {
 			break
 		}
-		out = append(out, commitOf(n.c))
+		c, err := r.commit(n.hash)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, commitOf(c))
 	}
 	return out, len(ns), nil
 }

@@ -105,7 +105,7 @@ func (r *Repo) Contents(ctx context.Context, rev, p string, maxBytes int64) (*Co
 	if err != nil {
 		return nil, err
 	}
-	out.Content = data
+	out.Content = bytes.Clone(data) // the caller owns it; data is the store's
 	if e.Mode == filemode.Symlink {
 		out.Target = string(data)
 	}
@@ -176,7 +176,19 @@ func (r *Repo) dirContent(ctx context.Context, commit plumbing.Hash, p string, t
 	return out, nil
 }
 
+// blob returns a blob's content, which must not be modified: it may be
+// shared with the object store's cache.
 func (r *Repo) blob(h plumbing.Hash) ([]byte, error) {
+	if r.store != nil {
+		typ, data, err := r.store.Read(h)
+		if err != nil {
+			return nil, fmt.Errorf("read blob %s: %w", h, err)
+		}
+		if typ != plumbing.BlobObject {
+			return nil, fmt.Errorf("read blob %s: a %s: %w", h, typ, plumbing.ErrObjectNotFound)
+		}
+		return data, nil
+	}
 	o, err := r.st.EncodedObject(plumbing.BlobObject, h)
 	if err != nil {
 		return nil, fmt.Errorf("read blob %s: %w", h, err)

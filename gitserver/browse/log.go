@@ -97,7 +97,7 @@ func (r *Repo) Log(ctx context.Context, q LogQuery) (*LogPage, error) {
 			return nil, walkErr(err)
 		}
 		n := w.pop()
-		when := n.c.Committer.When.Unix()
+		when := n.time
 		if !q.Since.IsZero() && when < q.Since.Unix() {
 			continue // and its parents are not walked, as in git
 		}
@@ -110,7 +110,7 @@ func (r *Repo) Log(ctx context.Context, q LogQuery) (*LogPage, error) {
 		if !q.Until.IsZero() && when > q.Until.Unix() {
 			continue
 		}
-		if match != nil && !match(n.c) {
+		if match != nil && !match(n) {
 			continue
 		}
 		if skipped < q.Skip {
@@ -121,24 +121,29 @@ func (r *Repo) Log(ctx context.Context, q LogQuery) (*LogPage, error) {
 			page.HasMore = true
 			break
 		}
-		page.Commits = append(page.Commits, commitOf(n.c))
+		c, err := w.full(n)
+		if err != nil {
+			return nil, walkErr(err)
+		}
+		page.Commits = append(page.Commits, commitOf(c))
 	}
 	return page, nil
 }
 
-func authorMatcher(sub string, emails []string) func(*object.Commit) bool {
+func authorMatcher(sub string, emails []string) func(*node) bool {
 	if sub == "" && len(emails) == 0 {
 		return nil
 	}
 	sub = strings.ToLower(sub)
-	return func(c *object.Commit) bool {
+	return func(n *node) bool {
+		name, email := n.author()
 		for _, e := range emails {
-			if strings.EqualFold(e, c.Author.Email) {
+			if strings.EqualFold(e, email) {
 				return true
 			}
 		}
-		return sub != "" && (strings.Contains(strings.ToLower(c.Author.Name), sub) ||
-			strings.Contains(strings.ToLower(c.Author.Email), sub))
+		return sub != "" && (strings.Contains(strings.ToLower(name), sub) ||
+			strings.Contains(strings.ToLower(email), sub))
 	}
 }
 
@@ -147,24 +152,24 @@ func authorMatcher(sub string, emails []string) func(*object.Commit) bool {
 // in a parent; a merge TREESAME to a parent keeps only that parent (the
 // first such), so history follows where the content came from.
 func (r *Repo) simplify(w *walker, n *node, p string) error {
-	mine, ok, err := r.entryAt(n.c.TreeHash, p)
+	mine, ok, err := r.entryAt(n.tree, p)
 	if err != nil {
 		return err
 	}
-	if len(n.c.ParentHashes) == 0 {
+	if len(n.origParents) == 0 {
 		if !ok {
 			n.flags |= fTreesame
 		}
 		return nil
 	}
-	for _, ph := range n.c.ParentHashes {
+	for _, ph := range n.origParents {
 		par, err := w.get(ph)
 		if err != nil {
 			return err
 		}
-		same := par.c.TreeHash == n.c.TreeHash
+		same := par.tree == n.tree
 		if !same {
-			theirs, tok, err := r.entryAt(par.c.TreeHash, p)
+			theirs, tok, err := r.entryAt(par.tree, p)
 			if err != nil {
 				return err
 			}

@@ -1,9 +1,13 @@
 package browse
 
 import (
+	"bytes"
 	"container/heap"
 	"context"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
@@ -27,11 +31,17 @@ const (
 // to survive committer dates that go backwards (git's SLOP).
 const slop = 5
 
+// node is a commit in a walk, read only as far as the walk needs: the
+// full commit is decoded (full) only for commits that are shown.
 type node struct {
-	c       *object.Commit
-	flags   uint8
-	seq     int
-	parents []plumbing.Hash // after history simplification
+	hash        plumbing.Hash
+	tree        plumbing.Hash
+	origParents []plumbing.Hash // as stored
+	parents     []plumbing.Hash // after history simplification
+	time        int64           // committer date, seconds
+	raw         []byte          // the commit object, shared with the store
+	flags       uint8
+	seq         int
 }
 
 type walker struct {
@@ -51,7 +61,7 @@ type nodeQueue []*node
 
 func (q nodeQueue) Len() int { return len(q) }
 func (q nodeQueue) Less(i, j int) bool {
-	ti, tj := q[i].c.Committer.When.Unix(), q[j].c.Committer.When.Unix()
+	ti, tj := q[i].time, q[j].time
 	if ti != tj {
 		return ti > tj
 	}
@@ -71,13 +81,102 @@ func (w *walker) get(h plumbing.Hash) (*node, error) {
 	if n, ok := w.nodes[h]; ok {
 		return n, nil
 	}
-	c, err := w.r.commit(h)
+	typ, data, err := w.r.store.Read(h)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read commit %s: %w", h, err)
 	}
-	n := &node{c: c, parents: c.ParentHashes}
+	if typ != plumbing.CommitObject {
+		return nil, fmt.Errorf("%s is a %s: %w", h, typ, ErrNotCommit)
+	}
+	n := &node{hash: h, raw: data}
+	if err := parseCommitHeader(data, n); err != nil {
+		return nil, fmt.Errorf("commit %s: %w", h, err)
+	}
+	n.parents = n.origParents
 	w.nodes[h] = n
 	return n, nil
+}
+
+// full decodes a commit for showing it.
+func (w *walker) full(n *node) (*object.Commit, error) { return w.r.commit(n.hash) }
+
+var errMalformed = errors.New("malformed commit")
+
+// parseCommitHeader reads the tree, parents and committer date.
+func parseCommitHeader(data []byte, n *node) error {
+	sawTree := false
+	for len(data) > 0 {
+		line, rest, _ := bytes.Cut(data, []byte{'\n'})
+		data = rest
+		if len(line) == 0 {
+			break
+		}
+		key, val, _ := bytes.Cut(line, []byte{' '})
+		switch string(key) {
+		case "tree":
+			h, ok := parseHex(val)
+			if !ok {
+				return errMalformed
+			}
+			n.tree, sawTree = h, true
+		case "parent":
+			h, ok := parseHex(val)
+			if !ok {
+				return errMalformed
+			}
+			n.origParents = append(n.origParents, h)
+		case "committer":
+			n.time = identTime(val)
+		}
+	}
+	if !sawTree {
+		return errMalformed
+	}
+	return nil
+}
+
+func parseHex(b []byte) (plumbing.Hash, bool) {
+	var h plumbing.Hash
+	if len(b) != 40 {
+		return h, false
+	}
+	if _, err := hex.Decode(h[:], b); err != nil {
+		return h, false
+	}
+	return h, true
+}
+
+// identTime is the epoch in "Name <email> 1700000000 +0000".
+func identTime(b []byte) int64 {
+	if i := bytes.LastIndexByte(b, '>'); i >= 0 {
+		b = b[i+1:]
+	}
+	fs := bytes.Fields(b)
+	if len(fs) == 0 {
+		return 0
+	}
+	t, _ := strconv.ParseInt(string(fs[0]), 10, 64)
+	return t
+}
+
+// author returns the author's name and email from the raw commit.
+func (n *node) author() (name, email string) {
+	data := n.raw
+	for len(data) > 0 {
+		line, rest, _ := bytes.Cut(data, []byte{'\n'})
+		data = rest
+		if len(line) == 0 {
+			break
+		}
+		if v, ok := bytes.CutPrefix(line, []byte("author ")); ok {
+			lt, gt := bytes.IndexByte(v, '<'), bytes.LastIndexByte(v, '>')
+			if lt < 0 || gt < lt {
+				return string(bytes.TrimSpace(v)), ""
+			}
+			return string(bytes.TrimSpace(v[:lt])), string(v[lt+1 : gt])
+		}
+	}
+	return "", ""
 }
 
 func (w *walker) push(n *node) {
@@ -120,7 +219,7 @@ func (w *walker) start(tips []plumbing.Hash, uninteresting bool) error {
 // markParentsUninteresting flags n's ancestors that are already loaded;
 // the others get the flag when they are reached.
 func (w *walker) markParentsUninteresting(n *node) error {
-	stack := append([]plumbing.Hash(nil), n.c.ParentHashes...)
+	stack := append([]plumbing.Hash(nil), n.origParents...)
 	for len(stack) > 0 {
 		h := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
@@ -138,7 +237,7 @@ func (w *walker) markParentsUninteresting(n *node) error {
 			continue
 		}
 		p.flags |= fUninteresting
-		stack = append(stack, p.c.ParentHashes...)
+		stack = append(stack, p.origParents...)
 	}
 	return nil
 }
@@ -151,7 +250,7 @@ func (w *walker) processParents(n *node, simplify func(*node) error) error {
 	}
 	n.flags |= fAdded
 	if n.flags&fUninteresting != 0 {
-		for _, h := range n.c.ParentHashes {
+		for _, h := range n.origParents {
 			p, err := w.get(h)
 			if err != nil {
 				return err
@@ -213,7 +312,7 @@ func (w *walker) rangeCommits(head plumbing.Hash, bases []plumbing.Hash) ([]*nod
 			}
 			continue
 		}
-		newest = n.c.Committer.When.Unix()
+		newest = n.time
 		out = append(out, n)
 	}
 	kept := out[:0]
@@ -232,7 +331,7 @@ func (w *walker) stillInteresting(date int64, left int) int {
 	if w.q.Len() == 0 {
 		return 0
 	}
-	if date <= w.q[0].c.Committer.When.Unix() {
+	if date <= w.q[0].time {
 		return slop
 	}
 	for _, n := range w.q {
