@@ -158,6 +158,12 @@ type content struct {
 	big    bool // over bigFileThreshold: binary, and not read
 }
 
+// rawReader is a store that hands out an object's bytes without copying
+// them (gitserver.ObjectStore); the bytes are only read here.
+type rawReader interface {
+	Read(plumbing.Hash) (plumbing.ObjectType, []byte, error)
+}
+
 func (d *differ) load(s side) (content, error) {
 	if !s.valid() {
 		return content{}, nil
@@ -165,6 +171,23 @@ func (d *differ) load(s side) (content, error) {
 	if s.mode() == filemode.Submodule {
 		b := []byte("Subproject commit " + s.hash().String() + "\n")
 		return content{data: b, size: int64(len(b))}, nil
+	}
+	if rr, ok := d.s.(rawReader); ok {
+		size, err := d.s.EncodedObjectSize(s.hash())
+		if err != nil {
+			return content{}, fmt.Errorf("size of blob %s: %w", s.hash(), err)
+		}
+		if size > bigFileThreshold {
+			return content{size: size, binary: true, big: true}, nil
+		}
+		typ, data, err := rr.Read(s.hash())
+		if err != nil {
+			return content{}, fmt.Errorf("read blob %s: %w", s.hash(), err)
+		}
+		if typ != plumbing.BlobObject {
+			return content{}, fmt.Errorf("read blob %s: a %s", s.hash(), typ)
+		}
+		return content{data: data, size: size, binary: linediff.IsBinary(data)}, nil
 	}
 	o, err := d.s.EncodedObject(plumbing.BlobObject, s.hash())
 	if err != nil {
