@@ -36,6 +36,9 @@ func matchSegments(pat, segs []string) bool {
 	for len(pat) > 0 {
 		if pat[0] == "**" {
 			rest := pat[1:]
+			if len(rest) == 0 {
+				return len(segs) > 0 // "dir/**" is what is inside dir
+			}
 			for i := 0; i <= len(segs); i++ {
 				if matchSegments(rest, segs[i:]) {
 					return true
