@@ -21,7 +21,7 @@ func TestMatcherLines(t *testing.T) {
 		{"b", "a\nlast b", "2:6"},
 		{`a\sb`, "a\nb\na b\n", "3:1"}, // \s can cross lines in the whole file, not in a line
 		{`[^x]+y`, "q\ny\nxy\n", ""},
-		{`[^x]+y`, "q\nay\n", "2:1"}, // the whole-file match starts on line 1
+		{`[^x]+y`, "q\nay\n", "2:1"},       // the whole-file match starts on line 1
 		{`\Afoo`, "foo\nfoo\n", "1:1 2:1"}, // \A is each line's start, as git grep treats it
 		{`foo\z`, "foo\nfoo", "1:1 2:1"},
 		{`(?-m)^b`, "a\nb\n", "2:1"},
