@@ -204,6 +204,21 @@ var steps = []step{
 		}
 		r.write("huge.txt", lines(400, func(j int) string { return "h" + strconv.Itoa(j) }), 0o644)
 	}},
+	{"ambiguous renames", "Empty and identical files move", "", func(r *gitRepo) {
+		same := strings.Repeat("same content line\n", 20)
+		r.write("e1", "", 0o644)
+		r.write("d/e2", "", 0o644)
+		r.write("same1.txt", same, 0o644)
+		r.write("x/same1.txt", same, 0o644)
+		r.commit("setup ambiguous renames")
+		r.remove("e1")
+		r.remove("d/e2")
+		r.write("n/e1", "", 0o644)
+		r.write("e3", "", 0o644)
+		r.remove("same1.txt")
+		r.write("y/same1.txt", same, 0o644)
+		r.write("z/other.txt", same, 0o644)
+	}},
 	{"deletions", "Delete files", "", func(r *gitRepo) {
 		r.remove("src/main.c")
 		r.remove("empty2.txt")
