@@ -121,12 +121,22 @@ func (r *Repo) commitsAt(ctx context.Context, revs ...string) ([]*object.Commit,
 		}
 		hs[i] = h
 	}
+	wasOpen := r.store != nil
 	if err := r.openObjects(); err != nil {
 		return nil, err
 	}
 	out := make([]*object.Commit, len(revs))
 	for i, h := range hs {
 		c, err := r.commit(h)
+		if errors.Is(err, plumbing.ErrObjectNotFound) && wasOpen {
+			// A push since this Repo opened its store: look again.
+			r.Close()
+			wasOpen = false
+			if err := r.openObjects(); err != nil {
+				return nil, err
+			}
+			c, err = r.commit(h)
+		}
 		if errors.Is(err, plumbing.ErrObjectNotFound) || errors.Is(err, ErrNotCommit) {
 			return nil, fmt.Errorf("revision %q is %s: %w", revs[i], h, ErrNotCommit)
 		}

@@ -617,3 +617,29 @@ func testCompare(t *testing.T, ctx context.Context, f *fixture, r *Repo, c map[s
 		t.Errorf("single-commit patch differs from git format-patch -1")
 	}
 }
+
+// TestNewPackAfterOpen reads a commit that arrived, in a new pack, after
+// the Repo opened its object store.
+func TestNewPackAfterOpen(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.gitIn(f.bare, nil, "config", "receive.unpackLimit", "1") // every push keeps its pack
+	f.write("a.txt", "one\n")
+	f.commit("one")
+	f.push()
+	r := f.open()
+	ctx := context.Background()
+	if _, err := r.Contents(ctx, "main", "a.txt", 0); err != nil {
+		t.Fatal(err)
+	}
+	f.write("a.txt", "two\n")
+	second := f.commit("two")
+	f.push()
+	got, err := r.Contents(ctx, "main", "a.txt", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got.Content) != "two\n" || got.Commit != second {
+		t.Fatalf("after a push: %q at %s, want the new commit %s", got.Content, got.Commit, second)
+	}
+}
