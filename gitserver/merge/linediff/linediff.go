@@ -78,6 +78,9 @@ func (c *classifier) classify(recs [][]byte) []int {
 type side struct {
 	cls []int
 	chg []bool
+	// recs are the lines themselves, set only when the indent heuristic
+	// needs to look at their indentation.
+	recs [][]byte
 }
 
 func newSide(cls []int) *side {
@@ -107,9 +110,29 @@ const (
 // the given algorithm (after xdiff's hunk sliding, without the indent
 // heuristic, which only changes how a diff is displayed).
 func Diff(a, b [][]byte, alg Algorithm) []Hunk {
+	return DiffWith(a, b, Options{Algorithm: alg})
+}
+
+// Options selects how DiffWith pairs lines.
+type Options struct {
+	Algorithm Algorithm
+	// IndentHeuristic slides ambiguous groups of added or deleted lines
+	// to where their indentation suggests a block starts and ends, as
+	// `git diff` does by default since git 2.14 (diff.indentHeuristic).
+	// It changes which lines a diff shows, never how many.
+	IndentHeuristic bool
+}
+
+// DiffWith returns the hunks turning a into b as git computes them with
+// the given options. `git diff` at its default settings is
+// Options{Algorithm: Myers, IndentHeuristic: true}.
+func DiffWith(a, b [][]byte, o Options) []Hunk {
 	c := newClassifier(len(a) + len(b))
 	sa, sb := newSide(c.classify(a)), newSide(c.classify(b))
-	run(sa, sb, alg)
+	if o.IndentHeuristic {
+		sa.recs, sb.recs = a, b
+	}
+	run(sa, sb, o.Algorithm)
 	compact(sa, sb)
 	compact(sb, sa)
 	return buildScript(sa, sb)
