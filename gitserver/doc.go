@@ -9,8 +9,15 @@
 //     negotiation (protocol v0/v1, stateless RPC) and shallow; packwrite.go:
 //     the pack sent to clients; receivepack.go: pushes; indexpack.go: the
 //     pushed pack's index; revwalk.go: history walks; odb.go: raw object
-//     access; refs.go: ref files; repo.go: Init, InitialCommit and the ref
-//     API used by handlers.
+//     access; objectstore.go: a read-only go-git object store over odb.go
+//     (for browse, gitdiff and commitfiles); refs.go: ref files;
+//     refname.go: branch name checks; repo.go: Init, InitialCommit and
+//     the ref API used by handlers.
+//   - Sub-packages: merge (three-way merges; merge/linediff is git's
+//     line diff, LGPL), diffstat (pull request statistics), archive (ZIP),
+//     browse (reading code: contents, trees, grep, log, compare),
+//     gitdiff (diffs and patch series byte-identical to git) and
+//     commitfiles (a commit from file actions).
 //
 // Invariants the code relies on:
 //
