@@ -60,8 +60,8 @@ type ProfileInput struct {
 // Check validates a profile edit as users and organizations share it.
 func (p ProfileInput) Check(v Validation) store.ProfileUpdate {
 	return store.ProfileUpdate{
-		DisplayName: OptionalText(v, "display_name", p.DisplayName, 255, nil),
+		DisplayName: OptionalLine(v, "display_name", p.DisplayName, 255, nil),
 		Bio:         OptionalText(v, "bio", p.Bio, 500, nil),
-		URL:         OptionalText(v, "url", p.URL, 2048, ValidWebURL),
+		URL:         OptionalLine(v, "url", p.URL, 2048, ValidWebURL),
 	}
 }

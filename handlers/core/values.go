@@ -62,10 +62,20 @@ func Slice[T any](all []T, p Page) ([]T, int) {
 	return out, len(all)
 }
 
-// OptionalText reads an optional text field: nil when absent, a nil value
-// when null or blank (which clears it), else the trimmed text, checked
-// against maxLen characters and, if given, check.
+// OptionalLine reads an optional single-line field (a name, a title, a
+// description): nil when absent, a nil value when null or blank (which
+// clears it), else the trimmed text, checked against maxLen characters,
+// the rules of a line and, if given, check.
+func OptionalLine(v Validation, field string, o Opt[string], maxLen int, check func(string) bool) **string {
+	return optional(v, field, o, maxLen, check, LineProblem)
+}
+
+// OptionalText is OptionalLine for multi-line text (a bio).
 func OptionalText(v Validation, field string, o Opt[string], maxLen int, check func(string) bool) **string {
+	return optional(v, field, o, maxLen, check, TextProblem)
+}
+
+func optional(v Validation, field string, o Opt[string], maxLen int, check func(string) bool, problem func(string) string) **string {
 	if !o.Set {
 		return nil
 	}
@@ -73,6 +83,9 @@ func OptionalText(v Validation, field string, o Opt[string], maxLen int, check f
 	if s := strings.TrimSpace(o.V); !o.Null && s != "" {
 		if utf8.RuneCountInString(s) > maxLen {
 			v.Add(field, fmt.Sprintf("is too long (maximum is %d characters)", maxLen))
+		}
+		if p := problem(s); p != "" {
+			v.Add(field, p)
 		}
 		if check != nil && !check(s) {
 			v.Add(field, "is invalid")
@@ -96,6 +109,7 @@ func CheckBody(v Validation, field string, o Opt[string]) **string {
 		if utf8.RuneCountInString(o.V) > MaxBodyLen {
 			v.Add(field, fmt.Sprintf("is too long (maximum is %d characters)", MaxBodyLen))
 		}
+		CheckText(v, field, o.V)
 		s := o.V
 		b = &s
 	}

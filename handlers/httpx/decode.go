@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"tapioca/handlers/core"
 )
@@ -31,6 +32,11 @@ func Decode(r *http.Request, v any) error {
 
 // DecodeBytes is Decode for a body already read.
 func DecodeBytes(body []byte, v any) error {
+	if !utf8.Valid(body) {
+		// encoding/json would replace the bad bytes with U+FFFD and store
+		// text the client never sent.
+		return core.BadRequest("Problems parsing JSON: the body is not valid UTF-8")
+	}
 	if len(strings.TrimSpace(string(body))) == 0 {
 		body = []byte("{}")
 	}

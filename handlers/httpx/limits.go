@@ -5,6 +5,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -45,7 +47,7 @@ func (l *ConnLimit) Accept() (net.Conn, error) {
 		}
 		l.count[host]++
 		l.mu.Unlock()
-		return &limitedConn{Conn: c, l: l, host: host}, nil
+		return &limitedConn{Conn: &jsonErrorConn{Conn: c}, l: l, host: host}, nil
 	}
 }
 
@@ -123,3 +125,53 @@ func (b *rateBody) Read(p []byte) (int, error) {
 	_ = b.rc.SetReadDeadline(b.start.Add(b.grace + time.Duration(b.n*int64(time.Second)/b.rate)))
 	return n, err
 }
+
+// cannedHeaders is how net/http follows the status line of the answers it writes itself, before
+// any handler runs, to requests it cannot parse (a control character in
+// a header, an oversized header block): plain text, connection closed.
+const cannedHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
+
+// jsonErrorConn rewrites net/http's own plain-text refusals of malformed
+// requests into the JSON error shape every other answer has. Handlers'
+// answers never match: net/http writes their headers sorted, with a Date,
+// so Connection never follows Content-Type directly.
+type jsonErrorConn struct{ net.Conn }
+
+func (c *jsonErrorConn) Write(p []byte) (int, error) {
+	if len(p) > 9 && p[9] >= '4' {
+		if status, reason, ok := cannedError(p); ok {
+			body := `{"error":"` + reason + `"}` + "\n"
+			out := "HTTP/1.1 " + status + "\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n" +
+				"Content-Length: " + itoa(len(body)) + "\r\n\r\n" + body
+			if _, err := c.Conn.Write([]byte(out)); err != nil {
+				return 0, err
+			}
+			return len(p), nil
+		}
+	}
+	return c.Conn.Write(p)
+}
+
+// cannedError recognizes "HTTP/1.1 <status>" + cannedHeaders + "<status>[: detail]".
+func cannedError(p []byte) (status, reason string, ok bool) {
+	s := string(p)
+	rest, found := strings.CutPrefix(s, "HTTP/1.1 ")
+	if !found {
+		return "", "", false
+	}
+	i := strings.Index(rest, cannedHeaders)
+	if i < 0 {
+		return "", "", false
+	}
+	status, body := rest[:i], rest[i+len(cannedHeaders):]
+	if !strings.HasPrefix(body, status) || len(status) < 4 || status[0] < '4' || status[0] > '5' {
+		return "", "", false
+	}
+	reason = "Bad request: the request line or headers are malformed"
+	if strings.HasPrefix(status, "431") {
+		reason = "Request header fields too large"
+	}
+	return status, reason, true
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

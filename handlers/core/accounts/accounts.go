@@ -368,6 +368,8 @@ func (s *Service) CreateToken(ctx context.Context, a core.Actor, name string, sc
 		v.Add("name", "can't be blank")
 	} else if utf8.RuneCountInString(name) > 255 {
 		v.Add("name", "is too long (maximum is 255 characters)")
+	} else {
+		core.CheckLine(v, "name", name)
 	}
 	scopes, scopeErr := NormalizeScopes(scopesIn)
 	if scopeErr != "" {
@@ -431,6 +433,8 @@ func (s *Service) AddSSHKey(ctx context.Context, a core.Actor, title, text strin
 		v.Add("name", "can't be blank")
 	} else if utf8.RuneCountInString(title) > 255 {
 		v.Add("name", "is too long (maximum is 255 characters)")
+	} else {
+		core.CheckLine(v, "name", title)
 	}
 	var pub ssh.PublicKey
 	if text == "" {

@@ -53,6 +53,8 @@ func checkComment(body string) error {
 		v.Add("body", "can't be blank")
 	} else if utf8.RuneCountInString(body) > core.MaxBodyLen {
 		v.Add("body", fmt.Sprintf("is too long (maximum is %d characters)", core.MaxBodyLen))
+	} else {
+		core.CheckText(v, "body", body)
 	}
 	return v.Err()
 }

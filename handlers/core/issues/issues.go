@@ -188,6 +188,8 @@ func CheckTitle(v core.Validation, title string) {
 		v.Add("title", "can't be blank")
 	case utf8.RuneCountInString(title) > 256:
 		v.Add("title", "is too long (maximum is 256 characters)")
+	default:
+		core.CheckLine(v, "title", title)
 	}
 }
 

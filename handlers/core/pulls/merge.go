@@ -110,9 +110,8 @@ func (s *Service) Merge(ctx context.Context, a core.Actor, ref issues.Ref, in Me
 	default:
 		v.Add("merge_method", `is not included in the list ("merge", "squash", "rebase")`)
 	}
-	if strings.ContainsAny(title, "\n\r") {
-		v.Add("commit_title", "must be a single line")
-	}
+	core.CheckLine(v, "commit_title", title)
+	core.CheckText(v, "commit_message", in.Message)
 	if sha != "" && !core.IsHexSHA(sha) {
 		v.Add("sha", "must be a commit SHA")
 	}

@@ -131,6 +131,8 @@ func (s *Service) Review(ctx context.Context, a core.Actor, ref issues.Ref, in R
 				v.Add("comments", at+".body can't be blank")
 			case utf8.RuneCountInString(c.Body.V) > core.MaxBodyLen:
 				v.Add("comments", fmt.Sprintf("%s.body is too long (maximum is %d characters)", at, core.MaxBodyLen))
+			case core.TextProblem(c.Body.V) != "":
+				v.Add("comments", at+".body "+core.TextProblem(c.Body.V))
 			}
 			comments = append(comments, store.NewReviewComment{Path: path, Line: c.Line.V, Body: c.Body.V})
 		}

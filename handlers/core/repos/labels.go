@@ -5,7 +5,6 @@ import (
 	"errors"
 	"regexp"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"tapioca/handlers/core"
@@ -39,12 +38,7 @@ func checkLabelName(v core.Validation, name string) {
 	case strings.Contains(name, ","):
 		v.Add("name", "cannot contain a comma")
 	default:
-		for _, c := range name {
-			if unicode.IsControl(c) {
-				v.Add("name", "cannot contain control characters")
-				return
-			}
-		}
+		core.CheckLine(v, "name", name)
 	}
 }
 
@@ -84,7 +78,7 @@ func (s *Service) CreateLabel(ctx context.Context, a core.Actor, owner, name str
 	} else if !ok {
 		v.Add("color", "is invalid (a hex color such as #d73a4a)")
 	}
-	desc := core.OptionalText(v, "description", in.Description, 100, nil)
+	desc := core.OptionalLine(v, "description", in.Description, 100, nil)
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
@@ -132,7 +126,7 @@ func (s *Service) UpdateLabel(ctx context.Context, a core.Actor, owner, name, la
 		}
 		u.Color = &color
 	}
-	u.Description = core.OptionalText(v, "description", in.Description, 100, nil)
+	u.Description = core.OptionalLine(v, "description", in.Description, 100, nil)
 	if err := v.Err(); err != nil {
 		return nil, err
 	}

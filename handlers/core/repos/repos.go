@@ -167,7 +167,7 @@ func (s *Service) Create(ctx context.Context, a core.Actor, org string, in Creat
 		v.Add("name", badRepoName)
 	}
 	private := visibility(v, in.Visibility, in.Private)
-	desc := core.OptionalText(v, "description", in.Description, 1000, nil)
+	desc := core.OptionalLine(v, "description", in.Description, 1000, nil)
 	branch := "master"
 	if in.DefaultBranch.Given() && in.DefaultBranch.V != "" {
 		branch = in.DefaultBranch.V
@@ -261,7 +261,7 @@ func (s *Service) Update(ctx context.Context, a core.Actor, owner, name string, 
 			u.Name = &n
 		}
 	}
-	u.Description = core.OptionalText(v, "description", in.Description, 1000, nil)
+	u.Description = core.OptionalLine(v, "description", in.Description, 1000, nil)
 	u.Private = visibility(v, in.Visibility, in.Private)
 	path := s.env.RepoPath(repo.ID)
 	if in.DefaultBranch.Set {
