@@ -151,7 +151,10 @@ func serveFlags() []cli.Flag {
 		&cli.StringFlag{Name: "github-url", Value: "https://github.com", Usage: "upstream host for watched repositories", Sources: env("github-url")},
 		&cli.StringFlag{Name: "api-secret", Usage: "secret for the operations API (/v1/api); also API_SECRET or API_SECRET_FILE",
 			Sources: cli.EnvVars("TAPIOCA_API_SECRET", "API_SECRET")},
+		&cli.StringFlag{Name: "api-secret-file", Usage: "file holding the operations API secret (preferred over --api-secret, which ps shows); also API_SECRET_FILE",
+			Sources: cli.EnvVars("TAPIOCA_API_SECRET_FILE", "API_SECRET_FILE")},
 		&cli.StringFlag{Name: "admin-password", Usage: "password of the admin account created on first start (default: generated and printed once)", Sources: env("admin-password")},
+		&cli.StringFlag{Name: "admin-password-file", Usage: "file holding that password (preferred over --admin-password, which ps shows)", Sources: env("admin-password-file")},
 		&cli.IntFlag{Name: "max-repos", Value: 50, Usage: "repositories per account", Sources: env("max-repos")},
 		&cli.Int64Flag{Name: "max-file-size", Value: 50 << 20, Usage: "largest file a push may contain, in bytes", Sources: env("max-file-size")},
 		&cli.Int64Flag{Name: "max-repo-size", Value: 1 << 30, Usage: "largest repository a push may produce, in bytes", Sources: env("max-repo-size")},
@@ -178,19 +181,37 @@ func serveCommand() *cli.Command {
 }
 
 // apiSecret reads the operations API secret from the flag, API_SECRET, or
-// the file named by API_SECRET_FILE (for container secrets).
+// the file named by --api-secret-file or API_SECRET_FILE (container
+// secrets; a file keeps it out of /proc/<pid>/cmdline).
 func apiSecret(cmd *cli.Command) (string, error) {
-	if s := cmd.String("api-secret"); s != "" {
+	return secretValue(cmd, "api-secret", "api-secret-file")
+}
+
+// adminPassword reads the first start's admin password from the flag or
+// the file --admin-password-file names.
+func adminPassword(cmd *cli.Command) (string, error) {
+	return secretValue(cmd, "admin-password", "admin-password-file")
+}
+
+// secretValue is the value of flag, or else the trimmed content of the
+// file fileFlag names.
+func secretValue(cmd *cli.Command, flag, fileFlag string) (string, error) {
+	if s := cmd.String(flag); s != "" {
 		return s, nil
 	}
-	if path := os.Getenv("API_SECRET_FILE"); path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return "", fmt.Errorf("read API_SECRET_FILE: %w", err)
-		}
-		return strings.TrimSpace(string(b)), nil
+	path := cmd.String(fileFlag)
+	if path == "" {
+		return "", nil
 	}
-	return "", nil
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("--%s: %w", fileFlag, err)
+	}
+	v := strings.TrimSpace(string(b))
+	if v == "" {
+		return "", fmt.Errorf("--%s: %s is empty", fileFlag, path)
+	}
+	return v, nil
 }
 
 func newLogger(level string) (*slog.Logger, error) {
@@ -216,6 +237,10 @@ func runServe(ctx context.Context, cmd *cli.Command) error {
 	if err != nil {
 		return err
 	}
+	adminPW, err := adminPassword(cmd)
+	if err != nil {
+		return err
+	}
 	cfg := handlers.Config{
 		DataDir:         cmd.String("data"),
 		BaseURL:         cmd.String("base-url"),
@@ -223,7 +248,7 @@ func runServe(ctx context.Context, cmd *cli.Command) error {
 		RateLimitAnon:   cmd.Int("rate-limit-anon"),
 		GitHubURL:       cmd.String("github-url"),
 		APISecret:       secret,
-		AdminPassword:   cmd.String("admin-password"),
+		AdminPassword:   adminPW,
 		MaxReposPerUser: cmd.Int("max-repos"),
 		MaxFileSize:     cmd.Int64("max-file-size"),
 		MaxRepoSize:     cmd.Int64("max-repo-size"),
@@ -582,7 +607,8 @@ func serviceUserFlag() *cli.StringFlag {
 // secretFlags are serve flags passed to the service through its
 // environment file instead of its command line, which `ps` and
 // `systemctl cat` show to every user.
-var secretFlags = map[string]string{"api-secret": "API_SECRET", "admin-password": "TAPIOCA_ADMIN_PASSWORD"}
+var secretFlags = map[string]string{"api-secret": "API_SECRET", "admin-password": "TAPIOCA_ADMIN_PASSWORD",
+	"api-secret-file": "API_SECRET", "admin-password-file": "TAPIOCA_ADMIN_PASSWORD"}
 
 // planInstall turns the flags of `service install` into the installed
 // `tapioca serve`: the data directory always, as an absolute path (a
@@ -612,7 +638,11 @@ func planInstall(cmd *cli.Command) (*sysservice.Plan, error) {
 	if secret != "" {
 		p.Secrets["API_SECRET"] = secret
 	}
-	if pw := cmd.String("admin-password"); pw != "" {
+	pw, err := adminPassword(cmd)
+	if err != nil {
+		return nil, err
+	}
+	if pw != "" {
 		p.Secrets["TAPIOCA_ADMIN_PASSWORD"] = pw
 	}
 	for _, f := range serveFlags() {
