@@ -181,7 +181,7 @@ func (pw *packWriter) writeObject(h plumbing.Hash) error {
 		} else {
 			hdr = refDeltaHeader(eh.size, base)
 		}
-	case pw.thin && pw.en.clientHas[base]:
+	case pw.thin && pw.en.clientHas[base] && pw.filteredBaseOK(base):
 		hdr = refDeltaHeader(eh.size, base)
 	default:
 		if done, err := pw.thinDelta(h); done || err != nil {
@@ -210,7 +210,7 @@ const (
 // reuse as deltas get here, so this runs for few objects per fetch.
 func (pw *packWriter) thinDelta(h plumbing.Hash) (bool, error) {
 	base, ok := pw.en.deltaBase[h]
-	if !pw.thin || !ok || !pw.en.clientHas[base] {
+	if !pw.thin || !ok || !pw.en.clientHas[base] || !pw.filteredBaseOK(base) {
 		return false, nil
 	}
 	typ, target, err := pw.db.read(h)
@@ -238,6 +238,29 @@ func (pw *packWriter) thinDelta(h plumbing.Hash) (bool, error) {
 		return true, err
 	}
 	return true, pw.deflate(delta)
+}
+
+// filteredBaseOK reports whether a partial clone can be trusted to hold
+// base, an object of a commit it has: only if the fetch's filter would
+// have let base through. (A tree:<depth> filter needs no check: the base
+// is at the same path as the object sent, so at the same depth.)
+func (pw *packWriter) filteredBaseOK(base plumbing.Hash) bool {
+	f := pw.en.filter
+	if f == nil || f.blobLimit < 0 {
+		return true
+	}
+	typ, err := pw.db.typeOf(base)
+	if err != nil {
+		return false
+	}
+	if typ != objBlob {
+		return true
+	}
+	if f.blobLimit == 0 {
+		return false
+	}
+	size, err := pw.db.sizeOf(base)
+	return err == nil && size < f.blobLimit
 }
 
 // copyEntry writes hdr and then the stored zlib stream of the entry,
