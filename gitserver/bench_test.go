@@ -72,22 +72,27 @@ func benchRepo(b *testing.B, ts *testServer, name string, commits int) string {
 }
 
 // nativeServer serves ts.root with C git's http-backend over CGI, pushes
-// allowed: the baseline the benchmarks compare against.
-func nativeServer(b *testing.B, ts *testServer) string {
+// and partial clones allowed: the baseline tests and benchmarks compare
+// against. The client's Git-Protocol header reaches it as
+// HTTP_GIT_PROTOCOL, so it speaks v2 when asked.
+func nativeServer(tb testing.TB, ts *testServer) string {
 	gitPath, err := exec.LookPath("git")
 	if err != nil {
-		b.Skip("git not installed")
+		tb.Skip("git not installed")
 	}
 	h := &cgi.Handler{
 		Path: gitPath,
 		Args: []string{"http-backend"},
 		Env: []string{
 			"GIT_PROJECT_ROOT=" + ts.root, "GIT_HTTP_EXPORT_ALL=1", "HOME=" + ts.home,
-			"GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=http.receivepack", "GIT_CONFIG_VALUE_0=true",
+			"GIT_CONFIG_COUNT=3",
+			"GIT_CONFIG_KEY_0=http.receivepack", "GIT_CONFIG_VALUE_0=true",
+			"GIT_CONFIG_KEY_1=uploadpack.allowFilter", "GIT_CONFIG_VALUE_1=true",
+			"GIT_CONFIG_KEY_2=uploadpack.allowReachableSHA1InWant", "GIT_CONFIG_VALUE_2=true",
 		},
 	}
 	srv := httptest.NewServer(h)
-	b.Cleanup(srv.Close)
+	tb.Cleanup(srv.Close)
 	return srv.URL
 }
 

@@ -33,8 +33,11 @@ type packWriter struct {
 
 	written    map[plumbing.Hash]int64 // object -> offset in this pack
 	inProgress map[plumbing.Hash]bool
+	planned    map[plumbing.Hash]newDelta // new deltas for objects with no reusable one
 	buf        []byte
 	zw         *zlib.Writer
+	small      bytes.Buffer // a small object's zlib output, to compare
+	alt        []byte       // its stored or fixed-Huffman alternative
 
 	deltas, reused, reusedDeltas int
 }
@@ -51,6 +54,7 @@ func newPackWriter(db *odb, out io.Writer, en *enumeration, ofsDelta, thin bool)
 		en:         en,
 		written:    make(map[plumbing.Hash]int64, len(en.objects)),
 		inProgress: map[plumbing.Hash]bool{},
+		planned:    map[plumbing.Hash]newDelta{},
 		buf:        make([]byte, 64*1024),
 	}
 }
@@ -64,6 +68,9 @@ func (pw *packWriter) Write(p []byte) (int, error) {
 }
 
 func (pw *packWriter) writePack(tick func() error) error {
+	if err := pw.planDeltas(tick); err != nil {
+		return err
+	}
 	var hdr [12]byte
 	copy(hdr[:4], "PACK")
 	binary.BigEndian.PutUint32(hdr[4:], 2)
@@ -132,10 +139,7 @@ func (pw *packWriter) writeObject(h plumbing.Hash) error {
 	}
 	p, off, ok := pw.db.find(h)
 	if !ok {
-		if done, err := pw.thinDelta(h); done || err != nil {
-			return err
-		}
-		return pw.writeFull(h)
+		return pw.writeUnstored(h)
 	}
 	eh, err := p.header(off)
 	if err != nil {
@@ -184,16 +188,50 @@ func (pw *packWriter) writeObject(h plumbing.Hash) error {
 	case pw.thin && pw.en.clientHas[base] && pw.filteredBaseOK(base):
 		hdr = refDeltaHeader(eh.size, base)
 	default:
-		if done, err := pw.thinDelta(h); done || err != nil {
-			return err
-		}
-		return pw.writeFull(h)
+		return pw.writeUnstored(h)
 	}
 	pw.written[h] = pw.n
 	pw.reused++
 	pw.reusedDeltas++
 	pw.deltas++
 	return pw.copyEntry(h, p, off, eh, end, hdr)
+}
+
+// writeUnstored writes an object that has no stored entry to copy (it
+// is loose, or its stored delta's base is not sent): as a thin delta
+// against the client's previous version, as the delta planDeltas found,
+// or whole.
+func (pw *packWriter) writeUnstored(h plumbing.Hash) error {
+	if done, err := pw.thinDelta(h); done || err != nil {
+		delete(pw.planned, h)
+		return err
+	}
+	d, ok := pw.planned[h]
+	if !ok {
+		return pw.writeFull(h)
+	}
+	delete(pw.planned, h)
+	pw.inProgress[h] = true
+	err := pw.writeObject(d.base)
+	delete(pw.inProgress, h)
+	if errors.Is(err, errDeltaCycle) {
+		return pw.writeFull(h)
+	}
+	if err != nil {
+		return err
+	}
+	var hdr []byte
+	if pw.ofsDelta {
+		hdr = appendOfsDistance(appendEntryHeader(nil, objOFS, int64(len(d.delta))), pw.n-pw.written[d.base])
+	} else {
+		hdr = refDeltaHeader(int64(len(d.delta)), d.base)
+	}
+	pw.written[h] = pw.n
+	pw.deltas++
+	if _, err := pw.Write(hdr); err != nil {
+		return err
+	}
+	return pw.deflate(d.delta)
 }
 
 // Bounds for computing a new delta against the client's copy: below
@@ -325,10 +363,30 @@ func (pw *packWriter) writeFull(h plumbing.Hash) error {
 }
 
 func (pw *packWriter) deflate(data []byte) error {
+	if len(data) > smallDeflateMax {
+		return pw.zlibTo(pw, data)
+	}
+	// Small: keep the smallest of zlib's output, a stored block and
+	// fixed-Huffman literals (see zsmall.go).
+	pw.small.Reset()
+	if err := pw.zlibTo(&pw.small, data); err != nil {
+		return err
+	}
+	best := pw.small.Bytes()
+	if fixed := fixedLiteralBytes(data); fixed < len(best) && fixed <= len(data)+11 {
+		best = appendZlibFixed(pw.alt[:0], data)
+	} else if len(data)+11 < len(best) {
+		best = appendZlibStored(pw.alt[:0], data)
+	}
+	_, err := pw.Write(best)
+	return err
+}
+
+func (pw *packWriter) zlibTo(w io.Writer, data []byte) error {
 	if pw.zw == nil {
-		pw.zw, _ = zlib.NewWriterLevel(pw, zlib.DefaultCompression)
+		pw.zw, _ = zlib.NewWriterLevel(w, zlib.DefaultCompression)
 	} else {
-		pw.zw.Reset(pw)
+		pw.zw.Reset(w)
 	}
 	if _, err := pw.zw.Write(data); err != nil {
 		return err

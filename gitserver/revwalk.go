@@ -156,7 +156,11 @@ func (q *commitQueue) Pop() any {
 // enumeration is the set of objects a fetch must send, plus the objects
 // known to be on the client (usable as thin-pack delta bases).
 type enumeration struct {
-	objects   []plumbing.Hash
+	objects []plumbing.Hash
+	// names holds, for each of objects, the hash of the name it was met
+	// under in a tree (0 for others): the pack writer's delta search
+	// compares objects of similar names first, as git does.
+	names     []uint32
 	sending   map[plumbing.Hash]bool
 	clientHas map[plumbing.Hash]bool
 	// deltaBase maps a tree or blob being sent to the object at the same
@@ -178,11 +182,29 @@ type enumeration struct {
 }
 
 // add puts h in the pack unless it is already there or on the client.
-func (en *enumeration) add(h plumbing.Hash) {
+func (en *enumeration) add(h plumbing.Hash) { en.addNamed(h, 0) }
+
+// addNamed is add for an object met in a tree under a name of that hash.
+func (en *enumeration) addNamed(h plumbing.Hash, name uint32) {
 	if !en.sending[h] && !en.clientHas[h] {
 		en.sending[h] = true
 		en.objects = append(en.objects, h)
+		en.names = append(en.names, name)
 	}
+}
+
+// nameHash is git's pack_name_hash: a number that sorts names by their
+// last sixteen non-space characters, so that files of one name (or one
+// extension) end up next to each other.
+func nameHash(name []byte) uint32 {
+	var h uint32
+	for _, c := range name {
+		if c == ' ' || c >= '\t' && c <= '\r' {
+			continue
+		}
+		h = h>>2 + uint32(c)<<24
+	}
+	return h
 }
 
 // enumerate lists the objects reachable from wants but not from haves.
@@ -266,7 +288,7 @@ func (w *walker) enumerate(wants, haves []plumbing.Hash, cut map[plumbing.Hash]b
 	if !filter.includesAt(0) {
 		// tree:0: commits only, and what the wants name.
 		for _, t := range rootTrees {
-			if err := w.walkTree(en, t, nil, -1); err != nil {
+			if err := w.walkTree(en, t, 0, nil, -1); err != nil {
 				return nil, err
 			}
 		}
@@ -302,14 +324,14 @@ func (w *walker) enumerate(wants, haves []plumbing.Hash, cut map[plumbing.Hash]b
 				clientTrees = append(clientTrees, t)
 			}
 		}
-		if err := w.walkTree(en, c.info.tree, clientTrees, 0); err != nil {
+		if err := w.walkTree(en, c.info.tree, 0, clientTrees, 0); err != nil {
 			return nil, err
 		}
 	}
 	for _, t := range rootTrees {
 		// A tree named by a want is sent whatever the filter; its
 		// entries are at depth 0, as git counts.
-		if err := w.walkTree(en, t, nil, -1); err != nil {
+		if err := w.walkTree(en, t, 0, nil, -1); err != nil {
 			return nil, err
 		}
 	}
@@ -367,8 +389,9 @@ func (w *walker) edgeTrees(result []*commitNode, cut map[plumbing.Hash]bool, cli
 // and what the filter leaves out. clientTrees are the trees at the same
 // path in commits the client has: equal entries are on the client; a
 // changed file's previous version there is the delta base a thin pack
-// may use. depth is h's depth below the commit (0 for a root tree).
-func (w *walker) walkTree(en *enumeration, h plumbing.Hash, clientTrees []plumbing.Hash, depth int) error {
+// may use. name is nameHash of the entry naming h; depth is h's depth
+// below the commit (0 for a root tree).
+func (w *walker) walkTree(en *enumeration, h plumbing.Hash, name uint32, clientTrees []plumbing.Hash, depth int) error {
 	if en.clientHas[h] {
 		return nil
 	}
@@ -386,7 +409,7 @@ func (w *walker) walkTree(en *enumeration, h plumbing.Hash, clientTrees []plumbi
 	if err := w.tick(); err != nil {
 		return err
 	}
-	en.add(h)
+	en.addNamed(h, name)
 	if en.walkedAt != nil {
 		en.walkedAt[h] = depth
 	}
@@ -446,11 +469,11 @@ func (w *walker) walkTree(en *enumeration, h plumbing.Hash, clientTrees []plumbi
 			continue
 		}
 		if e.isTree() {
-			if err := w.walkTree(en, e.hash, append([]plumbing.Hash(nil), sub...), depth+1); err != nil {
+			if err := w.walkTree(en, e.hash, nameHash(e.name), append([]plumbing.Hash(nil), sub...), depth+1); err != nil {
 				return err
 			}
 		} else if w.blobPasses(en, e.hash) {
-			en.add(e.hash)
+			en.addNamed(e.hash, nameHash(e.name))
 		}
 	}
 	return nil
