@@ -59,7 +59,7 @@ func fakeSSH(args []string) int {
 }
 
 // parseSSHCommand splits "git-upload-pack '/a/b.git'" as git quotes it
-// (single quotes, with ' written as '\'').
+// (single quotes, with ' written as '\”).
 func parseSSHCommand(cmd string) (service, path string, err error) {
 	service, quoted, ok := strings.Cut(cmd, " ")
 	if !ok || len(quoted) < 2 || quoted[0] != '\'' || quoted[len(quoted)-1] != '\'' {
