@@ -58,8 +58,9 @@ func fakeSSH(args []string) int {
 	return 0
 }
 
-// parseSSHCommand splits "git-upload-pack '/a/b.git'" as git quotes it
-// (single quotes, with ' written as '\”).
+// parseSSHCommand splits "git-upload-pack '/a/b.git'" as git quotes it:
+// in single quotes, a quote inside written as quote, backslash, quote,
+// quote.
 func parseSSHCommand(cmd string) (service, path string, err error) {
 	service, quoted, ok := strings.Cut(cmd, " ")
 	if !ok || len(quoted) < 2 || quoted[0] != '\'' || quoted[len(quoted)-1] != '\'' {
