@@ -117,6 +117,27 @@ func BenchmarkClone(b *testing.B) {
 	})
 }
 
+// BenchmarkShallowClone: a --depth 1 clone sends the tip's files,
+// most of them stored as deltas against versions that stay behind, so
+// the pack writer's delta search does the work.
+func BenchmarkShallowClone(b *testing.B) {
+	servers(b, 1000, func(b *testing.B, ts *testServer, url string) {
+		for i := 0; i < b.N; i++ {
+			ts.git("", "clone", "-q", "--bare", "--depth", "1", url, filepath.Join(b.TempDir(), "c"))
+		}
+	})
+}
+
+// BenchmarkPartialClone: a blob-less clone, then the checkout that
+// fetches the tip's blobs by id.
+func BenchmarkPartialClone(b *testing.B) {
+	servers(b, 1000, func(b *testing.B, ts *testServer, url string) {
+		for i := 0; i < b.N; i++ {
+			ts.git("", "clone", "-q", "--filter=blob:none", url, filepath.Join(b.TempDir(), "c"))
+		}
+	})
+}
+
 func BenchmarkNoopFetch(b *testing.B) {
 	servers(b, 300, func(b *testing.B, ts *testServer, url string) {
 		clone := filepath.Join(b.TempDir(), "c")

@@ -39,31 +39,36 @@ type searchEntry struct {
 // planDeltas fills pw.planned. tick is called now and then so a client
 // that went away stops the search.
 func (pw *packWriter) planDeltas(tick func() error) error {
-	var entries []*searchEntry
-	targets := 0
-	for i, h := range pw.en.objects {
-		if i&1023 == 0 {
-			if err := tick(); err != nil {
-				return err
+	// Most packs (full clones, ordinary fetches) have no target: find
+	// that out before holding an entry for every possible base.
+	collect := func(all bool) ([]*searchEntry, error) {
+		var entries []*searchEntry
+		for i, h := range pw.en.objects {
+			if i&1023 == 0 {
+				if err := tick(); err != nil {
+					return nil, err
+				}
 			}
+			e, err := pw.searchCandidate(h)
+			if err != nil {
+				return nil, err
+			}
+			if e == nil || !all && !e.target {
+				continue
+			}
+			if i < len(pw.en.names) {
+				e.name = pw.en.names[i]
+			}
+			entries = append(entries, e)
 		}
-		e, err := pw.searchCandidate(h)
-		if err != nil {
-			return err
-		}
-		if e == nil {
-			continue
-		}
-		if i < len(pw.en.names) {
-			e.name = pw.en.names[i]
-		}
-		if e.target {
-			targets++
-		}
-		entries = append(entries, e)
+		return entries, nil
 	}
-	if targets == 0 {
-		return nil
+	entries, err := collect(false)
+	if err != nil || len(entries) == 0 {
+		return err
+	}
+	if entries, err = collect(true); err != nil {
+		return err
 	}
 	// As git's type_size_sort: by type, then name, then size, largest
 	// first, so the window holds the likeliest bases.
