@@ -398,3 +398,47 @@ func TestUploadPackRefusals(t *testing.T) {
 		t.Errorf("v0 want of a dangling blob: %q", resp)
 	}
 }
+
+// TestInfoRefsProtocolVersions: the advertisement follows Git-Protocol
+// for upload-pack, and receive-pack answers v0 (after "version 1" when
+// asked), as http-backend does.
+func TestInfoRefsProtocolVersions(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, Config{})
+	ts.newRepo("adv2")
+	get := func(service, proto string) string {
+		req, _ := http.NewRequest("GET", ts.remote("adv2")+"/info/refs?service="+service, nil)
+		if proto != "" {
+			req.Header.Set("Git-Protocol", proto)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s %s: HTTP %d", service, proto, resp.StatusCode)
+		}
+		return string(b)
+	}
+	up := "001e# service=git-upload-pack\n0000"
+	rp := "001f# service=git-receive-pack\n0000"
+	cases := []struct {
+		service, proto, prefix, contains string
+	}{
+		{"git-upload-pack", "", up, "multi_ack_detailed"},
+		{"git-upload-pack", "version=1", up + "000eversion 1\n", " filter "},
+		{"git-upload-pack", "version=2", "000eversion 2\n", "fetch=shallow wait-for-done filter ref-in-want sideband-all\n"},
+		{"git-upload-pack", "foo=bar:version=2", "000eversion 2\n", "server-option\n"},
+		{"git-upload-pack", "version=3", up, "capabilities^{}"},
+		{"git-receive-pack", "version=2", rp, "report-status"},
+		{"git-receive-pack", "version=1", rp + "000eversion 1\n", "report-status"},
+	}
+	for _, tc := range cases {
+		body := get(tc.service, tc.proto)
+		if !strings.HasPrefix(body, tc.prefix) || !strings.Contains(body, tc.contains) {
+			t.Errorf("%s with Git-Protocol %q: %q", tc.service, tc.proto, body)
+		}
+	}
+}
