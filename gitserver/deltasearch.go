@@ -36,29 +36,27 @@ type searchEntry struct {
 	depth  int
 }
 
-// planDeltas fills pw.planned. tick is called now and then so a client
-// that went away stops the search.
-func (pw *packWriter) planDeltas(tick func() error) error {
+// planDeltas fills pw.planned for the objects at locs. tick is called
+// now and then so a client that went away stops the search.
+func (pw *packWriter) planDeltas(locs []objLoc, tick func() error) error {
 	// Most packs (full clones, ordinary fetches) have no target: find
 	// that out before holding an entry for every possible base.
 	collect := func(all bool) ([]*searchEntry, error) {
 		var entries []*searchEntry
-		for i, h := range pw.en.objects {
+		for i, l := range locs {
 			if i&1023 == 0 {
 				if err := tick(); err != nil {
 					return nil, err
 				}
 			}
-			e, err := pw.searchCandidate(h)
+			e, err := pw.searchCandidate(l)
 			if err != nil {
 				return nil, err
 			}
 			if e == nil || !all && !e.target {
 				continue
 			}
-			if i < len(pw.en.names) {
-				e.name = pw.en.names[i]
-			}
+			e.name = l.name
 			entries = append(entries, e)
 		}
 		return entries, nil
@@ -107,9 +105,9 @@ func (pw *packWriter) planDeltas(tick func() error) error {
 // would be sent whole although stored as a delta, or is loose), a
 // possible base (stored whole), or neither (nil: its stored delta is
 // reused, or it is not a tree or blob of a size worth a delta).
-func (pw *packWriter) searchCandidate(h plumbing.Hash) (*searchEntry, error) {
-	p, off, ok := pw.db.find(h)
-	if !ok {
+func (pw *packWriter) searchCandidate(l objLoc) (*searchEntry, error) {
+	h, p, off := l.h, l.p, l.off
+	if p == nil {
 		typ, err := pw.db.typeOf(h)
 		if err != nil {
 			return nil, err

@@ -68,7 +68,8 @@ func (pw *packWriter) Write(p []byte) (int, error) {
 }
 
 func (pw *packWriter) writePack(tick func() error) error {
-	if err := pw.planDeltas(tick); err != nil {
+	locs := pw.order()
+	if err := pw.planDeltas(locs, tick); err != nil {
 		return err
 	}
 	var hdr [12]byte
@@ -78,13 +79,13 @@ func (pw *packWriter) writePack(tick func() error) error {
 	if _, err := pw.Write(hdr[:]); err != nil {
 		return err
 	}
-	for i, h := range pw.order() {
+	for i, l := range locs {
 		if i&255 == 0 {
 			if err := tick(); err != nil {
 				return err
 			}
 		}
-		if err := pw.writeObject(h); err != nil {
+		if err := pw.writeObject(l.h); err != nil {
 			return err
 		}
 	}
@@ -95,39 +96,46 @@ func (pw *packWriter) writePack(tick func() error) error {
 	return err
 }
 
+// objLoc is an object of the pack and where it is stored (p nil: loose).
+type objLoc struct {
+	h    plumbing.Hash
+	p    *packFile
+	off  int64
+	name uint32 // enumeration.names
+}
+
 // order lists the objects by where they are stored, so that copying them
 // reads each pack front to back; loose objects go last. The client does
 // not care about order beyond bases preceding their deltas, which
 // writeObject ensures.
-func (pw *packWriter) order() []plumbing.Hash {
-	type loc struct {
-		pack int
-		off  int64
-		h    plumbing.Hash
-	}
+func (pw *packWriter) order() []objLoc {
 	rank := map[*packFile]int{}
 	for i, p := range pw.db.packs {
 		rank[p] = i
 	}
-	locs := make([]loc, len(pw.en.objects))
+	locs := make([]objLoc, len(pw.en.objects))
 	for i, h := range pw.en.objects {
+		locs[i] = objLoc{h: h, off: int64(i)}
+		if i < len(pw.en.names) {
+			locs[i].name = pw.en.names[i]
+		}
 		if p, off, ok := pw.db.find(h); ok {
-			locs[i] = loc{rank[p], off, h}
-		} else {
-			locs[i] = loc{len(pw.db.packs), int64(i), h}
+			locs[i].p, locs[i].off = p, off
 		}
 	}
+	packRank := func(l objLoc) int {
+		if l.p == nil {
+			return len(pw.db.packs)
+		}
+		return rank[l.p]
+	}
 	sort.Slice(locs, func(i, j int) bool {
-		if locs[i].pack != locs[j].pack {
-			return locs[i].pack < locs[j].pack
+		if a, b := packRank(locs[i]), packRank(locs[j]); a != b {
+			return a < b
 		}
 		return locs[i].off < locs[j].off
 	})
-	out := make([]plumbing.Hash, len(locs))
-	for i, l := range locs {
-		out[i] = l.h
-	}
-	return out
+	return locs
 }
 
 func (pw *packWriter) writeObject(h plumbing.Hash) error {
