@@ -23,8 +23,9 @@
 // closed, some with comments so that the comments sort has something to
 // sort) by store.CreateIssue in batched transactions, then the server is
 // started again on the same data. -data keeps the seeded directory and
-// reuses it on the next run, which then skips seeding; a reused directory
-// is migrated by the new binary on start, as an upgrade would be.
+// reuses it on the next run, which then skips seeding and starts from a
+// copy of the database as it was seeded (issue creation adds issues); the
+// new binary migrates it on start, as an upgrade would.
 package main
 
 import (
@@ -113,12 +114,19 @@ func (b *bench) run(ctx context.Context) error {
 	}
 	b.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: b.conns * 2, MaxConnsPerHost: b.conns * 2}}
 
+	// The seeded database is kept beside the live one and copied back on
+	// reuse: issue creation adds thousands of issues per run, and every
+	// run must start from the same sizes.
 	tokenFile := filepath.Join(b.data, "apibench-token")
+	seeded := filepath.Join(b.data, "apibench-seeded.db")
 	if tok, err := os.ReadFile(tokenFile); err == nil {
 		b.token = strings.TrimSpace(string(tok))
 		fmt.Fprintf(os.Stderr, "reusing seeded data in %s\n", b.data)
+		if err := restoreDB(seeded, filepath.Join(b.data, "tapioca.db")); err != nil {
+			return err
+		}
 	} else {
-		if err := b.seed(ctx, tokenFile); err != nil {
+		if err := b.seed(ctx, tokenFile, seeded); err != nil {
 			return err
 		}
 	}
@@ -185,7 +193,7 @@ func (b *bench) run(ctx context.Context) error {
 
 // seed makes the account and repositories through the API, then the
 // issues through the store with the server stopped.
-func (b *bench) seed(ctx context.Context, tokenFile string) error {
+func (b *bench) seed(ctx context.Context, tokenFile, seeded string) error {
 	if err := os.MkdirAll(b.data, 0o755); err != nil {
 		return err
 	}
@@ -235,7 +243,25 @@ func (b *bench) seed(ctx context.Context, tokenFile string) error {
 		}
 		fmt.Fprintf(os.Stderr, "seeded %d issues in %v\n", size, time.Since(start).Round(time.Millisecond))
 	}
+	if err := st.VacuumInto(ctx, seeded); err != nil {
+		return err
+	}
 	return os.WriteFile(tokenFile, []byte(b.token+"\n"), 0o600)
+}
+
+// restoreDB puts the seeded copy back as the live database (the server is
+// not running), dropping the live one's WAL.
+func restoreDB(seeded, live string) error {
+	data, err := os.ReadFile(seeded)
+	if err != nil {
+		return fmt.Errorf("seeded copy: %w", err)
+	}
+	for _, ext := range []string{"-wal", "-shm"} {
+		if err := os.Remove(live + ext); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return os.WriteFile(live, data, 0o600)
 }
 
 // seedIssues creates n issues in batches of one transaction each. Every
