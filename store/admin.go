@@ -226,39 +226,44 @@ type OrgSummary struct {
 // ListOrgSummaries lists organizations by name, optionally filtered by a
 // substring of the name or display name, with the total before paging.
 func (s *Store) ListOrgSummaries(ctx context.Context, query string, limit, offset int) ([]OrgSummary, int, error) {
-	where := `u.type = 'org'`
-	var args []any
-	if query != "" {
-		where += ` AND (u.username LIKE ? ESCAPE '\' OR COALESCE(u.display_name,'') LIKE ? ESCAPE '\')`
-		q := "%" + likeEscape(query) + "%"
-		args = append(args, q, q)
-	}
-	var total int
-	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM users u WHERE `+where, args...).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("count organizations: %w", err)
-	}
-	if limit <= 0 {
-		limit = -1
-	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+userColumns+`,
-		(SELECT COUNT(*) FROM org_members m WHERE m.org_id = u.id),
-		(SELECT COUNT(*) FROM repos r WHERE r.owner_id = u.id)
-		FROM users u WHERE `+where+` ORDER BY lower(u.username) LIMIT ? OFFSET ?`, append(args, limit, offset)...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("list organizations: %w", err)
-	}
-	defer rows.Close()
+	countQuery, pageQuery, args := accountListSQL(TypeOrg, query, "u.username", "u.display_name")
 	var out []OrgSummary
-	for rows.Next() {
-		var o OrgSummary
-		u, err := scanUser(rows, &o.Members, &o.Repos)
-		if err != nil {
-			return nil, 0, fmt.Errorf("scan organization: %w", err)
+	var total int
+	err := s.snapshot(ctx, func(r *Store) error {
+		var err error
+		if total, err = r.count(ctx, "organizations", countQuery, args...); err != nil {
+			return err
 		}
-		o.Org = u
-		out = append(out, o)
+		w, ok := pageWindow(total, limit, offset)
+		if !ok {
+			return nil
+		}
+		rows, err := r.r.QueryContext(ctx, `SELECT `+userColumns+`,
+			(SELECT COUNT(*) FROM org_members m WHERE m.org_id = u.id),
+			(SELECT COUNT(*) FROM repos r WHERE r.owner_id = u.id)`+w.order(pageQuery, true), append(args, w.limit, w.offset)...)
+		if err != nil {
+			return fmt.Errorf("list organizations: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var o OrgSummary
+			u, err := scanUser(rows, &o.Members, &o.Repos)
+			if err != nil {
+				return fmt.Errorf("scan organization: %w", err)
+			}
+			o.Org = u
+			out = append(out, o)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		arrange(w, out)
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
 	}
-	return out, total, rows.Err()
+	return out, total, nil
 }
 
 // AllRepoIDs lists every repository id, for jobs that visit each one.
