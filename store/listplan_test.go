@@ -161,7 +161,7 @@ func TestListQueryPlans(t *testing.T) {
 		"owner all created": "repos_owner_created", "owner all updated": "repos_owner_updated",
 		"owner all name": "sqlite_autoindex_repos_1", "owner all pushed": "repos_owner_pushed",
 		"owner public created": "repos_owner_private_created", "owner public updated": "repos_owner_private_updated",
-		"owner public name": "repos_owner_private_name",
+		"owner public name":     "repos_owner_private_name",
 		"owner private created": "repos_owner_private_created", "owner private updated": "repos_owner_private_updated",
 		"owner private name": "repos_owner_private_name",
 		"any all created":    "repos_created", "any all pushed": "repos_pushed", "any all size": "repos_size", "any all name": "repos_name",
