@@ -4,7 +4,8 @@
 // size (default 1,000, 20,000 and 100,000 issues) and drives load with its
 // own HTTP load generator (keep-alive connections, each sending its next
 // request when the last one answered), printing requests/s, p50 and p99
-// for
+// (each row measures every size in turn, in rounds, so that other load on
+// the machine weighs on all sizes alike) for
 //
 //   - the issue list, first page and the page before the last, for every
 //     sort (created, updated, comments) and direction;
@@ -15,7 +16,7 @@
 // repository: requests/s at the smallest size divided by requests/s at the
 // largest (issue 16's goal: at most 1.5 for the list rows).
 //
-//	go run ./bench/apibench [-sizes 1000,20000,100000] [-duration 5s] [-conns 16] [-data DIR]
+//	go run ./bench/apibench [-sizes 1000,20000,100000] [-duration 6s] [-rounds 3] [-conns 16] [-data DIR]
 //
 // Seeding goes through the store package while the server is stopped (the
 // API would take minutes for 121,000 issues): the user, token and empty
@@ -55,7 +56,8 @@ import (
 
 func main() {
 	sizesFlag := flag.String("sizes", "1000,20000,100000", "issues per repository, comma-separated; the slowdown compares the first and the last")
-	duration := flag.Duration("duration", 5*time.Second, "measuring time per row (after a warm-up of a fifth of it)")
+	duration := flag.Duration("duration", 6*time.Second, "measuring time per row and size, split over the rounds (each after a warm-up of a fifth of it)")
+	rounds := flag.Int("rounds", 3, "rounds per row: each measures every size in turn")
 	conns := flag.Int("conns", 16, "concurrent connections")
 	perPage := flag.Int("per-page", 30, "issues per list page")
 	data := flag.String("data", "", "data directory to keep and reuse (default: a temporary one, removed at the end)")
@@ -69,7 +71,11 @@ func main() {
 		}
 		sizes = append(sizes, n)
 	}
-	b := &bench{sizes: sizes, duration: *duration, conns: *conns, perPage: *perPage, data: *data}
+	if *rounds < 1 {
+		fmt.Fprintln(os.Stderr, "apibench: -rounds must be at least 1")
+		os.Exit(2)
+	}
+	b := &bench{sizes: sizes, duration: *duration, rounds: *rounds, conns: *conns, perPage: *perPage, data: *data}
 	if err := b.run(context.Background()); err != nil {
 		fmt.Fprintln(os.Stderr, "apibench:", err)
 		os.Exit(1)
@@ -79,6 +85,7 @@ func main() {
 type bench struct {
 	sizes    []int
 	duration time.Duration
+	rounds   int
 	conns    int
 	perPage  int
 	data     string
@@ -137,59 +144,74 @@ func (b *bench) run(ctx context.Context) error {
 	}
 	defer stop()
 
-	var rows []string
-	results := map[string]map[int]result{}
-	record := func(row string, size int, r result) {
-		if results[row] == nil {
-			results[row] = map[int]result{}
-			rows = append(rows, row)
-		}
-		results[row][size] = r
-		fmt.Fprintf(os.Stderr, "  %-34s %8d issues  %8.0f req/s  p50 %-9v p99 %v\n", row, size, r.rps, r.p50, r.p99)
-	}
+	// Each row measures every size in turn, in rounds, so that whatever
+	// else the machine is doing meanwhile weighs on all sizes alike and
+	// the ratio between them stays meaningful.
+	deep := map[int]int{}
 	for _, size := range b.sizes {
-		repo := "/api/v1/repos/" + benchUser + "/" + repoName(size)
-		total, err := b.total(ctx, repo+"/issues?per_page=1")
+		total, err := b.total(ctx, repoPath(size)+"/issues?per_page=1")
 		if err != nil {
 			return err
 		}
 		last := max(1, (total+b.perPage-1)/b.perPage)
-		deep := max(1, last-1)
-		fmt.Fprintf(os.Stderr, "%d issues (%d open: %d pages, deep page %d)\n", size, total, last, deep)
-		for _, sort := range []string{"created", "updated", "comments"} {
-			for _, dir := range []string{"desc", "asc"} {
-				for _, pg := range []struct {
-					name string
-					n    int
-				}{{"first", 1}, {"deep", deep}} {
-					path := fmt.Sprintf("%s/issues?sort=%s&direction=%s&per_page=%d&page=%d", repo, sort, dir, b.perPage, pg.n)
-					r, err := b.load(ctx, http.MethodGet, path, nil, http.StatusOK)
-					if err != nil {
-						return err
-					}
-					record(fmt.Sprintf("issues %s %s, %s page", sort, dir, pg.name), size, r)
-				}
+		deep[size] = max(1, last-1)
+		fmt.Fprintf(os.Stderr, "%d issues: %d open, %d pages; deep page %d\n", size, total, last, deep[size])
+	}
+	var rows []row
+	for _, sort := range []string{"created", "updated", "comments"} {
+		for _, dir := range []string{"desc", "asc"} {
+			for _, pg := range []string{"first", "deep"} {
+				rows = append(rows, row{name: fmt.Sprintf("issues %s %s, %s page", sort, dir, pg), method: http.MethodGet, want: http.StatusOK,
+					path: func(size int) string {
+						n := 1
+						if pg == "deep" {
+							n = deep[size]
+						}
+						return fmt.Sprintf("%s/issues?sort=%s&direction=%s&per_page=%d&page=%d", repoPath(size), sort, dir, b.perPage, n)
+					}})
 			}
 		}
-		r, err := b.load(ctx, http.MethodGet, repo, nil, http.StatusOK)
-		if err != nil {
-			return err
+	}
+	rows = append(rows,
+		row{name: "GET repository", method: http.MethodGet, want: http.StatusOK, path: repoPath},
+		row{name: "GET user", method: http.MethodGet, want: http.StatusOK, path: func(int) string { return "/api/v1/users/" + benchUser }},
+		// Last: it adds issues.
+		row{name: "POST issue", method: http.MethodPost, want: http.StatusCreated, path: func(size int) string { return repoPath(size) + "/issues" },
+			body: []byte(`{"title":"created under load","body":"apibench"}`)},
+	)
+	results := map[string]map[int]result{}
+	for _, rw := range rows {
+		results[rw.name] = map[int]result{}
+		lats := map[int][]time.Duration{}
+		for range b.rounds {
+			for _, size := range b.sizes {
+				l, err := b.load(ctx, rw.method, rw.path(size), rw.body, rw.want, b.duration/time.Duration(b.rounds))
+				if err != nil {
+					return err
+				}
+				lats[size] = append(lats[size], l...)
+			}
 		}
-		record("GET repository", size, r)
-		r, err = b.load(ctx, http.MethodGet, "/api/v1/users/"+benchUser, nil, http.StatusOK)
-		if err != nil {
-			return err
+		for _, size := range b.sizes {
+			r := summarize(lats[size], b.duration)
+			results[rw.name][size] = r
+			fmt.Fprintf(os.Stderr, "  %-34s %8d issues  %8.0f req/s  p50 %-9v p99 %v\n", rw.name, size, r.rps, r.p50, r.p99)
 		}
-		record("GET user", size, r)
-		r, err = b.load(ctx, http.MethodPost, repo+"/issues", []byte(`{"title":"created under load","body":"apibench"}`), http.StatusCreated)
-		if err != nil {
-			return err
-		}
-		record("POST issue", size, r)
 	}
 	b.print(rows, results)
 	return nil
 }
+
+// row is one line of the table: a request, per repository size.
+type row struct {
+	name   string
+	method string
+	path   func(size int) string
+	body   []byte
+	want   int
+}
+
+func repoPath(size int) string { return "/api/v1/repos/" + benchUser + "/" + repoName(size) }
 
 // seed makes the account and repositories through the API, then the
 // issues through the store with the server stopped.
@@ -409,13 +431,13 @@ type result struct {
 }
 
 // load sends the same request from b.conns connections, each as soon as
-// its previous one answered, for a warm-up and then b.duration, and
-// reports the measured part. Any answer other than want fails the row.
-func (b *bench) load(ctx context.Context, method, path string, body []byte, want int) (result, error) {
-	warm := b.duration / 5
+// its previous one answered, for a warm-up of a fifth of d and then d,
+// and returns the latencies of the requests that finished in d. Any answer
+// other than want fails the row.
+func (b *bench) load(ctx context.Context, method, path string, body []byte, want int, d time.Duration) ([]time.Duration, error) {
 	start := time.Now()
-	measureFrom := start.Add(warm)
-	end := measureFrom.Add(b.duration)
+	measureFrom := start.Add(d / 5)
+	end := measureFrom.Add(d)
 	var mu sync.Mutex
 	var lats []time.Duration
 	var firstErr error
@@ -449,15 +471,17 @@ func (b *bench) load(ctx context.Context, method, path string, body []byte, want
 		})
 	}
 	wg.Wait()
-	if firstErr != nil {
-		return result{}, firstErr
-	}
+	return lats, firstErr
+}
+
+// summarize turns the latencies measured over d into a result.
+func summarize(lats []time.Duration, d time.Duration) result {
 	if len(lats) == 0 {
-		return result{}, nil // slower than the window: 0 requests/s
+		return result{} // slower than the window: 0 requests/s
 	}
 	slices.Sort(lats)
 	pct := func(p float64) time.Duration { return lats[int(p*float64(len(lats)-1))].Round(10 * time.Microsecond) }
-	return result{rps: float64(len(lats)) / b.duration.Seconds(), p50: pct(.50), p99: pct(.99)}, nil
+	return result{rps: float64(len(lats)) / d.Seconds(), p50: pct(.50), p99: pct(.99)}
 }
 
 func (b *bench) once(ctx context.Context, method, path string, body []byte, want int) error {
@@ -480,10 +504,10 @@ func (b *bench) once(ctx context.Context, method, path string, body []byte, want
 
 // print writes the table: one line per row, req/s p50 p99 per size, and
 // the slowdown from the first size to the last.
-func (b *bench) print(rows []string, results map[string]map[int]result) {
+func (b *bench) print(rows []row, results map[string]map[int]result) {
 	first, last := b.sizes[0], b.sizes[len(b.sizes)-1]
-	fmt.Printf("apibench: %d connections, %v per row, %d per page; %d CPUs, %s, %s\n",
-		b.conns, b.duration, b.perPage, runtime.NumCPU(), runtime.Version(), time.Now().UTC().Format(time.DateOnly))
+	fmt.Printf("apibench: %d connections, %v per row and size in %d rounds, %d per page; %d CPUs, %s, %s\n",
+		b.conns, b.duration, b.rounds, b.perPage, runtime.NumCPU(), runtime.Version(), time.Now().UTC().Format(time.DateOnly))
 	fmt.Printf("%-34s", "")
 	for _, s := range b.sizes {
 		fmt.Printf(" | %-27s", fmt.Sprintf("%d issues", s))
@@ -493,7 +517,8 @@ func (b *bench) print(rows []string, results map[string]map[int]result) {
 		fmt.Printf(" | %8s %8s %9s", "req/s", "p50", "p99")
 	}
 	fmt.Printf(" | %d÷%d\n", first, last)
-	for _, row := range rows {
+	for _, rw := range rows {
+		row := rw.name
 		fmt.Printf("%-34s", row)
 		for _, s := range b.sizes {
 			r := results[row][s]
