@@ -108,6 +108,8 @@ func (c *committer) run(s *Store) {
 		}
 		s.commitBatch(batch)
 		clear(batch)
+		// Between batches the writer connection is free to prepare on.
+		s.writerStmts.prepareMissed(context.Background())
 	}
 }
 
@@ -130,7 +132,8 @@ func (s *Store) commitBatch(batch []*txCall) {
 		}
 		return
 	}
-	inner := &Store{r: detached{tx}, w: detached{tx}, writer: s.writer, path: s.path}
+	run := detached{txRunner{tx, s.writerStmts}}
+	inner := &Store{r: run, w: run, writer: s.writer, path: s.path}
 	var ok []*txCall
 	var broken error // set when the transaction can no longer commit
 	for _, call := range batch {
@@ -145,7 +148,7 @@ func (s *Store) commitBatch(batch []*txCall) {
 			call.done <- txResult{err: err}
 			continue
 		}
-		res, rollbackErr := runInSavepoint(tx, inner, call)
+		res, rollbackErr := runInSavepoint(run, inner, call)
 		if rollbackErr != nil {
 			// The savepoint could not be undone (SQLite may have rolled
 			// the whole transaction back on an I/O or memory error), so
@@ -180,7 +183,7 @@ func (s *Store) commitBatch(batch []*txCall) {
 // runInSavepoint runs one call's function between SAVEPOINT and RELEASE,
 // rolling back to the savepoint when it fails or panics. rollbackErr
 // reports a failure to do so.
-func runInSavepoint(tx *sql.Tx, inner *Store, call *txCall) (res txResult, rollbackErr error) {
+func runInSavepoint(tx querier, inner *Store, call *txCall) (res txResult, rollbackErr error) {
 	ctx := context.Background()
 	if _, err := tx.ExecContext(ctx, "SAVEPOINT call"); err != nil {
 		return txResult{err: fmt.Errorf("begin transaction: %w", err)}, err

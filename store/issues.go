@@ -95,22 +95,19 @@ type NewIssue struct {
 
 // CreateIssue takes the repository's next number (shared by issues and
 // pull requests) and inserts the issue with its labels and assignees. The
-// number is read and used inside one write transaction, and there is one
-// writer, so concurrent creations get distinct consecutive numbers.
+// number is taken by the insert itself, inside the one write transaction
+// of the one writer, so concurrent creations get distinct consecutive
+// numbers.
 func (s *Store) CreateIssue(ctx context.Context, ni NewIssue) (*Issue, error) {
 	var id int64
 	err := s.Tx(ctx, func(tx *Store) error {
-		var next int64
-		if err := tx.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(number), 0) + 1 FROM issues WHERE repo_id = ?`, ni.RepoID).Scan(&next); err != nil {
-			return fmt.Errorf("next issue number: %w", err)
-		}
 		now := Now()
-		res, err := tx.w.ExecContext(ctx, `INSERT INTO issues(repo_id, number, is_pull, title, body, state, author_id, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, 'open', ?, ?, ?)`, ni.RepoID, next, boolInt(ni.IsPull), ni.Title, nullString(ni.Body), ni.AuthorID, now, now)
+		err := tx.w.QueryRowContext(ctx, `INSERT INTO issues(repo_id, number, is_pull, title, body, state, author_id, created_at, updated_at)
+			VALUES (?, (SELECT COALESCE(MAX(number), 0) + 1 FROM issues WHERE repo_id = ?), ?, ?, ?, 'open', ?, ?, ?) RETURNING id`,
+			ni.RepoID, ni.RepoID, boolInt(ni.IsPull), ni.Title, nullString(ni.Body), ni.AuthorID, now, now).Scan(&id)
 		if err != nil {
 			return fmt.Errorf("insert issue: %w", err)
 		}
-		id, _ = res.LastInsertId()
 		if err := tx.addIssueLabels(ctx, id, ni.LabelIDs); err != nil {
 			return err
 		}
@@ -119,7 +116,18 @@ func (s *Store) CreateIssue(ctx context.Context, ni NewIssue) (*Issue, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.IssueByID(ctx, id)
+	i, err := scanIssue(s.r.QueryRowContext(ctx, `SELECT `+issueColumns+issueFrom+` WHERE i.id = ?`, id))
+	if err != nil {
+		return nil, notFound(err, "issue")
+	}
+	// A new issue has the labels and assignees just given and no others:
+	// without them there is nothing more to read.
+	if len(ni.LabelIDs)+len(ni.AssigneeIDs) > 0 {
+		if err := s.fillIssues(ctx, []*Issue{i}); err != nil {
+			return nil, err
+		}
+	}
+	return i, nil
 }
 
 // IssueByID loads an issue with its labels and assignees.

@@ -61,6 +61,8 @@ func main() {
 	conns := flag.Int("conns", 16, "concurrent connections")
 	perPage := flag.Int("per-page", 30, "issues per list page")
 	data := flag.String("data", "", "data directory to keep and reuse (default: a temporary one, removed at the end)")
+	only := flag.String("only", "", "run only the rows whose name contains this")
+	bin := flag.String("bin", "", "tapioca binary to measure (default: built from this checkout)")
 	flag.Parse()
 	var sizes []int
 	for _, s := range strings.Split(*sizesFlag, ",") {
@@ -75,7 +77,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "apibench: -rounds must be at least 1")
 		os.Exit(2)
 	}
-	b := &bench{sizes: sizes, duration: *duration, rounds: *rounds, conns: *conns, perPage: *perPage, data: *data}
+	b := &bench{sizes: sizes, duration: *duration, rounds: *rounds, conns: *conns, perPage: *perPage, data: *data, only: *only, bin: *bin}
 	if err := b.run(context.Background()); err != nil {
 		fmt.Fprintln(os.Stderr, "apibench:", err)
 		os.Exit(1)
@@ -89,6 +91,7 @@ type bench struct {
 	conns    int
 	perPage  int
 	data     string
+	only     string
 
 	bin    string
 	base   string
@@ -112,12 +115,14 @@ func (b *bench) run(ctx context.Context) error {
 	if b.data == "" {
 		b.data = filepath.Join(work, "data")
 	}
-	b.bin = filepath.Join(work, "tapioca")
-	build := exec.CommandContext(ctx, "go", "build", "-o", b.bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("build tapioca: %w", err)
+	if b.bin == "" {
+		b.bin = filepath.Join(work, "tapioca")
+		build := exec.CommandContext(ctx, "go", "build", "-o", b.bin, ".")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		build.Stderr = os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("build tapioca: %w", err)
+		}
 	}
 	b.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: b.conns * 2, MaxConnsPerHost: b.conns * 2}}
 
@@ -179,6 +184,7 @@ func (b *bench) run(ctx context.Context) error {
 		row{name: "POST issue", method: http.MethodPost, want: http.StatusCreated, path: func(size int) string { return repoPath(size) + "/issues" },
 			body: []byte(`{"title":"created under load","body":"apibench"}`)},
 	)
+	rows = slices.DeleteFunc(rows, func(rw row) bool { return !strings.Contains(rw.name, b.only) })
 	results := map[string]map[int]result{}
 	for _, rw := range rows {
 		results[rw.name] = map[int]result{}
