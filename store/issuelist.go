@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -17,6 +18,13 @@ type IssueList struct {
 	Asc      bool
 	Limit    int // <= 0: all
 	Offset   int
+	// After, when not 0, is an issue number: the page starts after that
+	// issue's place in the list's order, and Offset counts from there
+	// (keyset paging). Issues created meanwhile then never shift a page,
+	// as they do with offsets alone, so walking a list page by page neither
+	// repeats nor skips one. An issue the list does not hold gives an empty
+	// page; the total stays the whole list's.
+	After int64
 
 	// Set by ListPulls: branch names, "" for any.
 	head, base string
@@ -53,6 +61,10 @@ type issueQuery struct {
 	driverArgs []any
 	sortCol    string // column of i
 	index      string // the index that holds conds' leading part and the sort
+	// after: the keyset condition of IssueList.After, for pages only, with
+	// {cmp} for the comparison of the direction read in.
+	after     string
+	afterArgs []any
 }
 
 func (f IssueList) query() issueQuery {
@@ -126,6 +138,13 @@ func (f IssueList) query() issueQuery {
 	} else {
 		q.index = "issues_all_" + sort
 	}
+	if f.After != 0 {
+		// A row value against the index's (sort, number) columns: a range
+		// of the same index walk.
+		col := issueSortColumns[sort]
+		q.after = "(" + q.sortCol + ", i.number) {cmp} (SELECT a." + col + ", a.number FROM issues a WHERE a.repo_id = ? AND a.number = ?)"
+		q.afterArgs = []any{f.RepoID, f.After}
+	}
 	return q
 }
 
@@ -153,12 +172,17 @@ func (q issueQuery) countSQL() (string, []any) {
 // pageSQL is the query for a window's ids (for window.order), through
 // the driver when the list is small enough to sort.
 func (q issueQuery) pageSQL(total int) (string, []any) {
+	conds, args := q.conds, q.args
+	if q.after != "" {
+		conds = append(slices.Clip(conds), q.after)
+		args = append(slices.Clip(args), q.afterArgs...)
+	}
 	order := ` ORDER BY ` + q.sortCol + `{dir}, i.number{dir} LIMIT ? OFFSET ?`
 	if q.driver != "" && total <= driverSortMax {
-		return `SELECT i.id FROM ` + q.driver + ` WHERE ` + q.driverCond + ` AND ` + strings.Join(q.conds, " AND ") + order,
-			append(append([]any{}, q.driverArgs...), q.args...)
+		return `SELECT i.id FROM ` + q.driver + ` WHERE ` + q.driverCond + ` AND ` + strings.Join(conds, " AND ") + order,
+			append(append([]any{}, q.driverArgs...), args...)
 	}
-	return `SELECT i.id FROM issues i INDEXED BY ` + q.index + ` WHERE ` + strings.Join(q.conds, " AND ") + order, q.args
+	return `SELECT i.id FROM issues i INDEXED BY ` + q.index + ` WHERE ` + strings.Join(conds, " AND ") + order, args
 }
 
 // ListIssues returns one page and the total.
@@ -173,6 +197,13 @@ func (s *Store) ListIssues(ctx context.Context, f IssueList) ([]*Issue, int, err
 			return err
 		}
 		w, ok := pageWindow(total, f.Limit, f.Offset)
+		if f.After != 0 {
+			// How many follow the cursor is not known: read forward.
+			w, ok = window{limit: f.Limit, offset: max(f.Offset, 0)}, total > 0
+			if w.limit <= 0 {
+				w.limit = total
+			}
+		}
 		if !ok {
 			return nil
 		}

@@ -120,6 +120,11 @@ func TestListQueryPlans(t *testing.T) {
 				// Above driverSortMax: the sort index, in order.
 				query, args := q.pageSQL(driverSortMax + 1)
 				cases = append(cases, planCase{name: name, query: page(query, asc), args: append(args, 30, 0), index: q.index})
+				// A keyset page: a range of the same index.
+				f.After = 7
+				qa := f.query()
+				query, args = qa.pageSQL(driverSortMax + 1)
+				cases = append(cases, planCase{name: name + " after #7", query: page(query, asc), args: append(args, 30, 0), index: qa.index})
 				if q.driver != "" {
 					query, args := q.pageSQL(driverSortMax)
 					cases = append(cases, planCase{name: name + " (few: driver)", query: page(query, asc),

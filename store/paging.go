@@ -56,9 +56,15 @@ func (w window) direction(asc bool) string {
 }
 
 // order puts the direction to read in into query, which writes it as
-// {dir} after each ORDER BY term.
+// {dir} after each ORDER BY term and {cmp} where a keyset condition
+// compares with the row the page starts after.
 func (w window) order(query string, asc bool) string {
-	return strings.ReplaceAll(query, "{dir}", w.direction(asc))
+	dir := w.direction(asc)
+	cmp := ">"
+	if dir == " DESC" {
+		cmp = "<"
+	}
+	return strings.NewReplacer("{dir}", dir, "{cmp}", cmp).Replace(query)
 }
 
 // ids runs query (which selects one id column and ends in LIMIT ? OFFSET
