@@ -2,8 +2,11 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -310,5 +313,98 @@ func TestIssueCountsFollowWrites(t *testing.T) {
 	var left int
 	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM issue_counts`).Scan(&left); err != nil || left != 0 {
 		t.Errorf("after deleting the repository: %d counters (%v)", left, err)
+	}
+}
+
+// 0007 on a database that already has issues and members: the counters
+// and the members' sort names are filled from what is there.
+func TestListIndexesMigration(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "tapioca.db")
+	db, err := sql.Open("sqlite", dsn(path, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at DATETIME NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		base := strings.TrimPrefix(name, "migrations/")
+		if base >= "0007" {
+			break
+		}
+		body, err := migrationFS.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ExecContext(ctx, string(body)); err != nil {
+			t.Fatalf("%s: %v", base, err)
+		}
+		if _, err := db.ExecContext(ctx, `INSERT INTO schema_migrations VALUES (?, ?)`, base, Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := Now()
+	for _, q := range []string{
+		`INSERT INTO users(id, type, username, created_at, updated_at) VALUES (1, 'user', 'Zed', ?1, ?1), (2, 'user', 'amy', ?1, ?1), (3, 'org', 'Acme', ?1, ?1)`,
+		`INSERT INTO org_members(org_id, user_id, role, created_at) VALUES (3, 1, 'owner', ?1), (3, 2, 'member', ?1)`,
+		`INSERT INTO repos(id, owner_id, name, lower_name, created_at, updated_at) VALUES (1, 1, 'r', 'r', ?1, ?1)`,
+		`INSERT INTO issues(repo_id, number, is_pull, title, state, created_at, updated_at) VALUES
+			(1, 1, 0, 'a', 'open', ?1, ?1), (1, 2, 0, 'b', 'closed', ?1, ?1), (1, 3, 1, 'c', 'merged', ?1, ?1), (1, 4, 0, 'd', 'open', ?1, ?1)`,
+	} {
+		if _, err := db.ExecContext(ctx, q, now); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, c := range []struct {
+		states []string
+		isPull bool
+		want   int
+	}{{[]string{"open"}, false, 2}, {[]string{"closed"}, false, 1}, {nil, false, 3}, {[]string{"merged"}, true, 1}, {[]string{"open"}, true, 0}} {
+		if _, total, err := s.ListIssues(ctx, IssueList{RepoID: 1, IsPull: c.isPull, States: c.states}); err != nil || total != c.want {
+			t.Errorf("%v pull=%v: total %d (%v), want %d", c.states, c.isPull, total, err, c.want)
+		}
+	}
+	members, _, err := s.ListMembers(ctx, 3, "", 0, 0)
+	if err != nil || len(members) != 2 || members[0].User.Username != "Zed" {
+		t.Fatalf("members: %v %v", members, err)
+	}
+	if err := s.r.QueryRowContext(ctx, `SELECT 1 FROM org_members WHERE sort_name != (SELECT lower(username) FROM users WHERE id = user_id)`).Scan(new(int)); !errors.Is(err, sql.ErrNoRows) {
+		t.Errorf("sort names not filled: %v", err)
+	}
+	// New members get theirs from the trigger.
+	if _, err := s.SetMemberRole(ctx, 3, 2, RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	u, err := s.CreateUser(ctx, NewUser{Username: "Bob", Email: "bob@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetMemberRole(ctx, 3, u.ID, RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	members, _, err = s.ListMembers(ctx, 3, "", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, m := range members {
+		order = append(order, m.Role+":"+m.User.Username)
+	}
+	if want := []string{"owner:Zed", "admin:amy", "admin:Bob"}; !slices.Equal(order, want) {
+		t.Errorf("members in order %v, want %v", order, want)
 	}
 }
