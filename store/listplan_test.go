@@ -18,6 +18,9 @@ type planCase struct {
 	index string
 	// sorts: the query may sort (a driver page, bounded by driverSortMax).
 	sorts bool
+	// ranged: a keyset page, whose index search must start at the cursor
+	// (a range on the sort column), not walk up to it.
+	ranged bool
 	// scans: the list has no filter, so walking a whole index (or the
 	// table, in primary key order) is the plan: the dashboard's lists of
 	// everything.
@@ -70,6 +73,9 @@ func checkPlan(t *testing.T, s *Store, c planCase) {
 		case indexScan.MatchString(line) && !c.scans:
 			t.Errorf("%s reads a whole index:\n%s\n%s", c.name, text, c.query)
 		}
+	}
+	if c.ranged && !regexp.MustCompile(`SEARCH i USING COVERING INDEX \w+ \(.* AND \w+[<>]\?\)`).MatchString(text) {
+		t.Errorf("%s does not start at the cursor:\n%s\n%s", c.name, text, c.query)
 	}
 	if c.index != "" && !regexp.MustCompile(`\b`+c.index+`\b`).MatchString(text) {
 		t.Errorf("%s does not use %s:\n%s\n%s", c.name, c.index, text, c.query)
@@ -124,7 +130,8 @@ func TestListQueryPlans(t *testing.T) {
 				f.After = 7
 				qa := f.query()
 				query, args = qa.pageSQL(driverSortMax + 1)
-				cases = append(cases, planCase{name: name + " after #7", query: page(query, asc), args: append(args, 30, 0), index: qa.index})
+				cases = append(cases, planCase{name: name + " after #7", query: page(query, asc), args: append(args, 30, 0),
+					index: qa.index, ranged: true})
 				if q.driver != "" {
 					query, args := q.pageSQL(driverSortMax)
 					cases = append(cases, planCase{name: name + " (few: driver)", query: page(query, asc),
