@@ -16,7 +16,8 @@ type SiteCounts struct {
 	Sessions                         int
 }
 
-// Counts returns the site totals in one read.
+// Counts returns the site totals in one read; issues and pull requests
+// come from issue_counts, a few rows per repository, not every issue.
 func (s *Store) Counts(ctx context.Context) (SiteCounts, error) {
 	var c SiteCounts
 	err := s.r.QueryRowContext(ctx, `SELECT
@@ -24,10 +25,10 @@ func (s *Store) Counts(ctx context.Context) (SiteCounts, error) {
 		(SELECT COUNT(*) FROM users WHERE type = 'org'),
 		(SELECT COUNT(*) FROM repos),
 		(SELECT COUNT(*) FROM repos WHERE private = 1),
-		(SELECT COUNT(*) FROM issues WHERE is_pull = 0),
-		(SELECT COUNT(*) FROM issues WHERE is_pull = 0 AND state = 'open'),
-		(SELECT COUNT(*) FROM issues WHERE is_pull = 1),
-		(SELECT COUNT(*) FROM issues WHERE is_pull = 1 AND state = 'open'),
+		(SELECT COALESCE(SUM(n), 0) FROM issue_counts WHERE is_pull = 0),
+		(SELECT COALESCE(SUM(n), 0) FROM issue_counts WHERE is_pull = 0 AND state = 'open'),
+		(SELECT COALESCE(SUM(n), 0) FROM issue_counts WHERE is_pull = 1),
+		(SELECT COALESCE(SUM(n), 0) FROM issue_counts WHERE is_pull = 1 AND state = 'open'),
 		(SELECT COUNT(*) FROM sessions WHERE expiry >= julianday('now'))`).
 		Scan(&c.Users, &c.Orgs, &c.Repos, &c.PrivateRepos, &c.Issues, &c.OpenIssues, &c.Pulls, &c.OpenPulls, &c.Sessions)
 	if err != nil {
