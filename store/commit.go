@@ -88,13 +88,24 @@ func (c *committer) do(ctx context.Context, fn func(tx *Store) error) error {
 
 // run takes batches off the queue until stop.
 func (c *committer) run(s *Store) {
-	defer close(c.stopped)
+	stopped := false
+	defer func() {
+		if !stopped {
+			// A transaction function ended this goroutine (runtime.Goexit,
+			// as t.Fatal does); commitBatch answered its batch. Writes
+			// must not stall for good: carry on in a new one.
+			go c.run(s)
+			return
+		}
+		close(c.stopped)
+	}()
 	batch := make([]*txCall, 0, maxBatch)
 	for {
 		select {
 		case call := <-c.queue:
 			batch = append(batch[:0], call)
 		case <-c.closing:
+			stopped = true
 			return
 		}
 	more:
@@ -136,7 +147,27 @@ func (s *Store) commitBatch(batch []*txCall) {
 	inner := &Store{r: run, w: run, writer: s.writer, path: s.path}
 	var ok []*txCall
 	var broken error // set when the transaction can no longer commit
+	next, finished := 0, false
+	defer func() {
+		if finished {
+			return
+		}
+		// A function never returned: it ended the goroutine. Undo the
+		// batch and answer everyone in it who is still waiting.
+		_ = tx.Rollback()
+		err := errors.New("a transaction function ended its goroutine; the batch was rolled back")
+		for _, call := range ok {
+			call.done <- txResult{err: err}
+		}
+		batch[next-1].done <- txResult{err: err}
+		for _, call := range batch[next:] {
+			if call.state.CompareAndSwap(callQueued, callStarted) {
+				call.done <- txResult{err: err}
+			}
+		}
+	}()
 	for _, call := range batch {
+		next++
 		if !call.state.CompareAndSwap(callQueued, callStarted) {
 			continue // its caller gave up while it was queued
 		}
@@ -162,6 +193,7 @@ func (s *Store) commitBatch(batch []*txCall) {
 		}
 		ok = append(ok, call)
 	}
+	finished = true
 	if broken != nil {
 		if rbErr := tx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
 			broken = errors.Join(broken, fmt.Errorf("rollback: %w", rbErr))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -170,5 +171,29 @@ func TestTxAfterClose(t *testing.T) {
 	}
 	if err := s.Tx(context.Background(), func(*Store) error { return nil }); !errors.Is(err, errClosed) {
 		t.Fatalf("Tx after Close: %v", err)
+	}
+}
+
+// A function that ends the committing goroutine (runtime.Goexit, as
+// t.Fatal does) fails its own Tx, and writing goes on.
+func TestTxSurvivesGoexit(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	ctx := context.Background()
+	err := s.Tx(ctx, func(tx *Store) error {
+		if _, err := tx.CreateUser(ctx, NewUser{Username: "goexit", Email: "goexit@example.com"}); err != nil {
+			return err
+		}
+		runtime.Goexit()
+		return nil
+	})
+	if err == nil {
+		t.Fatal("Tx whose function called Goexit succeeded")
+	}
+	if _, err := s.CreateUser(ctx, NewUser{Username: "after", Email: "after@example.com"}); err != nil {
+		t.Fatalf("write after Goexit: %v", err)
+	}
+	if userCount(t, s, "goexit") != 0 || userCount(t, s, "after") != 1 {
+		t.Error("the Goexit call's write was kept, or the next one lost")
 	}
 }

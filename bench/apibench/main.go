@@ -10,7 +10,7 @@
 //   - the issue list, first page and the page before the last, for every
 //     sort (created, updated, comments) and direction;
 //   - GET repository and GET user;
-//   - issue creation;
+//   - issue creation and comment creation;
 //
 // and, for every row, the slowdown between the smallest and the largest
 // repository: requests/s at the smallest size divided by requests/s at the
@@ -180,9 +180,11 @@ func (b *bench) run(ctx context.Context) error {
 	rows = append(rows,
 		row{name: "GET repository", method: http.MethodGet, want: http.StatusOK, path: repoPath},
 		row{name: "GET user", method: http.MethodGet, want: http.StatusOK, path: func(int) string { return "/api/v1/users/" + benchUser }},
-		// Last: it adds issues.
+		// Last: they add issues and comments.
 		row{name: "POST issue", method: http.MethodPost, want: http.StatusCreated, path: func(size int) string { return repoPath(size) + "/issues" },
 			body: []byte(`{"title":"created under load","body":"apibench"}`)},
+		row{name: "POST comment", method: http.MethodPost, want: http.StatusCreated, path: func(size int) string { return repoPath(size) + "/issues/1/comments" },
+			body: []byte(`{"body":"commented under load"}`)},
 	)
 	rows = slices.DeleteFunc(rows, func(rw row) bool { return !strings.Contains(rw.name, b.only) })
 	results := map[string]map[int]result{}
