@@ -231,7 +231,10 @@ const deliveryColumns = `d.id, d.webhook_id, d.guid, d.event, d.action, d.repo_i
 	d.redelivery_of, d.attempts, d.next_attempt_ms, d.status_code, d.duration_ms, d.last_error, d.last_attempt_at,
 	d.delivered_at, d.created_at, d.updated_at, w.url, COALESCE(o.username, '')`
 
-const deliveryFrom = ` FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id LEFT JOIN users o ON o.id = w.owner_id`
+const deliveryFrom = ` FROM webhook_deliveries d` + deliveryJoins
+
+// deliveryJoins bring in the hook and its owner for deliveryColumns.
+const deliveryJoins = ` JOIN webhooks w ON w.id = d.webhook_id LEFT JOIN users o ON o.id = w.owner_id`
 
 func scanDelivery(row scanner, extra ...any) (*Delivery, error) {
 	d := &Delivery{}
@@ -379,17 +382,17 @@ func (f DeliveryFilter) sql() (count, page string, args []any) {
 	if len(where) > 0 {
 		cond = " WHERE " + strings.Join(where, " AND ")
 	}
-	from := ` FROM webhook_deliveries d`
+	table := ` FROM webhook_deliveries d`
 	if index != "" {
-		from += ` INDEXED BY ` + index
+		table += ` INDEXED BY ` + index
 	}
-	from += ` JOIN webhooks w ON w.id = d.webhook_id LEFT JOIN users o ON o.id = w.owner_id`
-	countFrom := from
-	if f.OwnerID == 0 {
-		// The joins add nothing to a count: every delivery has its hook.
-		countFrom = strings.TrimSuffix(from, ` JOIN webhooks w ON w.id = d.webhook_id LEFT JOIN users o ON o.id = w.owner_id`)
+	countFrom := table
+	if f.OwnerID != 0 {
+		// Otherwise the joins add nothing to a count: every delivery has
+		// its hook.
+		countFrom += deliveryJoins
 	}
-	return `SELECT COUNT(*)` + countFrom + cond, from + cond + ` ORDER BY d.id{dir} LIMIT ? OFFSET ?`, args
+	return `SELECT COUNT(*)` + countFrom + cond, table + deliveryJoins + cond + ` ORDER BY d.id{dir} LIMIT ? OFFSET ?`, args
 }
 
 // ListDeliveries returns deliveries newest first, without bodies, and the
