@@ -12,7 +12,11 @@ import (
 // each position a hit in the index is a candidate match, extended forward
 // as far as the bytes agree and backward into the bytes not yet emitted.
 // Building the index costs one pass over the base; a base can then be
-// tried against many targets (the repack window) without re-indexing.
+// tried against many targets (a delta search's window: the fetch's in
+// deltasearch.go, the repack's in repack.go) without re-indexing.
+// Candidates per position and bytes compared per candidate are bounded,
+// so repetitive data (runs of zeros, repeated lines) costs no more than
+// any other.
 
 const (
 	deltaBlock     = 16      // bytes hashed per index entry and per window
@@ -115,13 +119,14 @@ func (ix *deltaIndex) memSize() int64 {
 }
 
 // encode returns a delta turning the base into trg, or nil if it would
-// be longer than maxSize bytes (maxSize <= 0: no limit).
+// be maxSize bytes or longer (maxSize <= 0: no limit): callers pass the
+// size a delta must stay under to be worth having.
 func (ix *deltaIndex) encode(trg []byte, maxSize int) []byte {
 	src := ix.src
 	out := make([]byte, 0, min(len(trg)/4+32, 1<<20))
 	out = binary.AppendUvarint(out, uint64(len(src)))
 	out = binary.AppendUvarint(out, uint64(len(trg)))
-	over := func() bool { return maxSize > 0 && len(out) > maxSize }
+	over := func() bool { return maxSize > 0 && len(out) >= maxSize }
 
 	pending := 0 // trg[pending:i] is not emitted yet
 	i := 0
@@ -148,7 +153,7 @@ func (ix *deltaIndex) encode(trg []byte, maxSize int) []byte {
 		if bestLen < deltaBlock {
 			// No match here (a hash collision, or none at all): move on
 			// by one byte, unless the inserts alone are already too long.
-			if maxSize > 0 && len(out)+i-pending > maxSize {
+			if maxSize > 0 && len(out)+i-pending >= maxSize {
 				return nil
 			}
 			if i+deltaBlock < len(trg) {
@@ -240,26 +245,4 @@ func appendCopies(out []byte, off, n int) []byte {
 		n -= size
 	}
 	return out
-}
-
-// nameHash condenses a path so that files of the same name, and then of
-// the same extension, sort next to each other: each non-space byte shifts
-// the earlier ones right, so the last 16 or so bytes decide, the very
-// last the most. (The same weighting as git's pack name hash, so deltas
-// are tried between the same pairs of files as git tries.)
-func nameHash(path []byte) uint32 {
-	var h uint32
-	for _, c := range path {
-		h = nameHashStep(h, c)
-	}
-	return h
-}
-
-// nameHashStep extends a name hash by one byte of the path.
-func nameHashStep(h uint32, c byte) uint32 {
-	switch c {
-	case ' ', '\t', '\n', '\v', '\f', '\r':
-		return h
-	}
-	return h>>2 + uint32(c)<<24
 }

@@ -110,6 +110,15 @@ func TestDeltaRandomEdits(t *testing.T) {
 
 func TestDeltaSizeLimit(t *testing.T) {
 	t.Parallel()
+	// maxSize is a bound the delta must stay under.
+	same := []byte("0123456789abcdef0123456789abcdef")
+	exact := newDeltaIndex(same).encode(same, 0)
+	if d := newDeltaIndex(same).encode(same, len(exact)); d != nil {
+		t.Errorf("a %d-byte delta under a limit of %d", len(d), len(exact))
+	}
+	if d := newDeltaIndex(same).encode(same, len(exact)+1); d == nil {
+		t.Error("no delta under a limit one byte above its size")
+	}
 	r := rand.New(rand.NewPCG(3, 4))
 	src, trg := make([]byte, 10000), make([]byte, 10000)
 	for i := range src {
@@ -137,6 +146,14 @@ func TestNameHash(t *testing.T) {
 	}
 	if nameHash([]byte("a b")) != nameHash([]byte("ab")) {
 		t.Error("white space is not ignored")
+	}
+	// The repack hashes paths a step at a time, directory first.
+	h := nameHash([]byte("dir/sub"))
+	for _, c := range []byte("/file.go") {
+		h = nameHashStep(h, c)
+	}
+	if h != nameHash([]byte("dir/sub/file.go")) {
+		t.Error("stepwise hash differs from the whole path's")
 	}
 }
 

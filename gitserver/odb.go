@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"compress/zlib"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -730,34 +729,82 @@ func applyDelta(base, delta []byte) ([]byte, error) {
 	return out, nil
 }
 
-// deltaResultSize reads the size of the object a stored delta produces,
-// from the head of the delta data, without applying it.
-func (db *odb) deltaResultSize(p *packFile, off int64, eh entryHeader) (int64, error) {
-	end, err := p.entryEnd(off)
+// sizeOf returns an object's size without reading its content: from the
+// pack entry header, or for a delta from the result size at the head of
+// the delta data, or from a loose object's header.
+func (db *odb) sizeOf(h plumbing.Hash) (int64, error) {
+	p, off, ok := db.find(h)
+	if !ok {
+		_, size, err := db.looseHeader(h)
+		return size, err
+	}
+	eh, err := p.header(off)
 	if err != nil {
 		return 0, err
 	}
-	dataOff := off + eh.hdrLen
-	v, err := p.view(dataOff, min(end-dataOff, 256))
+	if eh.typ != objOFS && eh.typ != objREF {
+		return eh.size, nil
+	}
+	size, err := db.deltaResultSize(p, off, eh)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("object %s: %w", h, err)
+	}
+	return size, nil
+}
+
+// deltaResultSize reads the size of the object the stored delta at off
+// produces, from the head of the delta data, without applying it.
+func (db *odb) deltaResultSize(p *packFile, off int64, eh entryHeader) (int64, error) {
+	// A delta starts with two varints, the base's size and the result's:
+	// at most 20 bytes of inflated data.
+	head, err := db.inflatePrefix(p, off+eh.hdrLen, min(eh.size, 20))
+	if err != nil {
+		return 0, fmt.Errorf("delta at %d: %w", off, err)
+	}
+	pos := 0
+	varint := func() (int64, bool) {
+		var v int64
+		for shift := 0; pos < len(head) && shift < 63; shift += 7 {
+			c := head[pos]
+			pos++
+			v |= int64(c&0x7f) << shift
+			if c&0x80 == 0 {
+				return v, true
+			}
+		}
+		return 0, false
+	}
+	if _, ok := varint(); !ok {
+		return 0, fmt.Errorf("delta at %d: corrupt delta header", off)
+	}
+	size, ok := varint()
+	if !ok {
+		return 0, fmt.Errorf("delta at %d: corrupt delta header", off)
+	}
+	return size, nil
+}
+
+// inflatePrefix returns the first n bytes of the zlib stream at dataOff.
+func (db *odb) inflatePrefix(p *packFile, dataOff, n int64) ([]byte, error) {
+	end, err := p.entryEnd(dataOff)
+	if err != nil {
+		return nil, err
+	}
+	// Before its first bytes a deflate stream may hold a dynamic Huffman
+	// table of a few hundred bytes; 4 KiB covers that with room to spare.
+	v, err := p.view(dataOff, min(end-dataOff, n+4096))
+	if err != nil {
+		return nil, err
 	}
 	db.rd.Reset(v)
 	if err := db.resetZlib(&db.rd); err != nil {
-		return 0, fmt.Errorf("delta at %d: %w", off, err)
+		return nil, err
 	}
-	var head [20]byte // two varints of at most 10 bytes
-	n, err := io.ReadFull(db.zr, head[:min(int64(len(head)), eh.size)])
-	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
-		return 0, fmt.Errorf("delta at %d: %w", off, err)
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(db.zr, buf); err != nil {
+		return nil, err
 	}
-	b := head[:n]
-	if _, k := binary.Uvarint(b); k > 0 {
-		if size, k2 := binary.Uvarint(b[k:]); k2 > 0 {
-			return int64(size), nil
-		}
-	}
-	return 0, fmt.Errorf("delta at %d: bad header", off)
+	return buf, nil
 }
 
 // looseHeader returns a loose object's type and size, inflating only its
@@ -765,6 +812,9 @@ func (db *odb) deltaResultSize(p *packFile, off int64, eh entryHeader) (int64, e
 func (db *odb) looseHeader(h plumbing.Hash) (plumbing.ObjectType, int64, error) {
 	f, err := os.Open(db.loosePath(h))
 	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return 0, 0, fmt.Errorf("object %s: %w", h, ErrNotFound)
+		}
 		return 0, 0, fmt.Errorf("object %s: %w", h, err)
 	}
 	defer f.Close()

@@ -634,7 +634,7 @@ func (pl *repackPlan) tryDelta(o *repackObject, m *windowEntry, data []byte, mem
 		m.mem += m.index.memSize()
 		*mem += m.index.memSize()
 	}
-	d := m.index.encode(data, int(min(maxSize, 1<<31-1)))
+	d := m.index.encode(data, int(min(maxSize+1, 1<<31-1))) // up to maxSize
 	if d == nil {
 		return nil
 	}

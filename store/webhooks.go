@@ -43,19 +43,22 @@ type Webhook struct {
 	ContentType string // json or form
 	Events      []string
 	Active      bool
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// AllowLoopback lets this hook reach loopback and link-local
+	// addresses; only a site administrator sets it.
+	AllowLoopback bool
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
 }
 
 // Subscribed reports whether the hook wants event.
 func (w *Webhook) Subscribed(event string) bool { return slices.Contains(w.Events, event) }
 
-const webhookColumns = `id, owner_id, url, secret, content_type, events, active, created_at, updated_at`
+const webhookColumns = `id, owner_id, url, secret, content_type, events, active, allow_loopback, created_at, updated_at`
 
 func scanWebhook(row scanner) (*Webhook, error) {
 	w := &Webhook{}
 	var events string
-	if err := row.Scan(&w.ID, &w.OwnerID, &w.URL, &w.Secret, &w.ContentType, &events, &w.Active, &w.CreatedAt, &w.UpdatedAt); err != nil {
+	if err := row.Scan(&w.ID, &w.OwnerID, &w.URL, &w.Secret, &w.ContentType, &events, &w.Active, &w.AllowLoopback, &w.CreatedAt, &w.UpdatedAt); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(events), &w.Events); err != nil {
@@ -67,12 +70,13 @@ func scanWebhook(row scanner) (*Webhook, error) {
 
 // NewWebhook is what CreateWebhook needs.
 type NewWebhook struct {
-	OwnerID     int64
-	URL         string
-	Secret      string
-	ContentType string
-	Events      []string
-	Active      bool
+	OwnerID       int64
+	URL           string
+	Secret        string
+	ContentType   string
+	Events        []string
+	Active        bool
+	AllowLoopback bool
 }
 
 // CreateWebhook inserts a hook unless the owner already has limit of them
@@ -93,8 +97,8 @@ func (s *Store) CreateWebhook(ctx context.Context, nw NewWebhook, limit int) (*W
 			return ErrWebhookLimit
 		}
 		now := Now()
-		res, err := tx.w.ExecContext(ctx, `INSERT INTO webhooks(owner_id, url, secret, content_type, events, active, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, nw.OwnerID, nw.URL, nw.Secret, nw.ContentType, string(events), boolInt(nw.Active), now, now)
+		res, err := tx.w.ExecContext(ctx, `INSERT INTO webhooks(owner_id, url, secret, content_type, events, active, allow_loopback, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, nw.OwnerID, nw.URL, nw.Secret, nw.ContentType, string(events), boolInt(nw.Active), boolInt(nw.AllowLoopback), now, now)
 		if err != nil {
 			return fmt.Errorf("insert webhook: %w", err)
 		}
@@ -157,11 +161,12 @@ func (s *Store) WebhooksForEvent(ctx context.Context, ownerID int64, event strin
 
 // WebhookUpdate carries optional changes; nil fields stay.
 type WebhookUpdate struct {
-	URL         *string
-	Secret      *string // "" removes the secret
-	ContentType *string
-	Events      []string // nil = unchanged
-	Active      *bool
+	URL           *string
+	Secret        *string // "" removes the secret
+	ContentType   *string
+	Events        []string // nil = unchanged
+	Active        *bool
+	AllowLoopback *bool
 }
 
 // UpdateWebhook applies u to an owner's hook.
@@ -186,6 +191,9 @@ func (s *Store) UpdateWebhook(ctx context.Context, ownerID, id int64, u WebhookU
 	}
 	if u.Active != nil {
 		sets, args = append(sets, "active = ?"), append(args, boolInt(*u.Active))
+	}
+	if u.AllowLoopback != nil {
+		sets, args = append(sets, "allow_loopback = ?"), append(args, boolInt(*u.AllowLoopback))
 	}
 	args = append(args, id, ownerID)
 	if err := s.execOne(ctx, "update webhook", `UPDATE webhooks SET `+strings.Join(sets, ", ")+` WHERE id = ? AND owner_id = ?`, args...); err != nil {
@@ -231,7 +239,10 @@ const deliveryColumns = `d.id, d.webhook_id, d.guid, d.event, d.action, d.repo_i
 	d.redelivery_of, d.attempts, d.next_attempt_ms, d.status_code, d.duration_ms, d.last_error, d.last_attempt_at,
 	d.delivered_at, d.created_at, d.updated_at, w.url, COALESCE(o.username, '')`
 
-const deliveryFrom = ` FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id LEFT JOIN users o ON o.id = w.owner_id`
+const deliveryFrom = ` FROM webhook_deliveries d` + deliveryJoins
+
+// deliveryJoins bring in the hook and its owner for deliveryColumns.
+const deliveryJoins = ` JOIN webhooks w ON w.id = d.webhook_id LEFT JOIN users o ON o.id = w.owner_id`
 
 func scanDelivery(row scanner, extra ...any) (*Delivery, error) {
 	d := &Delivery{}
@@ -347,51 +358,89 @@ type DeliveryFilter struct {
 	Offset    int
 }
 
-// ListDeliveries returns deliveries newest first, without bodies, and the
-// total matching. The API lists one hook's; the dashboard lists recent or
-// failed ones across all hooks.
-func (s *Store) ListDeliveries(ctx context.Context, f DeliveryFilter) ([]*Delivery, int, error) {
+// sql is the filter's count query and page query (for window.order;
+// columns come first, then FROM), newest first. A hook's deliveries by
+// status, event or both each have their index; across hooks (the
+// dashboard) by status too, or the primary key.
+func (f DeliveryFilter) sql() (count, page string, args []any) {
 	var where []string
-	var args []any
+	index := ""
 	if f.WebhookID != 0 {
 		where, args = append(where, "d.webhook_id = ?"), append(args, f.WebhookID)
+		index = "webhook_deliveries_hook"
 	}
 	if f.OwnerID != 0 {
 		where, args = append(where, "w.owner_id = ?"), append(args, f.OwnerID)
 	}
 	if f.Status != "" {
 		where, args = append(where, "d.status = ?"), append(args, f.Status)
+		if index == "" {
+			index = "webhook_deliveries_status"
+		} else {
+			index += "_status"
+		}
 	}
 	if f.Event != "" {
 		where, args = append(where, "d.event = ?"), append(args, f.Event)
+		if strings.HasPrefix(index, "webhook_deliveries_hook") {
+			index += "_event"
+		}
 	}
 	cond := ""
 	if len(where) > 0 {
 		cond = " WHERE " + strings.Join(where, " AND ")
 	}
-	var total int
-	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*)`+deliveryFrom+cond, args...).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("count deliveries: %w", err)
+	table := ` FROM webhook_deliveries d`
+	if index != "" {
+		table += ` INDEXED BY ` + index
 	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = -1
+	countFrom := table
+	if f.OwnerID != 0 {
+		// Otherwise the joins add nothing to a count: every delivery has
+		// its hook.
+		countFrom += deliveryJoins
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+deliveryColumns+deliveryFrom+cond+` ORDER BY d.id DESC LIMIT ? OFFSET ?`,
-		append(args, limit, f.Offset)...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("list deliveries: %w", err)
-	}
-	defer rows.Close()
+	return `SELECT COUNT(*)` + countFrom + cond, table + deliveryJoins + cond + ` ORDER BY d.id{dir} LIMIT ? OFFSET ?`, args
+}
+
+// ListDeliveries returns deliveries newest first, without bodies, and the
+// total matching. The API lists one hook's; the dashboard lists recent or
+// failed ones across all hooks.
+func (s *Store) ListDeliveries(ctx context.Context, f DeliveryFilter) ([]*Delivery, int, error) {
+	countQuery, pageQuery, args := f.sql()
 	out := []*Delivery{}
-	for rows.Next() {
-		d, err := scanDelivery(rows)
-		if err != nil {
-			return nil, 0, fmt.Errorf("scan delivery: %w", err)
+	var total int
+	err := s.snapshot(ctx, func(r *Store) error {
+		var err error
+		if total, err = r.count(ctx, "deliveries", countQuery, args...); err != nil {
+			return err
 		}
-		out = append(out, d)
+		w, ok := pageWindow(total, f.Limit, f.Offset)
+		if !ok {
+			return nil
+		}
+		rows, err := r.r.QueryContext(ctx, `SELECT `+deliveryColumns+w.order(pageQuery, false), append(args, w.limit, w.offset)...)
+		if err != nil {
+			return fmt.Errorf("list deliveries: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			d, err := scanDelivery(rows)
+			if err != nil {
+				return fmt.Errorf("scan delivery: %w", err)
+			}
+			out = append(out, d)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		arrange(w, out)
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
 	}
-	return out, total, rows.Err()
+	return out, total, nil
 }
 
 // RedeliverDelivery queues a new delivery (new GUID, same body) of
@@ -747,4 +796,31 @@ func (s *Store) PruneDeliveries(ctx context.Context, before time.Time) (int, err
 	}
 	n, err := res.RowsAffected()
 	return int(n), err
+}
+
+// UnsealedWebhookSecrets returns the hooks whose secret is set and not
+// sealed (sealed reports which stored values are), by hook id.
+func (s *Store) UnsealedWebhookSecrets(ctx context.Context, sealed func(string) bool) (map[int64]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, secret FROM webhooks WHERE secret <> ''`)
+	if err != nil {
+		return nil, fmt.Errorf("read webhook secrets: %w", err)
+	}
+	defer rows.Close()
+	out := map[int64]string{}
+	for rows.Next() {
+		var id int64
+		var secret string
+		if err := rows.Scan(&id, &secret); err != nil {
+			return nil, fmt.Errorf("scan webhook secret: %w", err)
+		}
+		if !sealed(secret) {
+			out[id] = secret
+		}
+	}
+	return out, rows.Err()
+}
+
+// SetWebhookSecret replaces a hook's stored secret.
+func (s *Store) SetWebhookSecret(ctx context.Context, id int64, secret string) error {
+	return s.execOne(ctx, "set webhook secret", `UPDATE webhooks SET secret = ? WHERE id = ?`, secret, id)
 }
