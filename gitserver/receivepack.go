@@ -172,7 +172,7 @@ func (s *Server) ServeReceivePack(w http.ResponseWriter, r *http.Request, repoPa
 		out.sideband = true
 		out.msgs = &sidebandWriter{w: out.w, band: bandProgress, max: sideband64kMax}
 	}
-	unpack := s.receive(r.Context(), repoPath, req, br, opts, out)
+	unpack := s.receive(r.Context(), repoPath, req, br, r.Body, opts, out)
 	out.report(req.caps.has("report-status"), unpack, req.cmds)
 }
 
@@ -180,7 +180,10 @@ func (s *Server) ServeReceivePack(w http.ResponseWriter, r *http.Request, repoPa
 // checks, then under the repository lock install the pack and move refs by
 // compare-and-swap. It returns the unpack status ("" for ok) and records
 // each command's fate in cmd.ng.
-func (s *Server) receive(ctx context.Context, repoPath string, req *receiveRequest, pack io.Reader, opts ReceiveOptions, out *receiveOutput) string {
+//
+// pack is the decoded request body after the commands; raw is the body as
+// it came over the network, drained when the pack is refused early.
+func (s *Server) receive(ctx context.Context, repoPath string, req *receiveRequest, pack, raw io.Reader, opts ReceiveOptions, out *receiveOutput) string {
 	cmds := req.cmds
 	atomic := req.caps.has("atomic")
 	quiet := req.caps.has("quiet")
@@ -203,8 +206,15 @@ func (s *Server) receive(ctx context.Context, repoPath string, req *receiveReque
 	if needPack {
 		var err error
 		rp, err = s.receivePack(ctx, repoPath, pack)
+		if errors.Is(err, ErrObjectTooLarge) || errors.Is(err, errPackTooDense) {
+			s.drain(raw)
+			s.log.Warn("receive-pack: refused by declared sizes", "repo", repoPath, "err", err)
+			out.say("error: %v", err)
+			markFailed(cmds, "file size limit exceeded")
+			return "file size limit exceeded"
+		}
 		if errors.Is(err, errPackTooLarge) {
-			s.drain(pack)
+			s.drain(raw)
 			cur, _ := s.Size(ctx, repoPath)
 			out.say("error: this push would make the repository larger than its %s limit (it uses %s)", formatSize(s.cfg.MaxRepoSize), formatSize(cur))
 			markFailed(cmds, "repository size limit exceeded")
@@ -285,6 +295,59 @@ func (s *Server) receive(ctx context.Context, repoPath string, req *receiveReque
 	return ""
 }
 
+// packLimits are the bounds a pack read by this server is held to:
+// maxBytes of raw pack, no object over the file size limit, and no more
+// inflated content than the repository size limit (or 16 objects at the
+// file size limit) beyond inflateRatio times the pack.
+func (s *Server) packLimits(maxBytes int64) packLimits {
+	lim := packLimits{maxBytes: maxBytes, maxObject: s.cfg.MaxFileSize}
+	lim.inflateAllowance = max(s.cfg.MaxRepoSize, 16*lim.objectLimit())
+	return lim
+}
+
+// repoBases reads a thin pack's delta bases from the repository, opening
+// it only if the pack turns out to need them.
+type repoBases struct {
+	path string
+	db   *odb
+}
+
+func (b *repoBases) open() (*odb, error) {
+	if b.db == nil {
+		db, err := openODB(b.path)
+		if err != nil {
+			return nil, err
+		}
+		b.db = db
+	}
+	return b.db, nil
+}
+
+func (b *repoBases) has(h plumbing.Hash) bool {
+	db, err := b.open()
+	return err == nil && db.has(h)
+}
+
+func (b *repoBases) read(h plumbing.Hash, max int64) (plumbing.ObjectType, []byte, error) {
+	db, err := b.open()
+	if err != nil {
+		return plumbing.InvalidObject, nil, err
+	}
+	db.maxObject = max
+	typ, data, err := db.read(h)
+	var tooLarge *ObjectTooLargeError
+	if errors.As(err, &tooLarge) {
+		tooLarge.Hash = h
+	}
+	return typ, data, err
+}
+
+func (b *repoBases) close() {
+	if b.db != nil {
+		b.db.close()
+	}
+}
+
 // receivePack quarantines and indexes the incoming pack under
 // objects/incoming-*, within what the repository size limit leaves.
 func (s *Server) receivePack(ctx context.Context, repoPath string, pack io.Reader) (*receivedPack, error) {
@@ -305,24 +368,10 @@ func (s *Server) receivePack(ctx context.Context, repoPath string, pack io.Reade
 	if err != nil {
 		return nil, fmt.Errorf("create quarantine: %w", err)
 	}
-	// Deltas of a thin pack are based on objects the repository has; they
-	// are read from it only if the pack turns out to need them.
-	var db *odb
-	defer func() {
-		if db != nil {
-			db.close()
-		}
-	}()
-	bases := func(h plumbing.Hash) (plumbing.ObjectType, []byte, error) {
-		if db == nil {
-			var err error
-			if db, err = openODB(repoPath); err != nil {
-				return plumbing.InvalidObject, nil, err
-			}
-		}
-		return db.read(h)
-	}
-	rp, err := indexPack(ctx, pack, qdir, limit, bases)
+	// Deltas of a thin pack are based on objects the repository has.
+	bases := &repoBases{path: repoPath}
+	defer bases.close()
+	rp, err := indexPack(ctx, pack, qdir, s.packLimits(limit), bases)
 	if err != nil {
 		os.RemoveAll(qdir)
 		return nil, err
@@ -330,10 +379,16 @@ func (s *Server) receivePack(ctx context.Context, repoPath string, pack io.Reade
 	return rp, nil
 }
 
-// drain reads the rest of a rejected push so the client gets to read our
-// answer instead of failing on a closed connection.
-func (s *Server) drain(r io.Reader) {
-	io.Copy(io.Discard, r)
+// maxDrain bounds how much of a refused push's body is read and thrown
+// away so that the client reads the answer (curl reports a reset
+// connection, not the refusal, if the server stops reading). Past it the
+// connection is dropped.
+const maxDrain = 1 << 30
+
+// drain reads the rest of a refused push's request body as it came over
+// the network: compressed bodies are not inflated just to be discarded.
+func (s *Server) drain(raw io.Reader) {
+	io.Copy(io.Discard, io.LimitReader(raw, maxDrain))
 }
 
 // removeStaleQuarantines deletes objects/incoming-* directories in which
@@ -677,7 +732,10 @@ func anyAccepted(cmds []*command) bool {
 }
 
 // formatSize renders bytes as MB with one decimal (MB = 2^20 bytes), as
-// in the push limit messages.
+// in the push limit messages, or as GB (2^30) from there on.
 func formatSize(n int64) string {
+	if n >= 1<<30 {
+		return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
+	}
 	return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
 }
