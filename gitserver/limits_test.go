@@ -228,7 +228,7 @@ func TestIndexPackRefusesDenseDeltas(t *testing.T) {
 	b := newPackBuilder(&buf, n+1)
 	base := b.whole(objBlob, make([]byte, 1<<20))
 	for i := 0; i < n; i++ {
-		d := append(deltaHeader(1<<20, 1<<20), 1, byte(i)+1)// one distinct byte, then the base
+		d := append(deltaHeader(1<<20, 1<<20), 1, byte(i)+1) // one distinct byte, then the base
 		b.ofsDelta(base, appendCopy(d, 0, 1<<20-1))
 	}
 	b.finish()
