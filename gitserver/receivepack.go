@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -38,7 +37,16 @@ type ReceiveOptions struct {
 
 type command struct {
 	RefUpdate
-	ng string // rejection reason; "" while the update may go ahead
+	ng   string // rejection reason; "" while the update may go ahead
+	said bool   // a remote: line told the user why
+}
+
+// reject refuses the update for reason (its ng status) and tells the user
+// why on a remote: line.
+func (c *command) reject(out *receiveOutput, reason, format string, args ...any) {
+	c.ng = reason
+	out.say(format, args...)
+	c.said = true
 }
 
 type receiveRequest struct {
@@ -239,6 +247,7 @@ func (s *Server) receive(ctx context.Context, repoPath string, req *receiveReque
 		return "internal error"
 	}
 	defer db.close()
+	db.maxObject = s.cfg.MaxFileSize
 	if rp != nil && len(rp.objects) > 0 {
 		if err := db.addPack(rp.packPath, rp.idx, true); err != nil {
 			markFailed(cmds, "internal error")
@@ -247,9 +256,9 @@ func (s *Server) receive(ctx context.Context, repoPath string, req *receiveReque
 	}
 	w := newWalker(ctx, db)
 
-	if err := s.validatePush(w, rp, cmds, out); err != nil {
+	if unpack, err := s.validatePush(w, rp, cmds, out); err != nil {
 		s.log.Warn("receive-pack: rejected", "repo", repoPath, "err", err)
-		return ""
+		return unpack
 	}
 	for _, c := range cmds {
 		if c.ng != "" {
@@ -425,9 +434,10 @@ func latestWrite(dir string) time.Time {
 }
 
 // validatePush checks the objects each new tip needs: present, of the
-// right type, complete (connectivity), and no new file over the size
-// limit. An error means the whole push was rejected (reasons are set).
-func (s *Server) validatePush(w *walker, rp *receivedPack, cmds []*command, out *receiveOutput) error {
+// right type, complete (connectivity), and each received object as git's
+// fsck would. It returns the unpack status to report ("" for ok); when
+// the objects are refused, every command has its reason set.
+func (s *Server) validatePush(w *walker, rp *receivedPack, cmds []*command, out *receiveOutput) (string, error) {
 	var tips []plumbing.Hash
 	for _, c := range cmds {
 		if c.ng != "" || c.New.IsZero() {
@@ -435,71 +445,83 @@ func (s *Server) validatePush(w *walker, rp *receivedPack, cmds []*command, out 
 		}
 		typ, err := w.db.typeOf(c.New)
 		if err != nil {
-			c.ng = "missing necessary objects"
+			c.reject(out, "missing necessary objects", "error: %s: object %s is not in the push nor in the repository", c.Name, c.New)
 			continue
 		}
 		if strings.HasPrefix(c.Name, "refs/heads/") && typ != objCommit {
-			c.ng = fmt.Sprintf("trying to write non-commit object %s to branch", c.New)
+			c.reject(out, fmt.Sprintf("trying to write non-commit object %s to branch", c.New),
+				"error: %s is a %s: a branch can only point to a commit", c.New, typ)
 			continue
 		}
 		tips = append(tips, c.New)
 	}
 	if rp == nil || len(rp.objects) == 0 {
-		return nil
+		return "", nil
 	}
-	paths, err := checkConnectivity(w, rp, tips)
-	if err != nil {
-		out.say("error: %v", err)
-		markFailed(cmds, "missing necessary objects")
-		return err
-	}
-	if s.cfg.MaxFileSize <= 0 {
-		return nil
-	}
-	var big []string
-	for _, o := range rp.objects {
-		if o.typ != objBlob || o.size <= s.cfg.MaxFileSize || w.db.hasPermanent(o.hash) {
-			continue
+	err := checkConnectivity(w, rp, tips)
+	var fe *fsckError
+	var te *typeError
+	switch {
+	case err == nil:
+		return "", nil
+	case errors.As(err, &fe):
+		for _, p := range fe.problems {
+			out.say("error: object %s: %s", fe.hash, p)
 		}
-		name := paths[o.hash]
-		if name == "" {
-			name = o.hash.String()
+		out.say("fatal: fsck error in packed object")
+		markFailed(cmds, "unpacker error")
+		return "index-pack abnormal exit", err
+	case errors.As(err, &te):
+		if te.stored {
+			out.say("fatal: %v", te)
+		} else {
+			out.say("error: %v", te)
+			out.say("fatal: invalid %s", te.want)
 		}
-		big = append(big, fmt.Sprintf("error: file %s is %s; the limit is %s", name, formatSize(o.size), formatSize(s.cfg.MaxFileSize)))
+		markFailed(cmds, "unpacker error")
+		return "index-pack abnormal exit", err
 	}
-	if len(big) == 0 {
-		return nil
+	out.say("error: %v", err)
+	markFailed(cmds, "missing necessary objects")
+	return "", err
+}
+
+// typeError is a link to an object of another type than the link says (a
+// commit's tree line naming a blob, a tag of type tree pointing at a
+// commit): git clients fail on such objects when they read them.
+type typeError struct {
+	hash       plumbing.Hash
+	want, have plumbing.ObjectType
+	stored     bool // in the repository before the push
+}
+
+// Error words the mismatch as git does, which words it differently for a
+// stored object and a pushed one.
+func (e *typeError) Error() string {
+	if e.stored {
+		return fmt.Sprintf("object %s: expected type %s, found %s", e.hash, e.want, e.have)
 	}
-	sort.Strings(big)
-	for i, m := range big {
-		if i == 10 {
-			out.say("error: ... and %d more files over the limit", len(big)-10)
-			break
-		}
-		out.say("%s", m)
-	}
-	markFailed(cmds, "file size limit exceeded")
-	return errors.New("file size limit exceeded")
+	return fmt.Sprintf("object %s is a %s, not a %s", e.hash, e.have, e.want)
 }
 
 // checkConnectivity walks from the new tips through the pushed objects,
-// then from every other object of the pack. An object already in the
-// repository ends the walk: everything stored was checked the same way
-// when it arrived, so its closure is complete.
-// It returns the path at which each pushed blob was first seen.
-func checkConnectivity(w *walker, rp *receivedPack, tips []plumbing.Hash) (map[plumbing.Hash]string, error) {
+// then from every other object of the pack, checking each pushed object
+// as fsck does and the type of every object a pushed one links to,
+// stored or pushed. A stored object ends the walk there: everything
+// stored was checked the same way when it arrived, so its closure is
+// complete. The .gitmodules blobs that pushed trees name are checked
+// last, wherever they are stored.
+func checkConnectivity(w *walker, rp *receivedPack, tips []plumbing.Hash) error {
 	type item struct {
-		h    plumbing.Hash
-		typ  plumbing.ObjectType // expected, 0 = any
-		path string
+		h   plumbing.Hash
+		typ plumbing.ObjectType // expected, 0 = any
 	}
-	paths := map[plumbing.Hash]string{}
-	visited := map[plumbing.Hash]bool{}
-	// The stack is popped from the end: tips first (they name the paths
-	// shown for oversized files), then every object of the pack. The
-	// whole pack is installed and later pushes trust what is stored, so
-	// objects no tip reaches must be complete too; for an ordinary push
-	// the tips reach them all and the second part costs nothing.
+	seen := map[plumbing.Hash]plumbing.ObjectType{}
+	// The stack is popped from the end: tips first, then every object of
+	// the pack. The whole pack is installed and later pushes trust what
+	// is stored, so objects no tip reaches must be complete and sound
+	// too; for an ordinary push the tips reach them all and the second
+	// part costs nothing.
 	stack := make([]item, 0, len(rp.objects)+len(tips))
 	for _, o := range rp.objects {
 		stack = append(stack, item{h: o.hash})
@@ -507,70 +529,102 @@ func checkConnectivity(w *walker, rp *receivedPack, tips []plumbing.Hash) (map[p
 	for _, t := range tips {
 		stack = append(stack, item{h: t})
 	}
+	var gitmodules []plumbing.Hash
 	for len(stack) > 0 {
 		it := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		if visited[it.h] {
+		if typ, ok := seen[it.h]; ok {
+			if it.typ != 0 && typ != it.typ {
+				return &typeError{it.h, it.typ, typ, w.db.hasPermanent(it.h)}
+			}
 			continue
 		}
-		visited[it.h] = true
 		if err := w.tick(); err != nil {
-			return nil, err
+			return err
 		}
 		if w.db.hasPermanent(it.h) {
+			typ, err := w.db.typeOf(it.h)
+			if err != nil {
+				return fmt.Errorf("object %s: %w", it.h, err)
+			}
+			seen[it.h] = typ
+			if it.typ != 0 && typ != it.typ {
+				return &typeError{it.h, it.typ, typ, true}
+			}
 			continue
 		}
 		i, inPack := rp.byHash[it.h]
 		if !inPack {
-			return nil, fmt.Errorf("missing object %s", it.h)
+			return fmt.Errorf("missing object %s", it.h)
 		}
 		o := rp.objects[i]
+		seen[it.h] = o.typ
 		if it.typ != 0 && o.typ != it.typ {
-			return nil, fmt.Errorf("object %s is a %s, expected %s", it.h, o.typ, it.typ)
+			return &typeError{it.h, it.typ, o.typ, false}
+		}
+		if o.typ == objBlob {
+			continue
+		}
+		_, data, err := w.db.read(it.h)
+		if err != nil {
+			return err
 		}
 		switch o.typ {
-		case objBlob:
-			paths[it.h] = it.path
 		case objCommit:
-			n, err := w.commit(it.h)
-			if err != nil {
-				return nil, err
+			if p := fsckCommit(data); len(p) > 0 {
+				return &fsckError{it.h, p}
 			}
-			stack = append(stack, item{h: n.info.tree, typ: objTree})
-			for _, p := range n.info.parents {
-				stack = append(stack, item{h: p, typ: objCommit})
+			info, err := parseCommit(data)
+			if err != nil {
+				return fmt.Errorf("commit %s: %w", it.h, err)
+			}
+			stack = append(stack, item{info.tree, objTree})
+			for _, p := range info.parents {
+				stack = append(stack, item{p, objCommit})
 			}
 		case objTree:
-			_, data, err := w.db.read(it.h)
-			if err != nil {
-				return nil, err
+			problems, mods := fsckTree(data)
+			if len(problems) > 0 {
+				return &fsckError{it.h, problems}
 			}
+			gitmodules = append(gitmodules, mods...)
 			ents, err := parseTree(data)
 			if err != nil {
-				return nil, fmt.Errorf("tree %s: %w", it.h, err)
+				return fmt.Errorf("tree %s: %w", it.h, err)
 			}
 			for _, e := range ents {
 				switch {
 				case e.isGitlnk():
 				case e.isTree():
-					stack = append(stack, item{e.hash, objTree, it.path + string(e.name) + "/"})
+					stack = append(stack, item{e.hash, objTree})
 				default:
-					stack = append(stack, item{e.hash, objBlob, it.path + string(e.name)})
+					stack = append(stack, item{e.hash, objBlob})
 				}
 			}
 		case objTag:
-			_, data, err := w.db.read(it.h)
-			if err != nil {
-				return nil, err
+			if p := fsckTag(data); len(p) > 0 {
+				return &fsckError{it.h, p}
 			}
 			t, err := parseTag(data)
 			if err != nil {
-				return nil, fmt.Errorf("tag %s: %w", it.h, err)
+				return fmt.Errorf("tag %s: %w", it.h, err)
 			}
-			stack = append(stack, item{h: t.target, typ: t.targetType})
+			stack = append(stack, item{t.target, t.targetType})
 		}
 	}
-	return paths, nil
+	for _, h := range gitmodules {
+		typ, data, err := w.db.read(h)
+		switch {
+		case err != nil:
+			return &fsckError{h, problem("gitmodulesMissing", "unable to read .gitmodules blob")}
+		case typ != objBlob:
+			return &fsckError{h, problem("gitmodulesBlob", "non-blob found at .gitmodules")}
+		}
+		if p := fsckGitmodules(data); len(p) > 0 {
+			return &fsckError{h, p}
+		}
+	}
+	return nil
 }
 
 // applyUpdates installs the pack and moves the refs under the repository
