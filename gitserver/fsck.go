@@ -528,9 +528,9 @@ func validSubmodulePath(p string) bool {
 // configEntry is one "key = value" of a git config file.
 type configEntry struct {
 	section, sub, key string // section and key lowercased
-	hasSub                   bool
-	value                    string
-	hasValue                 bool // "key" alone has none
+	hasSub            bool
+	value             string
+	hasValue          bool // "key" alone has none
 }
 
 // parseGitConfig reads git's config syntax far enough for .gitmodules:
