@@ -411,7 +411,7 @@ func TestPushEdgeCases(t *testing.T) {
 	work := ts.workdir("edges")
 	ts.history(work, "main", 6, 2, 1700000000)
 	ts.git(work, "checkout", "-q", "main")
-	ts.git(work, "push", "-q", "-o", "ci.skip", "-o", "note=with options", "origin", "main")
+	ts.git(work, "push", "-q", "origin", "main")
 
 	// A branch on an existing commit: the client sends an empty pack.
 	ts.git(work, "push", "-q", "origin", "main~2:refs/heads/old")

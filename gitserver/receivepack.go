@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-git/go-git/v5/plumbing"
 )
@@ -21,6 +22,9 @@ type RefUpdate struct {
 	Name        string        // full ref name, e.g. refs/heads/main
 	Old, New    plumbing.Hash // zero hash = create / delete
 	FastForward bool          // Old is an ancestor of New (true for creates)
+	// Push is what the updates of one push share (its certificate, the
+	// HEAD it set); nil for updates made outside a push.
+	Push *Push
 }
 
 // ReceiveOptions are the app's hooks into a push.
@@ -52,6 +56,7 @@ func (c *command) reject(out *receiveOutput, reason, format string, args ...any)
 type receiveRequest struct {
 	cmds []*command
 	caps capabilities
+	cert *PushCert // a signed push's certificate; its commands are in cmds
 }
 
 func parseReceiveRequest(br *bufio.Reader) (*receiveRequest, error) {
@@ -79,6 +84,25 @@ func parseReceiveRequest(br *bufio.Reader) (*receiveRequest, error) {
 		if strings.HasPrefix(s, "shallow ") {
 			continue // pushes from shallow clones; connectivity decides
 		}
+		if s == "push-cert" {
+			if req.cert != nil {
+				return nil, errors.New("protocol error: two push certificates")
+			}
+			text, flushed, err := readPushCert(pr)
+			if err != nil {
+				return nil, err
+			}
+			cert, cmds, err := parsePushCert(text)
+			if err != nil {
+				return nil, fmt.Errorf("protocol error: %w", err)
+			}
+			req.cert = cert
+			req.cmds = append(req.cmds, cmds...)
+			if flushed {
+				break
+			}
+			continue
+		}
 		parts := strings.SplitN(s, " ", 3)
 		if len(parts) != 3 {
 			return nil, fmt.Errorf("protocol error: bad command %q", s)
@@ -91,8 +115,8 @@ func parseReceiveRequest(br *bufio.Reader) (*receiveRequest, error) {
 		req.cmds = append(req.cmds, &command{RefUpdate: RefUpdate{Name: parts[2], Old: old, New: new}})
 	}
 	if req.caps.has("push-options") {
-		// Push options are read past, not used: nothing in the app
-		// takes them.
+		// Not advertised, so git does not send them; a client that does
+		// anyway has them read past.
 		for {
 			_, err := pr.next()
 			if errors.Is(err, errFlush) {
@@ -104,6 +128,31 @@ func parseReceiveRequest(br *bufio.Reader) (*receiveRequest, error) {
 		}
 	}
 	return req, nil
+}
+
+// maxPushCert bounds a push certificate: a few lines per ref pushed.
+const maxPushCert = 16 << 20
+
+// readPushCert reads the lines of a push certificate up to its
+// push-cert-end line, or a flush that ends the commands with it.
+func readPushCert(pr *pktReader) (text string, flushed bool, err error) {
+	var b strings.Builder
+	for {
+		line, err := pr.next()
+		if errors.Is(err, errFlush) {
+			return b.String(), true, nil
+		}
+		if err != nil {
+			return "", false, fmt.Errorf("reading push certificate: %w", err)
+		}
+		if string(line) == "push-cert-end\n" {
+			return b.String(), false, nil
+		}
+		if b.Len()+len(line) > maxPushCert {
+			return "", false, errors.New("protocol error: push certificate too long")
+		}
+		b.Write(line)
+	}
 }
 
 // receiveOutput writes what the client sees: messages on side-band 2
@@ -195,14 +244,21 @@ func (s *Server) receive(ctx context.Context, repoPath string, req *receiveReque
 	cmds := req.cmds
 	atomic := req.caps.has("atomic")
 	quiet := req.caps.has("quiet")
+	// Whatever happens next, every refused ref gets a remote: line.
+	defer explainRejections(cmds, out)
 
+	push := &Push{Cert: req.cert}
+	if req.cert != nil {
+		req.cert.NonceStatus = s.nonceStatus(repoPath, req.cert.Nonce, time.Now())
+	}
 	seen := map[string]bool{}
 	needPack := false
 	for _, c := range cmds {
-		if err := checkRefName(c.Name); err != nil {
-			c.ng = "funny refname"
+		c.Push = push
+		if why := pushRefNameProblem(c.Name); why != "" && !deletingExisting(repoPath, c) {
+			c.reject(out, "funny refname", "error: refusing to create funny ref '%s' remotely: %s", printableRef(c.Name), why)
 		} else if seen[c.Name] {
-			c.ng = "duplicate ref update"
+			c.reject(out, "duplicate ref update", "error: %s is updated twice in this push", printableRef(c.Name))
 		}
 		seen[c.Name] = true
 		if !c.New.IsZero() {
@@ -218,20 +274,20 @@ func (s *Server) receive(ctx context.Context, repoPath string, req *receiveReque
 			s.drain(raw)
 			s.log.Warn("receive-pack: refused by declared sizes", "repo", repoPath, "err", err)
 			out.say("error: %v", err)
-			markFailed(cmds, "file size limit exceeded")
+			markFailedSaid(cmds, "file size limit exceeded")
 			return "file size limit exceeded"
 		}
 		if errors.Is(err, errPackTooLarge) {
 			s.drain(raw)
 			cur, _ := s.Size(ctx, repoPath)
 			out.say("error: this push would make the repository larger than its %s limit (it uses %s)", formatSize(s.cfg.MaxRepoSize), formatSize(cur))
-			markFailed(cmds, "repository size limit exceeded")
+			markFailedSaid(cmds, "repository size limit exceeded")
 			return "repository size limit exceeded"
 		}
 		if err != nil {
 			s.log.Warn("receive-pack: bad pack", "repo", repoPath, "err", err)
 			out.say("error: %v", err)
-			markFailed(cmds, "unpacker error")
+			markFailedSaid(cmds, "unpacker error")
 			return oneLine(err.Error())
 		}
 		defer os.RemoveAll(filepath.Dir(rp.packPath))
@@ -279,8 +335,7 @@ func (s *Server) receive(ctx context.Context, repoPath string, req *receiveReque
 				continue
 			}
 			if err := opts.Check(ctx, c.RefUpdate); err != nil {
-				c.ng = err.Error()
-				out.say("%s", err.Error())
+				c.reject(out, err.Error(), "%s", err.Error())
 			}
 		}
 	}
@@ -294,10 +349,11 @@ func (s *Server) receive(ctx context.Context, repoPath string, req *receiveReque
 	// file cannot be.
 	db.close()
 
-	done, err := s.applyUpdates(ctx, repoPath, rp, cmds, atomic)
+	done, head, err := s.applyUpdates(ctx, repoPath, rp, cmds, atomic, out)
 	if err != nil {
 		s.log.Error("receive-pack: update refs", "repo", repoPath, "err", err)
 	}
+	push.HEAD = head
 	if len(done) > 0 && opts.Updated != nil {
 		opts.Updated(ctx, done)
 	}
@@ -469,7 +525,7 @@ func (s *Server) validatePush(w *walker, rp *receivedPack, cmds []*command, out 
 			out.say("error: object %s: %s", fe.hash, p)
 		}
 		out.say("fatal: fsck error in packed object")
-		markFailed(cmds, "unpacker error")
+		markFailedSaid(cmds, "unpacker error")
 		return "index-pack abnormal exit", err
 	case errors.As(err, &te):
 		if te.stored {
@@ -478,11 +534,11 @@ func (s *Server) validatePush(w *walker, rp *receivedPack, cmds []*command, out 
 			out.say("error: %v", te)
 			out.say("fatal: invalid %s", te.want)
 		}
-		markFailed(cmds, "unpacker error")
+		markFailedSaid(cmds, "unpacker error")
 		return "index-pack abnormal exit", err
 	}
 	out.say("error: %v", err)
-	markFailed(cmds, "missing necessary objects")
+	markFailedSaid(cmds, "missing necessary objects")
 	return "", err
 }
 
@@ -629,18 +685,21 @@ func checkConnectivity(w *walker, rp *receivedPack, tips []plumbing.Hash) error 
 
 // applyUpdates installs the pack and moves the refs under the repository
 // lock. Each ref moves only if it still has the value the client saw.
-func (s *Server) applyUpdates(ctx context.Context, repoPath string, rp *receivedPack, cmds []*command, atomic bool) ([]RefUpdate, error) {
+// When the push creates the repository's first branches and HEAD names
+// none of them, HEAD is pointed at one (firstBranchHEAD), which is
+// returned.
+func (s *Server) applyUpdates(ctx context.Context, repoPath string, rp *receivedPack, cmds []*command, atomic bool, out *receiveOutput) ([]RefUpdate, string, error) {
 	unlock, err := s.LockContext(ctx, repoPath)
 	if err != nil {
 		markFailed(cmds, "push cancelled")
-		return nil, err
+		return nil, "", err
 	}
 	defer unlock()
 
 	packed, err := readPackedRefs(repoPath)
 	if err != nil {
 		markFailed(cmds, "failed to read refs")
-		return nil, err
+		return nil, "", err
 	}
 	var creates []*command
 	deleted := map[string]bool{}
@@ -657,7 +716,7 @@ func (s *Server) applyUpdates(ctx context.Context, repoPath string, rp *received
 			cur = plumbing.ZeroHash
 		}
 		if cur != c.Old {
-			c.ng = "fetch first"
+			c.reject(out, "fetch first", "error: %s changed while this push was on its way (it is at %s now): fetch, then push again", printableRef(c.Name), cur)
 			continue
 		}
 		switch {
@@ -669,14 +728,19 @@ func (s *Server) applyUpdates(ctx context.Context, repoPath string, rp *received
 	}
 	// A new name must not clash with a ref as a file or directory (a and
 	// a/b), unless this same push deletes that ref, as git allows.
+	firstBranches := false
 	if len(creates) > 0 {
 		all, _, err := listRefs(repoPath, "")
 		if err != nil {
 			markFailed(cmds, "failed to read refs")
-			return nil, err
+			return nil, "", err
 		}
 		refs := all[:0:0]
+		firstBranches = true
 		for _, r := range all {
+			if strings.HasPrefix(r.name, "refs/heads/") {
+				firstBranches = false
+			}
 			if !deleted[r.name] {
 				refs = append(refs, r)
 			}
@@ -686,7 +750,7 @@ func (s *Server) applyUpdates(ctx context.Context, repoPath string, rp *received
 				continue
 			}
 			if other := refNameConflict(refs, c.Name); other != "" {
-				c.ng = "cannot lock ref: conflicts with " + other
+				c.reject(out, "cannot lock ref: conflicts with "+other, "error: cannot create %s: the ref %s exists (a ref cannot be both a file and a directory)", printableRef(c.Name), printableRef(other))
 			}
 		}
 	}
@@ -694,12 +758,12 @@ func (s *Server) applyUpdates(ctx context.Context, repoPath string, rp *received
 		markFailed(cmds, "atomic push failure")
 	}
 	if !anyAccepted(cmds) {
-		return nil, nil
+		return nil, "", nil
 	}
 	if rp != nil && len(rp.objects) > 0 {
 		if err := rp.install(repoPath); err != nil {
 			markFailed(cmds, "failed to store objects")
-			return nil, err
+			return nil, "", err
 		}
 	}
 
@@ -736,14 +800,47 @@ func (s *Server) applyUpdates(ctx context.Context, repoPath string, rp *received
 			if atomic {
 				rollback(repoPath, written)
 				markFailed(cmds, "atomic push failure")
-				return nil, firstErr
+				return nil, "", firstErr
 			}
 			continue
 		}
 		written = append(written, c)
 		done = append(done, c.RefUpdate)
 	}
-	return done, firstErr
+	head := ""
+	if firstBranches {
+		head = s.pointHEADAtFirstBranch(repoPath, cmds, packed)
+	}
+	return done, head, firstErr
+}
+
+// pointHEADAtFirstBranch points HEAD at a branch this push created when
+// the branch HEAD names does not exist, so a fresh clone checks out what
+// was pushed (git clients otherwise warn that the remote HEAD refers to a
+// nonexistent ref). The caller holds the repository lock.
+func (s *Server) pointHEADAtFirstBranch(repoPath string, cmds []*command, packed *packedRefs) string {
+	target, err := readHEAD(repoPath)
+	if err != nil || target != "" && !strings.HasPrefix(target, "refs/heads/") {
+		return ""
+	}
+	if _, ok, err := readRef(repoPath, target, packed); err != nil || ok {
+		return "" // HEAD's branch exists (it was pushed, or HEAD is unreadable)
+	}
+	var created []string
+	for _, c := range cmds {
+		if c.ng == "" && !c.New.IsZero() && strings.HasPrefix(c.Name, "refs/heads/") {
+			created = append(created, c.Name)
+		}
+	}
+	head := firstBranchHEAD(created)
+	if head == "" {
+		return ""
+	}
+	if err := writeFileLocked(filepath.Join(repoPath, "HEAD"), []byte("ref: "+head+"\n")); err != nil {
+		s.log.Warn("receive-pack: point HEAD at the first branch", "repo", repoPath, "err", err)
+		return ""
+	}
+	return head
 }
 
 // rollback restores refs written by an atomic push that failed midway.
@@ -758,13 +855,88 @@ func rollback(repoPath string, written []*command) {
 	}
 }
 
-// markFailed rejects, with reason, every command not rejected yet.
+// markFailed rejects, with reason, every command not rejected yet;
+// explainRejections then tells the user.
 func markFailed(cmds []*command, reason string) {
 	for _, c := range cmds {
 		if c.ng == "" {
 			c.ng = reason
 		}
 	}
+}
+
+// markFailedSaid is markFailed after a remote: line said why.
+func markFailedSaid(cmds []*command, reason string) {
+	for _, c := range cmds {
+		if c.ng == "" {
+			c.ng, c.said = reason, true
+		}
+	}
+}
+
+// explainRejections gives every refused ref that has none a remote: line
+// saying why: git shows only a few words of the ng status.
+func explainRejections(cmds []*command, out *receiveOutput) {
+	for _, c := range cmds {
+		if c.ng == "" || c.said {
+			continue
+		}
+		c.said = true
+		switch c.ng {
+		case "atomic push failure":
+			out.say("error: %s is not updated: the push is atomic and another of its refs was refused", printableRef(c.Name))
+		default:
+			out.say("error: failed to update %s: %s", printableRef(c.Name), c.ng)
+		}
+	}
+}
+
+// pushRefNameProblem says why a push may not create or update name, ""
+// if it may: git's check-ref-format rules, valid UTF-8 (the API could
+// not address the ref otherwise), and at least two levels below refs/,
+// as receive-pack checks (refs/x is refused).
+func pushRefNameProblem(name string) string {
+	if err := checkRefName(name); err != nil {
+		msg := err.Error()
+		if i := strings.LastIndex(msg, ": "); i >= 0 {
+			msg = msg[i+2:]
+		}
+		return msg
+	}
+	if !utf8.ValidString(name) {
+		return "not valid UTF-8"
+	}
+	if !strings.Contains(strings.TrimPrefix(name, "refs/"), "/") {
+		return "one-level refs are not allowed"
+	}
+	return ""
+}
+
+// deletingExisting lets a push delete a ref whose name git's rules allow
+// but ours do not (invalid UTF-8, one level), which earlier versions let
+// in: deleting it is the way out.
+func deletingExisting(repoPath string, c *command) bool {
+	if !c.New.IsZero() || checkRefName(c.Name) != nil {
+		return false
+	}
+	_, ok, err := readRef(repoPath, c.Name, nil)
+	return err == nil && ok
+}
+
+// printableRef shows a ref name with bytes that are not printable UTF-8
+// as \xNN escapes, so a message cannot garble the user's terminal.
+func printableRef(name string) string {
+	var b strings.Builder
+	for i := 0; i < len(name); {
+		r, n := utf8.DecodeRuneInString(name[i:])
+		if r == utf8.RuneError && n == 1 || r < 0x20 || r == 0x7f {
+			fmt.Fprintf(&b, "\\x%02x", name[i])
+		} else {
+			b.WriteString(name[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
 }
 
 func anyRejected(cmds []*command) bool {
