@@ -222,10 +222,13 @@ func (d *deltaSniffer) Write(p []byte) (int, error) {
 // `git index-pack --fix-thin` does; with bases nil such a pack is refused.
 //
 // Sizes are checked as they are declared, before the bytes behind them
-// are read: each whole entry against lim.maxObject from its header, each
-// delta's result from the delta's header (its first inflated bytes), and
-// the running total against inflateRatio × the pack so far plus
-// lim.inflateAllowance.
+// are read: each whole entry from its header, each delta's result from
+// the delta's header (its first inflated bytes), and the running total
+// against inflateRatio × the pack so far plus lim.inflateAllowance. A
+// delta may not make an object over lim.maxObject. A whole entry may be
+// up to twice that: it is streamed to disk and hashed, never held, so
+// that the push's refusal can name the file (validatePush refuses it);
+// beyond, it is refused at its header.
 func indexPack(ctx context.Context, r io.Reader, dir string, lim packLimits, bases thinBases) (*receivedPack, error) {
 	f, err := os.CreateTemp(dir, "tmp_pack_")
 	if err != nil {
@@ -286,7 +289,7 @@ func indexPack(ctx context.Context, r io.Reader, dir string, lim packLimits, bas
 				o.off, formatSize(o.diskSize), formatSize(maxObject), ErrObjectTooLarge)
 		}
 		if !o.diskType.IsDelta() {
-			if o.diskSize > maxObject {
+			if o.diskSize > 2*maxObject {
 				return nil, &ObjectTooLargeError{Type: o.diskType, Size: o.diskSize, Limit: maxObject, Offset: o.off}
 			}
 			declared += o.diskSize
@@ -516,7 +519,9 @@ func (rp *receivedPack) resolveDeltas(ctx context.Context, f *os.File, dir strin
 			r.refUnknown = true
 		}
 	}
-	r.rd = &odb{br: bufio.NewReaderSize(nil, 32*1024), maxObject: maxObject}
+	// Whole entries (and thin bases) may be up to twice maxObject, see
+	// indexPack; what deltas make is held to maxObject.
+	r.rd = &odb{br: bufio.NewReaderSize(nil, 32*1024), maxObject: 2 * maxObject}
 	r.pf = &packFile{path: rp.packPath, f: f, size: rp.size}
 	r.pf.data = mapFile(f, r.pf.size)
 	defer unmapFile(r.pf.data)
@@ -566,7 +571,7 @@ func (rp *receivedPack) resolveDeltas(ctx context.Context, f *os.File, dir strin
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		typ, data, err := bases.read(h, maxObject)
+		typ, data, err := bases.read(h, 2*maxObject)
 		if errors.Is(err, ErrObjectTooLarge) {
 			return err
 		}
@@ -636,7 +641,7 @@ func (r *resolver) wholeContent(o *packObject) (*content, error) {
 	c.file = f
 	r.zbr.Reset(io.NewSectionReader(r.pf.f, o.dataOff, r.pf.size-o.dataOff))
 	bw := bufio.NewWriterSize(f, 64*1024)
-	if _, err := InflateBounded(bw, r.zbr, o.diskSize, r.maxObject); err != nil {
+	if _, err := InflateBounded(bw, r.zbr, o.diskSize, 2*r.maxObject); err != nil {
 		c.release()
 		return nil, fmt.Errorf("entry at %d: %w", o.off, err)
 	}

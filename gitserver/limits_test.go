@@ -266,8 +266,9 @@ func TestIndexPackLimits(t *testing.T) {
 		lim  packLimits
 		err  error
 	}{
-		{"whole object over the limit", build(func(b *packBuilder) { b.whole(objBlob, blob) }), packLimits{maxObject: 4095}, ErrObjectTooLarge},
-		{"whole object at the limit", build(func(b *packBuilder) { b.whole(objBlob, blob) }), packLimits{maxObject: 4096, inflateAllowance: 1 << 20}, nil},
+		{"whole object over twice the limit", build(func(b *packBuilder) { b.whole(objBlob, blob) }), packLimits{maxObject: 2047}, ErrObjectTooLarge},
+		// validatePush refuses it, naming the file.
+		{"whole object up to twice the limit", build(func(b *packBuilder) { b.whole(objBlob, blob) }), packLimits{maxObject: 2048, inflateAllowance: 1 << 20}, nil},
 		{"delta result over the limit", build(func(b *packBuilder) {
 			base := b.whole(objBlob, blob)
 			b.ofsDelta(base, append(deltaHeader(4096, 8192), 0xa0, 0x10, 0xa0, 0x10)) // 2 × 4 KiB copies

@@ -121,13 +121,24 @@ func TestPushOverFileSizeLimit(t *testing.T) {
 	if err == nil {
 		t.Fatal("push over the file size limit succeeded")
 	}
-	// Refused by the size its entry declares, before it is read: the
-	// path is not known yet.
-	if !strings.Contains(stderr, "remote: error: a file in the pack is 1.5 MB, over the 1.0 MB file size limit") {
+	if !strings.Contains(stderr, "remote: error: file assets/big.bin is 1.5 MB; the limit is 1.0 MB") {
 		t.Errorf("stderr lacks the limit message:\n%s", stderr)
 	}
 	if !strings.Contains(stderr, "file size limit exceeded") {
 		t.Errorf("stderr lacks the ref status:\n%s", stderr)
+	}
+
+	// More than twice the limit is refused by the size its entry
+	// declares, before it is read, so the path is not known.
+	huge := make([]byte, 5<<19) // 2.5 MB
+	fillRandom(huge, 8)
+	if err := os.WriteFile(filepath.Join(work, "assets", "big.bin"), huge, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ts.git(work, "commit", "-q", "-a", "--amend", "-m", "huge")
+	_, stderr, err = ts.gitErr(work, nil, "push", "origin", "main")
+	if err == nil || !strings.Contains(stderr, "remote: error: a file in the pack is 2.5 MB, over the 1.0 MB file size limit") {
+		t.Errorf("push of 2.5 MB: %v\n%s", err, stderr)
 	}
 	if got := ts.readServerRef(repo, "refs/heads/main"); got.String() != ok {
 		t.Fatalf("main moved to %s", got)

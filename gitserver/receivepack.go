@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -303,7 +304,9 @@ func (s *Server) receive(ctx context.Context, repoPath string, req *receiveReque
 		return "internal error"
 	}
 	defer db.close()
-	db.maxObject = s.cfg.MaxFileSize
+	// Whole objects up to twice the limit get this far, to be named by
+	// checkFileSizes.
+	db.maxObject = 2 * s.cfg.MaxFileSize
 	if rp != nil && len(rp.objects) > 0 {
 		if err := db.addPack(rp.packPath, rp.idx, true); err != nil {
 			markFailed(cmds, "internal error")
@@ -514,12 +517,12 @@ func (s *Server) validatePush(w *walker, rp *receivedPack, cmds []*command, out 
 	if rp == nil || len(rp.objects) == 0 {
 		return "", nil
 	}
-	err := checkConnectivity(w, rp, tips)
+	paths, err := checkConnectivity(w, rp, tips)
 	var fe *fsckError
 	var te *typeError
 	switch {
 	case err == nil:
-		return "", nil
+		return s.checkFileSizes(w, rp, paths, cmds, out)
 	case errors.As(err, &fe):
 		for _, p := range fe.problems {
 			out.say("error: object %s: %s", fe.hash, p)
@@ -540,6 +543,40 @@ func (s *Server) validatePush(w *walker, rp *receivedPack, cmds []*command, out 
 	out.say("error: %v", err)
 	markFailedSaid(cmds, "missing necessary objects")
 	return "", err
+}
+
+// checkFileSizes refuses the push if it brings a file over the size
+// limit, naming the files. Only whole entries up to twice the limit get
+// this far (indexPack refuses the rest, unnamed, as they arrive); they
+// were streamed, never held.
+func (s *Server) checkFileSizes(w *walker, rp *receivedPack, paths map[plumbing.Hash]string, cmds []*command, out *receiveOutput) (string, error) {
+	if s.cfg.MaxFileSize <= 0 {
+		return "", nil
+	}
+	var big []string
+	for _, o := range rp.objects {
+		if o.size <= s.cfg.MaxFileSize || w.db.hasPermanent(o.hash) {
+			continue
+		}
+		name := paths[o.hash]
+		if name == "" {
+			name = o.hash.String()
+		}
+		big = append(big, fmt.Sprintf("error: file %s is %s; the limit is %s", name, formatSize(o.size), formatSize(s.cfg.MaxFileSize)))
+	}
+	if len(big) == 0 {
+		return "", nil
+	}
+	sort.Strings(big)
+	for i, m := range big {
+		if i == 10 {
+			out.say("error: ... and %d more files over the limit", len(big)-10)
+			break
+		}
+		out.say("%s", m)
+	}
+	markFailedSaid(cmds, "file size limit exceeded")
+	return "", errors.New("file size limit exceeded")
 }
 
 // typeError is a link to an object of another type than the link says (a
@@ -566,12 +603,15 @@ func (e *typeError) Error() string {
 // stored or pushed. A stored object ends the walk there: everything
 // stored was checked the same way when it arrived, so its closure is
 // complete. The .gitmodules blobs that pushed trees name are checked
-// last, wherever they are stored.
-func checkConnectivity(w *walker, rp *receivedPack, tips []plumbing.Hash) error {
+// last, wherever they are stored. It returns the path at which each
+// pushed blob was first seen.
+func checkConnectivity(w *walker, rp *receivedPack, tips []plumbing.Hash) (map[plumbing.Hash]string, error) {
 	type item struct {
-		h   plumbing.Hash
-		typ plumbing.ObjectType // expected, 0 = any
+		h    plumbing.Hash
+		typ  plumbing.ObjectType // expected, 0 = any
+		path string
 	}
+	paths := map[plumbing.Hash]string{}
 	seen := map[plumbing.Hash]plumbing.ObjectType{}
 	// The stack is popped from the end: tips first, then every object of
 	// the pack. The whole pack is installed and later pushes trust what
@@ -591,96 +631,97 @@ func checkConnectivity(w *walker, rp *receivedPack, tips []plumbing.Hash) error 
 		stack = stack[:len(stack)-1]
 		if typ, ok := seen[it.h]; ok {
 			if it.typ != 0 && typ != it.typ {
-				return &typeError{it.h, it.typ, typ, w.db.hasPermanent(it.h)}
+				return nil, &typeError{it.h, it.typ, typ, w.db.hasPermanent(it.h)}
 			}
 			continue
 		}
 		if err := w.tick(); err != nil {
-			return err
+			return nil, err
 		}
 		if w.db.hasPermanent(it.h) {
 			typ, err := w.db.typeOf(it.h)
 			if err != nil {
-				return fmt.Errorf("object %s: %w", it.h, err)
+				return nil, fmt.Errorf("object %s: %w", it.h, err)
 			}
 			seen[it.h] = typ
 			if it.typ != 0 && typ != it.typ {
-				return &typeError{it.h, it.typ, typ, true}
+				return nil, &typeError{it.h, it.typ, typ, true}
 			}
 			continue
 		}
 		i, inPack := rp.byHash[it.h]
 		if !inPack {
-			return fmt.Errorf("missing object %s", it.h)
+			return nil, fmt.Errorf("missing object %s", it.h)
 		}
 		o := rp.objects[i]
 		seen[it.h] = o.typ
 		if it.typ != 0 && o.typ != it.typ {
-			return &typeError{it.h, it.typ, o.typ, false}
+			return nil, &typeError{it.h, it.typ, o.typ, false}
 		}
 		if o.typ == objBlob {
+			paths[it.h] = it.path
 			continue
 		}
 		_, data, err := w.db.read(it.h)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		switch o.typ {
 		case objCommit:
 			if p := fsckCommit(data); len(p) > 0 {
-				return &fsckError{it.h, p}
+				return nil, &fsckError{it.h, p}
 			}
 			info, err := parseCommit(data)
 			if err != nil {
-				return fmt.Errorf("commit %s: %w", it.h, err)
+				return nil, fmt.Errorf("commit %s: %w", it.h, err)
 			}
-			stack = append(stack, item{info.tree, objTree})
+			stack = append(stack, item{info.tree, objTree, ""})
 			for _, p := range info.parents {
-				stack = append(stack, item{p, objCommit})
+				stack = append(stack, item{p, objCommit, ""})
 			}
 		case objTree:
 			problems, mods := fsckTree(data)
 			if len(problems) > 0 {
-				return &fsckError{it.h, problems}
+				return nil, &fsckError{it.h, problems}
 			}
 			gitmodules = append(gitmodules, mods...)
 			ents, err := parseTree(data)
 			if err != nil {
-				return fmt.Errorf("tree %s: %w", it.h, err)
+				return nil, fmt.Errorf("tree %s: %w", it.h, err)
 			}
 			for _, e := range ents {
 				switch {
 				case e.isGitlnk():
 				case e.isTree():
-					stack = append(stack, item{e.hash, objTree})
+					stack = append(stack, item{e.hash, objTree, it.path + string(e.name) + "/"})
 				default:
-					stack = append(stack, item{e.hash, objBlob})
+					stack = append(stack, item{e.hash, objBlob, it.path + string(e.name)})
 				}
 			}
 		case objTag:
 			if p := fsckTag(data); len(p) > 0 {
-				return &fsckError{it.h, p}
+				return nil, &fsckError{it.h, p}
 			}
 			t, err := parseTag(data)
 			if err != nil {
-				return fmt.Errorf("tag %s: %w", it.h, err)
+				return nil, fmt.Errorf("tag %s: %w", it.h, err)
 			}
-			stack = append(stack, item{t.target, t.targetType})
+			stack = append(stack, item{t.target, t.targetType, ""})
 		}
 	}
 	for _, h := range gitmodules {
 		typ, data, err := w.db.read(h)
 		switch {
 		case err != nil:
-			return &fsckError{h, problem("gitmodulesMissing", "unable to read .gitmodules blob")}
+			return nil, &fsckError{h, problem("gitmodulesMissing", "unable to read .gitmodules blob")}
 		case typ != objBlob:
-			return &fsckError{h, problem("gitmodulesBlob", "non-blob found at .gitmodules")}
+			return nil, &fsckError{h, problem("gitmodulesBlob", "non-blob found at .gitmodules")}
 		}
 		if p := fsckGitmodules(data); len(p) > 0 {
-			return &fsckError{h, p}
+			return nil, &fsckError{h, p}
 		}
 	}
-	return nil
+	return paths, nil
 }
 
 // applyUpdates installs the pack and moves the refs under the repository
