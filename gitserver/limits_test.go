@@ -352,3 +352,53 @@ func appendCopy(d []byte, off, n int64) []byte {
 	}
 	return d
 }
+
+// TestMaintainHoldsStoredPacksToTheLimit: maintenance reads stored packs
+// through the same checks as a push. A pack that got into a repository
+// some other way, holding a delta that expands past the file size limit,
+// makes Maintain fail by the delta's declared size, changing nothing.
+func TestMaintainHoldsStoredPacksToTheLimit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := New(Config{MaxFileSize: 1 << 20})
+	repo := filepath.Join(t.TempDir(), "stored.git")
+	if err := srv.Init(ctx, repo, "main"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.InitialCommit(ctx, repo, "main", "hello\n", Signature{Name: "a", Email: "a@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	// A 64 KiB zero blob and a delta copying it 128 times.
+	var buf bytes.Buffer
+	b := newPackBuilder(&buf, 2)
+	base := b.whole(objBlob, make([]byte, 64<<10))
+	d := deltaHeader(64<<10, 8<<20)
+	for i := 0; i < 128; i++ {
+		d = appendCopy(d, 0, 64<<10)
+	}
+	b.ofsDelta(base, d)
+	b.finish()
+	qdir := t.TempDir()
+	rp, err := indexPack(ctx, bytes.NewReader(buf.Bytes()), qdir, packLimits{maxObject: 16 << 20, inflateAllowance: 1 << 30}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rp.install(repo); err != nil {
+		t.Fatal(err)
+	}
+	before, err := filepath.Glob(filepath.Join(repo, "objects", "pack", "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = srv.Maintain(ctx, repo)
+	if !errors.Is(err, ErrObjectTooLarge) || !strings.Contains(err.Error(), "expands by delta to 8.0 MB, over the 1.0 MB file size limit") {
+		t.Fatalf("Maintain: %v", err)
+	}
+	after, _ := filepath.Glob(filepath.Join(repo, "objects", "pack", "*"))
+	if strings.Join(before, "\n") != strings.Join(after, "\n") {
+		t.Fatalf("packs changed:\n%v\n%v", before, after)
+	}
+	if ents, _ := filepath.Glob(filepath.Join(repo, "objects", "incoming-*")); len(ents) > 0 {
+		t.Fatalf("quarantine left: %v", ents)
+	}
+}
