@@ -34,6 +34,7 @@ type receivedPack struct {
 	byHash   map[plumbing.Hash]int
 	size     int64 // bytes, trailer included
 	deltas   int
+	spilled  int64 // inflated bytes written to spill files while resolving
 }
 
 // packObject is one entry of a received pack.
@@ -645,6 +646,7 @@ func (r *resolver) wholeContent(o *packObject) (*content, error) {
 		c.release()
 		return nil, fmt.Errorf("entry at %d: %w", o.off, err)
 	}
+	r.rp.spilled += o.diskSize
 	if err := bw.Flush(); err != nil {
 		c.release()
 		return nil, fmt.Errorf("spill large object: %w", err)
@@ -783,6 +785,7 @@ func (r *resolver) apply(c *content, o *packObject) (*content, error) {
 	}
 	if err == nil && spill != nil {
 		err = spill.Flush()
+		r.rp.spilled += size
 	}
 	if err != nil {
 		if out != nil {

@@ -302,7 +302,7 @@ func TestResolveSpillsLargeObjects(t *testing.T) {
 	fillRandom(big, 11)
 	var buf bytes.Buffer
 	b := newPackBuilder(&buf, 4)
-	prev := b.whole(objBlob, big)
+	prev := b.entry(appendEntryHeader(nil, objBlob, int64(len(big))), zlib.BestSpeed, func(w io.Writer) { w.Write(big) })
 	want := [][]byte{big}
 	cur := big
 	for i := 0; i < 3; i++ {
@@ -322,6 +322,10 @@ func TestResolveSpillsLargeObjects(t *testing.T) {
 	rp, err := indexPack(context.Background(), bytes.NewReader(buf.Bytes()), dir, packLimits{maxObject: 64 << 20, inflateAllowance: 1 << 30}, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The base and the two deltas with deltas on them were spilled.
+	if rp.spilled != 3*int64(len(big)) {
+		t.Errorf("spilled %d bytes, want %d", rp.spilled, 3*len(big))
 	}
 	if ents, _ := filepath.Glob(filepath.Join(dir, "tmp_obj_*")); len(ents) > 0 {
 		t.Errorf("spill files left: %v", ents)
