@@ -199,3 +199,92 @@ func TestPushRefusesObjectsGitWouldRefuse(t *testing.T) {
 	ts.git(work, "push", "-q", "origin", "main")
 	ts.fsck(repo)
 }
+
+// TestFsckUnit holds the checks to what git 2.39's index-pack --strict
+// said about the same objects: what it refuses and, as much, what it
+// lets through.
+func TestFsckUnit(t *testing.T) {
+	t.Parallel()
+	tree := strings.Repeat("4b", 20)
+	commit := func(s string) []byte { return []byte("tree " + tree + "\n" + s) }
+	commits := []struct {
+		data []byte
+		id   string // "" = accepted
+	}{
+		{commit("author A <a@b> 1700000000 +0000\ncommitter A <a@b> 1700000000 +0000\n\nbody with \x00 nul\n"), "nulInCommit"},
+		{commit("author A <a@b> 1700000000 +0000\ncommitter A <a@b> 1700000000 -0130\nencoding ISO-8859-1\ngpgsig -----BEGIN PGP SIGNATURE-----\n \n abc\n -----END PGP SIGNATURE-----\n\nok\n"), ""},
+		{commit("author A <a@b> 0 +0000\ncommitter A U. Thor <> 1700000000 +0000\n\nok\n"), ""},
+		{commit("author A <a@b> 1700000000 +0000\ncommitter A <a@b> 1700000000 +0000\n"), ""}, // no message
+		{commit("author A <a@b> 1700000000 +0000\ncommitter A <a@b> 1700000000 +0000"), "unterminatedHeader"},
+		{commit("author A <a@b> 1700000000 +0000\nauthor A <a@b> 1700000000 +0000\ncommitter A <a@b> 1700000000 +0000\n\nx\n"), "multipleAuthors"},
+		{commit("committer A <a@b> 1700000000 +0000\n\nx\n"), "missingAuthor"},
+		{commit("author A <a@b> 01700000000 +0000\ncommitter A <a@b> 1700000000 +0000\n\nx\n"), "zeroPaddedDate"},
+		{commit("author A a@b> 1700000000 +0000\ncommitter A <a@b> 1700000000 +0000\n\nx\n"), "badName"},
+		{commit("author A<a@b> 1700000000 +0000\ncommitter A <a@b> 1700000000 +0000\n\nx\n"), "missingSpaceBeforeEmail"},
+		{[]byte("tree " + tree[:39] + "\nauthor A <a@b> 1 +0000\ncommitter A <a@b> 1 +0000\n\nx\n"), "badTreeSha1"},
+		{[]byte("parent " + tree + "\n\nx\n"), "missingTree"},
+	}
+	for _, c := range commits {
+		p := fsckCommit(c.data)
+		if c.id == "" && len(p) > 0 || c.id != "" && (len(p) == 0 || p[0].id != c.id) {
+			t.Errorf("fsckCommit(%q) = %v, want %q", c.data, p, c.id)
+		}
+	}
+	tags := []struct {
+		data string
+		id   string
+	}{
+		{"object " + tree + "\ntype commit\ntag v1\ntagger A <a@b> 1700000000 +0000\n\nmsg\n", ""},
+		{"object " + tree + "\ntype commit\ntag v1\n\nno tagger is only info to git\n", ""},
+		{"object " + tree + "\ntype commit\ntag bad..name\ntagger A <a@b> 1 +0000\n\nbad name is only info\n", ""},
+		{"object " + tree + "\ntype ofs-delta\ntag v1\n\nx\n", "badType"},
+		{"object " + tree + "\ntag v1\n\nx\n", "missingTypeEntry"},
+		{"type commit\n\nx\n", "missingObject"},
+		{"object " + tree + "\ntype commit\ntag v1\ntagger A <a@b> 1 +0000x\n\nx\n", "badTimezone"},
+	}
+	for _, c := range tags {
+		p := fsckTag([]byte(c.data))
+		if c.id == "" && len(p) > 0 || c.id != "" && (len(p) == 0 || p[0].id != c.id) {
+			t.Errorf("fsckTag(%q) = %v, want %q", c.data, p, c.id)
+		}
+	}
+	names := []struct {
+		name             string
+		dotgit, dotmodul bool
+	}{
+		{".git", true, false}, {".GiT", true, false}, {".git.", true, false}, {".git ", true, false},
+		{"git~1", true, false}, {".g\u200cit", true, false}, {".gitx", false, false}, {"git", false, false},
+		{".gitmodules", false, true}, {".GITMODULES", false, true}, {"gitmod~1", false, true},
+		{".gitmodules\u200d", false, true}, {".gitmodulesx", false, false}, {"gitmodules", false, false},
+	}
+	for _, n := range names {
+		if got := isHFSDot(n.name, "git") || isNTFSDotGit(n.name); got != n.dotgit {
+			t.Errorf("%q names .git: %v", n.name, got)
+		}
+		if got := isHFSDot(n.name, "gitmodules") || isNTFSDotGitmodules(n.name); got != n.dotmodul {
+			t.Errorf("%q names .gitmodules: %v", n.name, got)
+		}
+	}
+	configs := []struct {
+		text string
+		ids  []string
+	}{
+		{"[submodule \"a\"]\n\tpath = a\n\turl = https://example.com/a.git\n", nil},
+		{"# comment\n[submodule \"a\"] ; here too\n\tURL = \"--upload-pack=x\" # quoted\n", []string{"gitmodulesUrl"}},
+		{"[submodule \"a\"]\n\turl = ./a\\\n\\n.git\n", []string{"gitmodulesUrl"}}, // continued, with an escaped newline
+		{"[submodule \"a\"]\n\turl = https://example.com/%0a.git\n", []string{"gitmodulesUrl"}},
+		{"[submodule \"a\"]\n\tupdate = !sh\n\tpath = /abs\n", []string{"gitmodulesUpdate", "gitmodulesPath"}},
+		{"[submodule.a]\n\turl = -x\n", []string{"gitmodulesUrl"}},
+		{"[submodule \"a\"\n\turl = -x\n", nil}, // not config: only "info" to git
+		{"[core]\n\turl = -x\n", nil},
+	}
+	for _, c := range configs {
+		var ids []string
+		for _, p := range fsckGitmodules([]byte(c.text)) {
+			ids = append(ids, p.id)
+		}
+		if strings.Join(ids, ",") != strings.Join(c.ids, ",") {
+			t.Errorf("fsckGitmodules(%q) = %v, want %v", c.text, ids, c.ids)
+		}
+	}
+}
