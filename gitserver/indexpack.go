@@ -808,34 +808,51 @@ type thinFixer struct {
 	rp  *receivedPack
 	end int64 // where the next entry goes
 	zw  *zlib.Writer
-	buf bytes.Buffer
+	bw  *bufio.Writer
 }
 
 // appendWhole writes base as a whole entry at the end of the pack and
-// records it; it returns the entry's index in rp.objects.
+// records it; it returns the entry's index in rp.objects. The entry is
+// compressed straight into the file, not into memory first: a thin
+// pack's base is often the large file a small edit was made to.
 func (fx *thinFixer) appendWhole(h plumbing.Hash, typ plumbing.ObjectType, content []byte) (int, error) {
-	fx.buf.Reset()
-	fx.buf.Write(appendEntryHeader(nil, typ, int64(len(content))))
-	if fx.zw == nil {
-		fx.zw = zlib.NewWriter(&fx.buf)
+	crc := crc32.NewIEEE()
+	cw := &countWriter{w: io.MultiWriter(io.NewOffsetWriter(fx.f, fx.end), crc)}
+	if fx.bw == nil {
+		fx.bw = bufio.NewWriterSize(cw, 64*1024)
+		fx.zw = zlib.NewWriter(fx.bw)
 	} else {
-		fx.zw.Reset(&fx.buf)
+		fx.bw.Reset(cw)
+		fx.zw.Reset(fx.bw)
 	}
+	fx.bw.Write(appendEntryHeader(nil, typ, int64(len(content))))
 	if _, err := fx.zw.Write(content); err != nil {
 		return 0, fmt.Errorf("append delta base: %w", err)
 	}
 	if err := fx.zw.Close(); err != nil {
 		return 0, fmt.Errorf("append delta base: %w", err)
 	}
-	if _, err := fx.f.WriteAt(fx.buf.Bytes(), fx.end); err != nil {
+	if err := fx.bw.Flush(); err != nil {
 		return 0, fmt.Errorf("append delta base: %w", err)
 	}
-	o := packObject{hash: h, typ: typ, size: int64(len(content)), off: fx.end, crc: crc32.ChecksumIEEE(fx.buf.Bytes()),
+	o := packObject{hash: h, typ: typ, size: int64(len(content)), off: fx.end, crc: crc.Sum32(),
 		diskType: typ, diskSize: int64(len(content)), resolved: true}
-	fx.end += int64(fx.buf.Len())
+	fx.end += cw.n
 	fx.rp.byHash[h] = len(fx.rp.objects)
 	fx.rp.objects = append(fx.rp.objects, o)
 	return len(fx.rp.objects) - 1, nil
+}
+
+// countWriter counts what passes through it.
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // finish sets the pack's object count and writes its new checksum.

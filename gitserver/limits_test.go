@@ -73,17 +73,6 @@ func (b *packBuilder) finish() {
 	b.w.Write(b.sum.Sum(nil))
 }
 
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
-}
-
 // deltaHeader starts a delta from a base of baseSize to a result of size.
 func deltaHeader(baseSize, size int64) []byte {
 	var d []byte
