@@ -79,15 +79,15 @@ type mapBases map[plumbing.Hash]rawObject
 
 func (m mapBases) has(h plumbing.Hash) bool { _, ok := m[h]; return ok }
 
-func (m mapBases) read(h plumbing.Hash, max int64) (plumbing.ObjectType, []byte, error) {
+func (m mapBases) open(h plumbing.Hash, max int64) (plumbing.ObjectType, int64, io.Reader, error) {
 	o, ok := m[h]
 	if !ok {
-		return 0, nil, ErrNotFound
+		return 0, 0, nil, ErrNotFound
 	}
 	if int64(len(o.data)) > max {
-		return 0, nil, &ObjectTooLargeError{Hash: h, Size: int64(len(o.data)), Limit: max}
+		return 0, 0, nil, &ObjectTooLargeError{Hash: h, Size: int64(len(o.data)), Limit: max}
 	}
-	return o.typ, o.data, nil
+	return o.typ, int64(len(o.data)), bytes.NewReader(o.data), nil
 }
 
 // fuzzBases are the objects a fuzzed thin pack may be based on.

@@ -182,9 +182,10 @@ var errPackTooDense = errors.New("pack expands to more than this server accepts"
 type thinBases interface {
 	// has reports whether the repository holds h.
 	has(h plumbing.Hash) bool
-	// read returns h's type and content, refusing (ErrObjectTooLarge)
-	// before reading an object over max bytes.
-	read(h plumbing.Hash, max int64) (plumbing.ObjectType, []byte, error)
+	// open returns h's type and size and a reader of exactly its
+	// content, refusing (ErrObjectTooLarge) before reading an object over
+	// max bytes. The reader is valid until the next call.
+	open(h plumbing.Hash, max int64) (plumbing.ObjectType, int64, io.Reader, error)
 }
 
 // deltaSniffer watches the first bytes of an inflating delta and runs
@@ -572,19 +573,23 @@ func (rp *receivedPack) resolveDeltas(ctx context.Context, f *os.File, dir strin
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		typ, data, err := bases.read(h, 2*maxObject)
+		typ, size, src, err := bases.open(h, 2*maxObject)
 		if errors.Is(err, ErrObjectTooLarge) {
 			return err
 		}
 		if err != nil {
 			return fmt.Errorf("delta base %s is neither in the pack nor in the repository: %w", h, err)
 		}
-		i, err := fx.appendWhole(h, typ, data)
+		c, err := r.readContent(typ, size, src)
 		if err != nil {
+			return fmt.Errorf("delta base %s: %w", h, err)
+		}
+		i, err := fx.appendWhole(h, typ, io.NewSectionReader(c, 0, size), size)
+		if err != nil {
+			c.release()
 			return err
 		}
-		r.held += int64(len(data))
-		if err := r.resolve(i, &content{typ: typ, size: int64(len(data)), mem: data, r: r}, 1); err != nil {
+		if err := r.resolve(i, c, 1); err != nil {
 			return err
 		}
 	}
@@ -651,6 +656,35 @@ func (r *resolver) wholeContent(o *packObject) (*content, error) {
 		c.release()
 		return nil, fmt.Errorf("spill large object: %w", err)
 	}
+	return c, nil
+}
+
+// readContent takes size bytes of content from src: into memory if they
+// fit, else into a spill file.
+func (r *resolver) readContent(typ plumbing.ObjectType, size int64, src io.Reader) (*content, error) {
+	c := &content{typ: typ, size: size, r: r}
+	if r.fitsMemory(size) {
+		c.mem = make([]byte, size)
+		r.held += size
+		if _, err := io.ReadFull(src, c.mem); err != nil {
+			c.release()
+			return nil, err
+		}
+		return c, nil
+	}
+	f, err := r.newSpill()
+	if err != nil {
+		return nil, err
+	}
+	c.file = f
+	if n, err := io.Copy(f, io.LimitReader(src, size)); err != nil || n != size {
+		c.release()
+		if err == nil {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	r.rp.spilled += size
 	return c, nil
 }
 
@@ -815,7 +849,7 @@ type thinFixer struct {
 // records it; it returns the entry's index in rp.objects. The entry is
 // compressed straight into the file, not into memory first: a thin
 // pack's base is often the large file a small edit was made to.
-func (fx *thinFixer) appendWhole(h plumbing.Hash, typ plumbing.ObjectType, content []byte) (int, error) {
+func (fx *thinFixer) appendWhole(h plumbing.Hash, typ plumbing.ObjectType, content io.Reader, size int64) (int, error) {
 	crc := crc32.NewIEEE()
 	cw := &countWriter{w: io.MultiWriter(io.NewOffsetWriter(fx.f, fx.end), crc)}
 	if fx.bw == nil {
@@ -825,9 +859,9 @@ func (fx *thinFixer) appendWhole(h plumbing.Hash, typ plumbing.ObjectType, conte
 		fx.bw.Reset(cw)
 		fx.zw.Reset(fx.bw)
 	}
-	fx.bw.Write(appendEntryHeader(nil, typ, int64(len(content))))
-	if _, err := fx.zw.Write(content); err != nil {
-		return 0, fmt.Errorf("append delta base: %w", err)
+	fx.bw.Write(appendEntryHeader(nil, typ, size))
+	if n, err := io.Copy(fx.zw, content); err != nil || n != size {
+		return 0, fmt.Errorf("append delta base: %d of %d bytes: %v", n, size, err)
 	}
 	if err := fx.zw.Close(); err != nil {
 		return 0, fmt.Errorf("append delta base: %w", err)
@@ -835,8 +869,8 @@ func (fx *thinFixer) appendWhole(h plumbing.Hash, typ plumbing.ObjectType, conte
 	if err := fx.bw.Flush(); err != nil {
 		return 0, fmt.Errorf("append delta base: %w", err)
 	}
-	o := packObject{hash: h, typ: typ, size: int64(len(content)), off: fx.end, crc: crc.Sum32(),
-		diskType: typ, diskSize: int64(len(content)), resolved: true}
+	o := packObject{hash: h, typ: typ, size: size, off: fx.end, crc: crc.Sum32(),
+		diskType: typ, diskSize: size, resolved: true}
 	fx.end += cw.n
 	fx.rp.byHash[h] = len(fx.rp.objects)
 	fx.rp.objects = append(fx.rp.objects, o)

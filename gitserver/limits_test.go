@@ -395,3 +395,63 @@ func TestMaintainHoldsStoredPacksToTheLimit(t *testing.T) {
 		t.Fatalf("quarantine left: %v", ents)
 	}
 }
+
+// TestThinBaseStreamsFromTheRepository: a thin pack's delta against a
+// stored object larger than memMax takes its base from the stored pack
+// as a stream into a spill file, and the completed pack stands alone.
+func TestThinBaseStreamsFromTheRepository(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	repo := filepath.Join(t.TempDir(), "thin.git")
+	if err := New(Config{}).Init(ctx, repo, "main"); err != nil {
+		t.Fatal(err)
+	}
+	big := make([]byte, memMax+memMax/2)
+	fillRandom(big, 21)
+	bigHash := plumbing.ComputeHash(objBlob, big)
+	var stored bytes.Buffer
+	b := newPackBuilder(&stored, 1)
+	b.entry(appendEntryHeader(nil, objBlob, int64(len(big))), zlib.BestSpeed, func(w io.Writer) { w.Write(big) })
+	b.finish()
+	lim := packLimits{maxObject: 64 << 20, inflateAllowance: 1 << 30}
+	rp, err := indexPack(ctx, bytes.NewReader(stored.Bytes()), t.TempDir(), lim, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rp.install(repo); err != nil {
+		t.Fatal(err)
+	}
+
+	edited := append([]byte(nil), big...)
+	copy(edited[1000:], "a small edit")
+	d := deltaHeader(int64(len(big)), int64(len(edited)))
+	d = appendCopy(d, 0, 1000)
+	d = append(d, 12)
+	d = append(d, "a small edit"...)
+	d = appendCopy(d, 1012, int64(len(big)-1012))
+	var thin bytes.Buffer
+	b = newPackBuilder(&thin, 1)
+	b.entry(append(appendEntryHeader(nil, objREF, int64(len(d))), bigHash[:]...), zlib.BestSpeed, func(w io.Writer) { w.Write(d) })
+	b.finish()
+	bases := &repoBases{path: repo}
+	defer bases.close()
+	rp, err = indexPack(ctx, bytes.NewReader(thin.Bytes()), t.TempDir(), lim, bases)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rp.objects) != 2 || rp.spilled != int64(len(big)) {
+		t.Fatalf("%d objects, %d bytes spilled", len(rp.objects), rp.spilled)
+	}
+	db := &odb{br: bufio.NewReaderSize(nil, 32<<10),
+		cache: newLRU[cacheKey](baseCacheBytes, func(o cachedObject) int { return len(o.data) + 64 })}
+	if err := db.addPack(rp.packPath, rp.idx, true); err != nil {
+		t.Fatal(err)
+	}
+	defer db.close()
+	for _, want := range [][]byte{big, edited} {
+		h := plumbing.ComputeHash(objBlob, want)
+		if _, got, err := db.read(h); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("%s: %v", h, err)
+		}
+	}
+}

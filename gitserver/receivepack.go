@@ -3,6 +3,7 @@ package gitserver
 import (
 	"bufio"
 	"bytes"
+	"compress/zlib"
 	"context"
 	"errors"
 	"fmt"
@@ -380,7 +381,7 @@ type repoBases struct {
 	db   *odb
 }
 
-func (b *repoBases) open() (*odb, error) {
+func (b *repoBases) odb() (*odb, error) {
 	if b.db == nil {
 		db, err := openODB(b.path)
 		if err != nil {
@@ -392,22 +393,50 @@ func (b *repoBases) open() (*odb, error) {
 }
 
 func (b *repoBases) has(h plumbing.Hash) bool {
-	db, err := b.open()
+	db, err := b.odb()
 	return err == nil && db.has(h)
 }
 
-func (b *repoBases) read(h plumbing.Hash, max int64) (plumbing.ObjectType, []byte, error) {
-	db, err := b.open()
+func (b *repoBases) open(h plumbing.Hash, max int64) (plumbing.ObjectType, int64, io.Reader, error) {
+	db, err := b.odb()
 	if err != nil {
-		return plumbing.InvalidObject, nil, err
+		return plumbing.InvalidObject, 0, nil, err
 	}
+	tooLarge := func(typ plumbing.ObjectType, size int64) error {
+		return &ObjectTooLargeError{Hash: h, Type: typ, Size: size, Limit: max, Offset: -1}
+	}
+	// A whole entry in a pack, often the large file a small edit was made
+	// to, is streamed from the pack as it is inflated.
+	if p, off, ok := db.find(h); ok {
+		eh, err := p.header(off)
+		if err != nil {
+			return plumbing.InvalidObject, 0, nil, err
+		}
+		if !eh.typ.IsDelta() {
+			if eh.size > max {
+				return plumbing.InvalidObject, 0, nil, tooLarge(eh.typ, eh.size)
+			}
+			zr, err := zlib.NewReader(bufio.NewReaderSize(io.NewSectionReader(p.f, off+eh.hdrLen, p.size-off-eh.hdrLen), 32*1024))
+			if err != nil {
+				return plumbing.InvalidObject, 0, nil, fmt.Errorf("object %s: %w", h, err)
+			}
+			return eh.typ, eh.size, io.LimitReader(zr, eh.size), nil
+		}
+	}
+	// Deltas and loose objects are resolved in memory, within max.
 	db.maxObject = max
 	typ, data, err := db.read(h)
-	var tooLarge *ObjectTooLargeError
-	if errors.As(err, &tooLarge) {
-		tooLarge.Hash = h
+	var e *ObjectTooLargeError
+	if errors.As(err, &e) {
+		e.Hash = h
 	}
-	return typ, data, err
+	if err != nil {
+		return plumbing.InvalidObject, 0, nil, err
+	}
+	if int64(len(data)) > max {
+		return plumbing.InvalidObject, 0, nil, tooLarge(typ, int64(len(data)))
+	}
+	return typ, int64(len(data)), bytes.NewReader(data), nil
 }
 
 func (b *repoBases) close() {
