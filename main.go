@@ -21,6 +21,9 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"tapioca/handlers"
+	"tapioca/handlers/backup"
+	"tapioca/handlers/core"
+	"tapioca/handlers/core/siteadmin"
 	"tapioca/handlers/sysservice"
 	"tapioca/store"
 )
@@ -109,10 +112,10 @@ func group(ctx context.Context, cmd *cli.Command) error {
 // a base URL that is not http(s), and limits or durations that are not
 // positive.
 func checkServeFlags(cmd *cli.Command) error {
-	if cmd.IsSet("base-url") && !handlers.ValidBaseURL(cmd.String("base-url")) {
+	if cmd.IsSet("base-url") && !siteadmin.ValidBaseURL(cmd.String("base-url")) {
 		return fmt.Errorf("--base-url must be an absolute http:// or https:// URL without query or credentials, not %q", cmd.String("base-url"))
 	}
-	for _, name := range []string{"rate-limit-auth", "rate-limit-anon", "max-repos"} {
+	for _, name := range []string{"rate-limit-auth", "rate-limit-anon", "max-repos", "max-conns-per-ip"} {
 		if cmd.IsSet(name) && cmd.Int(name) <= 0 {
 			return fmt.Errorf("--%s must be a positive number, not %d", name, cmd.Int(name))
 		}
@@ -148,15 +151,23 @@ func serveFlags() []cli.Flag {
 		&cli.StringFlag{Name: "github-url", Value: "https://github.com", Usage: "upstream host for watched repositories", Sources: env("github-url")},
 		&cli.StringFlag{Name: "api-secret", Usage: "secret for the operations API (/v1/api); also API_SECRET or API_SECRET_FILE",
 			Sources: cli.EnvVars("TAPIOCA_API_SECRET", "API_SECRET")},
+		&cli.StringFlag{Name: "api-secret-file", Usage: "file holding the operations API secret (preferred over --api-secret, which ps shows); also API_SECRET_FILE",
+			Sources: cli.EnvVars("TAPIOCA_API_SECRET_FILE", "API_SECRET_FILE")},
 		&cli.StringFlag{Name: "admin-password", Usage: "password of the admin account created on first start (default: generated and printed once)", Sources: env("admin-password")},
+		&cli.StringFlag{Name: "admin-password-file", Usage: "file holding that password (preferred over --admin-password, which ps shows)", Sources: env("admin-password-file")},
 		&cli.IntFlag{Name: "max-repos", Value: 50, Usage: "repositories per account", Sources: env("max-repos")},
 		&cli.Int64Flag{Name: "max-file-size", Value: 50 << 20, Usage: "largest file a push may contain, in bytes", Sources: env("max-file-size")},
 		&cli.Int64Flag{Name: "max-repo-size", Value: 1 << 30, Usage: "largest repository a push may produce, in bytes", Sources: env("max-repo-size")},
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", Sources: env("log-level")},
 		&cli.StringSliceFlag{Name: "webhook-allowed-networks", Usage: "CIDR networks webhook receivers may be in, comma-separated (default: any)", Sources: env("webhook-allowed-networks")},
-		&cli.BoolFlag{Name: "webhook-deny-loopback", Usage: "refuse webhook deliveries to loopback and link-local addresses", Sources: env("webhook-deny-loopback")},
+		&cli.BoolFlag{Name: "outbound-allow-loopback", Usage: "let webhooks, deliveries and upstreams reach loopback and link-local addresses (refused by default)", Sources: env("outbound-allow-loopback")},
+		&cli.BoolFlag{Name: "webhook-deny-loopback", Usage: "refuse loopback and link-local destinations even with --outbound-allow-loopback", Sources: env("webhook-deny-loopback")},
 		&cli.DurationFlag{Name: "webhook-timeout", Value: 10 * time.Second, Usage: "time limit of one webhook delivery attempt", Sources: env("webhook-timeout")},
 		&cli.DurationFlag{Name: "webhook-retry-base", Value: time.Minute, Usage: "delay before the first webhook retry; each next one is 3× longer", Sources: env("webhook-retry-base")},
+		&cli.IntFlag{Name: "max-conns-per-ip", Value: 256, Usage: "concurrent connections one client address may hold open", Sources: env("max-conns-per-ip")},
+		// A test hook: the crash-recovery tests make the built binary kill
+		// itself at a named step. Hidden from help; never set in real use.
+		&cli.StringFlag{Name: "crash-at", Hidden: true, Sources: env("crash-at")},
 	}
 }
 
@@ -170,19 +181,37 @@ func serveCommand() *cli.Command {
 }
 
 // apiSecret reads the operations API secret from the flag, API_SECRET, or
-// the file named by API_SECRET_FILE (for container secrets).
+// the file named by --api-secret-file or API_SECRET_FILE (container
+// secrets; a file keeps it out of /proc/<pid>/cmdline).
 func apiSecret(cmd *cli.Command) (string, error) {
-	if s := cmd.String("api-secret"); s != "" {
+	return secretValue(cmd, "api-secret", "api-secret-file")
+}
+
+// adminPassword reads the first start's admin password from the flag or
+// the file --admin-password-file names.
+func adminPassword(cmd *cli.Command) (string, error) {
+	return secretValue(cmd, "admin-password", "admin-password-file")
+}
+
+// secretValue is the value of flag, or else the trimmed content of the
+// file fileFlag names.
+func secretValue(cmd *cli.Command, flag, fileFlag string) (string, error) {
+	if s := cmd.String(flag); s != "" {
 		return s, nil
 	}
-	if path := os.Getenv("API_SECRET_FILE"); path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return "", fmt.Errorf("read API_SECRET_FILE: %w", err)
-		}
-		return strings.TrimSpace(string(b)), nil
+	path := cmd.String(fileFlag)
+	if path == "" {
+		return "", nil
 	}
-	return "", nil
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("--%s: %w", fileFlag, err)
+	}
+	v := strings.TrimSpace(string(b))
+	if v == "" {
+		return "", fmt.Errorf("--%s: %s is empty", fileFlag, path)
+	}
+	return v, nil
 }
 
 func newLogger(level string) (*slog.Logger, error) {
@@ -208,6 +237,10 @@ func runServe(ctx context.Context, cmd *cli.Command) error {
 	if err != nil {
 		return err
 	}
+	adminPW, err := adminPassword(cmd)
+	if err != nil {
+		return err
+	}
 	cfg := handlers.Config{
 		DataDir:         cmd.String("data"),
 		BaseURL:         cmd.String("base-url"),
@@ -215,7 +248,7 @@ func runServe(ctx context.Context, cmd *cli.Command) error {
 		RateLimitAnon:   cmd.Int("rate-limit-anon"),
 		GitHubURL:       cmd.String("github-url"),
 		APISecret:       secret,
-		AdminPassword:   cmd.String("admin-password"),
+		AdminPassword:   adminPW,
 		MaxReposPerUser: cmd.Int("max-repos"),
 		MaxFileSize:     cmd.Int64("max-file-size"),
 		MaxRepoSize:     cmd.Int64("max-repo-size"),
@@ -225,6 +258,9 @@ func runServe(ctx context.Context, cmd *cli.Command) error {
 	}
 	cfg.WebhookAllowedNetworks = cmd.StringSlice("webhook-allowed-networks")
 	cfg.WebhookDenyLoopback = cmd.Bool("webhook-deny-loopback")
+	cfg.OutboundAllowLoopback = cmd.Bool("outbound-allow-loopback")
+	cfg.CrashAt = cmd.String("crash-at")
+	cfg.MaxConnsPerAddr = cmd.Int("max-conns-per-ip")
 	cfg.WebhookTimeout = cmd.Duration("webhook-timeout")
 	cfg.WebhookRetryBase = cmd.Duration("webhook-retry-base")
 	// Listen first: without --base-url the external URL is this
@@ -294,7 +330,7 @@ func openUser(ctx context.Context, cmd *cli.Command, flag string) (*store.Store,
 func passwordFlag(cmd *cli.Command) (hash, generated string, err error) {
 	pw := cmd.String("password")
 	if pw == "" {
-		pw = handlers.RandomPassword(20)
+		pw = core.RandomPassword(20)
 		generated = pw
 	}
 	if len(pw) < 8 {
@@ -378,7 +414,7 @@ func adminUserCreate() *cli.Command {
 			if !store.ValidNamespaceName(name) || store.ReservedName(name) {
 				return fmt.Errorf("invalid or reserved username %q", name)
 			}
-			if !handlers.ValidEmail(cmd.String("email")) {
+			if !core.ValidEmail(cmd.String("email")) {
 				return fmt.Errorf("invalid --email %q", cmd.String("email"))
 			}
 			if k := cmd.String("kind"); k != "human" && k != "bot" {
@@ -571,7 +607,8 @@ func serviceUserFlag() *cli.StringFlag {
 // secretFlags are serve flags passed to the service through its
 // environment file instead of its command line, which `ps` and
 // `systemctl cat` show to every user.
-var secretFlags = map[string]string{"api-secret": "API_SECRET", "admin-password": "TAPIOCA_ADMIN_PASSWORD"}
+var secretFlags = map[string]string{"api-secret": "API_SECRET", "admin-password": "TAPIOCA_ADMIN_PASSWORD",
+	"api-secret-file": "API_SECRET", "admin-password-file": "TAPIOCA_ADMIN_PASSWORD"}
 
 // planInstall turns the flags of `service install` into the installed
 // `tapioca serve`: the data directory always, as an absolute path (a
@@ -601,7 +638,11 @@ func planInstall(cmd *cli.Command) (*sysservice.Plan, error) {
 	if secret != "" {
 		p.Secrets["API_SECRET"] = secret
 	}
-	if pw := cmd.String("admin-password"); pw != "" {
+	pw, err := adminPassword(cmd)
+	if err != nil {
+		return nil, err
+	}
+	if pw != "" {
 		p.Secrets["TAPIOCA_ADMIN_PASSWORD"] = pw
 	}
 	for _, f := range serveFlags() {
@@ -708,7 +749,7 @@ func backupCommand() *cli.Command {
 				out = "tapioca-backup-" + time.Now().UTC().Format("20060102-150405") + ".tar.gz"
 			}
 			start := time.Now()
-			m, err := handlers.Backup(ctx, handlers.BackupOptions{DataDir: cmd.String("data"), Out: out, Version: version})
+			m, err := backup.Backup(ctx, backup.Options{DataDir: cmd.String("data"), Out: out, Version: version})
 			if err != nil {
 				return fmt.Errorf("backup: %w", err)
 			}
@@ -739,7 +780,7 @@ func restoreCommand() *cli.Command {
 			if cmd.Args().Len() != 1 {
 				return errors.New("restore: name one backup archive: tapioca restore FILE --data DIR")
 			}
-			m, err := handlers.Restore(ctx, handlers.RestoreOptions{Archive: cmd.Args().First(), DataDir: cmd.String("data"), Force: cmd.Bool("force")})
+			m, err := backup.Restore(ctx, backup.RestoreOptions{Archive: cmd.Args().First(), DataDir: cmd.String("data"), Force: cmd.Bool("force")})
 			if err != nil {
 				return fmt.Errorf("restore: %w", err)
 			}

@@ -72,22 +72,27 @@ func benchRepo(b *testing.B, ts *testServer, name string, commits int) string {
 }
 
 // nativeServer serves ts.root with C git's http-backend over CGI, pushes
-// allowed: the baseline the benchmarks compare against.
-func nativeServer(b *testing.B, ts *testServer) string {
+// and partial clones allowed: the baseline tests and benchmarks compare
+// against. The client's Git-Protocol header reaches it as
+// HTTP_GIT_PROTOCOL, so it speaks v2 when asked.
+func nativeServer(tb testing.TB, ts *testServer) string {
 	gitPath, err := exec.LookPath("git")
 	if err != nil {
-		b.Skip("git not installed")
+		tb.Skip("git not installed")
 	}
 	h := &cgi.Handler{
 		Path: gitPath,
 		Args: []string{"http-backend"},
 		Env: []string{
 			"GIT_PROJECT_ROOT=" + ts.root, "GIT_HTTP_EXPORT_ALL=1", "HOME=" + ts.home,
-			"GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=http.receivepack", "GIT_CONFIG_VALUE_0=true",
+			"GIT_CONFIG_COUNT=3",
+			"GIT_CONFIG_KEY_0=http.receivepack", "GIT_CONFIG_VALUE_0=true",
+			"GIT_CONFIG_KEY_1=uploadpack.allowFilter", "GIT_CONFIG_VALUE_1=true",
+			"GIT_CONFIG_KEY_2=uploadpack.allowReachableSHA1InWant", "GIT_CONFIG_VALUE_2=true",
 		},
 	}
 	srv := httptest.NewServer(h)
-	b.Cleanup(srv.Close)
+	tb.Cleanup(srv.Close)
 	return srv.URL
 }
 
@@ -108,6 +113,27 @@ func BenchmarkClone(b *testing.B) {
 	servers(b, 1000, func(b *testing.B, ts *testServer, url string) {
 		for i := 0; i < b.N; i++ {
 			ts.git("", "clone", "-q", "--bare", url, filepath.Join(b.TempDir(), "c"))
+		}
+	})
+}
+
+// BenchmarkShallowClone: a --depth 1 clone sends the tip's files,
+// most of them stored as deltas against versions that stay behind, so
+// the pack writer's delta search does the work.
+func BenchmarkShallowClone(b *testing.B) {
+	servers(b, 1000, func(b *testing.B, ts *testServer, url string) {
+		for i := 0; i < b.N; i++ {
+			ts.git("", "clone", "-q", "--bare", "--depth", "1", url, filepath.Join(b.TempDir(), "c"))
+		}
+	})
+}
+
+// BenchmarkPartialClone: a blob-less clone, then the checkout that
+// fetches the tip's blobs by id.
+func BenchmarkPartialClone(b *testing.B) {
+	servers(b, 1000, func(b *testing.B, ts *testServer, url string) {
+		for i := 0; i < b.N; i++ {
+			ts.git("", "clone", "-q", "--filter=blob:none", url, filepath.Join(b.TempDir(), "c"))
 		}
 	})
 }

@@ -18,21 +18,15 @@ import (
 
 // A test that measures what a request costs the server (peak memory,
 // bytes written) runs the server in a child process: the test binary
-// re-executed with childRootEnv set, serving gitserver over HTTP on
-// 127.0.0.1:0. The child's /proc files then describe the server alone.
+// re-executed with childRootEnv set (TestMain, in stream_test.go, then
+// calls runChildServer), serving gitserver over HTTP on 127.0.0.1:0. The
+// child's /proc files then describe the server alone.
 const (
 	childRootEnv     = "GITSERVER_TEST_CHILD_ROOT"
 	childMaxFileEnv  = "GITSERVER_TEST_CHILD_MAX_FILE"
 	childMaxRepoEnv  = "GITSERVER_TEST_CHILD_MAX_REPO"
 	childListeningAt = "listening on "
 )
-
-func TestMain(m *testing.M) {
-	if root := os.Getenv(childRootEnv); root != "" {
-		os.Exit(runChildServer(root))
-	}
-	os.Exit(m.Run())
-}
 
 // runChildServer serves the repositories under root until its standard
 // input closes (the parent test ended or died).

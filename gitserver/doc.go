@@ -1,20 +1,48 @@
-// Package gitserver speaks git: the smart-HTTP transport (upload-pack and
-// receive-pack written on go-git's plumbing), ref updates under a
-// per-repository lock, and repository creation. It knows nothing of HTTP
-// authentication or JSON; handlers/ decides who may call it.
+// Package gitserver speaks git: the fetch and push services (upload-pack
+// and receive-pack, protocol v0, v1 and v2, written on go-git's
+// plumbing), ref updates under a per-repository lock, and repository
+// creation. It knows nothing of authentication or JSON; handlers/ (and
+// the SSH door) decide who may call it.
+//
+// The services are streams: Server.UploadPack and Server.ReceivePack read
+// the client's requests from an io.Reader and answer on an io.Writer,
+// either stateless (smart HTTP: one request per call, the advertisement a
+// call of its own) or on one connection (SSH: advertisement, then the
+// whole exchange). ServeInfoRefs, ServeUploadPack and ServeReceivePack
+// are the smart-HTTP wrappers.
 //
 // Where things live:
 //
-//   - http.go: info/refs and the ref advertisement; uploadpack.go: fetch
-//     negotiation (protocol v0/v1, stateless RPC) and shallow; packwrite.go:
-//     the pack sent to clients; receivepack.go: pushes; indexpack.go: the
-//     pushed pack's index, every declared size checked as it streams in;
-//     delta.go: checked delta application and bounded inflation
-//     (ApplyDelta, InflateBounded) for any untrusted pack; fsck.go: git's
-//     fsck rules for pushed objects; pushcert.go: signed pushes and the
-//     Push shared by a push's updates; revwalk.go: history walks; odb.go:
-//     raw object access; refs.go: ref files; repo.go: Init, InitialCommit
-//     and the ref API used by handlers.
+//   - stream.go: the stream API and protocol version selection;
+//     http.go: the smart-HTTP wrappers (headers, gzip bodies, status
+//     codes); advertise.go: the v0 ref advertisement, the v2 capability
+//     list and ls-refs.
+//   - uploadpack.go: fetch in v0/v1 (want lines, negotiation rounds,
+//     shallow updates) and the pack response shared with v2;
+//     uploadpack_v2.go: v2 command requests and the sectioned fetch;
+//     filter.go: partial-clone filters (blob:none, blob:limit,
+//     tree:<depth>, combine).
+//   - revwalk.go: history walks (what a fetch sends, shallow boundaries,
+//     whether a wanted object is reachable from a ref); packwrite.go:
+//     the pack sent to clients, copying stored entries;
+//     deltasearch.go and deltaenc.go: new deltas for the objects whose
+//     stored delta cannot be reused; zsmall.go: compact zlib streams for
+//     small entries.
+//   - receivepack.go: pushes; indexpack.go: the pushed pack's index,
+//     every declared size checked as it streams in; delta.go: checked
+//     delta application and bounded inflation (ApplyDelta,
+//     InflateBounded) for any untrusted pack; fsck.go: git's fsck rules
+//     for pushed objects; pushcert.go: signed pushes and the Push shared
+//     by a push's updates; odb.go: raw object access; objectstore.go: a
+//     read-only go-git object store over odb.go (for browse, gitdiff and
+//     commitfiles);
+//     refs.go: ref files; refname.go: branch name checks; repo.go: Init,
+//     InitialCommit and the ref API used by handlers.
+//   - Sub-packages: merge (three-way merges; merge/linediff is git's
+//     line diff, LGPL), diffstat (pull request statistics), archive (ZIP),
+//     browse (reading code: contents, trees, grep, log, compare),
+//     gitdiff (diffs and patch series byte-identical to git) and
+//     commitfiles (a commit from file actions).
 //
 // Invariants the code relies on:
 //
@@ -34,4 +62,6 @@
 //   - Every ref write in the process goes through Server.Lock (or
 //     LockContext) and compares the current value before writing; refs
 //     are replaced through <ref>.lock and rename, packed-refs likewise.
+//   - A fetch serves only objects reachable from a ref (by id too: a
+//     partial clone asks for what it left out), never a dangling one.
 package gitserver

@@ -9,31 +9,12 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"time"
-
-	"github.com/go-git/go-git/v5/plumbing"
 )
 
 const (
 	serviceUploadPack  = "git-upload-pack"
 	serviceReceivePack = "git-receive-pack"
 )
-
-// Capabilities advertised to fetch clients. thin-pack means the client can
-// take thin packs; this server sends one only when a stored delta's base is
-// known to be on the client.
-const uploadPackCaps = "multi_ack thin-pack side-band side-band-64k ofs-delta " +
-	"shallow deepen-since deepen-not deepen-relative no-progress include-tag " +
-	"multi_ack_detailed no-done allow-tip-sha1-in-want allow-reachable-sha1-in-want " +
-	"object-format=sha1 agent=" + Agent
-
-// Capabilities advertised to push clients. Thin packs are accepted (no
-// no-thin): git then sends a small edit of a big file as a delta against
-// the version the server has, and indexPack completes the pack. Push
-// options are not advertised: nothing would carry them (git then refuses
-// push -o, as with http-backend). push-cert=<nonce> is added per request.
-const receivePackCaps = "report-status delete-refs side-band-64k quiet atomic " +
-	"ofs-delta object-format=sha1 agent=" + Agent
 
 func noCache(h http.Header) {
 	h.Set("Cache-Control", "no-cache, max-age=0, must-revalidate")
@@ -93,14 +74,26 @@ func requestBody(r *http.Request) (io.ReadCloser, error) {
 		if err != nil {
 			return nil, fmt.Errorf("gzip body: %w", err)
 		}
-		return zr, nil
+		return &gzipBody{zr, r.Body}, nil
 	default:
 		return nil, fmt.Errorf("unsupported Content-Encoding %q", r.Header.Get("Content-Encoding"))
 	}
 }
 
+// gzipBody is a gzip request body; a refused push drains the compressed
+// bytes (Raw), not what they inflate to.
+type gzipBody struct {
+	*gzip.Reader
+	raw io.Reader
+}
+
+func (g *gzipBody) Raw() io.Reader { return g.raw }
+
 // ServeInfoRefs answers GET .../info/refs?service=<service> with the smart
-// HTTP ref advertisement. The dumb protocol is not served.
+// HTTP advertisement: for upload-pack in the protocol version the
+// Git-Protocol header asks for (v2's capability list has no "# service"
+// header), for receive-pack always in v0 (with "version 1" first when
+// asked, as git does). The dumb protocol is not served.
 func (s *Server) ServeInfoRefs(w http.ResponseWriter, r *http.Request, repoPath, service string) {
 	if service != serviceUploadPack && service != serviceReceivePack {
 		http.Error(w, "only the smart HTTP protocol is supported", http.StatusForbidden)
@@ -110,10 +103,20 @@ func (s *Server) ServeInfoRefs(w http.ResponseWriter, r *http.Request, repoPath,
 		http.Error(w, "repository not found", http.StatusNotFound)
 		return
 	}
+	o := StreamOptions{Protocol: ProtocolVersion(r.Header.Get("Git-Protocol")), Stateless: true, AdvertiseRefs: true}
+	// Buffered whole, so a failure can still answer 500.
 	var buf bytes.Buffer
-	writePktf(&buf, "# service=%s\n", service)
-	writeFlush(&buf)
-	if err := s.advertise(r.Context(), &buf, repoPath, service); err != nil {
+	if service == serviceReceivePack || o.Protocol < 2 {
+		writePktf(&buf, "# service=%s\n", service)
+		writeFlush(&buf)
+	}
+	var err error
+	if service == serviceUploadPack {
+		err = s.UploadPack(r.Context(), repoPath, nil, &buf, o)
+	} else {
+		err = s.ReceivePack(r.Context(), repoPath, nil, &buf, o, ReceiveOptions{})
+	}
+	if err != nil {
 		s.log.Error("info/refs failed", "repo", repoPath, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
@@ -123,88 +126,67 @@ func (s *Server) ServeInfoRefs(w http.ResponseWriter, r *http.Request, repoPath,
 	w.Write(buf.Bytes())
 }
 
-// advertise writes the v0 ref advertisement: HEAD first (fetch only), refs
-// sorted, peeled tags as <name>^{}, capabilities on the first line, or a
-// capabilities^{} line with the zero id for an empty repository.
-func (s *Server) advertise(ctx context.Context, out io.Writer, repoPath, service string) error {
-	refs, packed, err := listRefs(repoPath, "")
-	if err != nil {
+// ServeUploadPack answers POST .../git-upload-pack (fetch and clone).
+func (s *Server) ServeUploadPack(w http.ResponseWriter, r *http.Request, repoPath string) {
+	s.serveRPC(w, r, repoPath, serviceUploadPack, func(ctx context.Context, in io.Reader, out io.Writer, o StreamOptions) error {
+		return s.UploadPack(ctx, repoPath, &limitedBody{io.NopCloser(in), maxNegotiationBody}, out, o)
+	})
+}
+
+// serveRPC runs a stateless smart-HTTP POST through the stream API:
+// the response headers go out with the first byte of the answer, so a
+// request refused before that still gets an HTTP error status.
+func (s *Server) serveRPC(w http.ResponseWriter, r *http.Request, repoPath, service string, run func(ctx context.Context, in io.Reader, out io.Writer, o StreamOptions) error) {
+	body, ok := rpcBody(w, r, repoPath)
+	if !ok {
+		return
+	}
+	defer body.Close()
+	out := &rpcResponse{w: w, rc: http.NewResponseController(w), contentType: "application/x-" + service + "-result"}
+	o := StreamOptions{Protocol: ProtocolVersion(r.Header.Get("Git-Protocol")), Stateless: true}
+	err := run(r.Context(), body, out, o)
+	switch {
+	case err == nil:
+		out.start()
+	case out.started:
+		s.log.Warn(service+" failed", "repo", repoPath, "err", err)
+	case errors.Is(err, ErrBadRequest):
+		s.log.Warn(service+": bad request", "repo", repoPath, "err", err)
+		http.Error(w, err.Error(), http.StatusBadRequest)
+	case errors.Is(err, ErrNotFound):
+		http.Error(w, "repository not found", http.StatusNotFound)
+	default:
+		s.log.Error(service+" failed", "repo", repoPath, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+	}
+}
+
+// rpcResponse is the body of a smart-HTTP answer. Its Flush sends what
+// was written so far through the ResponseController.
+type rpcResponse struct {
+	w           http.ResponseWriter
+	rc          *http.ResponseController
+	contentType string
+	started     bool
+}
+
+func (o *rpcResponse) start() {
+	if !o.started {
+		o.started = true
+		noCache(o.w.Header())
+		o.w.Header().Set("Content-Type", o.contentType)
+	}
+}
+
+func (o *rpcResponse) Write(p []byte) (int, error) {
+	o.start()
+	return o.w.Write(p)
+}
+
+func (o *rpcResponse) Flush() error {
+	o.start()
+	if err := o.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return err
 	}
-	capLine := receivePackCaps + " push-cert=" + s.certNonce(repoPath, time.Now().Unix())
-	upload := service == serviceUploadPack
-	if upload {
-		capLine = uploadPackCaps
-	}
-	first := true
-	line := func(h plumbing.Hash, name string) error {
-		if first {
-			first = false
-			return writePktf(out, "%s %s\x00%s\n", h, name, capLine)
-		}
-		return writePktf(out, "%s %s\n", h, name)
-	}
-
-	var db *odb
-	defer func() {
-		if db != nil {
-			db.close()
-		}
-	}()
-	peeled := func(r ref) (plumbing.Hash, bool, error) {
-		if p, ok := packed.peeled[r.name]; ok && packed.refs[r.name] == r.hash {
-			return p, true, nil
-		}
-		if db == nil {
-			if db, err = openODB(repoPath); err != nil {
-				return plumbing.ZeroHash, false, err
-			}
-		}
-		typ, err := db.typeOf(r.hash)
-		if err != nil || typ != objTag {
-			return plumbing.ZeroHash, false, nil // a dangling ref is advertised as is
-		}
-		target, _, err := newWalker(ctx, db).peel(r.hash, nil)
-		if err != nil {
-			return plumbing.ZeroHash, false, nil
-		}
-		return target, true, nil
-	}
-
-	if upload {
-		if target, err := readHEAD(repoPath); err == nil && target != "" {
-			for _, r := range refs {
-				if r.name == target {
-					capLine += " symref=HEAD:" + target
-					if err := line(r.hash, "HEAD"); err != nil {
-						return err
-					}
-					break
-				}
-			}
-		}
-	}
-	for _, r := range refs {
-		if err := line(r.hash, r.name); err != nil {
-			return err
-		}
-		if !upload {
-			continue
-		}
-		p, ok, err := peeled(r)
-		if err != nil {
-			return err
-		}
-		if ok {
-			if err := line(p, r.name+"^{}"); err != nil {
-				return err
-			}
-		}
-	}
-	if first {
-		if err := line(plumbing.ZeroHash, "capabilities^{}"); err != nil {
-			return err
-		}
-	}
-	return writeFlush(out)
+	return nil
 }

@@ -660,3 +660,96 @@ func (db *odb) lookupPrefix(prefix string) ([]plumbing.Hash, error) {
 	}
 	return found, nil
 }
+
+// sizeOf returns an object's size without reading its content: from the
+// pack entry header, or for a delta from the result size at the head of
+// the delta data, or from a loose object's header.
+func (db *odb) sizeOf(h plumbing.Hash) (int64, error) {
+	p, off, ok := db.find(h)
+	if !ok {
+		return db.looseSize(h)
+	}
+	eh, err := p.header(off)
+	if err != nil {
+		return 0, err
+	}
+	if eh.typ != objOFS && eh.typ != objREF {
+		return eh.size, nil
+	}
+	// A delta starts with two varints, the base's size and the result's:
+	// at most 20 bytes of inflated data.
+	head, err := db.inflatePrefix(p, off+eh.hdrLen, min(eh.size, 20))
+	if err != nil {
+		return 0, fmt.Errorf("object %s: %w", h, err)
+	}
+	pos := 0
+	varint := func() (int64, bool) {
+		var v int64
+		for shift := 0; pos < len(head) && shift < 63; shift += 7 {
+			c := head[pos]
+			pos++
+			v |= int64(c&0x7f) << shift
+			if c&0x80 == 0 {
+				return v, true
+			}
+		}
+		return 0, false
+	}
+	if _, ok := varint(); !ok {
+		return 0, fmt.Errorf("object %s: corrupt delta header", h)
+	}
+	size, ok := varint()
+	if !ok {
+		return 0, fmt.Errorf("object %s: corrupt delta header", h)
+	}
+	return size, nil
+}
+
+// inflatePrefix returns the first n bytes of the zlib stream at dataOff.
+func (db *odb) inflatePrefix(p *packFile, dataOff, n int64) ([]byte, error) {
+	end, err := p.entryEnd(dataOff)
+	if err != nil {
+		return nil, err
+	}
+	// Before its first bytes a deflate stream may hold a dynamic Huffman
+	// table of a few hundred bytes; 4 KiB covers that with room to spare.
+	v, err := p.view(dataOff, min(end-dataOff, n+4096))
+	if err != nil {
+		return nil, err
+	}
+	db.rd.Reset(v)
+	if err := db.resetZlib(&db.rd); err != nil {
+		return nil, err
+	}
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(db.zr, buf); err != nil {
+		return nil, err
+	}
+	return buf, nil
+}
+
+// looseSize reads the size from a loose object's header.
+func (db *odb) looseSize(h plumbing.Hash) (int64, error) {
+	f, err := os.Open(db.loosePath(h))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return 0, fmt.Errorf("object %s: %w", h, ErrNotFound)
+		}
+		return 0, fmt.Errorf("object %s: %w", h, err)
+	}
+	defer f.Close()
+	db.br.Reset(f)
+	if err := db.resetZlib(db.br); err != nil {
+		return 0, fmt.Errorf("object %s: %w", h, err)
+	}
+	var head [64]byte
+	n, err := io.ReadFull(db.zr, head[:])
+	if err != nil && err != io.ErrUnexpectedEOF {
+		return 0, fmt.Errorf("object %s: %w", h, err)
+	}
+	_, size, _, err := parseLooseHeader(head[:n])
+	if err != nil {
+		return 0, fmt.Errorf("object %s: %w", h, err)
+	}
+	return size, nil
+}

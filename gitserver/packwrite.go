@@ -33,8 +33,11 @@ type packWriter struct {
 
 	written    map[plumbing.Hash]int64 // object -> offset in this pack
 	inProgress map[plumbing.Hash]bool
+	planned    map[plumbing.Hash]newDelta // new deltas for objects with no reusable one
 	buf        []byte
 	zw         *zlib.Writer
+	small      bytes.Buffer // a small object's zlib output, to compare
+	alt        []byte       // its stored or fixed-Huffman alternative
 
 	deltas, reused, reusedDeltas int
 }
@@ -51,6 +54,7 @@ func newPackWriter(db *odb, out io.Writer, en *enumeration, ofsDelta, thin bool)
 		en:         en,
 		written:    make(map[plumbing.Hash]int64, len(en.objects)),
 		inProgress: map[plumbing.Hash]bool{},
+		planned:    map[plumbing.Hash]newDelta{},
 		buf:        make([]byte, 64*1024),
 	}
 }
@@ -64,6 +68,10 @@ func (pw *packWriter) Write(p []byte) (int, error) {
 }
 
 func (pw *packWriter) writePack(tick func() error) error {
+	locs := pw.order()
+	if err := pw.planDeltas(locs, tick); err != nil {
+		return err
+	}
 	var hdr [12]byte
 	copy(hdr[:4], "PACK")
 	binary.BigEndian.PutUint32(hdr[4:], 2)
@@ -71,13 +79,13 @@ func (pw *packWriter) writePack(tick func() error) error {
 	if _, err := pw.Write(hdr[:]); err != nil {
 		return err
 	}
-	for i, h := range pw.order() {
+	for i, l := range locs {
 		if i&255 == 0 {
 			if err := tick(); err != nil {
 				return err
 			}
 		}
-		if err := pw.writeObject(h); err != nil {
+		if err := pw.writeObject(l.h); err != nil {
 			return err
 		}
 	}
@@ -88,39 +96,46 @@ func (pw *packWriter) writePack(tick func() error) error {
 	return err
 }
 
+// objLoc is an object of the pack and where it is stored (p nil: loose).
+type objLoc struct {
+	h    plumbing.Hash
+	p    *packFile
+	off  int64
+	name uint32 // enumeration.names
+}
+
 // order lists the objects by where they are stored, so that copying them
 // reads each pack front to back; loose objects go last. The client does
 // not care about order beyond bases preceding their deltas, which
 // writeObject ensures.
-func (pw *packWriter) order() []plumbing.Hash {
-	type loc struct {
-		pack int
-		off  int64
-		h    plumbing.Hash
-	}
+func (pw *packWriter) order() []objLoc {
 	rank := map[*packFile]int{}
 	for i, p := range pw.db.packs {
 		rank[p] = i
 	}
-	locs := make([]loc, len(pw.en.objects))
+	locs := make([]objLoc, len(pw.en.objects))
 	for i, h := range pw.en.objects {
+		locs[i] = objLoc{h: h, off: int64(i)}
+		if i < len(pw.en.names) {
+			locs[i].name = pw.en.names[i]
+		}
 		if p, off, ok := pw.db.find(h); ok {
-			locs[i] = loc{rank[p], off, h}
-		} else {
-			locs[i] = loc{len(pw.db.packs), int64(i), h}
+			locs[i].p, locs[i].off = p, off
 		}
 	}
+	packRank := func(l objLoc) int {
+		if l.p == nil {
+			return len(pw.db.packs)
+		}
+		return rank[l.p]
+	}
 	sort.Slice(locs, func(i, j int) bool {
-		if locs[i].pack != locs[j].pack {
-			return locs[i].pack < locs[j].pack
+		if a, b := packRank(locs[i]), packRank(locs[j]); a != b {
+			return a < b
 		}
 		return locs[i].off < locs[j].off
 	})
-	out := make([]plumbing.Hash, len(locs))
-	for i, l := range locs {
-		out[i] = l.h
-	}
-	return out
+	return locs
 }
 
 func (pw *packWriter) writeObject(h plumbing.Hash) error {
@@ -132,10 +147,7 @@ func (pw *packWriter) writeObject(h plumbing.Hash) error {
 	}
 	p, off, ok := pw.db.find(h)
 	if !ok {
-		if done, err := pw.thinDelta(h); done || err != nil {
-			return err
-		}
-		return pw.writeFull(h)
+		return pw.writeUnstored(h)
 	}
 	eh, err := p.header(off)
 	if err != nil {
@@ -181,19 +193,53 @@ func (pw *packWriter) writeObject(h plumbing.Hash) error {
 		} else {
 			hdr = refDeltaHeader(eh.size, base)
 		}
-	case pw.thin && pw.en.clientHas[base]:
+	case pw.thin && pw.en.clientHas[base] && pw.filteredBaseOK(base):
 		hdr = refDeltaHeader(eh.size, base)
 	default:
-		if done, err := pw.thinDelta(h); done || err != nil {
-			return err
-		}
-		return pw.writeFull(h)
+		return pw.writeUnstored(h)
 	}
 	pw.written[h] = pw.n
 	pw.reused++
 	pw.reusedDeltas++
 	pw.deltas++
 	return pw.copyEntry(h, p, off, eh, end, hdr)
+}
+
+// writeUnstored writes an object that has no stored entry to copy (it
+// is loose, or its stored delta's base is not sent): as a thin delta
+// against the client's previous version, as the delta planDeltas found,
+// or whole.
+func (pw *packWriter) writeUnstored(h plumbing.Hash) error {
+	if done, err := pw.thinDelta(h); done || err != nil {
+		delete(pw.planned, h)
+		return err
+	}
+	d, ok := pw.planned[h]
+	if !ok {
+		return pw.writeFull(h)
+	}
+	delete(pw.planned, h)
+	pw.inProgress[h] = true
+	err := pw.writeObject(d.base)
+	delete(pw.inProgress, h)
+	if errors.Is(err, errDeltaCycle) {
+		return pw.writeFull(h)
+	}
+	if err != nil {
+		return err
+	}
+	var hdr []byte
+	if pw.ofsDelta {
+		hdr = appendOfsDistance(appendEntryHeader(nil, objOFS, int64(len(d.delta))), pw.n-pw.written[d.base])
+	} else {
+		hdr = refDeltaHeader(int64(len(d.delta)), d.base)
+	}
+	pw.written[h] = pw.n
+	pw.deltas++
+	if _, err := pw.Write(hdr); err != nil {
+		return err
+	}
+	return pw.deflate(d.delta)
 }
 
 // Bounds for computing a new delta against the client's copy: below
@@ -210,7 +256,7 @@ const (
 // reuse as deltas get here, so this runs for few objects per fetch.
 func (pw *packWriter) thinDelta(h plumbing.Hash) (bool, error) {
 	base, ok := pw.en.deltaBase[h]
-	if !pw.thin || !ok || !pw.en.clientHas[base] {
+	if !pw.thin || !ok || !pw.en.clientHas[base] || !pw.filteredBaseOK(base) {
 		return false, nil
 	}
 	typ, target, err := pw.db.read(h)
@@ -238,6 +284,29 @@ func (pw *packWriter) thinDelta(h plumbing.Hash) (bool, error) {
 		return true, err
 	}
 	return true, pw.deflate(delta)
+}
+
+// filteredBaseOK reports whether a partial clone can be trusted to hold
+// base, an object of a commit it has: only if the fetch's filter would
+// have let base through. (A tree:<depth> filter needs no check: the base
+// is at the same path as the object sent, so at the same depth.)
+func (pw *packWriter) filteredBaseOK(base plumbing.Hash) bool {
+	f := pw.en.filter
+	if f == nil || f.blobLimit < 0 {
+		return true
+	}
+	typ, err := pw.db.typeOf(base)
+	if err != nil {
+		return false
+	}
+	if typ != objBlob {
+		return true
+	}
+	if f.blobLimit == 0 {
+		return false
+	}
+	size, err := pw.db.sizeOf(base)
+	return err == nil && size < f.blobLimit
 }
 
 // copyEntry writes hdr and then the stored zlib stream of the entry,
@@ -302,10 +371,30 @@ func (pw *packWriter) writeFull(h plumbing.Hash) error {
 }
 
 func (pw *packWriter) deflate(data []byte) error {
+	if len(data) > smallDeflateMax {
+		return pw.zlibTo(pw, data)
+	}
+	// Small: keep the smallest of zlib's output, a stored block and
+	// fixed-Huffman literals (see zsmall.go).
+	pw.small.Reset()
+	if err := pw.zlibTo(&pw.small, data); err != nil {
+		return err
+	}
+	best := pw.small.Bytes()
+	if fixed := fixedLiteralBytes(data); fixed < len(best) && fixed <= len(data)+11 {
+		best = appendZlibFixed(pw.alt[:0], data)
+	} else if len(data)+11 < len(best) {
+		best = appendZlibStored(pw.alt[:0], data)
+	}
+	_, err := pw.Write(best)
+	return err
+}
+
+func (pw *packWriter) zlibTo(w io.Writer, data []byte) error {
 	if pw.zw == nil {
-		pw.zw, _ = zlib.NewWriterLevel(pw, zlib.DefaultCompression)
+		pw.zw, _ = zlib.NewWriterLevel(w, zlib.DefaultCompression)
 	} else {
-		pw.zw.Reset(pw)
+		pw.zw.Reset(w)
 	}
 	if _, err := pw.zw.Write(data); err != nil {
 		return err

@@ -22,7 +22,13 @@ const (
 	bandError    = 3
 )
 
-var errFlush = errors.New("flush packet")
+var (
+	errFlush = errors.New("flush packet")
+	// errDelim and errResponseEnd are protocol v2's special packets
+	// (0001, 0002). Readers of v0 requests treat them as any other error.
+	errDelim       = errors.New("delim packet")
+	errResponseEnd = errors.New("response-end packet")
+)
 
 // pktReader reads pkt-lines from a buffered stream without reading past the
 // last packet it returns, so the same bufio.Reader can then hand the rest
@@ -37,7 +43,9 @@ func newPktReader(r *bufio.Reader) *pktReader {
 }
 
 // next returns the payload of the next packet. A flush packet yields
-// errFlush; a clean end of stream before a length prefix yields io.EOF.
+// errFlush, a delim packet errDelim, a response-end packet
+// errResponseEnd; a clean end of stream before a length prefix yields
+// io.EOF.
 // The returned slice is only valid until the next call.
 func (p *pktReader) next() ([]byte, error) {
 	var hdr [4]byte
@@ -55,8 +63,11 @@ func (p *pktReader) next() ([]byte, error) {
 	switch {
 	case size == 0:
 		return nil, errFlush
+	case size == 1:
+		return nil, errDelim
+	case size == 2:
+		return nil, errResponseEnd
 	case size < 4:
-		// delim (0001) and response-end (0002) only exist in protocol v2.
 		return nil, fmt.Errorf("unexpected special packet %04x", size)
 	case size > maxPktLen:
 		return nil, fmt.Errorf("pkt-line too long: %d", size)
@@ -95,6 +106,12 @@ func writePktf(w io.Writer, format string, args ...any) error {
 
 func writeFlush(w io.Writer) error {
 	_, err := io.WriteString(w, "0000")
+	return err
+}
+
+// writeDelim ends a section of a protocol v2 message.
+func writeDelim(w io.Writer) error {
+	_, err := io.WriteString(w, "0001")
 	return err
 }
 

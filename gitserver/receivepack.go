@@ -209,30 +209,30 @@ func oneLine(s string) string {
 
 // ServeReceivePack answers POST .../git-receive-pack (push).
 func (s *Server) ServeReceivePack(w http.ResponseWriter, r *http.Request, repoPath string, opts ReceiveOptions) {
-	body, ok := rpcBody(w, r, repoPath)
-	if !ok {
-		return
-	}
-	defer body.Close()
-	br := bufio.NewReaderSize(body, 64*1024)
+	s.serveRPC(w, r, repoPath, serviceReceivePack, func(ctx context.Context, in io.Reader, out io.Writer, o StreamOptions) error {
+		return s.ReceivePack(ctx, repoPath, in, out, o, opts)
+	})
+}
+
+// receiveStream reads one push request (commands, then the pack) from br
+// and runs it, reporting to out. raw is the request as it came over the
+// network (see rawReader), drained when a push is refused early.
+func (s *Server) receiveStream(ctx context.Context, repoPath string, br *bufio.Reader, raw io.Reader, fw *flushWriter, opts ReceiveOptions) error {
 	req, err := parseReceiveRequest(br)
 	if err != nil {
-		s.log.Warn("receive-pack: bad request", "repo", repoPath, "err", err)
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
+		return badRequest(err)
 	}
-	noCache(w.Header())
-	w.Header().Set("Content-Type", "application/x-git-receive-pack-result")
 	if len(req.cmds) == 0 {
-		return
+		return nil
 	}
-	out := &receiveOutput{w: &flushWriter{w: w, rc: http.NewResponseController(w)}, msgs: io.Discard}
+	out := &receiveOutput{w: fw, msgs: io.Discard}
 	if req.caps.has("side-band-64k") {
 		out.sideband = true
 		out.msgs = &sidebandWriter{w: out.w, band: bandProgress, max: sideband64kMax}
 	}
-	unpack := s.receive(r.Context(), repoPath, req, br, r.Body, opts, out)
+	unpack := s.receive(ctx, repoPath, req, br, raw, opts, out)
 	out.report(req.caps.has("report-status"), unpack, req.cmds)
+	return nil
 }
 
 // receive runs a push: quarantine and index the pack, validate it, run the
@@ -474,6 +474,18 @@ func (s *Server) receivePack(ctx context.Context, repoPath string, pack io.Reade
 		return nil, err
 	}
 	return rp, nil
+}
+
+// encodedBody is a request body decoded from a Content-Encoding; Raw is
+// the body as it came over the network.
+type encodedBody interface{ Raw() io.Reader }
+
+// rawReader returns what in was decoded from, or in itself.
+func rawReader(in io.Reader) io.Reader {
+	if e, ok := in.(encodedBody); ok {
+		return e.Raw()
+	}
+	return in
 }
 
 // maxDrain bounds how much of a refused push's body is read and thrown

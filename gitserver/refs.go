@@ -185,52 +185,73 @@ func readHEAD(repoPath string) (string, error) {
 // refs/ is read. Loose values override packed ones; the list is sorted by
 // name. Symbolic refs are resolved; dangling ones skipped.
 func listRefs(repoPath, prefix string) ([]ref, *packedRefs, error) {
+	return listRefsUnder(repoPath, []string{prefix})
+}
+
+// listRefsUnder is listRefs for the refs matching any of prefixes, which
+// may end anywhere ("refs/heads/ma"): only the directories that can hold
+// a match are read, so asking for the branches of a repository with
+// thousands of tags does not read the tags.
+func listRefsUnder(repoPath string, prefixes []string) ([]ref, *packedRefs, error) {
 	packed, err := readPackedRefs(repoPath)
 	if err != nil {
 		return nil, nil, err
 	}
+	matches := func(name string) bool {
+		for _, p := range prefixes {
+			if strings.HasPrefix(name, p) {
+				return true
+			}
+		}
+		return false
+	}
 	all := make(map[string]plumbing.Hash, len(packed.refs))
 	for name, h := range packed.refs {
-		if strings.HasPrefix(name, prefix) {
+		if matches(name) {
 			all[name] = h
 		}
 	}
-	root := filepath.Join(repoPath, "refs")
-	if prefix != "" {
-		root = refPath(repoPath, strings.TrimSuffix(prefix, "/"))
-	}
-	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
+	for _, dir := range refDirs(prefixes) {
+		root := filepath.Join(repoPath, "refs")
+		if dir != "refs/" {
+			root = refPath(repoPath, strings.TrimSuffix(dir, "/"))
+		}
+		err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					return nil
+				}
+				return err
+			}
+			if d.IsDir() || !d.Type().IsRegular() || strings.HasSuffix(d.Name(), ".lock") {
 				return nil
 			}
-			return err
-		}
-		if d.IsDir() || !d.Type().IsRegular() || strings.HasSuffix(d.Name(), ".lock") {
-			return nil
-		}
-		rel, err := filepath.Rel(repoPath, p)
-		if err != nil {
-			return err
-		}
-		name := filepath.ToSlash(rel)
-		h, sym, exists, err := readLoose(repoPath, name)
-		if err != nil || !exists {
-			// A ref being renamed into place or a stray file must not
-			// break every fetch; skip what cannot be read.
-			return nil
-		}
-		if sym != "" {
-			h, exists, err = readRef(repoPath, sym, packed)
+			rel, err := filepath.Rel(repoPath, p)
+			if err != nil {
+				return err
+			}
+			name := filepath.ToSlash(rel)
+			if !matches(name) {
+				return nil
+			}
+			h, sym, exists, err := readLoose(repoPath, name)
 			if err != nil || !exists {
+				// A ref being renamed into place or a stray file must not
+				// break every fetch; skip what cannot be read.
 				return nil
 			}
+			if sym != "" {
+				h, exists, err = readRef(repoPath, sym, packed)
+				if err != nil || !exists {
+					return nil
+				}
+			}
+			all[name] = h
+			return nil
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("list refs: %w", err)
 		}
-		all[name] = h
-		return nil
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("list refs: %w", err)
 	}
 	refs := make([]ref, 0, len(all))
 	for name, h := range all {
@@ -238,6 +259,36 @@ func listRefs(repoPath, prefix string) ([]ref, *packedRefs, error) {
 	}
 	sort.Slice(refs, func(i, j int) bool { return refs[i].name < refs[j].name })
 	return refs, packed, nil
+}
+
+// refDirs returns the directories below refs/ ("refs/", "refs/heads/")
+// that can hold loose refs matching prefixes, none inside another. A
+// prefix that names no valid directory (outside refs/, or with ".."
+// in it) needs none: no ref can live there.
+func refDirs(prefixes []string) []string {
+	var dirs []string
+	for _, p := range prefixes {
+		if !strings.HasPrefix(p, "refs/") {
+			if strings.HasPrefix("refs/", p) {
+				dirs = append(dirs, "refs/") // "", "r", "refs"
+			}
+			continue
+		}
+		dir := p[:strings.LastIndexByte(p, '/')+1]
+		if dir != "refs/" && checkRefName(strings.TrimSuffix(dir, "/")) != nil {
+			continue
+		}
+		dirs = append(dirs, dir)
+	}
+	sort.Strings(dirs)
+	var out []string
+	for _, d := range dirs {
+		if n := len(out); n > 0 && strings.HasPrefix(d, out[n-1]) {
+			continue
+		}
+		out = append(out, d)
+	}
+	return out
 }
 
 // refNameConflict reports an existing ref that makes name impossible to

@@ -156,21 +156,55 @@ func (q *commitQueue) Pop() any {
 // enumeration is the set of objects a fetch must send, plus the objects
 // known to be on the client (usable as thin-pack delta bases).
 type enumeration struct {
-	objects   []plumbing.Hash
+	objects []plumbing.Hash
+	// names holds, for each of objects, the hash of the name it was met
+	// under in a tree (0 for others): the pack writer's delta search
+	// compares objects of similar names first, as git does.
+	names     []uint32
 	sending   map[plumbing.Hash]bool
 	clientHas map[plumbing.Hash]bool
 	// deltaBase maps a tree or blob being sent to the object at the same
 	// path in a commit the client has: the base git itself would try for
 	// a thin pack.
 	deltaBase map[plumbing.Hash]plumbing.Hash
+
+	// filter is the fetch's partial-clone filter (nil for none). A
+	// filtered client may lack objects of commits it has, so the pack
+	// writer does not rely on those as thin-pack bases.
+	filter *objectFilter
+	// walkedAt is the shallowest depth each tree was walked at, kept
+	// only under a tree:<depth> filter: a tree first met deep (children
+	// left out) must be walked again when met shallower.
+	walkedAt map[plumbing.Hash]int
+	// omitted caches the blobs blob:limit left out, so each size is
+	// read once.
+	omitted map[plumbing.Hash]bool
 }
 
 // add puts h in the pack unless it is already there or on the client.
-func (en *enumeration) add(h plumbing.Hash) {
+func (en *enumeration) add(h plumbing.Hash) { en.addNamed(h, 0) }
+
+// addNamed is add for an object met in a tree under a name of that hash.
+func (en *enumeration) addNamed(h plumbing.Hash, name uint32) {
 	if !en.sending[h] && !en.clientHas[h] {
 		en.sending[h] = true
 		en.objects = append(en.objects, h)
+		en.names = append(en.names, name)
 	}
+}
+
+// nameHash is git's pack_name_hash: a number that sorts names by their
+// last sixteen non-space characters, so that files of one name (or one
+// extension) end up next to each other.
+func nameHash(name []byte) uint32 {
+	var h uint32
+	for _, c := range name {
+		if c == ' ' || c >= '\t' && c <= '\r' {
+			continue
+		}
+		h = h>>2 + uint32(c)<<24
+	}
+	return h
 }
 
 // enumerate lists the objects reachable from wants but not from haves.
@@ -189,11 +223,19 @@ func (en *enumeration) add(h plumbing.Hash) {
 // miss objects.) Oldest first lets the client's objects be marked before
 // newer commits reach the same paths, so the client's trees are never
 // walked whole.
-func (w *walker) enumerate(wants, haves []plumbing.Hash, cut map[plumbing.Hash]bool, clientCommits []plumbing.Hash) (*enumeration, error) {
+//
+// A filter leaves trees and blobs out as `git rev-list --filter` does,
+// except those a want names.
+func (w *walker) enumerate(wants, haves []plumbing.Hash, cut map[plumbing.Hash]bool, clientCommits []plumbing.Hash, filter *objectFilter) (*enumeration, error) {
 	en := &enumeration{
 		sending:   map[plumbing.Hash]bool{},
 		clientHas: map[plumbing.Hash]bool{},
 		deltaBase: map[plumbing.Hash]plumbing.Hash{},
+		filter:    filter,
+		omitted:   map[plumbing.Hash]bool{},
+	}
+	if filter != nil && filter.treeDepth >= 0 {
+		en.walkedAt = map[plumbing.Hash]int{}
 	}
 
 	var uninteresting []*commitNode
@@ -243,6 +285,15 @@ func (w *walker) enumerate(wants, haves []plumbing.Hash, cut map[plumbing.Hash]b
 	for _, c := range result {
 		en.add(c.hash)
 	}
+	if !filter.includesAt(0) {
+		// tree:0: commits only, and what the wants name.
+		for _, t := range rootTrees {
+			if err := w.walkTree(en, t, 0, nil, -1); err != nil {
+				return nil, err
+			}
+		}
+		return en, nil
+	}
 
 	edges, err := w.edgeTrees(result, cut, clientCommits)
 	if err != nil {
@@ -273,12 +324,14 @@ func (w *walker) enumerate(wants, haves []plumbing.Hash, cut map[plumbing.Hash]b
 				clientTrees = append(clientTrees, t)
 			}
 		}
-		if err := w.walkTree(en, c.info.tree, clientTrees); err != nil {
+		if err := w.walkTree(en, c.info.tree, 0, clientTrees, 0); err != nil {
 			return nil, err
 		}
 	}
 	for _, t := range rootTrees {
-		if err := w.walkTree(en, t, nil); err != nil {
+		// A tree named by a want is sent whatever the filter; its
+		// entries are at depth 0, as git counts.
+		if err := w.walkTree(en, t, 0, nil, -1); err != nil {
 			return nil, err
 		}
 	}
@@ -332,13 +385,20 @@ func (w *walker) edgeTrees(result []*commitNode, cut map[plumbing.Hash]bool, cli
 	return trees, nil
 }
 
-// walkTree adds tree h and what it holds, except what the client has.
-// clientTrees are the trees at the same path in commits the client has:
-// equal entries are on the client; a changed file's previous version
-// there is the delta base a thin pack may use.
-func (w *walker) walkTree(en *enumeration, h plumbing.Hash, clientTrees []plumbing.Hash) error {
-	if en.sending[h] || en.clientHas[h] {
+// walkTree adds tree h and what it holds, except what the client has
+// and what the filter leaves out. clientTrees are the trees at the same
+// path in commits the client has: equal entries are on the client; a
+// changed file's previous version there is the delta base a thin pack
+// may use. name is nameHash of the entry naming h; depth is h's depth
+// below the commit (0 for a root tree).
+func (w *walker) walkTree(en *enumeration, h plumbing.Hash, name uint32, clientTrees []plumbing.Hash, depth int) error {
+	if en.clientHas[h] {
 		return nil
+	}
+	if en.sending[h] {
+		if d, ok := en.walkedAt[h]; !ok || d <= depth {
+			return nil
+		}
 	}
 	for _, c := range clientTrees {
 		if c == h {
@@ -349,7 +409,11 @@ func (w *walker) walkTree(en *enumeration, h plumbing.Hash, clientTrees []plumbi
 	if err := w.tick(); err != nil {
 		return err
 	}
-	en.add(h)
+	en.addNamed(h, name)
+	if en.walkedAt != nil {
+		en.walkedAt[h] = depth
+	}
+	childIn := en.filter.includesAt(depth + 1)
 	for _, c := range clientTrees {
 		en.clientHas[c] = true
 		if _, ok := en.deltaBase[h]; !ok {
@@ -369,7 +433,10 @@ func (w *walker) walkTree(en *enumeration, h plumbing.Hash, clientTrees []plumbi
 	cursor := make([]int, len(cps))
 	var sub []plumbing.Hash
 	for _, e := range ents {
-		if e.isGitlnk() || en.sending[e.hash] || en.clientHas[e.hash] {
+		if e.isGitlnk() || !childIn || en.clientHas[e.hash] {
+			continue
+		}
+		if en.sending[e.hash] && (en.walkedAt == nil || !e.isTree()) {
 			continue
 		}
 		same := false
@@ -402,14 +469,36 @@ func (w *walker) walkTree(en *enumeration, h plumbing.Hash, clientTrees []plumbi
 			continue
 		}
 		if e.isTree() {
-			if err := w.walkTree(en, e.hash, append([]plumbing.Hash(nil), sub...)); err != nil {
+			if err := w.walkTree(en, e.hash, nameHash(e.name), append([]plumbing.Hash(nil), sub...), depth+1); err != nil {
 				return err
 			}
-		} else {
-			en.add(e.hash)
+		} else if w.blobPasses(en, e.hash) {
+			en.addNamed(e.hash, nameHash(e.name))
 		}
 	}
 	return nil
+}
+
+// blobPasses applies the filter's size limit to a blob met in a tree.
+func (w *walker) blobPasses(en *enumeration, h plumbing.Hash) bool {
+	f := en.filter
+	switch {
+	case f == nil || f.blobLimit < 0:
+		return true
+	case f.blobLimit == 0 || en.omitted[h]:
+		return false
+	}
+	size, err := w.db.sizeOf(h)
+	if err != nil {
+		// As git: a size that cannot be read is no reason to leave the
+		// blob out; reading it for the pack will report the problem.
+		return true
+	}
+	if size >= f.blobLimit {
+		en.omitted[h] = true
+		return false
+	}
+	return true
 }
 
 // limit walks commits newest first from interesting and uninteresting
@@ -790,4 +879,178 @@ func (w *walker) isAncestor(old, new plumbing.Hash) (bool, error) {
 		}
 	}
 	return po.flags&p2 != 0, nil
+}
+
+// unreachableWant returns the first want that is neither a ref tip (or
+// its peeled value) nor reachable from one (zero if there is none): git's
+// allow-reachable-sha1-in-want, for objects of any type. Stateless HTTP
+// makes wanting a non-tip commit normal (a ref may move between the
+// advertisement and the POST), and a partial clone later asks for the
+// trees and blobs it left out, by id.
+func (w *walker) unreachableWant(refs []ref, wants []plumbing.Hash) (plumbing.Hash, error) {
+	tips := map[plumbing.Hash]bool{}
+	for _, r := range refs {
+		tips[r.hash] = true
+	}
+	var pending []plumbing.Hash
+	for _, h := range wants {
+		if tips[h] {
+			continue
+		}
+		if !w.db.has(h) {
+			return h, nil
+		}
+		pending = append(pending, h)
+	}
+	if len(pending) == 0 {
+		return plumbing.ZeroHash, nil
+	}
+	// Peeled tag targets count as tips.
+	var tipList []plumbing.Hash
+	for _, r := range refs {
+		tipList = append(tipList, r.hash)
+		target, _, err := w.peel(r.hash, func(tag plumbing.Hash) { tips[tag] = true })
+		if err == nil {
+			tips[target] = true
+		}
+	}
+	var commits, others []plumbing.Hash
+	for _, h := range pending {
+		if tips[h] {
+			continue
+		}
+		typ, err := w.db.typeOf(h)
+		switch {
+		case err != nil:
+			return h, nil
+		case typ == objCommit:
+			commits = append(commits, h)
+		case typ == objTree || typ == objBlob:
+			others = append(others, h)
+		default:
+			return h, nil // a tag object no ref leads to
+		}
+	}
+	if len(commits) > 0 {
+		found, err := w.reachableFrom(commits, tipList)
+		if err != nil {
+			return plumbing.ZeroHash, err
+		}
+		for _, h := range commits {
+			if !found[h] {
+				return h, nil
+			}
+		}
+	}
+	if len(others) > 0 {
+		missing, err := w.findInTrees(others, tipList)
+		if err != nil {
+			return plumbing.ZeroHash, err
+		}
+		if len(missing) > 0 {
+			return missing[0], nil
+		}
+	}
+	return plumbing.ZeroHash, nil
+}
+
+// findInTrees looks for trees and blobs in the history of tips and
+// returns those it cannot find, in the order given. It searches the
+// trees of the tips first, where the objects a partial clone fetches
+// on demand (for a checkout) usually are, then the commits behind them
+// newest first, so that finding recent objects does not walk the whole
+// history; each distinct tree is read once.
+func (w *walker) findInTrees(targets []plumbing.Hash, tips []plumbing.Hash) ([]plumbing.Hash, error) {
+	left := make(map[plumbing.Hash]bool, len(targets))
+	for _, h := range targets {
+		left[h] = true
+	}
+	seen := map[plumbing.Hash]bool{}
+	var stack []plumbing.Hash
+	search := func(root plumbing.Hash) error {
+		stack = append(stack[:0], root)
+		for len(stack) > 0 && len(left) > 0 {
+			t := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if seen[t] {
+				continue
+			}
+			seen[t] = true
+			delete(left, t)
+			if err := w.tick(); err != nil {
+				return err
+			}
+			ents, err := w.tree(t)
+			if err != nil {
+				return err
+			}
+			for _, e := range ents {
+				switch {
+				case e.isGitlnk():
+				case e.isTree():
+					if !seen[e.hash] {
+						stack = append(stack, e.hash)
+					}
+				default:
+					delete(left, e.hash)
+				}
+			}
+		}
+		return nil
+	}
+
+	var heads []*commitNode
+	for _, t := range tips {
+		target, typ, err := w.peel(t, nil)
+		if err != nil {
+			continue
+		}
+		switch typ {
+		case objCommit:
+			n, err := w.commit(target)
+			if err != nil {
+				continue
+			}
+			heads = append(heads, n)
+			if err := search(n.info.tree); err != nil {
+				return nil, err
+			}
+		case objTree:
+			if err := search(target); err != nil {
+				return nil, err
+			}
+		}
+	}
+	q := &commitQueue{}
+	queued := map[plumbing.Hash]bool{}
+	for _, n := range heads {
+		if !queued[n.hash] {
+			queued[n.hash] = true
+			heap.Push(q, n)
+		}
+	}
+	for q.Len() > 0 && len(left) > 0 {
+		n := heap.Pop(q).(*commitNode)
+		if err := search(n.info.tree); err != nil {
+			return nil, err
+		}
+		for _, ph := range n.info.parents {
+			if queued[ph] {
+				continue
+			}
+			queued[ph] = true
+			p, err := w.commit(ph)
+			if err != nil {
+				continue // a shallow or damaged history: search what there is
+			}
+			heap.Push(q, p)
+		}
+	}
+	var missing []plumbing.Hash
+	for _, h := range targets {
+		if left[h] {
+			missing = append(missing, h)
+		}
+	}
+	return missing, nil
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -14,9 +13,10 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 )
 
-// uploadRequest is one stateless-RPC round of the fetch protocol (v0/v1):
-// the wants and shallow state, repeated by the client in every round, then
-// the haves of this round, ending in a flush (more rounds to come) or done.
+// uploadRequest is what a client asks of one fetch: for protocol v0/v1
+// one stateless-RPC round (the wants and shallow state, repeated by the
+// client in every round, then the haves of this round, ending in a flush
+// or done), for v2 one fetch command.
 type uploadRequest struct {
 	wants          []plumbing.Hash
 	caps           capabilities
@@ -24,11 +24,19 @@ type uploadRequest struct {
 	depth          int
 	deepenSince    int64
 	deepenNot      []string
+	filter         *objectFilter
 	haves          []plumbing.Hash
 	done           bool
 	// probe is the first request of a deepening fetch: wants and
 	// shallow/deepen lines only, answered with the shallow update alone.
 	probe bool
+
+	// Protocol v2 only. Capabilities that v0 negotiates on the first
+	// want line arrive as arguments and are kept in caps.
+	v2          bool
+	wantRefs    []string // want-ref arguments, in request order
+	waitForDone bool
+	sidebandAll bool
 }
 
 func (r *uploadRequest) deepens() bool {
@@ -38,9 +46,66 @@ func (r *uploadRequest) deepens() bool {
 // infiniteDepth is what `git fetch --unshallow` sends.
 const infiniteDepth = 0x7fffffff
 
-func parseUploadRequest(in *bufio.Reader) (*uploadRequest, error) {
+// parseShallowLine handles the shallow and deepen lines v0 and v2 share.
+// ok is false when line is none of them.
+func (r *uploadRequest) parseShallowLine(s string) (ok bool, err error) {
+	switch {
+	case strings.HasPrefix(s, "shallow "):
+		h, ok := parseHash(s[len("shallow "):])
+		if !ok {
+			return true, fmt.Errorf("protocol error: bad shallow line %q", s)
+		}
+		r.clientShallows = append(r.clientShallows, h)
+	case strings.HasPrefix(s, "deepen-since "):
+		t, err := strconv.ParseInt(s[len("deepen-since "):], 10, 64)
+		if err != nil || t <= 0 {
+			return true, fmt.Errorf("invalid deepen-since: %q", s)
+		}
+		r.deepenSince = t
+	case strings.HasPrefix(s, "deepen-not "):
+		name := s[len("deepen-not "):]
+		if name == "" {
+			return true, fmt.Errorf("invalid deepen-not: %q", s)
+		}
+		r.deepenNot = append(r.deepenNot, name)
+	case strings.HasPrefix(s, "deepen "):
+		d, err := strconv.Atoi(s[len("deepen "):])
+		if err != nil || d <= 0 {
+			return true, fmt.Errorf("invalid deepen: %q", s)
+		}
+		r.depth = d
+	default:
+		return false, nil
+	}
+	return true, nil
+}
+
+// setFilter parses a filter line's spec; a request carries at most one.
+func (r *uploadRequest) setFilter(spec string) error {
+	if r.filter != nil {
+		return errors.New("multiple filter-specs cannot be combined")
+	}
+	f, err := parseFilter(spec)
+	if err != nil {
+		return err
+	}
+	r.filter = f
+	return nil
+}
+
+func (r *uploadRequest) check() error {
+	if r.depth > 0 && (r.deepenSince > 0 || len(r.deepenNot) > 0) {
+		return errors.New("deepen and deepen-since (or deepen-not) cannot be used together")
+	}
+	return nil
+}
+
+// readWants reads the first part of a v0/v1 request: want lines (the
+// first carrying the capabilities), shallow, deepen and filter lines, up
+// to a flush. A request that ends before any want (a client that only
+// listed the refs) yields an empty request.
+func readWants(pr *pktReader) (*uploadRequest, error) {
 	req := &uploadRequest{caps: capabilities{}}
-	pr := newPktReader(in)
 	for {
 		line, err := pr.next()
 		if errors.Is(err, errFlush) {
@@ -56,6 +121,12 @@ func parseUploadRequest(in *bufio.Reader) (*uploadRequest, error) {
 			return nil, err
 		}
 		s := chomp(line)
+		if ok, err := req.parseShallowLine(s); ok {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
 		switch {
 		case strings.HasPrefix(s, "want "):
 			h, ok := parseHash(s[5:min(len(s), 45)])
@@ -66,264 +137,300 @@ func parseUploadRequest(in *bufio.Reader) (*uploadRequest, error) {
 				req.caps = parseCapabilities(strings.TrimSpace(s[45:]))
 			}
 			req.wants = append(req.wants, h)
-		case strings.HasPrefix(s, "shallow "):
-			h, ok := parseHash(s[8:])
-			if !ok {
-				return nil, fmt.Errorf("protocol error: bad shallow line %q", s)
-			}
-			req.clientShallows = append(req.clientShallows, h)
-		case strings.HasPrefix(s, "deepen-since "):
-			t, err := strconv.ParseInt(s[len("deepen-since "):], 10, 64)
-			if err != nil || t <= 0 {
-				return nil, fmt.Errorf("invalid deepen-since: %q", s)
-			}
-			req.deepenSince = t
-		case strings.HasPrefix(s, "deepen-not "):
-			req.deepenNot = append(req.deepenNot, s[len("deepen-not "):])
-		case strings.HasPrefix(s, "deepen "):
-			d, err := strconv.Atoi(s[len("deepen "):])
-			if err != nil || d <= 0 {
-				return nil, fmt.Errorf("invalid deepen: %q", s)
-			}
-			req.depth = d
 		case strings.HasPrefix(s, "filter "):
-			return nil, errors.New("filter is not supported")
+			if !req.caps.has("filter") {
+				return nil, errors.New("filtering capability not negotiated")
+			}
+			if err := req.setFilter(s[len("filter "):]); err != nil {
+				return nil, err
+			}
 		default:
 			return nil, fmt.Errorf("protocol error: expected want, got %q", s)
 		}
 	}
-	if req.depth > 0 && (req.deepenSince > 0 || len(req.deepenNot) > 0) {
-		return nil, errors.New("deepen and deepen-since (or deepen-not) cannot be used together")
-	}
-	sawFlush := false
+	return req, req.check()
+}
+
+// readHaves reads one round of have lines, up to a flush (more rounds to
+// come) or done. At the end of the stream it returns io.EOF with the
+// haves read before it.
+func readHaves(pr *pktReader) (haves []plumbing.Hash, done bool, err error) {
 	for {
 		line, err := pr.next()
-		if err == io.EOF {
-			break
-		}
 		if errors.Is(err, errFlush) {
-			sawFlush = true
-			if pr.atEOF() {
-				break
-			}
-			continue
+			return haves, false, nil
+		}
+		if err == io.EOF {
+			return haves, false, err
 		}
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		s := chomp(line)
 		switch {
 		case strings.HasPrefix(s, "have "):
 			h, ok := parseHash(s[5:])
 			if !ok {
-				return nil, fmt.Errorf("protocol error: bad have line %q", s)
+				return nil, false, fmt.Errorf("protocol error: bad have line %q", s)
 			}
-			req.haves = append(req.haves, h)
+			haves = append(haves, h)
 		case s == "done":
-			req.done = true
+			return haves, true, nil
 		default:
-			return nil, fmt.Errorf("protocol error: expected have or done, got %q", s)
+			return nil, false, fmt.Errorf("protocol error: expected have or done, got %q", s)
 		}
-		if req.done {
+	}
+}
+
+// parseUploadRequest reads a whole stateless-RPC request (smart HTTP).
+func parseUploadRequest(in *bufio.Reader) (*uploadRequest, error) {
+	pr := newPktReader(in)
+	req, err := readWants(pr)
+	if err != nil || len(req.wants) == 0 {
+		return req, err
+	}
+	// The client repeats its haves in every request; several flushes may
+	// separate them. They are one round to this server.
+	sawFlush := false
+	for !req.done && !pr.atEOF() {
+		haves, done, err := readHaves(pr)
+		req.haves = append(req.haves, haves...)
+		if err == io.EOF {
 			break
 		}
+		if err != nil {
+			return nil, err
+		}
+		req.done = done
+		sawFlush = sawFlush || !done
 	}
 	req.probe = !req.done && !sawFlush && len(req.haves) == 0
 	return req, nil
 }
 
-// ServeUploadPack answers POST .../git-upload-pack (fetch and clone).
-func (s *Server) ServeUploadPack(w http.ResponseWriter, r *http.Request, repoPath string) {
-	body, ok := rpcBody(w, r, repoPath)
-	if !ok {
-		return
-	}
-	defer body.Close()
-	req, err := parseUploadRequest(bufio.NewReaderSize(&limitedBody{body, maxNegotiationBody}, 64*1024))
-	if err != nil {
-		s.log.Warn("upload-pack: bad request", "repo", repoPath, "err", err)
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	noCache(w.Header())
-	w.Header().Set("Content-Type", "application/x-git-upload-pack-result")
-	fw := &flushWriter{w: w, rc: http.NewResponseController(w)}
-	if err := s.uploadPack(r.Context(), repoPath, req, fw); err != nil {
-		s.log.Warn("upload-pack failed", "repo", repoPath, "err", err)
-	}
+// refusal is an error the client is told about in an ERR packet (or on
+// side-band 3): a request that is well formed but cannot be served.
+type refusal struct{ msg string }
+
+func (r *refusal) Error() string { return r.msg }
+
+func refusef(format string, args ...any) error { return &refusal{fmt.Sprintf(format, args...)} }
+
+// fetchState is what serving one fetch reads from the repository: the
+// refs, then (in this order, see doc.go) the object database.
+type fetchState struct {
+	refs []ref
+	db   *odb
+	w    *walker
+	// cut holds the commits whose parents are not sent: the client's
+	// shallow commits we have, then the new shallow boundary.
+	cut           map[plumbing.Hash]bool
+	clientShallow []plumbing.Hash
 }
 
-// uploadPack answers one parsed request on out.
-func (s *Server) uploadPack(ctx context.Context, repoPath string, req *uploadRequest, out *flushWriter) error {
+func openFetch(ctx context.Context, repoPath string, req *uploadRequest) (*fetchState, error) {
+	refs, _, err := listRefs(repoPath, "")
+	if err != nil {
+		return nil, err
+	}
+	db, err := openODB(repoPath)
+	if err != nil {
+		return nil, err
+	}
+	st := &fetchState{refs: refs, db: db, w: newWalker(ctx, db), cut: map[plumbing.Hash]bool{}}
+	for _, h := range req.clientShallows {
+		// A shallow commit we do not have says nothing about our history.
+		if db.has(h) {
+			st.clientShallow = append(st.clientShallow, h)
+			st.cut[h] = true
+		}
+	}
+	return st, nil
+}
+
+func (st *fetchState) close() { st.db.close() }
+
+// checkWants refuses a request naming an object that is neither a ref
+// tip nor reachable from one.
+func (st *fetchState) checkWants(wants []plumbing.Hash) error {
+	bad, err := st.w.unreachableWant(st.refs, wants)
+	if err != nil {
+		return err
+	}
+	if !bad.IsZero() {
+		return refusef("upload-pack: not our ref %s", bad)
+	}
+	return nil
+}
+
+// uploadPackV0 answers one parsed stateless request (protocol v0/v1).
+func (s *Server) uploadPackV0(ctx context.Context, repoPath string, req *uploadRequest, out *flushWriter) error {
 	if len(req.wants) == 0 {
 		return nil
 	}
 	// Refs first: a ref is written only after its objects are installed,
 	// so packs listed afterwards hold everything the refs point to.
-	refs, _, err := listRefs(repoPath, "")
+	st, err := openFetch(ctx, repoPath, req)
 	if err != nil {
 		return err
 	}
-	db, err := openODB(repoPath)
+	defer st.close()
+	if err := st.checkWants(req.wants); err != nil {
+		return err
+	}
+	wants, unshallowed, err := s.deepenV0(st, req, out)
 	if err != nil {
 		return err
-	}
-	defer db.close()
-	w := newWalker(ctx, db)
-	if bad, err := s.checkWants(w, refs, req.wants); err != nil {
-		return err
-	} else if !bad.IsZero() {
-		writePktf(out, "ERR upload-pack: not our ref %s", bad)
-		return fmt.Errorf("not our ref %s", bad)
-	}
-
-	cut := map[plumbing.Hash]bool{}
-	var clientShallow []plumbing.Hash
-	for _, h := range req.clientShallows {
-		// A shallow commit we do not have says nothing about our history.
-		if db.has(h) {
-			clientShallow = append(clientShallow, h)
-			cut[h] = true
-		}
-	}
-	wants := req.wants
-	var unshallowed []plumbing.Hash
-	if req.deepens() {
-		extra, un, err := s.deepen(w, req, refs, clientShallow, cut, out)
-		if err != nil {
-			writePktf(out, "ERR %s", err)
-			return err
-		}
-		wants = append(append([]plumbing.Hash(nil), wants...), extra...)
-		unshallowed = un
 	}
 	if req.probe {
 		return out.flush()
 	}
-
-	common, sendPack := negotiate(w, req, wants, out)
-	if !sendPack {
+	n := newNegotiator(st.w, req, wants)
+	if !n.round(req.haves, req.done, out) {
 		return out.flush()
 	}
-	return s.sendPack(ctx, w, req, wants, common, cut, unshallowed, refs, out)
+	return s.sendPack(ctx, st, req, wants, n.common, unshallowed, out)
 }
 
-// checkWants returns the first want that is neither a ref tip (or its
-// peeled value) nor, for commits, reachable from one. Stateless HTTP makes
-// the reachability case normal: a ref may move between the advertisement
-// and the POST.
-func (s *Server) checkWants(w *walker, refs []ref, wants []plumbing.Hash) (plumbing.Hash, error) {
-	tips := map[plumbing.Hash]bool{}
-	var tipList []plumbing.Hash
-	for _, r := range refs {
-		tips[r.hash] = true
-		tipList = append(tipList, r.hash)
-	}
-	var pending []plumbing.Hash
-	for _, h := range wants {
-		if tips[h] {
-			continue
-		}
-		if !w.db.has(h) {
-			return h, nil
-		}
-		pending = append(pending, h)
-	}
-	if len(pending) == 0 {
-		return plumbing.ZeroHash, nil
-	}
-	// Peeled tag targets count as tips.
-	for _, t := range tipList {
-		target, _, err := w.peel(t, func(tag plumbing.Hash) { tips[tag] = true })
-		if err == nil {
-			tips[target] = true
-		}
-	}
-	var commits []plumbing.Hash
-	for _, h := range pending {
-		if tips[h] {
-			continue
-		}
-		typ, err := w.db.typeOf(h)
-		if err != nil || typ != objCommit {
-			return h, nil
-		}
-		commits = append(commits, h)
-	}
-	if len(commits) == 0 {
-		return plumbing.ZeroHash, nil
-	}
-	found, err := w.reachableFrom(commits, tipList)
+// uploadPackStateful serves a v0/v1 fetch on one connection (SSH) after
+// the advertisement: the wants, then negotiation rounds until done, then
+// the pack.
+func (s *Server) uploadPackStateful(ctx context.Context, repoPath string, pr *pktReader, out *flushWriter) error {
+	req, err := readWants(pr)
 	if err != nil {
-		return plumbing.ZeroHash, err
+		return requestError(err)
 	}
-	for _, h := range commits {
-		if !found[h] {
-			return h, nil
+	if len(req.wants) == 0 {
+		return nil // ls-remote, or nothing to fetch
+	}
+	st, err := openFetch(ctx, repoPath, req)
+	if err != nil {
+		return err
+	}
+	defer st.close()
+	if err := st.checkWants(req.wants); err != nil {
+		return err
+	}
+	wants, unshallowed, err := s.deepenV0(st, req, out)
+	if err != nil {
+		return err
+	}
+	if err := out.flush(); err != nil {
+		return err
+	}
+	n := newNegotiator(st.w, req, wants)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		haves, done, err := readHaves(pr)
+		if err == io.EOF {
+			return nil // the client gave up (or only wanted the shallow update)
+		}
+		if err != nil {
+			return badRequest(err)
+		}
+		req.done = done
+		if n.round(haves, done, out) {
+			break
+		}
+		if err := out.flush(); err != nil {
+			return err
 		}
 	}
-	return plumbing.ZeroHash, nil
+	return s.sendPack(ctx, st, req, wants, n.common, unshallowed, out)
 }
 
-// deepen computes the new shallow boundary, writes the shallow-update
-// section and returns the extra wants (parents of unshallowed commits)
-// and the unshallowed commits. cut gains the new boundary commits.
-func (s *Server) deepen(w *walker, req *uploadRequest, refs []ref, clientShallow []plumbing.Hash, cut map[plumbing.Hash]bool, out io.Writer) (extra, unshallowed []plumbing.Hash, err error) {
+// deepenV0 sends the v0 shallow update when the request deepens and
+// returns the wants to walk from (the parents of unshallowed commits
+// added) and the unshallowed commits.
+func (s *Server) deepenV0(st *fetchState, req *uploadRequest, out io.Writer) (wants, unshallowed []plumbing.Hash, err error) {
+	if !req.deepens() {
+		return req.wants, nil, nil
+	}
+	upd, err := s.deepen(st, req)
+	if err != nil {
+		return nil, nil, refusef("%s", err)
+	}
+	for _, h := range upd.shallow {
+		if err := writePktf(out, "shallow %s\n", h); err != nil {
+			return nil, nil, err
+		}
+	}
+	for _, h := range upd.unshallow {
+		if err := writePktf(out, "unshallow %s\n", h); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := writeFlush(out); err != nil {
+		return nil, nil, err
+	}
+	return upd.wants, upd.unshallow, nil
+}
+
+// shallowUpdate is the outcome of a deepening request.
+type shallowUpdate struct {
+	shallow   []plumbing.Hash // new boundary commits to tell the client of
+	unshallow []plumbing.Hash // client shallow commits whose parents now follow
+	wants     []plumbing.Hash // the request's wants plus those parents
+}
+
+// deepen computes the new shallow boundary; st.cut gains it.
+func (s *Server) deepen(st *fetchState, req *uploadRequest) (shallowUpdate, error) {
+	w := st.w
+	var upd shallowUpdate
 	var boundary []plumbing.Hash
 	var notShallow map[plumbing.Hash]bool
+	var err error
 	switch {
 	case req.depth >= infiniteDepth:
 		notShallow = map[plumbing.Hash]bool{}
-		for _, h := range clientShallow {
+		for _, h := range st.clientShallow {
 			notShallow[h] = true
 		}
 	case req.depth > 0 && req.caps.has("deepen-relative"):
-		boundary, notShallow, err = w.shallowByDepth(clientShallow, req.depth+1)
+		boundary, notShallow, err = w.shallowByDepth(st.clientShallow, req.depth+1)
 	case req.depth > 0:
 		boundary, notShallow, err = w.shallowByDepth(req.wants, req.depth)
 	default:
 		var notTips []plumbing.Hash
 		for _, name := range req.deepenNot {
-			h, ok := expandRef(refs, name)
+			h, ok := expandRef(st.refs, name)
 			if !ok {
-				return nil, nil, fmt.Errorf("git upload-pack: ambiguous deepen-not: %s", name)
+				return upd, fmt.Errorf("git upload-pack: ambiguous deepen-not: %s", name)
 			}
 			notTips = append(notTips, h)
 		}
 		boundary, notShallow, err = w.shallowByRevList(req.wants, req.deepenSince, notTips)
 	}
 	if err != nil {
-		return nil, nil, err
+		return upd, err
 	}
 	isClientShallow := map[plumbing.Hash]bool{}
-	for _, h := range clientShallow {
+	for _, h := range st.clientShallow {
 		isClientShallow[h] = true
 	}
 	for _, h := range boundary {
 		if !isClientShallow[h] && !notShallow[h] {
-			if err := writePktf(out, "shallow %s\n", h); err != nil {
-				return nil, nil, err
-			}
-			cut[h] = true
+			upd.shallow = append(upd.shallow, h)
+			st.cut[h] = true
 		}
 	}
-	for _, h := range clientShallow {
+	upd.wants = append([]plumbing.Hash(nil), req.wants...)
+	for _, h := range st.clientShallow {
 		if !notShallow[h] {
 			continue
 		}
-		if err := writePktf(out, "unshallow %s\n", h); err != nil {
-			return nil, nil, err
-		}
 		n, err := w.commit(h)
 		if err != nil {
-			return nil, nil, err
+			return upd, err
 		}
-		unshallowed = append(unshallowed, h)
+		upd.unshallow = append(upd.unshallow, h)
 		// h stays in cut: its parents are walked as wants, and h itself is
 		// on the client already.
-		extra = append(extra, n.info.parents...)
+		upd.wants = append(upd.wants, n.info.parents...)
 	}
-	return extra, unshallowed, writeFlush(out)
+	return upd, nil
 }
 
 // expandRef resolves a deepen-not argument the way git's dwim does.
@@ -338,109 +445,137 @@ func expandRef(refs []ref, name string) (plumbing.Hash, bool) {
 	return plumbing.ZeroHash, false
 }
 
-// negotiate answers the haves of this round exactly as git's
-// get_common_commits does (multi_ack_detailed, multi_ack or plain) and
-// reports the haves we have in common and whether the pack follows in
-// this response.
-func negotiate(w *walker, req *uploadRequest, wants []plumbing.Hash, out io.Writer) (common []plumbing.Hash, sendPack bool) {
-	multiAck := 0
+// negotiator finds the commits a fetch has in common with the client,
+// as git's upload-pack does, across one round (stateless) or many (one
+// connection).
+type negotiator struct {
+	w        *walker
+	wants    []plumbing.Hash
+	multiAck int // 0, 1 (multi_ack) or 2 (multi_ack_detailed)
+	noDone   bool
+
+	common    []plumbing.Hash // haves we have, each commit once
+	last      plumbing.Hash   // the last common have seen
+	oldest    int64           // commit time of the oldest common have
+	giveUp    bool
+	checkedAt int
+	sentReady bool
+}
+
+func newNegotiator(w *walker, req *uploadRequest, wants []plumbing.Hash) *negotiator {
+	n := &negotiator{w: w, wants: wants, checkedAt: -1, noDone: req.caps.has("no-done")}
 	switch {
 	case req.caps.has("multi_ack_detailed"):
-		multiAck = 2
+		n.multiAck = 2
 	case req.caps.has("multi_ack"):
-		multiAck = 1
+		n.multiAck = 1
 	}
-	var oldest int64
-	// ok_to_give_up only changes when a have is added, and once true
-	// stays true, so it is recomputed at most once per common have.
-	giveUp, checkedAt := false, -1
-	okToGiveUp := func() bool {
-		if len(common) == 0 {
-			return false
-		}
-		if !giveUp && checkedAt != len(common) {
-			giveUp, checkedAt = w.canAllReach(wants, oldest), len(common)
-		}
-		return giveUp
-	}
+	return n
+}
 
-	gotCommon, gotOther, sentReady := false, false, false
-	var last plumbing.Hash
-	for _, h := range req.haves {
-		if !w.db.has(h) {
+// have records one have line and reports whether we have the object.
+func (n *negotiator) have(h plumbing.Hash) bool {
+	if !n.w.db.has(h) {
+		return false
+	}
+	knew := false
+	if c, err := n.w.commit(h); err == nil {
+		if c.flags&fTheyHave != 0 {
+			knew = true
+		}
+		c.flags |= fTheyHave
+		if n.oldest == 0 || c.info.time < n.oldest {
+			n.oldest = c.info.time
+		}
+		for _, ph := range c.info.parents {
+			if p, err := n.w.commit(ph); err == nil {
+				p.flags |= fTheyHave
+			}
+		}
+	}
+	if !knew {
+		n.common = append(n.common, h)
+	}
+	n.last = h
+	return true
+}
+
+// okToGiveUp is upload-pack's ok_to_give_up: every want reaches a commit
+// the client has. It only changes when a have is added, and once true
+// stays true, so it is recomputed at most once per common have.
+func (n *negotiator) okToGiveUp() bool {
+	if len(n.common) == 0 {
+		return false
+	}
+	if !n.giveUp && n.checkedAt != len(n.common) {
+		n.giveUp, n.checkedAt = n.w.canAllReach(n.wants, n.oldest), len(n.common)
+	}
+	return n.giveUp
+}
+
+// round answers one round of haves exactly as git's get_common_commits
+// does (multi_ack_detailed, multi_ack or plain) and reports whether the
+// pack follows.
+func (n *negotiator) round(haves []plumbing.Hash, done bool, out io.Writer) (sendPack bool) {
+	gotCommon, gotOther := false, false
+	for _, h := range haves {
+		if !n.have(h) {
 			gotOther = true
-			if multiAck > 0 && okToGiveUp() {
-				if multiAck == 2 {
+			if n.multiAck > 0 && n.okToGiveUp() {
+				if n.multiAck == 2 {
 					writePktf(out, "ACK %s ready\n", h)
-					sentReady = true
+					n.sentReady = true
 				} else {
 					writePktf(out, "ACK %s continue\n", h)
 				}
 			}
 			continue
 		}
-		knew := false
-		if n, err := w.commit(h); err == nil {
-			if n.flags&fTheyHave != 0 {
-				knew = true
-			}
-			n.flags |= fTheyHave
-			if oldest == 0 || n.info.time < oldest {
-				oldest = n.info.time
-			}
-			for _, ph := range n.info.parents {
-				if p, err := w.commit(ph); err == nil {
-					p.flags |= fTheyHave
-				}
-			}
-		}
-		if !knew {
-			common = append(common, h)
-		}
 		gotCommon = true
-		last = h
-		switch multiAck {
+		switch n.multiAck {
 		case 2:
 			writePktf(out, "ACK %s common\n", h)
 		case 1:
 			writePktf(out, "ACK %s continue\n", h)
 		default:
-			if len(common) == 1 {
+			if len(n.common) == 1 {
 				writePktf(out, "ACK %s\n", h)
 			}
 		}
 	}
-	if req.done {
-		if len(common) > 0 {
-			if multiAck > 0 {
-				writePktf(out, "ACK %s\n", last)
+	if done {
+		if len(n.common) > 0 {
+			if n.multiAck > 0 {
+				writePktf(out, "ACK %s\n", n.last)
 			}
 		} else {
 			writePkt(out, "NAK\n")
 		}
-		return common, true
+		return true
 	}
-	if multiAck == 2 && gotCommon && !gotOther && okToGiveUp() {
-		writePktf(out, "ACK %s ready\n", last)
-		sentReady = true
+	if n.multiAck == 2 && gotCommon && !gotOther && n.okToGiveUp() {
+		writePktf(out, "ACK %s ready\n", n.last)
+		n.sentReady = true
 	}
-	if len(common) == 0 || multiAck > 0 {
+	if len(n.common) == 0 || n.multiAck > 0 {
 		writePkt(out, "NAK\n")
 	}
-	if req.caps.has("no-done") && sentReady {
-		writePktf(out, "ACK %s\n", last)
-		return common, true
+	if n.noDone && n.sentReady {
+		writePktf(out, "ACK %s\n", n.last)
+		return true
 	}
-	return common, false
+	return false
 }
 
-// sendPack enumerates and streams the pack, over side-band when asked.
-func (s *Server) sendPack(ctx context.Context, w *walker, req *uploadRequest, wants, common []plumbing.Hash, cut map[plumbing.Hash]bool, unshallowed []plumbing.Hash, refs []ref, out *flushWriter) error {
+// sendPack enumerates and streams the pack, over side-band when asked
+// (always in protocol v2, after the packfile section header).
+func (s *Server) sendPack(ctx context.Context, st *fetchState, req *uploadRequest, wants, common, unshallowed []plumbing.Hash, out *flushWriter) error {
+	w := st.w
 	var data, progress io.Writer = out, io.Discard
 	var fatal func(string)
 	bandMax := 0
 	switch {
-	case req.caps.has("side-band-64k"):
+	case req.v2 || req.caps.has("side-band-64k"):
 		bandMax = sideband64kMax
 	case req.caps.has("side-band"):
 		bandMax = sidebandMax
@@ -471,13 +606,13 @@ func (s *Server) sendPack(ctx context.Context, w *walker, req *uploadRequest, wa
 		lastReport = time.Now()
 		say("Enumerating objects: %d\r", w.steps)
 	}
-	en, err := w.enumerate(wants, common, cut, unshallowed)
+	en, err := w.enumerate(wants, common, st.cut, unshallowed, req.filter)
 	if err != nil {
 		fatal("upload-pack: " + err.Error())
 		return err
 	}
 	if req.caps.has("include-tag") {
-		w.includeTags(en, refs)
+		w.includeTags(en, st.refs)
 	}
 	w.progress = nil
 	say("Enumerating objects: %d, done.\n", len(en.objects))
@@ -494,11 +629,18 @@ func (s *Server) sendPack(ctx context.Context, w *walker, req *uploadRequest, wa
 	}
 	say("Total %d (delta %d), reused %d (delta %d), pack-reused 0\n",
 		len(en.objects), pw.deltas, pw.reused, pw.reusedDeltas)
-	s.log.Debug("upload-pack", "objects", len(en.objects), "bytes", pw.n, "took", time.Since(start))
+	s.log.Debug("upload-pack", "objects", len(en.objects), "bytes", pw.n, "filter", filterSpec(req.filter), "took", time.Since(start))
 	if bandMax > 0 {
 		writeFlush(out)
 	}
 	return out.flush()
+}
+
+func filterSpec(f *objectFilter) string {
+	if f == nil {
+		return ""
+	}
+	return f.spec
 }
 
 // includeTags adds annotated tags whose target is in the pack
@@ -519,21 +661,22 @@ func (w *walker) includeTags(en *enumeration, refs []ref) {
 	}
 }
 
-// flushWriter pushes buffered response bytes to the client on demand,
-// so progress and negotiation lines are not held back by net/http.
+// flushWriter is the client's end of a response. When the writer it
+// wraps has a Flush method (net/http's response through its
+// ResponseController, a bufio.Writer over an SSH channel), flush pushes
+// what was written so far out to the client, so progress and
+// negotiation lines are not held back.
 type flushWriter struct {
-	w  io.Writer
-	rc *http.ResponseController
+	w io.Writer
 }
+
+type flusher interface{ Flush() error }
 
 func (f *flushWriter) Write(p []byte) (int, error) { return f.w.Write(p) }
 
 func (f *flushWriter) flush() error {
-	if f.rc == nil {
-		return nil
-	}
-	if err := f.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
-		return err
+	if fl, ok := f.w.(flusher); ok {
+		return fl.Flush()
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"archive/tar"
+	"bytes"
 	"compress/gzip"
 	"context"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 
 	"tapioca/gitserver"
 	"tapioca/handlers"
+	"tapioca/handlers/backup"
 	"tapioca/store"
 )
 
@@ -107,6 +109,17 @@ func TestBackupDuringPushes(t *testing.T) {
 	restored := filepath.Join(t.TempDir(), "restored")
 	if out, err := runBinary(t, nil, "restore", archive, "--data", restored); err != nil {
 		t.Fatalf("restore: %v\n%s", err, out)
+	}
+	// The secret key that opens sealed secrets comes back, private.
+	origKey, err := os.ReadFile(filepath.Join(srv.Dir, "secret.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key, err := os.ReadFile(filepath.Join(restored, "secret.key")); err != nil || !bytes.Equal(key, origKey) {
+		t.Fatalf("restored secret key: %v", err)
+	}
+	if st, err := os.Stat(filepath.Join(restored, "secret.key")); err != nil || st.Mode().Perm()&0o077 != 0 {
+		t.Fatalf("restored secret key mode: %v %v", st.Mode(), err)
 	}
 	st, err := store.Open(t.Context(), filepath.Join(restored, "tapioca.db"))
 	if err != nil {
@@ -250,7 +263,7 @@ func TestBackupWaitsForTheRepositoryLock(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() {
-		_, err := handlers.Backup(context.Background(), handlers.BackupOptions{DataDir: srv.Dir, Out: filepath.Join(t.TempDir(), "b.tar.gz")})
+		_, err := backup.Backup(context.Background(), backup.Options{DataDir: srv.Dir, Out: filepath.Join(t.TempDir(), "b.tar.gz")})
 		done <- err
 	}()
 	select {

@@ -1,12 +1,25 @@
-// Package handlers is Tapioca's HTTP side: the CodeBoba API, git over smart
-// HTTP (authorization only; gitserver speaks the protocol), health, and the
-// process that ties them to the store. Handlers stay thin: parse, ask one
-// permission function, call the store or gitserver, write JSON.
+// Package handlers is the Tapioca process: it reads the configuration,
+// opens the data directory, builds the forge core (handlers/core and its
+// services), mounts the doors on one HTTP handler (the CodeBoba API, the
+// operations API, the dashboard, git over HTTP), and runs the background
+// workers until it is told to stop.
+//
+// The layers:
+//
+//	doors:  codeboba  ops  dashboard  githttp     (wire formats; decide nothing)
+//	           \       |       |        /
+//	core:   core/{accounts,orgs,repos,issues,pulls,pushes,vouches,
+//	              webhooks,jobs,polls,siteadmin,events,payload}
+//	           \                       /
+//	        store (SQLite)        gitserver (git)
+//
+// httpx is the HTTP plumbing doors share; outbound makes the guarded
+// requests the core's workers send. A door never imports another door.
 package handlers
 
 import (
+	"cmp"
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,11 +27,30 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"time"
 
 	"tapioca/gitserver"
+	"tapioca/handlers/codeboba"
+	"tapioca/handlers/core"
+	"tapioca/handlers/core/accounts"
+	"tapioca/handlers/core/events"
+	"tapioca/handlers/core/issues"
+	"tapioca/handlers/core/jobs"
+	"tapioca/handlers/core/orgs"
+	"tapioca/handlers/core/polls"
+	"tapioca/handlers/core/pulls"
+	"tapioca/handlers/core/pushes"
+	"tapioca/handlers/core/repos"
+	"tapioca/handlers/core/siteadmin"
+	"tapioca/handlers/core/text"
+	"tapioca/handlers/core/vouches"
+	"tapioca/handlers/core/webhooks"
+	"tapioca/handlers/dashboard"
+	"tapioca/handlers/githttp"
+	"tapioca/handlers/httpx"
+	"tapioca/handlers/ops"
+	"tapioca/handlers/outbound"
 	"tapioca/store"
 )
 
@@ -42,7 +74,22 @@ type Config struct {
 	WebhookMaxAttempts     int           // (8: about a day of retries)
 	WebhookWorkers         int           // concurrent deliveries (8)
 	WebhookAllowedNetworks []string      // CIDRs (or comma-separated lists) receivers may be in; empty = any
-	WebhookDenyLoopback    bool          // refuse loopback, link-local and unspecified destinations
+	// OutboundAllowLoopback lets webhooks, deliveries and upstreams reach
+	// loopback and link-local addresses, which are refused by default.
+	OutboundAllowLoopback bool
+	// WebhookDenyLoopback refuses loopback even when OutboundAllowLoopback
+	// is set (kept from before loopback was refused by default).
+	WebhookDenyLoopback bool
+
+	// Connection and body limits; zero values take the defaults in
+	// parentheses.
+	MaxConnsPerAddr int           // concurrent connections from one client address (256)
+	BodyGrace       time.Duration // time a request body may take before its rate counts (60s)
+	BodyMinRate     int64         // bytes per second a request body must keep up after that (1024)
+
+	// CrashAt names a point where the process kills itself, for
+	// crash-recovery tests of the built binary; never set in real use.
+	CrashAt string
 
 	Version string
 	Commit  string
@@ -74,50 +121,60 @@ func (c *Config) defaults() {
 	if c.Version == "" {
 		c.Version = "dev"
 	}
+	if c.MaxConnsPerAddr <= 0 {
+		c.MaxConnsPerAddr = 256
+	}
+	if c.BodyGrace <= 0 {
+		c.BodyGrace = time.Minute
+	}
+	if c.BodyMinRate <= 0 {
+		c.BodyMinRate = 1024
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 }
 
-// App is one running Tapioca: store, git server and HTTP routes.
+// App is one running Tapioca: the core, its workers and the doors.
 type App struct {
 	cfg     Config
-	store   *store.Store
-	git     *gitserver.Server
+	env     *core.Env
 	log     *slog.Logger
-	limiter *rateLimiter
-	started time.Time
 	handler http.Handler
-	mux     *http.ServeMux
-
-	// merges serializes pull request merges per repository (merge.go).
-	merges keyedLocks
+	api     *codeboba.Door
 
 	// workers run for as long as Serve does (webhook delivery, scheduled
-	// jobs); each feature adds its own in its init function.
+	// jobs, background poll runs).
 	workers []func(ctx context.Context)
 
-	hooks *webhookDeliverer // webhook delivery: wake-up channel, guarded client, policy
-
-	jobs *scheduler  // scheduled jobs (jobs.go)
-	dash *dashboard  // admin dashboard: sessions, login throttle (admin.go)
-	poll *pollRunner // operations API poll runs (ops_poll.go)
-
-	// dummyHash is checked against when a sign-in names no account, so
-	// that a wrong name costs as much time as a wrong password.
-	dummyOnce sync.Once
-	dummyHash string
-
-	settingsMu sync.RWMutex
-	settings   map[string]string // runtime overrides from the settings table
+	// Services is the forge core, for the CLI and tests.
+	Services Services
 
 	// AdminPassword is set when Open created the admin account with a
 	// generated password, so the caller can print it once.
 	AdminPassword string
 }
 
+// Services are the core's services as the process built them.
+type Services struct {
+	Accounts  *accounts.Service
+	Orgs      *orgs.Service
+	Repos     *repos.Service
+	Issues    *issues.Service
+	Pulls     *pulls.Service
+	Pushes    *pushes.Service
+	Vouches   *vouches.Service
+	Webhooks  *webhooks.Service
+	Deliverer *webhooks.Deliverer
+	Events    *events.Emitter
+	Jobs      *jobs.Scheduler
+	Polls     *polls.Service
+	Admin     *siteadmin.Service
+}
+
 // Open prepares the data directory and database, creates the site
-// administrator on first start, and builds the routes. It does not listen.
+// administrator on first start, builds the core and mounts the doors. It
+// does not listen.
 func Open(ctx context.Context, cfg Config) (*App, error) {
 	cfg.defaults()
 	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "repos"), 0o750); err != nil {
@@ -127,44 +184,175 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{
-		cfg:     cfg,
-		store:   st,
-		log:     cfg.Logger,
-		limiter: newRateLimiter(time.Hour),
-		started: time.Now(),
-		git: gitserver.New(gitserver.Config{
-			MaxFileSize: cfg.MaxFileSize,
-			MaxRepoSize: cfg.MaxRepoSize,
-			Logger:      cfg.Logger,
-		}),
+	a := &App{cfg: cfg, log: cfg.Logger}
+	if err := a.build(ctx, st); err != nil {
+		st.Close()
+		return nil, err
 	}
-	a.emptyTrash()
-	// The last step, before serving, finishes recording pushes a previous
-	// process left half-recorded (see journal.go).
-	for _, step := range []func(context.Context) error{
-		a.reloadSettings, a.bootstrapAdmin, a.initWebhooks, a.initJobs, a.recoverJournal,
-	} {
-		if err := step(ctx); err != nil {
-			st.Close()
-			return nil, err
-		}
-	}
-	a.routes()
 	return a, nil
 }
 
+// build wires the core and the doors, and runs the start-up steps.
+func (a *App) build(ctx context.Context, st *store.Store) error {
+	cfg := a.cfg
+	git := gitserver.New(gitserver.Config{MaxFileSize: cfg.MaxFileSize, MaxRepoSize: cfg.MaxRepoSize, Logger: cfg.Logger})
+	env, err := core.NewEnv(st, git, core.Config{
+		DataDir: cfg.DataDir, BaseURL: cfg.BaseURL, RateLimitAuth: cfg.RateLimitAuth, RateLimitAnon: cfg.RateLimitAnon,
+		MaxReposPerUser: cfg.MaxReposPerUser, Version: cfg.Version, CrashAt: cfg.CrashAt,
+	}, cfg.Logger)
+	if err != nil {
+		return err
+	}
+	a.env = env
+	env.EmptyTrash()
+	if err := env.LoadSettings(ctx); err != nil {
+		return err
+	}
+
+	allowed, err := core.ParseNetworks(cfg.WebhookAllowedNetworks)
+	if err != nil {
+		return fmt.Errorf("webhook allowed networks: %w", err)
+	}
+	policy := core.NetPolicy{Allowed: allowed, AllowLoopback: cfg.OutboundAllowLoopback && !cfg.WebhookDenyLoopback}
+	hookCfg := webhooks.Config{Timeout: cfg.WebhookTimeout, RetryBase: cfg.WebhookRetryBase,
+		MaxAttempts: cfg.WebhookMaxAttempts, Workers: cfg.WebhookWorkers, UserAgent: "Tapioca-Hookshot/" + cfg.Version}
+	sender := outbound.NewSender(policy, cmp.Or(cfg.WebhookTimeout, webhooks.DefaultTimeout),
+		cmp.Or(cfg.WebhookWorkers, webhooks.DefaultWorkers), webhooks.ResponseKept)
+	deliverer := webhooks.NewDeliverer(env, sender, hookCfg)
+	ev := events.New(env, deliverer)
+
+	s := &a.Services
+	s.Accounts = accounts.New(env)
+	s.Orgs = orgs.New(env)
+	s.Repos = repos.New(env)
+	s.Issues = issues.New(env, ev)
+	s.Pulls = pulls.New(env, ev, s.Issues)
+	s.Pushes = pushes.New(env, ev, s.Pulls)
+	s.Repos.Refs, s.Pulls.Refs = s.Pushes, s.Pushes
+	s.Vouches = vouches.New(env)
+	s.Webhooks = webhooks.New(env, ev, policy)
+	s.Deliverer, s.Events = deliverer, ev
+	s.Jobs = jobs.New(env)
+	s.Polls = polls.New(env)
+	s.Admin = siteadmin.New(env, s.Accounts, s.Repos, s.Webhooks, s.Jobs)
+
+	if a.AdminPassword, err = s.Accounts.EnsureAdmin(ctx, cfg.AdminPassword); err != nil {
+		return err
+	}
+	if err := s.Webhooks.SealSecrets(ctx); err != nil {
+		return fmt.Errorf("seal webhook secrets: %w", err)
+	}
+	// One process per data directory: attempts a dead process left in
+	// flight are logged as interrupted and go out again.
+	if err := deliverer.Resume(ctx); err != nil {
+		return fmt.Errorf("resume webhook deliveries: %w", err)
+	}
+	if err := a.addJobs(ctx); err != nil {
+		return err
+	}
+	// The last step before serving finishes recording pushes a previous
+	// process left half-recorded.
+	if err := s.Pushes.Recover(ctx); err != nil {
+		return err
+	}
+	a.workers = append(a.workers, deliverer.Run, s.Jobs.Loop, s.Polls.Worker)
+	a.handler = a.mount()
+	return nil
+}
+
+// addJobs registers the built-in scheduled jobs.
+func (a *App) addJobs(ctx context.Context) error {
+	s := a.Services
+	if err := s.Jobs.MarkInterrupted(ctx); err != nil {
+		return err
+	}
+	builtin := []*jobs.Def{
+		{
+			Name: "session-cleanup", Stack: "dashboard", Interval: time.Hour,
+			Description: "Deletes expired dashboard sessions",
+			Run: func(ctx context.Context) (string, error) {
+				n, err := a.env.Store.DeleteExpiredSessions(ctx)
+				if err != nil {
+					return "", err
+				}
+				return fmt.Sprintf("Deleted %d expired %s", n, text.Plural(int(n), "session", "sessions")), nil
+			},
+		},
+		{
+			Name: "webhook-retry-sweep", Stack: "webhooks", Interval: time.Minute,
+			Description: "Re-queues webhook deliveries whose retry time has come",
+			Run: func(ctx context.Context) (string, error) {
+				if err := s.Webhooks.Sweep(ctx, s.Deliverer); err != nil {
+					return "", err
+				}
+				return "Swept webhook deliveries due for retry", nil
+			},
+		},
+		{
+			Name: "repository-maintenance", Stack: "repositories", Interval: 24 * time.Hour,
+			Description: "Repacks every repository's loose objects and small packs",
+			Run:         s.Repos.MaintainAll,
+		},
+	}
+	for _, d := range builtin {
+		if err := s.Jobs.Add(ctx, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mount builds the one handler: every door on one mux, git paths first,
+// the API's authentication and rate limits around the API.
+func (a *App) mount() http.Handler {
+	s := a.Services
+	mux := http.NewServeMux()
+	api := codeboba.New(a.env, codeboba.Services{Accounts: s.Accounts, Orgs: s.Orgs, Repos: s.Repos,
+		Issues: s.Issues, Pulls: s.Pulls, Vouches: s.Vouches, Webhooks: s.Webhooks})
+	api.Register(mux)
+	a.api = api
+	ops.New(a.env, a.cfg.APISecret, s.Jobs, s.Polls).Register(mux)
+	dashboard.New(a.env, dashboard.Config{Version: a.cfg.Version, Commit: a.cfg.Commit, DataDir: a.cfg.DataDir,
+		OpsAPI: a.cfg.APISecret != "", RateLimitAuth: a.cfg.RateLimitAuth, RateLimitAnon: a.cfg.RateLimitAnon,
+		BaseURL: a.cfg.BaseURL}, dashboard.Services{Admin: s.Admin, Accounts: s.Accounts, Jobs: s.Jobs}).Register(mux)
+	api.RegisterFallback(mux)
+	mux.HandleFunc("/", a.rootFallback)
+	git := githttp.New(a.env, s.Accounts, s.Pushes)
+	h := httpx.Recover(a.log, git.Middleware(api.Middleware(mux)))
+	return httpx.AccessLog(a.log, httpx.BodyRate(a.cfg.BodyGrace, a.cfg.BodyMinRate, h))
+}
+
+// rootFallback answers paths no route matched.
+func (a *App) rootFallback(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/" {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintf(w, "Tapioca %s: a git forge. API at /api/v1, dashboard at /admin, health at /v1/health.\n", a.cfg.Version)
+		return
+	}
+	httpx.WriteError(w, r, a.log, core.ErrHidden)
+}
+
+// APIRoutes lists the CodeBoba API's endpoints (tests, documentation).
+func (a *App) APIRoutes() []codeboba.Route { return a.api.Routes() }
+
 // Store exposes the database to the CLI and tests.
-func (a *App) Store() *store.Store { return a.store }
+func (a *App) Store() *store.Store { return a.env.Store }
 
 // Git exposes the git server to the CLI and tests.
-func (a *App) Git() *gitserver.Server { return a.git }
+func (a *App) Git() *gitserver.Server { return a.env.Git }
+
+// Env exposes the core's environment to tests.
+func (a *App) Env() *core.Env { return a.env }
 
 // Handler is the whole HTTP surface.
 func (a *App) Handler() http.Handler { return a.handler }
 
+// BaseURL is the external URL in effect: the dashboard's setting if one
+// is stored, else --base-url.
+func (a *App) BaseURL() string { return a.env.BaseURL() }
+
 // Close releases the database.
-func (a *App) Close() error { return a.store.Close() }
+func (a *App) Close() error { return a.env.Store.Close() }
 
 // Serve answers on ln and runs the background workers until ctx is
 // cancelled, then shuts down gracefully: in-flight requests and pushes
@@ -187,7 +375,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(httpx.LimitConns(ln, a.cfg.MaxConnsPerAddr)) }()
 	select {
 	case err := <-errc:
 		return err
@@ -200,118 +388,6 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		err = errors.Join(err, e)
 	}
 	return err
-}
-
-// repoPath is where a repository lives on disk: keyed by id, so renames
-// and transfers never move files.
-func (a *App) repoPath(id int64) string {
-	return filepath.Join(a.cfg.DataDir, "repos", strconv.FormatInt(id, 10)+".git")
-}
-
-func (a *App) trashDir() string { return filepath.Join(a.cfg.DataDir, "repos", ".trash") }
-
-// emptyTrash removes repositories whose deletion was interrupted.
-func (a *App) emptyTrash() {
-	if err := os.RemoveAll(a.trashDir()); err != nil {
-		a.log.Warn("empty repository trash", "err", err)
-	}
-}
-
-func (a *App) bootstrapAdmin(ctx context.Context) error {
-	n, err := a.store.CountUsers(ctx, store.TypeUser)
-	if err != nil {
-		return err
-	}
-	if n > 0 {
-		return nil
-	}
-	pw := a.cfg.AdminPassword
-	generated := pw == ""
-	if generated {
-		pw = RandomPassword(20)
-	}
-	hash, err := store.HashPassword(pw)
-	if err != nil {
-		return err
-	}
-	_, err = a.store.CreateUser(ctx, store.NewUser{
-		Username: "admin", Email: "admin@localhost", PasswordHash: hash, IsAdmin: true,
-	})
-	if err != nil {
-		return fmt.Errorf("create admin account: %w", err)
-	}
-	if generated {
-		a.AdminPassword = pw
-	}
-	return nil
-}
-
-// RandomPassword returns n characters from an alphabet without look-alikes.
-func RandomPassword(n int) string {
-	const alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
-	b := make([]byte, n)
-	buf := make([]byte, n*2)
-	for i := 0; i < n; {
-		_, _ = rand.Read(buf)
-		for _, c := range buf {
-			if i < n && int(c) < 256-256%len(alphabet) {
-				b[i] = alphabet[int(c)%len(alphabet)]
-				i++
-			}
-		}
-	}
-	return string(b)
-}
-
-// reloadSettings reads the runtime settings table; the dashboard calls it
-// after a change so that it applies without a restart.
-func (a *App) reloadSettings(ctx context.Context) error {
-	s, err := a.store.Settings(ctx)
-	if err != nil {
-		return err
-	}
-	a.settingsMu.Lock()
-	a.settings = s
-	a.settingsMu.Unlock()
-	return nil
-}
-
-func (a *App) setting(key string) (string, bool) {
-	a.settingsMu.RLock()
-	defer a.settingsMu.RUnlock()
-	v, ok := a.settings[key]
-	return v, ok
-}
-
-// BaseURL is the external URL in effect: the dashboard's setting if one
-// is stored, else --base-url.
-func (a *App) BaseURL() string { return a.baseURL() }
-
-func (a *App) baseURL() string {
-	if v, ok := a.setting(store.SettingBaseURL); ok && v != "" {
-		return v
-	}
-	return a.cfg.BaseURL
-}
-
-func (a *App) rateLimits() (auth, anon int) {
-	auth, anon = a.cfg.RateLimitAuth, a.cfg.RateLimitAnon
-	if v, ok := a.setting(store.SettingRateLimitAuth); ok {
-		if n, err := strconv.Atoi(v); err == nil && n > 0 {
-			auth = n
-		}
-	}
-	if v, ok := a.setting(store.SettingRateLimitAnon); ok {
-		if n, err := strconv.Atoi(v); err == nil && n > 0 {
-			anon = n
-		}
-	}
-	return auth, anon
-}
-
-func (a *App) registrationOpen() bool {
-	v, ok := a.setting(store.SettingRegistrationOpen)
-	return !ok || v != "false"
 }
 
 // ListenerURL is the URL a browser on this machine uses to reach addr:

@@ -48,6 +48,8 @@ func startServer(mod func(*handlers.Config)) (*testServer, error) {
 		BaseURL:       url,
 		AdminPassword: testAdminPassword,
 		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+		// The tests' receivers and upstreams listen on 127.0.0.1.
+		OutboundAllowLoopback: true,
 	}
 	if os.Getenv("TAPIOCA_TEST_LOG") != "" {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))

@@ -53,7 +53,7 @@ func TestJournalReplaysInterruptedPush(t *testing.T) {
 		}
 		url := "http://" + ln.Addr().String()
 		ctx, cancel := context.WithCancel(context.Background())
-		app, err := handlers.Open(ctx, handlers.Config{DataDir: dir, BaseURL: url, AdminPassword: testAdminPassword,
+		app, err := handlers.Open(ctx, handlers.Config{DataDir: dir, BaseURL: url, AdminPassword: testAdminPassword, OutboundAllowLoopback: true,
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {
 			t.Fatal(err)
@@ -82,12 +82,12 @@ func TestJournalReplaysInterruptedPush(t *testing.T) {
 
 	// Simulate the crash: journal master's move, move it on disk, record
 	// nothing else, stop.
-	if _, err := s.App.Store().JournalRefUpdate(t.Context(), int64(repo["id"].(float64)), u.ID, "refs/heads/master", base, side); err != nil {
+	if _, err := s.App.Store().JournalRefUpdate(t.Context(), int64(repo["id"].(float64)), u.ID, 0, "refs/heads/master", base, side); err != nil {
 		t.Fatal(err)
 	}
 	runGit(t, serverRepoPath(s, repo), "update-ref", "refs/heads/master", side, base)
 	// And a journaled update that never reached the disk.
-	if _, err := s.App.Store().JournalRefUpdate(t.Context(), int64(repo["id"].(float64)), u.ID, "refs/heads/other", strings.Repeat("0", 40), side); err != nil {
+	if _, err := s.App.Store().JournalRefUpdate(t.Context(), int64(repo["id"].(float64)), u.ID, 0, "refs/heads/other", strings.Repeat("0", 40), side); err != nil {
 		t.Fatal(err)
 	}
 	stop()

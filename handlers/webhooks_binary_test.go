@@ -18,7 +18,8 @@ import (
 // startTapioca runs `tapioca serve` on data and returns its base URL.
 func startTapioca(t *testing.T, data string, extra ...string) (string, *exec.Cmd) {
 	t.Helper()
-	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", data, "--admin-password", testAdminPassword}, extra...)
+	// The receivers listen on 127.0.0.1.
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", data, "--admin-password", testAdminPassword, "--outbound-allow-loopback"}, extra...)
 	cmd := exec.Command(tapiocaBinary(t), args...)
 	cmd.Env = os.Environ()
 	stdout, err := cmd.StdoutPipe()

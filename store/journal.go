@@ -14,17 +14,22 @@ type RefIntent struct {
 	PusherID  int64 // 0 when unknown
 	Ref       string
 	Old, New  string // 40 hex; all zeros for create (Old) or delete (New)
+	PullID    int64  // the pull request a merge moves the ref for; 0 otherwise
 	CreatedAt time.Time
 }
 
-// JournalRefUpdate records that ref is about to move from old to new.
-func (s *Store) JournalRefUpdate(ctx context.Context, repoID, pusherID int64, ref, old, new string) (int64, error) {
-	var pusher any
+// JournalRefUpdate records that ref is about to move from old to new;
+// pullID names the pull request when the move is its merge (0 otherwise).
+func (s *Store) JournalRefUpdate(ctx context.Context, repoID, pusherID, pullID int64, ref, old, new string) (int64, error) {
+	var pusher, pull any
 	if pusherID != 0 {
 		pusher = pusherID
 	}
-	res, err := s.w.ExecContext(ctx, `INSERT INTO ref_journal(repo_id, pusher_id, ref, old_sha, new_sha, created_at)
-		VALUES (?, ?, ?, ?, ?, ?)`, repoID, pusher, ref, old, new, Now())
+	if pullID != 0 {
+		pull = pullID
+	}
+	res, err := s.w.ExecContext(ctx, `INSERT INTO ref_journal(repo_id, pusher_id, pull_id, ref, old_sha, new_sha, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, repoID, pusher, pull, ref, old, new, Now())
 	if err != nil {
 		return 0, fmt.Errorf("journal ref update: %w", err)
 	}
@@ -49,7 +54,7 @@ func (s *Store) ClearJournal(ctx context.Context, ids []int64) error {
 
 // PendingRefIntents lists journal rows in the order they were written.
 func (s *Store) PendingRefIntents(ctx context.Context) ([]RefIntent, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, repo_id, pusher_id, ref, old_sha, new_sha, created_at FROM ref_journal ORDER BY id`)
+	rows, err := s.r.QueryContext(ctx, `SELECT id, repo_id, pusher_id, pull_id, ref, old_sha, new_sha, created_at FROM ref_journal ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("read ref journal: %w", err)
 	}
@@ -57,11 +62,11 @@ func (s *Store) PendingRefIntents(ctx context.Context) ([]RefIntent, error) {
 	var out []RefIntent
 	for rows.Next() {
 		var ri RefIntent
-		var pusher sql.NullInt64
-		if err := rows.Scan(&ri.ID, &ri.RepoID, &pusher, &ri.Ref, &ri.Old, &ri.New, &ri.CreatedAt); err != nil {
+		var pusher, pull sql.NullInt64
+		if err := rows.Scan(&ri.ID, &ri.RepoID, &pusher, &pull, &ri.Ref, &ri.Old, &ri.New, &ri.CreatedAt); err != nil {
 			return nil, fmt.Errorf("scan ref journal: %w", err)
 		}
-		ri.PusherID = pusher.Int64
+		ri.PusherID, ri.PullID = pusher.Int64, pull.Int64
 		out = append(out, ri)
 	}
 	return out, rows.Err()

@@ -238,3 +238,7 @@ func nullString(s *string) any {
 	}
 	return *s
 }
+
+// DB is the read-only connection pool, for tests and tools that inspect
+// the database directly.
+func (s *Store) DB() *sql.DB { return s.reader }

@@ -43,19 +43,22 @@ type Webhook struct {
 	ContentType string // json or form
 	Events      []string
 	Active      bool
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// AllowLoopback lets this hook reach loopback and link-local
+	// addresses; only a site administrator sets it.
+	AllowLoopback bool
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
 }
 
 // Subscribed reports whether the hook wants event.
 func (w *Webhook) Subscribed(event string) bool { return slices.Contains(w.Events, event) }
 
-const webhookColumns = `id, owner_id, url, secret, content_type, events, active, created_at, updated_at`
+const webhookColumns = `id, owner_id, url, secret, content_type, events, active, allow_loopback, created_at, updated_at`
 
 func scanWebhook(row scanner) (*Webhook, error) {
 	w := &Webhook{}
 	var events string
-	if err := row.Scan(&w.ID, &w.OwnerID, &w.URL, &w.Secret, &w.ContentType, &events, &w.Active, &w.CreatedAt, &w.UpdatedAt); err != nil {
+	if err := row.Scan(&w.ID, &w.OwnerID, &w.URL, &w.Secret, &w.ContentType, &events, &w.Active, &w.AllowLoopback, &w.CreatedAt, &w.UpdatedAt); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(events), &w.Events); err != nil {
@@ -67,12 +70,13 @@ func scanWebhook(row scanner) (*Webhook, error) {
 
 // NewWebhook is what CreateWebhook needs.
 type NewWebhook struct {
-	OwnerID     int64
-	URL         string
-	Secret      string
-	ContentType string
-	Events      []string
-	Active      bool
+	OwnerID       int64
+	URL           string
+	Secret        string
+	ContentType   string
+	Events        []string
+	Active        bool
+	AllowLoopback bool
 }
 
 // CreateWebhook inserts a hook unless the owner already has limit of them
@@ -93,8 +97,8 @@ func (s *Store) CreateWebhook(ctx context.Context, nw NewWebhook, limit int) (*W
 			return ErrWebhookLimit
 		}
 		now := Now()
-		res, err := tx.w.ExecContext(ctx, `INSERT INTO webhooks(owner_id, url, secret, content_type, events, active, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, nw.OwnerID, nw.URL, nw.Secret, nw.ContentType, string(events), boolInt(nw.Active), now, now)
+		res, err := tx.w.ExecContext(ctx, `INSERT INTO webhooks(owner_id, url, secret, content_type, events, active, allow_loopback, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, nw.OwnerID, nw.URL, nw.Secret, nw.ContentType, string(events), boolInt(nw.Active), boolInt(nw.AllowLoopback), now, now)
 		if err != nil {
 			return fmt.Errorf("insert webhook: %w", err)
 		}
@@ -157,11 +161,12 @@ func (s *Store) WebhooksForEvent(ctx context.Context, ownerID int64, event strin
 
 // WebhookUpdate carries optional changes; nil fields stay.
 type WebhookUpdate struct {
-	URL         *string
-	Secret      *string // "" removes the secret
-	ContentType *string
-	Events      []string // nil = unchanged
-	Active      *bool
+	URL           *string
+	Secret        *string // "" removes the secret
+	ContentType   *string
+	Events        []string // nil = unchanged
+	Active        *bool
+	AllowLoopback *bool
 }
 
 // UpdateWebhook applies u to an owner's hook.
@@ -186,6 +191,9 @@ func (s *Store) UpdateWebhook(ctx context.Context, ownerID, id int64, u WebhookU
 	}
 	if u.Active != nil {
 		sets, args = append(sets, "active = ?"), append(args, boolInt(*u.Active))
+	}
+	if u.AllowLoopback != nil {
+		sets, args = append(sets, "allow_loopback = ?"), append(args, boolInt(*u.AllowLoopback))
 	}
 	args = append(args, id, ownerID)
 	if err := s.execOne(ctx, "update webhook", `UPDATE webhooks SET `+strings.Join(sets, ", ")+` WHERE id = ? AND owner_id = ?`, args...); err != nil {
@@ -747,4 +755,31 @@ func (s *Store) PruneDeliveries(ctx context.Context, before time.Time) (int, err
 	}
 	n, err := res.RowsAffected()
 	return int(n), err
+}
+
+// UnsealedWebhookSecrets returns the hooks whose secret is set and not
+// sealed (sealed reports which stored values are), by hook id.
+func (s *Store) UnsealedWebhookSecrets(ctx context.Context, sealed func(string) bool) (map[int64]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, secret FROM webhooks WHERE secret <> ''`)
+	if err != nil {
+		return nil, fmt.Errorf("read webhook secrets: %w", err)
+	}
+	defer rows.Close()
+	out := map[int64]string{}
+	for rows.Next() {
+		var id int64
+		var secret string
+		if err := rows.Scan(&id, &secret); err != nil {
+			return nil, fmt.Errorf("scan webhook secret: %w", err)
+		}
+		if !sealed(secret) {
+			out[id] = secret
+		}
+	}
+	return out, rows.Err()
+}
+
+// SetWebhookSecret replaces a hook's stored secret.
+func (s *Store) SetWebhookSecret(ctx context.Context, id int64, secret string) error {
+	return s.execOne(ctx, "set webhook secret", `UPDATE webhooks SET secret = ? WHERE id = ?`, secret, id)
 }

@@ -8,8 +8,9 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
+
+	"tapioca/handlers/core/text"
 )
 
 // Page is what every dashboard page shares: the layout's title, the
@@ -85,18 +86,7 @@ func (p Pager) URL(n int) string {
 }
 
 // Bytes formats a size with binary units.
-func Bytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
+func Bytes(n int64) string { return text.Bytes(n) }
 
 // Ago says how long before now t was, coarsely ("3 minutes ago"); times
 // in the future read "in 3 minutes".
@@ -151,16 +141,7 @@ func Duration(d time.Duration) string {
 }
 
 // Every formats a schedule's interval: 1h, 30m, 24h.
-func Every(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
-}
+func Every(d time.Duration) string { return text.Every(d) }
 
 // Uptime formats a process age as days, hours and minutes.
 func Uptime(d time.Duration) string {
@@ -185,20 +166,10 @@ func Itoa(n int) string { return strconv.Itoa(n) }
 func I64(n int64) string { return strconv.FormatInt(n, 10) }
 
 // Plural picks the word for n.
-func Plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
-}
+func Plural(n int, one, many string) string { return text.Plural(n, one, many) }
 
 // Count formats n with its noun in the right number: "1 user", "3 users".
-func Count(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return strconv.Itoa(n) + " " + many
-}
+func Count(n int, one, many string) string { return text.Count(n, one, many) }
 
 // FieldErrors maps form field names to their messages.
 type FieldErrors map[string]string

@@ -1,3 +1,7 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// Part of gitserver/merge/linediff, offered under the GNU LGPL 2.1 or later
+// (see LICENSE in this directory); the rest of Tapioca is MIT-licensed.
+
 package linediff
 
 // group is a run of changed lines [start, end) in one file; an empty group
@@ -66,7 +70,8 @@ func slideUp(s *side, g *group) bool {
 
 // compact slides each group of changes in x as xdiff does: merge with
 // neighbours where possible, then align with a change in the other file,
-// else leave it as low as it can go. Hunk boundaries decide which merge
+// else place it by the indent heuristic when x.recs is set, else leave it
+// as low as it can go. Hunk boundaries decide which merge
 // hunks touch, so this must match git, not merely be valid.
 func compact(x, o *side) {
 	g := groupInit(x)
@@ -94,8 +99,17 @@ func compact(x, o *side) {
 					break
 				}
 			}
-			if g.end != earliestEnd && endMatchingOther != -1 {
+			switch {
+			case g.end == earliestEnd:
+				// It could not move at all.
+			case endMatchingOther != -1:
 				for gother.end == gother.start {
+					slideUp(x, &g)
+					groupPrevious(o, &gother)
+				}
+			case x.recs != nil:
+				best := bestIndentShift(x, g, earliestEnd)
+				for g.end > best {
 					slideUp(x, &g)
 					groupPrevious(o, &gother)
 				}

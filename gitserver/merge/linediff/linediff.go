@@ -1,3 +1,7 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// Part of gitserver/merge/linediff, offered under the GNU LGPL 2.1 or later
+// (see LICENSE in this directory); the rest of Tapioca is MIT-licensed.
+
 // Package linediff computes line diffs that agree line-for-line with git's
 // own diff machinery (xdiff), so that merges and statistics built on them
 // give the same answers as the git client.
@@ -15,8 +19,8 @@
 // Provenance: the algorithms here were written in Go by reading git's
 // xdiff (xdiff/xdiffi.c, xhistogram.c, xmerge.c), which git distributes
 // under the GNU LGPL 2.1 or later. This package may be a derivative work
-// of it and is offered under the same terms; see the README's licensing
-// note.
+// of it and is offered under the same terms (LICENSE in this directory).
+// It is self-contained: it imports only the standard library.
 package linediff
 
 import "bytes"
@@ -74,6 +78,9 @@ func (c *classifier) classify(recs [][]byte) []int {
 type side struct {
 	cls []int
 	chg []bool
+	// recs are the lines themselves, set only when the indent heuristic
+	// needs to look at their indentation.
+	recs [][]byte
 }
 
 func newSide(cls []int) *side {
@@ -103,9 +110,29 @@ const (
 // the given algorithm (after xdiff's hunk sliding, without the indent
 // heuristic, which only changes how a diff is displayed).
 func Diff(a, b [][]byte, alg Algorithm) []Hunk {
+	return DiffWith(a, b, Options{Algorithm: alg})
+}
+
+// Options selects how DiffWith pairs lines.
+type Options struct {
+	Algorithm Algorithm
+	// IndentHeuristic slides ambiguous groups of added or deleted lines
+	// to where their indentation suggests a block starts and ends, as
+	// `git diff` does by default since git 2.14 (diff.indentHeuristic).
+	// It changes which lines a diff shows, never how many.
+	IndentHeuristic bool
+}
+
+// DiffWith returns the hunks turning a into b as git computes them with
+// the given options. `git diff` at its default settings is
+// Options{Algorithm: Myers, IndentHeuristic: true}.
+func DiffWith(a, b [][]byte, o Options) []Hunk {
 	c := newClassifier(len(a) + len(b))
 	sa, sb := newSide(c.classify(a)), newSide(c.classify(b))
-	run(sa, sb, alg)
+	if o.IndentHeuristic {
+		sa.recs, sb.recs = a, b
+	}
+	run(sa, sb, o.Algorithm)
 	compact(sa, sb)
 	compact(sb, sa)
 	return buildScript(sa, sb)

@@ -1,3 +1,7 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// Part of gitserver/merge/linediff, offered under the GNU LGPL 2.1 or later
+// (see LICENSE in this directory); the rest of Tapioca is MIT-licensed.
+
 package linediff
 
 import (
@@ -9,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -186,4 +191,140 @@ func TestMerge3(t *testing.T) {
 			}
 		})
 	}
+}
+
+// codeLike builds text shaped like source code: nested blocks, blank
+// lines between them and repeated closing lines, which is what gives the
+// indent heuristic ambiguous slides to decide.
+func codeLike(r *rand.Rand, blocks int) []string {
+	var out []string
+	for b := 0; b < blocks; b++ {
+		name := fmt.Sprintf("func f%d() {", r.Intn(blocks*2))
+		out = append(out, name)
+		depth := 1
+		for s := 0; s < 2+r.Intn(6); s++ {
+			ind := strings.Repeat("\t", depth)
+			switch r.Intn(5) {
+			case 0:
+				out = append(out, ind+"if x {")
+				depth++
+			case 1:
+				if depth > 1 {
+					depth--
+					out = append(out, strings.Repeat("\t", depth)+"}")
+				}
+			case 2:
+				out = append(out, "")
+			default:
+				out = append(out, fmt.Sprintf("%sx = %d", ind, r.Intn(4)))
+			}
+		}
+		for depth > 0 {
+			depth--
+			out = append(out, strings.Repeat("\t", depth)+"}")
+		}
+		if r.Intn(3) > 0 {
+			out = append(out, "")
+		}
+	}
+	return out
+}
+
+// mutateBlocks inserts or deletes whole runs of lines copied from the
+// text itself, the edits whose placement is ambiguous.
+func mutateBlocks(r *rand.Rand, lines []string, edits int) []string {
+	out := append([]string(nil), lines...)
+	for e := 0; e < edits && len(out) > 2; e++ {
+		start := r.Intn(len(out) - 1)
+		n := 1 + r.Intn(min(6, len(out)-start))
+		if r.Intn(2) == 0 {
+			out = append(out[:start], out[start+n:]...)
+			continue
+		}
+		block := append([]string(nil), out[start:start+n]...)
+		at := start + r.Intn(n+1)
+		out = append(out[:at], append(block, out[at:]...)...)
+	}
+	return out
+}
+
+func TestIndentHeuristicMatchesGit(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	r := rand.New(rand.NewSource(7))
+	for round := 0; round < 60; round++ {
+		base := codeLike(r, 3+r.Intn(8))
+		other := mutateBlocks(r, base, 1+r.Intn(4))
+		a, b := join(base, true), join(other, round%5 != 0)
+		want := gitHunks(t, dir, a, b, "--diff-algorithm=myers", "--indent-heuristic")
+		got := DiffWith(SplitLines(a), SplitLines(b), Options{Algorithm: Myers, IndentHeuristic: true})
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("round %d: hunks differ from git\n got %v\nwant %v\n--- a\n%s--- b\n%s", round, got, want, a, b)
+		}
+	}
+}
+
+var headerRE = regexp.MustCompile(`(?m)^@@ .*$`)
+
+// TestUnifiedHeadersMatchGit checks hunk grouping, ranges and function
+// names against `git diff` at several context sizes.
+func TestUnifiedHeadersMatchGit(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	r := rand.New(rand.NewSource(11))
+	pa, pb := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	for round := 0; round < 40; round++ {
+		base := codeLike(r, 4+r.Intn(10))
+		if round%7 == 0 {
+			// Long function lines are cut at 80 bytes.
+			base[0] = "func " + strings.Repeat("long_name_", 12) + "() {   "
+		}
+		other := mutateBlocks(r, base, 1+r.Intn(5))
+		a, b := join(base, round%4 != 0), join(other, round%3 != 0)
+		if err := os.WriteFile(pa, a, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(pb, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, ctx := range []int{0, 1, 3, 5} {
+			cmd := exec.Command("git", "diff", "--no-index", "--no-color", fmt.Sprintf("-U%d", ctx), pa, pb)
+			cmd.Env = gitEnv()
+			out, _ := cmd.Output()
+			want := strings.Join(headerRE.FindAllString(string(out), -1), "\n")
+			la, lb := SplitLines(a), SplitLines(b)
+			var hs []string
+			for _, h := range Unified(la, lb, DiffWith(la, lb, Options{IndentHeuristic: true}), ctx) {
+				hs = append(hs, formatHeader(h))
+			}
+			if got := strings.Join(hs, "\n"); got != want {
+				t.Fatalf("round %d -U%d:\n got %s\nwant %s", round, ctx, got, want)
+			}
+		}
+	}
+}
+
+func formatHeader(h UnifiedHunk) string {
+	start := func(s, n int) string {
+		if n == 0 {
+			return strconv.Itoa(s)
+		}
+		if n == 1 {
+			return strconv.Itoa(s + 1)
+		}
+		return fmt.Sprintf("%d,%d", s+1, n)
+	}
+	old := start(h.OldStart, h.OldLines)
+	if h.OldLines == 0 {
+		old += ",0"
+	}
+	nw := start(h.NewStart, h.NewLines)
+	if h.NewLines == 0 {
+		nw += ",0"
+	}
+	s := fmt.Sprintf("@@ -%s +%s @@", old, nw)
+	if len(h.Func) > 0 {
+		s += " " + string(h.Func)
+	}
+	return s
 }

@@ -1,3 +1,7 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// Part of gitserver/merge/linediff, offered under the GNU LGPL 2.1 or later
+// (see LICENSE in this directory); the rest of Tapioca is MIT-licensed.
+
 package linediff
 
 import "bytes"

@@ -1,0 +1,196 @@
+package gitserver
+
+import (
+	"sort"
+
+	"github.com/go-git/go-git/v5/plumbing"
+)
+
+// The pack writer copies stored entries, deltas included, whenever their
+// base travels too. A stored delta whose base stays behind (a shallow or
+// filtered fetch, objects fetched by id) would otherwise be sent whole;
+// git's pack-objects searches a window of similar objects for a new base
+// instead, and so does planDeltas, for those objects only: a full clone,
+// where every stored delta is reused, searches nothing.
+
+const (
+	deltaWindow      = 10 // candidate bases per object, as git's pack.window
+	deltaSearchMin   = 64 // smaller objects gain nothing from a delta
+	maxNewDeltaDepth = 50 // as git's pack.depth
+)
+
+// newDelta is a delta planned for an object that has no reusable one.
+type newDelta struct {
+	base  plumbing.Hash
+	delta []byte
+}
+
+type searchEntry struct {
+	h      plumbing.Hash
+	typ    plumbing.ObjectType
+	name   uint32
+	size   int64
+	target bool // an object that would be sent whole
+	data   []byte
+	idx    *deltaIndex
+	depth  int
+}
+
+// planDeltas fills pw.planned for the objects at locs. tick is called
+// now and then so a client that went away stops the search.
+func (pw *packWriter) planDeltas(locs []objLoc, tick func() error) error {
+	// Most packs (full clones, ordinary fetches) have no target: find
+	// that out before holding an entry for every possible base.
+	collect := func(all bool) ([]*searchEntry, error) {
+		var entries []*searchEntry
+		for i, l := range locs {
+			if i&1023 == 0 {
+				if err := tick(); err != nil {
+					return nil, err
+				}
+			}
+			e, err := pw.searchCandidate(l)
+			if err != nil {
+				return nil, err
+			}
+			if e == nil || !all && !e.target {
+				continue
+			}
+			e.name = l.name
+			entries = append(entries, e)
+		}
+		return entries, nil
+	}
+	entries, err := collect(false)
+	if err != nil || len(entries) == 0 {
+		return err
+	}
+	if entries, err = collect(true); err != nil {
+		return err
+	}
+	// As git's type_size_sort: by type, then name, then size, largest
+	// first, so the window holds the likeliest bases.
+	sort.SliceStable(entries, func(i, j int) bool {
+		a, b := entries[i], entries[j]
+		if a.typ != b.typ {
+			return a.typ < b.typ
+		}
+		if a.name != b.name {
+			return a.name < b.name
+		}
+		return a.size > b.size
+	})
+	window := make([]*searchEntry, 0, deltaWindow)
+	for n, e := range entries {
+		if n&63 == 0 {
+			if err := tick(); err != nil {
+				return err
+			}
+		}
+		if e.target {
+			if err := pw.searchBase(e, window); err != nil {
+				return err
+			}
+		}
+		if len(window) == deltaWindow {
+			window[0].data, window[0].idx = nil, nil
+			window = append(window[:0], window[1:]...)
+		}
+		window = append(window, e)
+	}
+	return nil
+}
+
+// searchCandidate classifies an object for the search: a target (it
+// would be sent whole although stored as a delta, or is loose), a
+// possible base (stored whole), or neither (nil: its stored delta is
+// reused, or it is not a tree or blob of a size worth a delta).
+func (pw *packWriter) searchCandidate(l objLoc) (*searchEntry, error) {
+	h, p, off := l.h, l.p, l.off
+	if p == nil {
+		typ, err := pw.db.typeOf(h)
+		if err != nil {
+			return nil, err
+		}
+		size, err := pw.db.sizeOf(h)
+		if err != nil {
+			return nil, err
+		}
+		return searchable(&searchEntry{h: h, typ: typ, size: size, target: true}), nil
+	}
+	eh, err := p.header(off)
+	if err != nil {
+		return nil, err
+	}
+	var base plumbing.Hash
+	switch eh.typ {
+	case objOFS:
+		if base, err = p.hashAt(eh.baseOff); err != nil {
+			return nil, err
+		}
+	case objREF:
+		base = eh.baseHash
+	default:
+		return searchable(&searchEntry{h: h, typ: eh.typ, size: eh.size}), nil
+	}
+	if pw.en.sending[base] || pw.thin && pw.en.clientHas[base] && pw.filteredBaseOK(base) {
+		return nil, nil // reused as it is
+	}
+	typ, err := pw.db.typeOf(h)
+	if err != nil {
+		return nil, err
+	}
+	if typ != objBlob && typ != objTree {
+		return nil, nil
+	}
+	size, err := pw.db.sizeOf(h)
+	if err != nil {
+		return nil, err
+	}
+	return searchable(&searchEntry{h: h, typ: typ, size: size, target: true}), nil
+}
+
+func searchable(e *searchEntry) *searchEntry {
+	if (e.typ != objBlob && e.typ != objTree) || e.size < deltaSearchMin || e.size > thinDeltaMax {
+		return nil
+	}
+	return e
+}
+
+// searchBase tries the window's objects of e's type as bases for e and
+// plans the smallest delta under half e's size (git's bar).
+func (pw *packWriter) searchBase(e *searchEntry, window []*searchEntry) error {
+	var err error
+	var best *newDelta
+	bestDepth := 0
+	maxSize := int(e.size)/2 - 20
+	for i := len(window) - 1; i >= 0; i-- {
+		b := window[i]
+		// As git's try_delta: a base much smaller than e cannot give a
+		// delta under the bar.
+		if b.typ != e.typ || b.depth >= maxNewDeltaDepth || e.size-b.size >= int64(maxSize) {
+			continue
+		}
+		if e.data == nil {
+			if _, e.data, err = pw.db.read(e.h); err != nil {
+				return err
+			}
+		}
+		if b.idx == nil {
+			if b.data == nil {
+				if _, b.data, err = pw.db.read(b.h); err != nil {
+					return err
+				}
+			}
+			b.idx = newDeltaIndex(b.data)
+		}
+		if d := b.idx.encode(e.data, maxSize); d != nil {
+			best, bestDepth, maxSize = &newDelta{base: b.h, delta: d}, b.depth+1, len(d)
+		}
+	}
+	if best != nil {
+		pw.planned[e.h] = *best
+		e.depth = bestDepth
+	}
+	return nil
+}

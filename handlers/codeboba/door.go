@@ -1,0 +1,257 @@
+// Package codeboba is the CodeBoba REST API door (/api/v1): it reads
+// requests in the API's wire format (JSON bodies, path and query
+// parameters, bearer tokens), calls the forge core, and writes the
+// answers in the seed's shapes with its status codes, pagination and
+// rate limit headers. It decides nothing itself.
+package codeboba
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"tapioca/handlers/core"
+	"tapioca/handlers/core/accounts"
+	"tapioca/handlers/core/issues"
+	"tapioca/handlers/core/orgs"
+	"tapioca/handlers/core/pulls"
+	"tapioca/handlers/core/repos"
+	"tapioca/handlers/core/vouches"
+	"tapioca/handlers/core/webhooks"
+	"tapioca/handlers/httpx"
+)
+
+// Services are the core services the API calls.
+type Services struct {
+	Accounts *accounts.Service
+	Orgs     *orgs.Service
+	Repos    *repos.Service
+	Issues   *issues.Service
+	Pulls    *pulls.Service
+	Vouches  *vouches.Service
+	Webhooks *webhooks.Service
+}
+
+// Door is the CodeBoba API.
+type Door struct {
+	Services
+	env     *core.Env
+	log     *slog.Logger
+	limiter *httpx.RateLimiter
+	mux     *http.ServeMux
+	routes  []Route
+}
+
+// Route is one API endpoint as registered.
+type Route struct {
+	Method string
+	Path   string // a ServeMux path pattern, e.g. /api/v1/repos/{owner}/{repo}
+	Area   core.Area
+	// SignedIn is true for routes that refuse anonymous callers before
+	// reading anything.
+	SignedIn bool
+}
+
+// Routes lists the API's endpoints in registration order.
+func (d *Door) Routes() []Route { return d.routes }
+
+// New returns the API door.
+func New(env *core.Env, s Services) *Door {
+	return &Door{Services: s, env: env, log: env.Log, limiter: httpx.NewRateLimiter(time.Hour)}
+}
+
+// Prefix is where the API lives.
+const Prefix = "/api/"
+
+// Register adds the API's routes to mux.
+func (d *Door) Register(mux *http.ServeMux) {
+	d.mux = mux
+	d.routesAccounts()
+	d.routesRepos()
+	d.routesOrgs()
+	d.routesLabels()
+	d.routesIssues()
+	d.routesVouches()
+	d.routesPulls()
+	d.routesWebhooks()
+}
+
+// RegisterFallback adds the API's catch-all, which gives JSON 404s and
+// 405s instead of the mux's plain text. The process registers it after
+// every door that lives under /api/.
+func (d *Door) RegisterFallback(mux *http.ServeMux) {
+	mux.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) {
+		d.writeError(w, r, httpx.Unrouted(mux, r, Prefix))
+	})
+	// Without this the mux would answer /api with an HTML redirect to /api/.
+	mux.HandleFunc("/api", func(w http.ResponseWriter, r *http.Request) { d.writeError(w, r, core.ErrHidden) })
+}
+
+// handlerFunc is an API handler: it writes its success response itself
+// and returns errors for writeError to turn into JSON.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// api registers an API route. area tells which token scopes cover it.
+func (d *Door) api(pattern string, area core.Area, h handlerFunc) {
+	d.route(pattern, area, false, h)
+}
+
+func (d *Door) route(pattern string, area core.Area, signedIn bool, h handlerFunc) {
+	method, path, _ := strings.Cut(pattern, " ")
+	d.routes = append(d.routes, Route{Method: method, Path: path, Area: area, SignedIn: signedIn})
+	d.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		write := r.Method != http.MethodGet && r.Method != http.MethodHead
+		if err := actor(r).CheckScope(write, area); err != nil {
+			d.writeError(w, r, err)
+			return
+		}
+		if err := h(w, r); err != nil {
+			d.writeError(w, r, err)
+		}
+	})
+}
+
+// user registers an API route that needs an identity: an anonymous
+// request gets 401 before the handler reads anything. Routes about a
+// repository are registered with api instead, since a repository the
+// caller cannot see must answer 404 whoever asks.
+func (d *Door) user(pattern string, area core.Area, h handlerFunc) {
+	d.route(pattern, area, true, func(w http.ResponseWriter, r *http.Request) error {
+		if _, err := actor(r).Require(); err != nil {
+			return err
+		}
+		return h(w, r)
+	})
+}
+
+// writeError answers an error in the API's shape. Every 401 says how to
+// authenticate, whether the token was missing or bad (RFC 9110 §11.6.1).
+func (d *Door) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if p, _ := httpx.ProblemOf(err); p.Status == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="Tapioca"`)
+	}
+	httpx.WriteError(w, r, d.log, err)
+}
+
+type actorKey struct{}
+
+// actor is who the request acts as; anonymous when no token was sent.
+func actor(r *http.Request) core.Actor {
+	if a, ok := r.Context().Value(actorKey{}).(core.Actor); ok {
+		return a
+	}
+	return core.Anonymous
+}
+
+// Middleware authenticates API requests, applies the rate limit and the
+// body limit, and sets X-RateLimit-* on every API response. Other paths
+// pass through untouched.
+func (d *Door) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, Prefix) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, httpx.MaxJSONBody)
+		a := core.Anonymous
+		var authErr error
+		if tok, sent := httpx.BearerToken(r); sent {
+			a, authErr = d.Accounts.Authenticate(r.Context(), tok)
+		}
+		authLimit, anonLimit := d.env.RateLimits()
+		key, limit := "ip:"+httpx.ClientIP(r), anonLimit
+		if a.User != nil {
+			key, limit = "user:"+strconv.FormatInt(a.User.ID, 10), authLimit
+		}
+		ok, remaining, reset := d.limiter.Take(key, limit)
+		h := w.Header()
+		h.Set("X-RateLimit-Limit", strconv.Itoa(limit))
+		h.Set("X-RateLimit-Remaining", strconv.Itoa(remaining))
+		h.Set("X-RateLimit-Reset", strconv.FormatInt(reset.Unix(), 10))
+		if !ok {
+			h.Set("Retry-After", strconv.Itoa(int(time.Until(reset).Seconds())+1))
+			d.writeError(w, r, &core.Error{Kind: core.ErrRateLimited,
+				Msg: "Rate limit exceeded. Retry after " + reset.UTC().Format(time.RFC3339) + "."})
+			return
+		}
+		if authErr != nil {
+			d.writeError(w, r, authErr)
+			return
+		}
+		if a.User != nil {
+			httpx.SetUser(r.Context(), a.User.Username)
+		}
+		ctx := context.WithValue(r.Context(), actorKey{}, a)
+		next.ServeHTTP(&noRedirects{ResponseWriter: w, d: d, r: r}, r.WithContext(ctx))
+	})
+}
+
+// noRedirects turns the mux's own redirects (to a cleaned path such as
+// /api/v1//user, or to a subtree such as .../archive/) into the API's JSON
+// 404: API clients get JSON, never an HTML redirect.
+type noRedirects struct {
+	http.ResponseWriter
+	d          *Door
+	r          *http.Request
+	suppressed bool
+}
+
+func (n *noRedirects) WriteHeader(code int) {
+	if n.suppressed {
+		return
+	}
+	if code >= 300 && code < 400 && n.Header().Get("Location") != "" {
+		n.suppressed = true
+		n.Header().Del("Location")
+		n.d.writeError(n.ResponseWriter, n.r, core.ErrHidden)
+		return
+	}
+	n.ResponseWriter.WriteHeader(code)
+}
+
+func (n *noRedirects) Write(b []byte) (int, error) {
+	if n.suppressed {
+		return len(b), nil
+	}
+	return n.ResponseWriter.Write(b)
+}
+
+func (n *noRedirects) Flush() {
+	if f, ok := n.ResponseWriter.(http.Flusher); ok && !n.suppressed {
+		f.Flush()
+	}
+}
+
+func (n *noRedirects) Unwrap() http.ResponseWriter { return n.ResponseWriter }
+
+// writeJSON is httpx.WriteJSON.
+func writeJSON(w http.ResponseWriter, status int, v any) { httpx.WriteJSON(w, status, v) }
+
+// decode is httpx.Decode.
+func decode(r *http.Request, v any) error { return httpx.Decode(r, v) }
+
+// page reads the pagination parameters.
+func page(r *http.Request) (httpx.Page, error) { return httpx.ParsePage(r) }
+
+// setPage writes the pagination headers of a list.
+func (d *Door) setPage(w http.ResponseWriter, r *http.Request, p httpx.Page, total int) {
+	httpx.SetPageHeaders(w, r, d.env.BaseURL(), p, total)
+}
+
+// noContent answers 204.
+func noContent(w http.ResponseWriter) error {
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// ref is the /issues/{number} or /pulls/{number} of the request.
+func ref(r *http.Request, pull bool) issues.Ref {
+	n, err := strconv.ParseInt(r.PathValue("number"), 10, 64)
+	if err != nil {
+		n = 0 // names nothing: the core answers 404
+	}
+	return issues.Ref{Owner: r.PathValue("owner"), Repo: r.PathValue("repo"), Number: n, Pull: pull}
+}

@@ -1,0 +1,140 @@
+package httpx
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"tapioca/handlers/core"
+)
+
+// MaxJSONBody bounds API request bodies; the largest legitimate ones are
+// issue and comment bodies.
+const MaxJSONBody = 1 << 20
+
+// Decode reads a JSON object body into v. An empty body is an empty
+// object, so optional-only requests may send nothing. A field of the
+// wrong type is a validation error on that field; malformed JSON is a
+// bad request.
+func Decode(r *http.Request, v any) error {
+	body, err := ReadBody(r)
+	if err != nil {
+		return err
+	}
+	return DecodeBytes(body, v)
+}
+
+// DecodeBytes is Decode for a body already read.
+func DecodeBytes(body []byte, v any) error {
+	if !utf8.Valid(body) {
+		// encoding/json would replace the bad bytes with U+FFFD and store
+		// text the client never sent.
+		return core.BadRequest("Problems parsing JSON: the body is not valid UTF-8")
+	}
+	if len(strings.TrimSpace(string(body))) == 0 {
+		body = []byte("{}")
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			if ae := arrayItemTypeError(body, te); ae != nil {
+				return ae
+			}
+			field := te.Field
+			if i := strings.LastIndex(field, "."); i >= 0 {
+				field = field[i+1:]
+			}
+			return core.Invalid(field, "must be "+JSONKind(te.Type))
+		}
+		if errors.As(err, &te) {
+			// The body itself is not an object: say so without naming Go types.
+			return core.BadRequest("Problems parsing JSON: the body must be a JSON object, not %s", articled(te.Value))
+		}
+		return core.BadRequest("Problems parsing JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	return nil
+}
+
+// arrayItemTypeError reports a wrong type inside an array of objects
+// (comments[1].line) under the array's name, with the item's index, the
+// way validation reports the items' other errors. It returns nil when the
+// field is not inside such an array.
+func arrayItemTypeError(body []byte, te *json.UnmarshalTypeError) error {
+	outer, inner, ok := strings.Cut(te.Field, ".")
+	if !ok || strings.Contains(inner, ".") {
+		return nil
+	}
+	var top map[string]json.RawMessage
+	if json.Unmarshal(body, &top) != nil {
+		return nil
+	}
+	var items []map[string]json.RawMessage
+	if json.Unmarshal(top[outer], &items) != nil {
+		return nil
+	}
+	for i, item := range items {
+		raw, ok := item[inner]
+		if !ok || string(raw) == "null" {
+			continue
+		}
+		if json.Unmarshal(raw, reflect.New(te.Type).Interface()) != nil {
+			return core.Invalid(outer, fmt.Sprintf("%s[%d].%s must be %s", outer, i, inner, JSONKind(te.Type)))
+		}
+	}
+	return nil
+}
+
+// articled puts "a" or "an" before a JSON value kind from UnmarshalTypeError.
+func articled(kind string) string {
+	if kind != "" && strings.ContainsRune("aeiou", rune(kind[0])) {
+		return "an " + kind
+	}
+	return "a " + kind
+}
+
+// JSONKind names the JSON type a Go type decodes from, for messages.
+func JSONKind(t reflect.Type) string {
+	switch t.Kind().String() {
+	case "string":
+		return "a string"
+	case "bool":
+		return "a boolean"
+	case "slice", "array":
+		return "an array"
+	case "int", "int64", "int32", "uint", "uint64", "float64", "float32":
+		return "a number"
+	case "map", "struct":
+		return "an object"
+	}
+	return "of another type"
+}
+
+// ReadBody reads a request body within its size limit: over the limit is
+// a 413 (through WriteError), any other failure a 400.
+func ReadBody(r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, err
+		}
+		return nil, core.BadRequest("Could not read request body")
+	}
+	return body, nil
+}
+
+// PathID reads a positive integer path value; anything else names
+// nothing that exists.
+func PathID(r *http.Request, name string) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue(name), 10, 64)
+	if err != nil || id < 1 {
+		return 0, core.ErrHidden
+	}
+	return id, nil
+}
