@@ -1,248 +1,299 @@
 package gitserver
 
 import (
-	"encoding/binary"
-	"math/bits"
+	"bufio"
+	"compress/zlib"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/go-git/go-git/v5/plumbing"
 )
 
-// Git deltas: an object expressed as instructions against a base, either
-// "copy n bytes from offset o of the base" or "insert these bytes". The
-// encoder indexes the base once (a hash of every deltaBlock-byte block)
-// and then slides a rolling hash of the same width over the target: at
-// each position a hit in the index is a candidate match, extended forward
-// as far as the bytes agree and backward into the bytes not yet emitted.
-// Building the index costs one pass over the base; a base can then be
-// tried against many targets (a delta search's window: the fetch's in
-// deltasearch.go, the repack's in repack.go) without re-indexing.
-// Candidates per position and bytes compared per candidate are bounded,
-// so repetitive data (runs of zeros, repeated lines) costs no more than
-// any other.
+// Reading a pack from anyone else means trusting sizes it declares: an
+// entry header names the inflated size, a delta's header the size of the
+// object it makes. Both are checked here before a byte is inflated or
+// copied, and nothing is allocated from them before that check, so a
+// small pack cannot make the server hold (or hash, or write) gigabytes.
 
-const (
-	deltaBlock     = 16      // bytes hashed per index entry and per window
-	deltaMaxCopy   = 0x10000 // longest copy per instruction, as git writes them
-	deltaMaxInsert = 0x7f    // longest insert per instruction (format limit)
-	// deltaBucketMax bounds the entries kept per hash bucket, so a base of
-	// repetitive bytes cannot make each probe scan thousands of offsets.
-	deltaBucketMax = 64
-	// deltaProbe bounds how far each candidate is compared before the
-	// best one is chosen; only the winner is then followed to its end.
-	deltaProbe = 4096
-	// deltaMaxBase is the largest base the index can address (offsets
-	// are stored in 32 bits); objects that large are not deltified.
-	deltaMaxBase = 1<<31 - 1
+// maxObjectCeiling bounds any one object when no file size limit is
+// configured: beyond it, a declared size is refused as if it were the
+// limit.
+const maxObjectCeiling = 2 << 30
 
-	rollPrime = 0x100000001b3 // odd multiplier of the rolling hash
-	mixPrime  = 0x9e3779b97f4a7c15
-)
+// ErrObjectTooLarge is matched (errors.Is) by every *ObjectTooLargeError.
+var ErrObjectTooLarge = errors.New("object too large")
 
-// deltaIndex is a base prepared for encoding deltas against it.
-type deltaIndex struct {
-	src   []byte
-	shift uint // bucket = mix(hash) >> shift
-	// Bucket b's entries are offs[start[b]:start[b+1]], with the low 32
-	// bits of each block's hash in checks to skip collisions cheaply.
-	start  []uint32
-	offs   []uint32
-	checks []uint32
-	// rollOut is rollPrime^(deltaBlock-1): the weight of the byte that
-	// leaves the window.
-	rollOut uint64
+// ObjectTooLargeError reports an object whose declared size is over the
+// limit, found before the object was inflated or its delta applied.
+type ObjectTooLargeError struct {
+	Hash   plumbing.Hash       // zero when not known yet (refused by its header)
+	Type   plumbing.ObjectType // the entry's type; a delta's type when refused by its header
+	Size   int64               // declared size (for a delta: of the object it makes)
+	Limit  int64
+	Offset int64 // entry offset in the pack, -1 when not known
 }
 
-// blockHash hashes deltaBlock bytes; roll moves the same hash one byte on.
-func blockHash(b []byte) uint64 {
-	var h uint64
-	for _, c := range b[:deltaBlock] {
-		h = h*rollPrime + uint64(c)
+func (e *ObjectTooLargeError) Error() string {
+	limit := formatSize(e.Limit) + " file size limit"
+	switch {
+	case !e.Hash.IsZero():
+		return fmt.Sprintf("object %s is %s, over the %s", e.Hash, formatSize(e.Size), limit)
+	case e.Type.IsDelta():
+		return fmt.Sprintf("an object in the pack expands by delta to %s, over the %s", formatSize(e.Size), limit)
+	case e.Type == objBlob:
+		return fmt.Sprintf("a file in the pack is %s, over the %s", formatSize(e.Size), limit)
 	}
-	return h
+	return fmt.Sprintf("a %s in the pack is %s, over the %s", e.Type, formatSize(e.Size), limit)
 }
 
-func (ix *deltaIndex) roll(h uint64, out, in byte) uint64 {
-	return (h-uint64(out)*ix.rollOut)*rollPrime + uint64(in)
-}
+// Is makes errors.Is(err, ErrObjectTooLarge) hold.
+func (e *ObjectTooLargeError) Is(target error) bool { return target == ErrObjectTooLarge }
 
-func (ix *deltaIndex) bucket(h uint64) uint32 {
-	return uint32((h * mixPrime) >> ix.shift)
-}
+var errCorruptDelta = errors.New("corrupt delta")
 
-// newDeltaIndex indexes src. A src shorter than one block gives an index
-// that finds nothing, so every delta against it is all inserts.
-func newDeltaIndex(src []byte) *deltaIndex {
-	ix := &deltaIndex{src: src, rollOut: 1}
-	for i := 1; i < deltaBlock; i++ {
-		ix.rollOut *= rollPrime
-	}
-	blocks := len(src) / deltaBlock
-	if len(src) > deltaMaxBase {
-		blocks = 0
-	}
-	// About one block per bucket, as a power of two (at least 16).
-	nbits := max(4, bits.Len(uint(blocks)))
-	ix.shift = uint(64 - nbits)
-	nb := 1 << nbits
-	hashes := make([]uint64, blocks)
-	count := make([]uint32, nb+1)
-	for i := range hashes {
-		hashes[i] = blockHash(src[i*deltaBlock:])
-		if b := ix.bucket(hashes[i]); count[b] < deltaBucketMax {
-			count[b]++
+// DeltaSizes decodes the header of a git delta: the size of the base it
+// applies to and of the object it makes, and how many bytes the header
+// took. It needs at most 20 bytes.
+func DeltaSizes(delta []byte) (baseSize, resultSize int64, n int, err error) {
+	pos := 0
+	next := func() (byte, error) {
+		if pos >= len(delta) {
+			return 0, errCorruptDelta
 		}
+		pos++
+		return delta[pos-1], nil
 	}
-	ix.start = make([]uint32, nb+1)
-	var total uint32
-	for b := 0; b < nb; b++ {
-		ix.start[b] = total
-		total += count[b]
+	if baseSize, err = readDeltaVarint(next); err != nil {
+		return 0, 0, 0, err
 	}
-	ix.start[nb] = total
-	ix.offs = make([]uint32, total)
-	ix.checks = make([]uint32, total)
-	fill := count[:nb] // reused as the fill cursor, counting down
-	for i, h := range hashes {
-		b := ix.bucket(h)
-		if fill[b] == 0 {
-			continue // bucket full: earlier blocks keep their place
+	if resultSize, err = readDeltaVarint(next); err != nil {
+		return 0, 0, 0, err
+	}
+	return baseSize, resultSize, pos, nil
+}
+
+// readDeltaVarint reads one little-endian base-128 size of a delta
+// header; sizes past 2^63 are corrupt.
+func readDeltaVarint(next func() (byte, error)) (int64, error) {
+	var v uint64
+	for shift := uint(0); ; shift += 7 {
+		if shift > 56 {
+			return 0, errCorruptDelta
 		}
-		fill[b]--
-		j := ix.start[b] + fill[b]
-		ix.offs[j] = uint32(i * deltaBlock)
-		ix.checks[j] = uint32(h)
-	}
-	return ix
-}
-
-// memSize approximates the index's own memory, the base excluded.
-func (ix *deltaIndex) memSize() int64 {
-	return int64(len(ix.start)+len(ix.offs)+len(ix.checks)) * 4
-}
-
-// encode returns a delta turning the base into trg, or nil if it would
-// be maxSize bytes or longer (maxSize <= 0: no limit): callers pass the
-// size a delta must stay under to be worth having.
-func (ix *deltaIndex) encode(trg []byte, maxSize int) []byte {
-	src := ix.src
-	out := make([]byte, 0, min(len(trg)/4+32, 1<<20))
-	out = binary.AppendUvarint(out, uint64(len(src)))
-	out = binary.AppendUvarint(out, uint64(len(trg)))
-	over := func() bool { return maxSize > 0 && len(out) >= maxSize }
-
-	pending := 0 // trg[pending:i] is not emitted yet
-	i := 0
-	var h uint64
-	if len(trg) >= deltaBlock && len(ix.offs) > 0 {
-		h = blockHash(trg)
-	}
-	for len(ix.offs) > 0 && i+deltaBlock <= len(trg) {
-		bestOff, bestLen := 0, 0
-		b := ix.bucket(h)
-		for j := ix.start[b]; j < ix.start[b+1]; j++ {
-			if ix.checks[j] != uint32(h) {
-				continue
+		c, err := next()
+		if err != nil {
+			return 0, err
+		}
+		v |= uint64(c&0x7f) << shift
+		if c&0x80 == 0 {
+			if v > 1<<62 {
+				return 0, errCorruptDelta
 			}
-			off := int(ix.offs[j])
-			n := commonPrefix(src[off:], trg[i:], deltaProbe)
-			if n > bestLen {
-				bestOff, bestLen = off, n
-				if n == deltaProbe {
-					break
+			return int64(v), nil
+		}
+	}
+}
+
+// ApplyDelta writes to dst the object that a git delta makes from base,
+// reading the delta in one pass, so neither the delta nor the result is
+// held in memory (base is read where copy commands point). Before
+// anything is written the delta's header is checked: the base size it
+// names must be baseSize and the result size at most max, else an
+// *ObjectTooLargeError. It returns the result size.
+//
+// Mirror fetches and anything else that resolves deltas from an
+// untrusted pack should use this or applyDeltaMax, never a delta
+// applier that trusts the header.
+func ApplyDelta(dst io.Writer, base io.ReaderAt, baseSize int64, delta io.Reader, max int64) (int64, error) {
+	br, ok := delta.(io.ByteReader)
+	if !ok {
+		b := bufio.NewReaderSize(delta, 32*1024)
+		br, delta = b, b
+	}
+	next := br.ReadByte
+	src, err := readDeltaVarint(next)
+	if err != nil {
+		return 0, deltaEOF(err)
+	}
+	size, err := readDeltaVarint(next)
+	if err != nil {
+		return 0, deltaEOF(err)
+	}
+	if src != baseSize {
+		return 0, fmt.Errorf("delta base size %d != %d", src, baseSize)
+	}
+	if size > max {
+		return 0, &ObjectTooLargeError{Type: objOFS, Size: size, Limit: max, Offset: -1}
+	}
+	buf := make([]byte, min(size, 64*1024))
+	var written int64
+	for written < size {
+		cmd, err := next()
+		if err != nil {
+			return written, deltaEOF(err)
+		}
+		switch {
+		case cmd&0x80 != 0:
+			off, n, err := copyArgs(cmd, next)
+			if err != nil {
+				return written, deltaEOF(err)
+			}
+			if off+n > baseSize || n > size-written {
+				return written, errCorruptDelta
+			}
+			for n > 0 {
+				chunk := buf[:min(n, int64(len(buf)))]
+				if _, err := base.ReadAt(chunk, off); err != nil {
+					return written, fmt.Errorf("read delta base: %w", err)
 				}
-			}
-		}
-		if bestLen < deltaBlock {
-			// No match here (a hash collision, or none at all): move on
-			// by one byte, unless the inserts alone are already too long.
-			if maxSize > 0 && len(out)+i-pending >= maxSize {
-				return nil
-			}
-			if i+deltaBlock < len(trg) {
-				h = ix.roll(h, trg[i], trg[i+deltaBlock])
-			}
-			i++
-			continue
-		}
-		if bestLen == deltaProbe {
-			bestLen += commonPrefix(src[bestOff+bestLen:], trg[i+bestLen:], len(trg))
-		}
-		// Bytes before the match may agree too; they were pending as
-		// inserts and become part of the copy.
-		for bestOff > 0 && i > pending && src[bestOff-1] == trg[i-1] {
-			bestOff--
-			i--
-			bestLen++
-		}
-		out = appendInserts(out, trg[pending:i])
-		out = appendCopies(out, bestOff, bestLen)
-		if over() {
-			return nil
-		}
-		i += bestLen
-		pending = i
-		if i+deltaBlock <= len(trg) {
-			h = blockHash(trg[i:])
-		}
-	}
-	out = appendInserts(out, trg[pending:])
-	if over() {
-		return nil
-	}
-	return out
-}
-
-// commonPrefix is the length of the common prefix of a and b, up to limit.
-func commonPrefix(a, b []byte, limit int) int {
-	n := min(len(a), len(b), limit)
-	i := 0
-	for i+8 <= n {
-		x := binary.LittleEndian.Uint64(a[i:]) ^ binary.LittleEndian.Uint64(b[i:])
-		if x != 0 {
-			return i + bits.TrailingZeros64(x)/8
-		}
-		i += 8
-	}
-	for i < n && a[i] == b[i] {
-		i++
-	}
-	return i
-}
-
-func appendInserts(out, lit []byte) []byte {
-	for len(lit) > 0 {
-		n := min(len(lit), deltaMaxInsert)
-		out = append(out, byte(n))
-		out = append(out, lit[:n]...)
-		lit = lit[n:]
-	}
-	return out
-}
-
-// appendCopies encodes a copy of n bytes at off: an opcode whose low bits
-// say which offset and size bytes follow (zero bytes are left out, and a
-// size of exactly 64 KiB is written as no size bytes at all).
-func appendCopies(out []byte, off, n int) []byte {
-	for n > 0 {
-		size := min(n, deltaMaxCopy)
-		op := byte(0x80)
-		at := len(out)
-		out = append(out, 0)
-		for k := 0; k < 4; k++ {
-			if c := byte(off >> (8 * k)); c != 0 {
-				op |= 1 << k
-				out = append(out, c)
-			}
-		}
-		if size != deltaMaxCopy {
-			for k := 0; k < 3; k++ {
-				if c := byte(size >> (8 * k)); c != 0 {
-					op |= 0x10 << k
-					out = append(out, c)
+				if _, err := dst.Write(chunk); err != nil {
+					return written, err
 				}
+				off += int64(len(chunk))
+				n -= int64(len(chunk))
+				written += int64(len(chunk))
 			}
+		case cmd != 0:
+			n := int64(cmd)
+			if n > size-written {
+				return written, errCorruptDelta
+			}
+			if _, err := io.ReadFull(delta, buf[:n]); err != nil {
+				return written, deltaEOF(err)
+			}
+			if _, err := dst.Write(buf[:n]); err != nil {
+				return written, err
+			}
+			written += n
+		default:
+			return written, errCorruptDelta
 		}
-		out[at] = op
-		off += size
-		n -= size
 	}
-	return out
+	// Instructions past the declared size make a corrupt delta.
+	if _, err := next(); err != io.EOF {
+		return written, errCorruptDelta
+	}
+	return written, nil
+}
+
+func deltaEOF(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return errCorruptDelta
+	}
+	return err
+}
+
+// copyArgs decodes the offset and length of a delta copy command.
+func copyArgs(cmd byte, next func() (byte, error)) (off, n int64, err error) {
+	for i := 0; i < 4; i++ {
+		if cmd&(1<<i) != 0 {
+			c, err := next()
+			if err != nil {
+				return 0, 0, err
+			}
+			off |= int64(c) << (8 * i)
+		}
+	}
+	for i := 0; i < 3; i++ {
+		if cmd&(0x10<<i) != 0 {
+			c, err := next()
+			if err != nil {
+				return 0, 0, err
+			}
+			n |= int64(c) << (8 * i)
+		}
+	}
+	if n == 0 {
+		n = 0x10000
+	}
+	return off, n, nil
+}
+
+// applyDelta applies a delta held in memory to base, within
+// maxObjectCeiling. go-git's PatchDelta refuses an empty base, which git
+// itself allows.
+func applyDelta(base, delta []byte) ([]byte, error) {
+	return applyDeltaMax(base, delta, maxObjectCeiling)
+}
+
+// applyDeltaMax is the in-memory ApplyDelta: the result is allocated only
+// after its declared size was checked against max.
+func applyDeltaMax(base, delta []byte, max int64) ([]byte, error) {
+	src, dstSize, pos, err := DeltaSizes(delta)
+	if err != nil {
+		return nil, err
+	}
+	if src != int64(len(base)) {
+		return nil, fmt.Errorf("delta base size %d != %d", src, len(base))
+	}
+	if dstSize > max {
+		return nil, &ObjectTooLargeError{Type: objOFS, Size: dstSize, Limit: max, Offset: -1}
+	}
+	next := func() (byte, error) {
+		if pos >= len(delta) {
+			return 0, errCorruptDelta
+		}
+		pos++
+		return delta[pos-1], nil
+	}
+	out := make([]byte, 0, dstSize)
+	for pos < len(delta) {
+		cmd := delta[pos]
+		pos++
+		switch {
+		case cmd&0x80 != 0:
+			off, n, err := copyArgs(cmd, next)
+			if err != nil {
+				return nil, err
+			}
+			if off+n > int64(len(base)) || int64(len(out))+n > dstSize {
+				return nil, errCorruptDelta
+			}
+			out = append(out, base[off:off+n]...)
+		case cmd != 0:
+			n := int(cmd)
+			if pos+n > len(delta) || int64(len(out)+n) > dstSize {
+				return nil, errCorruptDelta
+			}
+			out = append(out, delta[pos:pos+n]...)
+			pos += n
+		default:
+			return nil, errCorruptDelta
+		}
+	}
+	if int64(len(out)) != dstSize {
+		return nil, errCorruptDelta
+	}
+	return out, nil
+}
+
+// InflateBounded inflates the zlib stream src into dst. The stream must
+// hold exactly size bytes, as an entry header declares; size is checked
+// against max before anything is read, so an oversized declaration costs
+// nothing. src should be an io.ByteReader for the stream to end exactly
+// where its data does (the next entry of a pack follows it).
+func InflateBounded(dst io.Writer, src io.Reader, size, max int64) (int64, error) {
+	if size < 0 {
+		return 0, fmt.Errorf("inflate: bad size %d", size)
+	}
+	if size > max {
+		return 0, &ObjectTooLargeError{Size: size, Limit: max, Offset: -1}
+	}
+	zr, err := zlib.NewReader(src)
+	if err != nil {
+		return 0, fmt.Errorf("inflate: %w", err)
+	}
+	defer zr.Close()
+	n, err := io.CopyN(dst, zr, size)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			err = fmt.Errorf("inflated to %d bytes, header says %d", n, size)
+		}
+		return n, fmt.Errorf("inflate: %w", err)
+	}
+	if err := expectZlibEnd(zr); err != nil {
+		return n, fmt.Errorf("inflate: %w", err)
+	}
+	return n, nil
 }

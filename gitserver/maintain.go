@@ -88,7 +88,7 @@ func (s *Server) MaintainWith(ctx context.Context, repoPath string, opts RepackO
 			return res, fmt.Errorf("maintain: %w", err)
 		}
 		defer os.RemoveAll(qdir)
-		if rp, err = repackInto(ctx, db, repoPath, replaced, loose, opts, qdir, &res); err != nil {
+		if rp, err = s.repackInto(ctx, db, repoPath, replaced, loose, opts, qdir, &res); err != nil {
 			return res, err
 		}
 	}
@@ -147,7 +147,7 @@ func (s *Server) MaintainWith(ctx context.Context, repoPath string, opts RepackO
 
 // repackInto writes the new pack of replaced and loose into the
 // quarantine qdir and checks that it holds every object they hold.
-func repackInto(ctx context.Context, db *odb, repoPath string, replaced []*packFile, loose []plumbing.Hash, opts RepackOptions, qdir string, res *MaintainResult) (*receivedPack, error) {
+func (s *Server) repackInto(ctx context.Context, db *odb, repoPath string, replaced []*packFile, loose []plumbing.Hash, opts RepackOptions, qdir string, res *MaintainResult) (*receivedPack, error) {
 	plan, err := planRepack(ctx, db, repoPath, replaced, loose, opts)
 	if err != nil {
 		return nil, fmt.Errorf("maintain: %w", err)
@@ -159,7 +159,9 @@ func repackInto(ctx context.Context, db *odb, repoPath string, replaced []*packF
 	}
 	done := make(chan indexed, 1)
 	go func() {
-		rp, err := indexPack(ctx, pr, qdir, 0, nil)
+		// The same limits as a push: a stored pack that got in some other
+		// way is held to them too (TestMaintainHoldsStoredPacksToTheLimit).
+		rp, err := indexPack(ctx, pr, qdir, s.packLimits(0), nil)
 		pr.CloseWithError(err) // unblocks the writer if indexing failed
 		done <- indexed{rp, err}
 	}()

@@ -6,7 +6,7 @@
 //
 // The layers:
 //
-//	doors:  codeboba  ops  dashboard  githttp     (wire formats; decide nothing)
+//	doors:  codeboba  opencodehub  ops  dashboard  githttp   (wire formats; decide nothing)
 //	           \       |       |        /
 //	core:   core/{accounts,orgs,repos,issues,pulls,pushes,vouches,
 //	              webhooks,jobs,polls,siteadmin,events,payload}
@@ -49,6 +49,7 @@ import (
 	"tapioca/handlers/dashboard"
 	"tapioca/handlers/githttp"
 	"tapioca/handlers/httpx"
+	"tapioca/handlers/opencodehub"
 	"tapioca/handlers/ops"
 	"tapioca/handlers/outbound"
 	"tapioca/store"
@@ -307,10 +308,14 @@ func (a *App) addJobs(ctx context.Context) error {
 func (a *App) mount() http.Handler {
 	s := a.Services
 	mux := http.NewServeMux()
+	// One gate for the token dialects: a client's quota is one quota.
+	gate := httpx.NewGate(s.Accounts.Authenticate, a.env.RateLimits)
 	api := codeboba.New(a.env, codeboba.Services{Accounts: s.Accounts, Orgs: s.Orgs, Repos: s.Repos,
-		Issues: s.Issues, Pulls: s.Pulls, Vouches: s.Vouches, Webhooks: s.Webhooks})
+		Issues: s.Issues, Pulls: s.Pulls, Vouches: s.Vouches, Webhooks: s.Webhooks}, gate)
 	api.Register(mux)
 	a.api = api
+	opencodehub.New(a.env, gate, s.Repos, s.Pulls).Register(mux)
+	api.Others = []string{opencodehub.Prefix + "/"}
 	ops.New(a.env, a.cfg.APISecret, s.Jobs, s.Polls).Register(mux)
 	dashboard.New(a.env, dashboard.Config{Version: a.cfg.Version, Commit: a.cfg.Commit, DataDir: a.cfg.DataDir,
 		OpsAPI: a.cfg.APISecret != "", RateLimitAuth: a.cfg.RateLimitAuth, RateLimitAnon: a.cfg.RateLimitAnon,
