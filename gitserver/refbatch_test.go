@@ -117,19 +117,25 @@ func TestPushManyRefs(t *testing.T) {
 	}
 	ts.fsck(repo)
 
-	// One push deleting half of them and moving the other half.
-	var specs []string
+	// One push deleting half of them and moving the other half: made
+	// locally, then mirrored with --prune.
+	stdin.Reset()
 	for k := 0; k < 1000; k++ {
 		name := fmt.Sprintf("refs/heads/many/b%04d", k)
 		if k%2 == 0 {
-			specs = append(specs, ":"+name)
+			fmt.Fprintf(&stdin, "delete %s\n", name)
 			delete(want, name)
 		} else {
-			specs = append(specs, "+"+commits[0]+":"+name)
+			fmt.Fprintf(&stdin, "update %s %s\n", name, commits[0])
 			want[name] = commits[0]
 		}
 	}
-	ts.git(work, append([]string{"push", "-q", "origin"}, specs...)...)
+	cmd = exec.Command("git", "update-ref", "--stdin")
+	cmd.Dir, cmd.Env, cmd.Stdin = work, ts.env(), strings.NewReader(stdin.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("update-ref: %v\n%s", err, out)
+	}
+	ts.git(work, "push", "-q", "--prune", "origin", "+refs/heads/many/*:refs/heads/many/*")
 	check("after deleting and moving")
 
 	// An atomic push with one ref refused changes nothing.
