@@ -69,7 +69,7 @@ func TestSecretsFromFiles(t *testing.T) {
 	if err := os.WriteFile(keyFile, []byte("file-api-secret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(tapiocaBinary(t), "serve", "--addr", "127.0.0.1:0", "--data", filepath.Join(dir, "data"),
+	cmd := exec.Command(tapiocaBinary(t), "serve", "--addr", "127.0.0.1:0", "--ssh-addr", "", "--data", filepath.Join(dir, "data"),
 		"--admin-password-file", pwFile, "--api-secret-file", keyFile)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

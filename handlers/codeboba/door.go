@@ -15,6 +15,7 @@ import (
 
 	"tapioca/handlers/core"
 	"tapioca/handlers/core/accounts"
+	"tapioca/handlers/core/deploykeys"
 	"tapioca/handlers/core/issues"
 	"tapioca/handlers/core/orgs"
 	"tapioca/handlers/core/pulls"
@@ -33,6 +34,8 @@ type Services struct {
 	Pulls    *pulls.Service
 	Vouches  *vouches.Service
 	Webhooks *webhooks.Service
+
+	DeployKeys *deploykeys.Service
 }
 
 // Door is the CodeBoba API.
@@ -77,6 +80,7 @@ func (d *Door) Register(mux *http.ServeMux) {
 	d.routesVouches()
 	d.routesPulls()
 	d.routesWebhooks()
+	d.routesDeployKeys()
 }
 
 // RegisterFallback adds the API's catch-all, which gives JSON 404s and
