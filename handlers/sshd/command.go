@@ -16,8 +16,12 @@ type gitCommand struct {
 
 func (c gitCommand) push() bool { return c.service == "git-receive-pack" }
 
-// errNotGit is a command that is not one of the two git services.
-var errNotGit = errors.New("not a git command")
+// errNotGit is a command that is not one of the two git services;
+// errBadPath a git command whose path names no repository.
+var (
+	errNotGit  = errors.New("not a git command")
+	errBadPath = errors.New("not a repository path")
+)
 
 // parseCommand reads the command of an exec request. git sends
 // `git-upload-pack '/owner/repo.git'` (or 'owner/repo.git' for scp-style
@@ -39,7 +43,7 @@ func parseCommand(line string) (gitCommand, error) {
 	owner, repo, ok := strings.Cut(p, "/")
 	repo = strings.TrimSuffix(repo, ".git")
 	if !ok || owner == "" || repo == "" || strings.Contains(repo, "/") {
-		return c, fmt.Errorf("%q is not a repository path: use <owner>/<repository>.git", words[1])
+		return c, fmt.Errorf("%q is %w: use <owner>/<repository>.git", words[1], errBadPath)
 	}
 	c.owner, c.repo = owner, repo
 	return c, nil
