@@ -195,3 +195,38 @@ func TestHostKey(t *testing.T) {
 		t.Error("a damaged host key was accepted")
 	}
 }
+
+// The idle clock runs while the server waits on the client, and stops
+// while a command works for it, however long that takes.
+func TestIdleClock(t *testing.T) {
+	a, b := net.Pipe()
+	defer b.Close()
+	ic := newIdleConn(a, time.Hour)
+	defer ic.Close()
+	running := func() bool { // leaves the clock as it was
+		ic.mu.Lock()
+		defer ic.mu.Unlock()
+		if ic.timer.Stop() {
+			ic.timer.Reset(ic.timeout)
+			return true
+		}
+		return false
+	}
+	if !running() {
+		t.Fatal("stopped on a new connection")
+	}
+	done := ic.working()
+	if running() {
+		t.Fatal("runs while a command works")
+	}
+	var whileWaiting bool
+	_, _ = ic.waiting(func() (int, error) { whileWaiting = running(); return 0, nil })
+	if !whileWaiting || running() {
+		t.Fatalf("running while the command waits on the client: %v; after: %v", whileWaiting, running())
+	}
+	done()
+	done() // once only
+	if !running() {
+		t.Fatal("stopped after the command")
+	}
+}
