@@ -65,7 +65,7 @@ func TestSecretsFromFiles(t *testing.T) {
 	if err := os.WriteFile(keyFile, []byte("file-api-secret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	base, cmd := serveBinary(t, "serve", "--addr", "127.0.0.1:0", "--data", filepath.Join(dir, "data"),
+	base, cmd := serveBinary(t, "serve", "--addr", "127.0.0.1:0", "--ssh-addr", "", "--data", filepath.Join(dir, "data"),
 		"--admin-password-file", pwFile, "--api-secret-file", keyFile)
 	srv := &testServer{URL: base, AdminPW: "file-admin-password"}
 	srv.adminToken(t) // fails the test unless the file's password works

@@ -19,7 +19,7 @@ import (
 func startTapioca(t *testing.T, data string, extra ...string) (string, *exec.Cmd) {
 	t.Helper()
 	// The receivers listen on 127.0.0.1.
-	return serveBinary(t, append([]string{"serve", "--addr", "127.0.0.1:0", "--data", data,
+	return serveBinary(t, append([]string{"serve", "--addr", "127.0.0.1:0", "--ssh-addr", "", "--data", data,
 		"--admin-password", testAdminPassword, "--outbound-allow-loopback"}, extra...)...)
 }
 
