@@ -47,8 +47,9 @@ func (e *Env) CheckRepo(ctx context.Context, a Actor, repo *store.Repo, need sto
 // GitAccess decides a git fetch (push false) or push over any transport.
 // The errors tell the door what to answer: ErrNoIdentity for an
 // anonymous caller who lacks access, whether the repository is private
-// or missing (so its existence does not leak; git then prompts);
-// ErrHidden for a signed-in caller who cannot read it; a refusal naming
+// or missing (so its existence does not leak; git then prompts); a
+// not-found "Repository not found" for a signed-in caller who cannot read
+// it; a refusal naming
 // the repository for a reader who pushes; a scope refusal for a token
 // that does not cover git. A deploy key reads its own repository only,
 // and pushes to it only if it is writable.
