@@ -14,6 +14,7 @@ import (
 
 	"tapioca/handlers/core"
 	"tapioca/handlers/core/accounts"
+	"tapioca/handlers/core/deploykeys"
 	"tapioca/handlers/core/issues"
 	"tapioca/handlers/core/orgs"
 	"tapioca/handlers/core/pulls"
@@ -32,6 +33,8 @@ type Services struct {
 	Pulls    *pulls.Service
 	Vouches  *vouches.Service
 	Webhooks *webhooks.Service
+
+	DeployKeys *deploykeys.Service
 }
 
 // Door is the CodeBoba API.
@@ -81,6 +84,7 @@ func (d *Door) Register(mux *http.ServeMux) {
 	d.routesVouches()
 	d.routesPulls()
 	d.routesWebhooks()
+	d.routesDeployKeys()
 }
 
 // RegisterFallback adds the API's catch-all, which gives JSON 404s and
