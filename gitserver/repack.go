@@ -172,6 +172,10 @@ func planRepack(ctx context.Context, db *odb, repoPath string, packs []*packFile
 			return nil, err
 		}
 	}
+	// Only the write is left, which works by index: the lookup table
+	// (tens of megabytes on a large repository) can go before the
+	// indexer starts holding its own.
+	pl.index = nil
 	return pl, nil
 }
 
