@@ -50,8 +50,9 @@ func writeV2Capabilities(out io.Writer) error {
 }
 
 // peeler peels tag refs for advertisements: from packed-refs when it
-// records the peeled value of the ref's current target, else by reading
-// the tag objects (the object database is opened on first need).
+// says what the ref's current value peels to (a ^ line, or none under a
+// fully-peeled header), else by reading the tag objects (the object
+// database is opened on first need).
 type peeler struct {
 	ctx      context.Context
 	repoPath string
@@ -61,8 +62,8 @@ type peeler struct {
 }
 
 func (p *peeler) peel(r ref) (plumbing.Hash, bool, error) {
-	if h, ok := p.packed.peeled[r.name]; ok && p.packed.refs[r.name] == r.hash {
-		return h, true, nil
+	if h, isTag, known := p.packed.peeledValue(r.name, r.hash); known {
+		return h, isTag, nil
 	}
 	if p.db == nil {
 		db, err := openODB(p.repoPath)
@@ -233,7 +234,9 @@ func (s *Server) lsRefs(ctx context.Context, repoPath string, req *lsRefsRequest
 				return err
 			}
 		default:
-			h, ok, err := readRef(repoPath, target, packed)
+			// nil: packed-refs is read again after the loose file (see
+			// listRefs), not reused from before it.
+			h, ok, err := readRef(repoPath, target, nil)
 			if err != nil {
 				return err
 			}

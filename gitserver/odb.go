@@ -667,7 +667,8 @@ func (db *odb) lookupPrefix(prefix string) ([]plumbing.Hash, error) {
 func (db *odb) sizeOf(h plumbing.Hash) (int64, error) {
 	p, off, ok := db.find(h)
 	if !ok {
-		return db.looseSize(h)
+		_, size, err := db.looseHeader(h)
+		return size, err
 	}
 	eh, err := p.header(off)
 	if err != nil {
@@ -676,11 +677,21 @@ func (db *odb) sizeOf(h plumbing.Hash) (int64, error) {
 	if eh.typ != objOFS && eh.typ != objREF {
 		return eh.size, nil
 	}
+	size, err := db.deltaResultSize(p, off, eh)
+	if err != nil {
+		return 0, fmt.Errorf("object %s: %w", h, err)
+	}
+	return size, nil
+}
+
+// deltaResultSize reads the size of the object the stored delta at off
+// produces, from the head of the delta data, without applying it.
+func (db *odb) deltaResultSize(p *packFile, off int64, eh entryHeader) (int64, error) {
 	// A delta starts with two varints, the base's size and the result's:
 	// at most 20 bytes of inflated data.
 	head, err := db.inflatePrefix(p, off+eh.hdrLen, min(eh.size, 20))
 	if err != nil {
-		return 0, fmt.Errorf("object %s: %w", h, err)
+		return 0, fmt.Errorf("delta at %d: %w", off, err)
 	}
 	pos := 0
 	varint := func() (int64, bool) {
@@ -696,11 +707,11 @@ func (db *odb) sizeOf(h plumbing.Hash) (int64, error) {
 		return 0, false
 	}
 	if _, ok := varint(); !ok {
-		return 0, fmt.Errorf("object %s: corrupt delta header", h)
+		return 0, fmt.Errorf("delta at %d: corrupt delta header", off)
 	}
 	size, ok := varint()
 	if !ok {
-		return 0, fmt.Errorf("object %s: corrupt delta header", h)
+		return 0, fmt.Errorf("delta at %d: corrupt delta header", off)
 	}
 	return size, nil
 }
@@ -728,28 +739,29 @@ func (db *odb) inflatePrefix(p *packFile, dataOff, n int64) ([]byte, error) {
 	return buf, nil
 }
 
-// looseSize reads the size from a loose object's header.
-func (db *odb) looseSize(h plumbing.Hash) (int64, error) {
+// looseHeader returns a loose object's type and size, inflating only its
+// header.
+func (db *odb) looseHeader(h plumbing.Hash) (plumbing.ObjectType, int64, error) {
 	f, err := os.Open(db.loosePath(h))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return 0, fmt.Errorf("object %s: %w", h, ErrNotFound)
+			return 0, 0, fmt.Errorf("object %s: %w", h, ErrNotFound)
 		}
-		return 0, fmt.Errorf("object %s: %w", h, err)
+		return 0, 0, fmt.Errorf("object %s: %w", h, err)
 	}
 	defer f.Close()
 	db.br.Reset(f)
 	if err := db.resetZlib(db.br); err != nil {
-		return 0, fmt.Errorf("object %s: %w", h, err)
+		return 0, 0, fmt.Errorf("object %s: %w", h, err)
 	}
 	var head [64]byte
 	n, err := io.ReadFull(db.zr, head[:])
-	if err != nil && err != io.ErrUnexpectedEOF {
-		return 0, fmt.Errorf("object %s: %w", h, err)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return 0, 0, fmt.Errorf("object %s: %w", h, err)
 	}
-	_, size, _, err := parseLooseHeader(head[:n])
+	typ, size, _, err := parseLooseHeader(head[:n])
 	if err != nil {
-		return 0, fmt.Errorf("object %s: %w", h, err)
+		return 0, 0, fmt.Errorf("object %s: %w", h, err)
 	}
-	return size, nil
+	return typ, size, nil
 }

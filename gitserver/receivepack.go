@@ -817,23 +817,22 @@ func (s *Server) applyUpdates(ctx context.Context, repoPath string, rp *received
 			markFailed(cmds, "failed to read refs")
 			return nil, "", err
 		}
-		refs := all[:0:0]
+		names := newRefNames(all, func(name string) bool { return deleted[name] })
 		firstBranches = true
 		for _, r := range all {
 			if strings.HasPrefix(r.name, "refs/heads/") {
 				firstBranches = false
-			}
-			if !deleted[r.name] {
-				refs = append(refs, r)
 			}
 		}
 		for _, c := range creates {
 			if c.ng != "" {
 				continue
 			}
-			if other := refNameConflict(refs, c.Name); other != "" {
+			if other := names.conflict(c.Name); other != "" {
 				c.reject(out, "cannot lock ref: conflicts with "+other, "error: cannot create %s: the ref %s exists (a ref cannot be both a file and a directory)", printableRef(c.Name), printableRef(other))
+				continue
 			}
+			names.add(c.Name) // two new refs of one push can clash too
 		}
 	}
 	if atomic && anyRejected(cmds) {
@@ -849,49 +848,43 @@ func (s *Server) applyUpdates(ctx context.Context, repoPath string, rp *received
 		}
 	}
 
-	var done []RefUpdate
-	var written []*command
+	// One batch: a single fsync for the whole push however many refs it
+	// moves (commitRefs).
+	var accepted []*command
+	var changes []refChange
+	for _, c := range cmds {
+		if c.ng == "" {
+			accepted = append(accepted, c)
+			changes = append(changes, refChange{c.Name, c.New})
+		}
+	}
+	peeler := &odbPeeler{ctx: ctx, repoPath: repoPath}
+	defer peeler.close()
+	errs := commitRefs(repoPath, changes, peeler.peel)
 	var firstErr error
-	// Deletions first, so that a/b is gone before a is written.
-	ordered := make([]*command, 0, len(cmds))
-	for _, c := range cmds {
-		if c.New.IsZero() {
-			ordered = append(ordered, c)
-		}
-	}
-	for _, c := range cmds {
-		if !c.New.IsZero() {
-			ordered = append(ordered, c)
-		}
-	}
-	for _, c := range ordered {
-		if c.ng != "" {
-			continue
-		}
-		var err error
-		if c.New.IsZero() {
-			err = deleteRef(repoPath, c.Name)
-		} else {
-			err = writeRef(repoPath, c.Name, c.New)
-		}
-		if err != nil {
+	var written []*command
+	for i, c := range accepted {
+		if errs != nil && errs[i] != nil {
 			c.ng = "failed to update ref"
 			if firstErr == nil {
-				firstErr = err
-			}
-			if atomic {
-				rollback(repoPath, written)
-				markFailed(cmds, "atomic push failure")
-				return nil, "", firstErr
+				firstErr = errs[i]
 			}
 			continue
 		}
 		written = append(written, c)
+	}
+	if firstErr != nil && atomic {
+		rollback(repoPath, written, peeler.peel)
+		markFailed(cmds, "atomic push failure")
+		return nil, "", firstErr
+	}
+	var done []RefUpdate
+	for _, c := range written {
 		done = append(done, c.RefUpdate)
 	}
 	head := ""
 	if firstBranches {
-		head = s.pointHEADAtFirstBranch(repoPath, cmds, packed)
+		head = s.pointHEADAtFirstBranch(repoPath, cmds)
 	}
 	return done, head, firstErr
 }
@@ -900,12 +893,14 @@ func (s *Server) applyUpdates(ctx context.Context, repoPath string, rp *received
 // the branch HEAD names does not exist, so a fresh clone checks out what
 // was pushed (git clients otherwise warn that the remote HEAD refers to a
 // nonexistent ref). The caller holds the repository lock.
-func (s *Server) pointHEADAtFirstBranch(repoPath string, cmds []*command, packed *packedRefs) string {
+func (s *Server) pointHEADAtFirstBranch(repoPath string, cmds []*command) string {
 	target, err := readHEAD(repoPath)
 	if err != nil || target != "" && !strings.HasPrefix(target, "refs/heads/") {
 		return ""
 	}
-	if _, ok, err := readRef(repoPath, target, packed); err != nil || ok {
+	// packed-refs is read afresh: the push's batch may just have
+	// rewritten it.
+	if _, ok, err := readRef(repoPath, target, nil); err != nil || ok {
 		return "" // HEAD's branch exists (it was pushed, or HEAD is unreadable)
 	}
 	var created []string
@@ -926,15 +921,13 @@ func (s *Server) pointHEADAtFirstBranch(repoPath string, cmds []*command, packed
 }
 
 // rollback restores refs written by an atomic push that failed midway.
-func rollback(repoPath string, written []*command) {
-	for _, c := range written {
-		if c.Old.IsZero() {
-			deleteRef(repoPath, c.Name)
-		} else {
-			writeRef(repoPath, c.Name, c.Old)
-		}
+func rollback(repoPath string, written []*command, peel peelFunc) {
+	changes := make([]refChange, len(written))
+	for i, c := range written {
+		changes[i] = refChange{c.Name, c.Old}
 		c.ng = "atomic push failure"
 	}
+	commitRefs(repoPath, changes, peel)
 }
 
 // markFailed rejects, with reason, every command not rejected yet;

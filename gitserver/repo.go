@@ -239,16 +239,14 @@ func (s *Server) ResolveRef(ctx context.Context, repoPath, name string) (plumbin
 	default:
 		candidates = []string{"refs/heads/" + name, "refs/tags/" + name}
 	}
-	packed, err := readPackedRefs(repoPath)
-	if err != nil {
-		return plumbing.ZeroHash, err
-	}
 	var found plumbing.Hash
 	for _, c := range candidates {
 		if c != "HEAD" && checkRefName(c) != nil {
 			continue
 		}
-		h, ok, err := readRef(repoPath, c, packed)
+		// packed-refs is read after the loose file (nil), so a ref being
+		// packed is found in one or the other.
+		h, ok, err := readRef(repoPath, c, nil)
 		if err != nil {
 			return plumbing.ZeroHash, err
 		}
@@ -368,7 +366,7 @@ func (s *Server) casRef(repoPath, name string, old, new plumbing.Hash) error {
 		if err != nil {
 			return err
 		}
-		if other := refNameConflict(refs, name); other != "" {
+		if other := newRefNames(refs, nil).conflict(name); other != "" {
 			return fmt.Errorf("update %s: conflicts with %s: %w", name, other, ErrRefConflict)
 		}
 	}

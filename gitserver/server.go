@@ -56,8 +56,13 @@ type Server struct {
 	log      *slog.Logger
 	certSeed []byte
 
-	mu    sync.Mutex
-	locks map[string]*repoLock
+	mu          sync.Mutex
+	locks       map[string]*repoLock
+	maintaining map[string]bool // repositories MaintainWith is repacking
+
+	// repacked, if set, runs after MaintainWith computed its pack and
+	// before it takes the lock to install it: tests push from there.
+	repacked func()
 }
 
 type repoLock struct {
@@ -76,7 +81,7 @@ func New(cfg Config) *Server {
 		seed = make([]byte, 32)
 		_, _ = rand.Read(seed)
 	}
-	return &Server{cfg: cfg, log: log, certSeed: seed, locks: make(map[string]*repoLock)}
+	return &Server{cfg: cfg, log: log, certSeed: seed, locks: make(map[string]*repoLock), maintaining: make(map[string]bool)}
 }
 
 func lockKey(repoPath string) string {
