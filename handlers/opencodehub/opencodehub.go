@@ -265,7 +265,7 @@ func pullOut(p *store.Pull) pullJSON {
 	return pullJSON{ID: "pr-" + strconv.FormatInt(p.ID, 10), Number: p.Number, Title: p.Title, Body: p.Body,
 		State: p.State, Draft: p.Draft, Merged: p.Merged(), Mergeable: p.Git.Mergeable && !p.Merged(),
 		Head: branchJSON{Ref: p.HeadRef, SHA: p.Git.HeadSHA}, Base: branchJSON{Ref: p.BaseRef, SHA: p.Git.BaseSHA},
-		Author: userJSON{ID: userID(p.Author.ID), Username: p.Author.Username},
+		Author:    userJSON{ID: userID(p.Author.ID), Username: p.Author.Username},
 		CreatedAt: payload.Time(p.CreatedAt), UpdatedAt: payload.Time(p.UpdatedAt),
 		MergedAt: payload.TimePtr(p.MergedAt), ClosedAt: payload.TimePtr(p.ClosedAt)}
 }
@@ -387,4 +387,3 @@ func (d *Door) getPull(w http.ResponseWriter, r *http.Request, a core.Actor) err
 	writeData(w, http.StatusOK, pullOut(p), nil)
 	return nil
 }
-
