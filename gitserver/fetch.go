@@ -33,9 +33,9 @@ type Upstream struct {
 	// Client makes the requests; the app's is guarded against reaching
 	// refused networks. Nil is http.DefaultClient.
 	Client *http.Client
-	// Password, when set, goes as HTTP Basic credentials with Username
-	// ("x-access-token" when empty): GitHub, Gitea and Tapioca take a
-	// token as the password.
+	// Username and Password, when either is set, go as HTTP Basic
+	// credentials (Username "x-access-token" when only a password is
+	// given): GitHub, Gitea and Tapioca take a token as the password.
 	Username, Password string
 }
 
@@ -322,7 +322,7 @@ func (c *fetchClient) request(ctx context.Context, method, path string, body []b
 		req.Header.Set("Content-Type", "application/x-git-upload-pack-request")
 		req.Header.Set("Accept", "application/x-git-upload-pack-result")
 	}
-	if c.up.Password != "" {
+	if c.up.Password != "" || c.up.Username != "" {
 		user := c.up.Username
 		if user == "" {
 			user = "x-access-token"
