@@ -817,6 +817,7 @@ func adminAppCommand() *cli.Command {
 					&cli.StringFlag{Name: "name", Required: true},
 					&cli.StringFlag{Name: "url", Required: true, Usage: "delivery URL file changes are POSTed to"},
 					&cli.StringFlag{Name: "secret", Required: true, Usage: "signs deliveries (X-Docora-Signature), at least 8 characters"},
+					&cli.BoolFlag{Name: "outbound-allow-loopback", Usage: "allow a loopback or link-local delivery URL (the server needs the same flag to deliver there)"},
 				},
 				Action: withApps(func(ctx context.Context, cmd *cli.Command, svc *apps.Service) error {
 					app, token, err := svc.Create(ctx, apps.Operator(), apps.NewApp{Name: cmd.String("name"),
@@ -914,7 +915,7 @@ func withApps(f func(ctx context.Context, cmd *cli.Command, svc *apps.Service) e
 		if err := noArgs(cmd); err != nil {
 			return err
 		}
-		svc, closeDB, err := handlers.OpenApps(ctx, cmd.String("data"), slog.New(slog.NewTextHandler(io.Discard, nil)))
+		svc, closeDB, err := handlers.OpenApps(ctx, cmd.String("data"), cmd.Bool("outbound-allow-loopback"), slog.New(slog.NewTextHandler(io.Discard, nil)))
 		if err != nil {
 			return err
 		}

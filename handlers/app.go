@@ -361,7 +361,17 @@ func (a *App) mount() http.Handler {
 	api.RegisterFallback(mux)
 	mux.HandleFunc("/", a.rootFallback)
 	git := githttp.New(a.env, s.Accounts, s.Pushes)
-	h := httpx.Recover(a.log, git.Middleware(api.Middleware(mux)))
+	// /api/repositories has its own tokens (docora_): the API's
+	// authentication and rate limits do not apply to it.
+	withAPI := api.Middleware(mux)
+	doors := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if docora.Owns(r.URL.Path) {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		withAPI.ServeHTTP(w, r)
+	})
+	h := httpx.Recover(a.log, git.Middleware(doors))
 	return httpx.AccessLog(a.log, httpx.BodyRate(a.cfg.BodyGrace, a.cfg.BodyMinRate, h))
 }
 

@@ -18,8 +18,10 @@ import (
 // `tapioca admin app` commands: the core's apps service on the
 // database and the secret key, without HTTP or workers (nothing is
 // fetched or delivered from the command line). close releases the
-// database.
-func OpenApps(ctx context.Context, dataDir string, log *slog.Logger) (svc *apps.Service, close func() error, err error) {
+// database. allowLoopback lets delivery URLs name loopback and
+// link-local addresses, as --outbound-allow-loopback does for the
+// server (which checks again on the address it dials).
+func OpenApps(ctx context.Context, dataDir string, allowLoopback bool, log *slog.Logger) (svc *apps.Service, close func() error, err error) {
 	if _, err := os.Stat(dataDir); err != nil {
 		return nil, nil, fmt.Errorf("data directory %s: %w (start the server once, or pass --data)", dataDir, err)
 	}
@@ -33,7 +35,7 @@ func OpenApps(ctx context.Context, dataDir string, log *slog.Logger) (svc *apps.
 		st.Close()
 		return nil, nil, err
 	}
-	svc, err = apps.New(env, mirrors.New(env, nil, mirrors.Config{}), nil, apps.Config{})
+	svc, err = apps.New(env, mirrors.New(env, nil, mirrors.Config{}), nil, apps.Config{Policy: core.NetPolicy{AllowLoopback: allowLoopback}})
 	if err != nil {
 		st.Close()
 		return nil, nil, err
