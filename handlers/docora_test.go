@@ -550,3 +550,31 @@ func waitIdle(t *testing.T, srv *testServer, publicID string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestWatchedUpstreamsAreGuarded: without --outbound-allow-loopback an
+// upstream on loopback is refused on the address dialled, for a
+// registration and for a poll run alike, and nothing is mirrored.
+func TestWatchedUpstreamsAreGuarded(t *testing.T) {
+	t.Parallel()
+	upstream := newServer(t, nil)
+	owner := upstream.register(t, "guard")
+	upstream.as(t, owner.Token).createRepo(map[string]any{"name": "lib", "auto_init": true})
+	watcher := docoraWatcher(t, upstream, func(c *handlers.Config) { c.OutboundAllowLoopback = false })
+	_, tok, err := watcher.App.Services.Apps.Create(context.Background(), apps.Operator(),
+		apps.NewApp{Name: "guarded", URL: "https://receiver.example/hook", Secret: "guarded-secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := watcher.as(t, tok).must(http.StatusBadGateway, "POST", "/api/repositories",
+		map[string]any{"github_url": upstream.URL + "/" + owner.Name + "/lib"})
+	if msg, _ := r.obj(t)["error"].(string); !strings.Contains(msg, "refused") {
+		t.Fatalf("registration: %s", r.Body)
+	}
+	res := poll(t, watcher, []map[string]any{{"url": upstream.URL + "/" + owner.Name + "/lib.git"}})
+	if res[0].Error == nil || !strings.Contains(*res[0].Error, "refused") {
+		t.Fatalf("poll run: %+v", res[0])
+	}
+	if dirs, _ := filepath.Glob(filepath.Join(watcher.Dir, "mirrors", "*.git", "objects", "pack", "*.pack")); len(dirs) != 0 {
+		t.Fatalf("something was mirrored: %v", dirs)
+	}
+}
