@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
 )
@@ -19,9 +20,11 @@ const uploadPackCaps = "multi_ack thin-pack side-band side-band-64k ofs-delta " 
 
 // Capabilities advertised to push clients. Thin packs are accepted (no
 // no-thin): git then sends a small edit of a big file as a delta against
-// the version the server has, and indexPack completes the pack.
+// the version the server has, and indexPack completes the pack. Push
+// options are not advertised: nothing would carry them (git then refuses
+// push -o, as with http-backend). push-cert=<nonce> is added per request.
 const receivePackCaps = "report-status delete-refs side-band-64k quiet atomic " +
-	"ofs-delta push-options object-format=sha1 agent=" + Agent
+	"ofs-delta object-format=sha1 agent=" + Agent
 
 // v2Capabilities is the protocol v2 capability advertisement, one
 // capability per packet after "version 2". Push has no v2 in git, so
@@ -93,7 +96,7 @@ func (s *Server) advertise(ctx context.Context, out io.Writer, repoPath, service
 	if err != nil {
 		return err
 	}
-	capLine := receivePackCaps
+	capLine := receivePackCaps + " push-cert=" + s.certNonce(repoPath, time.Now().Unix())
 	upload := service == serviceUploadPack
 	if upload {
 		capLine = uploadPackCaps

@@ -28,9 +28,14 @@
 //     deltasearch.go and deltaenc.go: new deltas for the objects whose
 //     stored delta cannot be reused; zsmall.go: compact zlib streams for
 //     small entries.
-//   - receivepack.go: pushes; indexpack.go: the pushed pack's index;
-//     odb.go: raw object access; objectstore.go: a read-only go-git
-//     object store over odb.go (for browse, gitdiff and commitfiles);
+//   - receivepack.go: pushes; indexpack.go: the pushed pack's index,
+//     every declared size checked as it streams in; delta.go: checked
+//     delta application and bounded inflation (ApplyDelta,
+//     InflateBounded) for any untrusted pack; fsck.go: git's fsck rules
+//     for pushed objects; pushcert.go: signed pushes and the Push shared
+//     by a push's updates; odb.go: raw object access; objectstore.go: a
+//     read-only go-git object store over odb.go (for browse, gitdiff and
+//     commitfiles);
 //     refs.go: ref files; refname.go: branch name checks; repo.go: Init,
 //     InitialCommit and the ref API used by handlers.
 //   - fetch.go: the client side, a mirror's sync from an upstream over
@@ -45,10 +50,14 @@
 //
 // Invariants the code relies on:
 //
-//   - Every object stored in a repository has its full closure stored:
-//     pushes are checked for connectivity before their pack is installed,
-//     and the server writes objects bottom-up. Connectivity checks
-//     therefore stop at the first stored object.
+//   - Every object stored in a repository has its full closure stored,
+//     with links of the right types, and passed git's fsck rules: pushes
+//     are checked before their pack is installed, and the server writes
+//     objects bottom-up. Connectivity checks therefore stop at the first
+//     stored object (after checking its type).
+//   - No size a pack declares is acted on before it is checked: no object
+//     over the file size limit is inflated, made by a delta, or held in
+//     memory; large objects are streamed.
 //   - Objects are installed before any ref points to them, and readers
 //     list refs before packs, so a reader never sees a ref whose objects
 //     it cannot find. A received pack's .idx is renamed in before its

@@ -93,7 +93,7 @@ func (s *Server) Maintain(ctx context.Context, repoPath string) (MaintainResult,
 	}
 	done := make(chan indexed, 1)
 	go func() {
-		rp, err := indexPack(ctx, pr, qdir, 0, nil)
+		rp, err := indexPack(ctx, pr, qdir, s.packLimits(0), nil)
 		pr.CloseWithError(err) // unblocks the writer if indexing failed
 		done <- indexed{rp, err}
 	}()

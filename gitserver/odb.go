@@ -46,6 +46,17 @@ type odb struct {
 	br     *bufio.Reader
 	rd     bytes.Reader
 	zr     io.ReadCloser
+
+	// maxObject bounds the size of any object this odb materializes
+	// (0: maxObjectCeiling); receive sets the file size limit.
+	maxObject int64
+}
+
+func (db *odb) objectLimit() int64 {
+	if db.maxObject > 0 {
+		return db.maxObject
+	}
+	return maxObjectCeiling
 }
 
 type packFile struct {
@@ -426,8 +437,11 @@ func (db *odb) inflate(p *packFile, dataOff, size int64) ([]byte, error) {
 	if err := db.resetZlib(src); err != nil {
 		return nil, fmt.Errorf("inflate at %d: %w", dataOff, err)
 	}
-	if size < 0 || size > 1<<40 {
+	if size < 0 {
 		return nil, fmt.Errorf("inflate at %d: bad size %d", dataOff, size)
+	}
+	if size > db.objectLimit() {
+		return nil, &ObjectTooLargeError{Size: size, Limit: db.objectLimit(), Offset: dataOff}
 	}
 	buf := make([]byte, size)
 	if _, err := io.ReadFull(db.zr, buf); err != nil {
@@ -518,7 +532,7 @@ func (db *odb) readAt(p *packFile, off int64) (plumbing.ObjectType, []byte, erro
 		if err != nil {
 			return 0, nil, err
 		}
-		if data, err = applyDelta(data, delta); err != nil {
+		if data, err = applyDeltaMax(data, delta, db.objectLimit()); err != nil {
 			return 0, nil, fmt.Errorf("entry at %d: %w", l.off, err)
 		}
 		if i > 0 {
@@ -645,88 +659,6 @@ func (db *odb) lookupPrefix(prefix string) ([]plumbing.Hash, error) {
 		}
 	}
 	return found, nil
-}
-
-// applyDelta applies a git delta to base. go-git's PatchDelta refuses an
-// empty base, which git itself allows.
-func applyDelta(base, delta []byte) ([]byte, error) {
-	errBad := errors.New("corrupt delta")
-	pos := 0
-	varint := func() (int, error) {
-		v, shift := 0, 0
-		for {
-			if pos >= len(delta) || shift > 56 {
-				return 0, errBad
-			}
-			c := delta[pos]
-			pos++
-			v |= int(c&0x7f) << shift
-			shift += 7
-			if c&0x80 == 0 {
-				return v, nil
-			}
-		}
-	}
-	srcSize, err := varint()
-	if err != nil {
-		return nil, err
-	}
-	if srcSize != len(base) {
-		return nil, fmt.Errorf("delta base size %d != %d", srcSize, len(base))
-	}
-	dstSize, err := varint()
-	if err != nil {
-		return nil, err
-	}
-	// The declared size is only a hint for the allocation: a delta from a
-	// push is untrusted, and the checks below hold the output to it.
-	out := make([]byte, 0, min(dstSize, 64<<20))
-	for pos < len(delta) {
-		cmd := delta[pos]
-		pos++
-		switch {
-		case cmd&0x80 != 0:
-			var off, n int
-			for i := 0; i < 4; i++ {
-				if cmd&(1<<i) != 0 {
-					if pos >= len(delta) {
-						return nil, errBad
-					}
-					off |= int(delta[pos]) << (8 * i)
-					pos++
-				}
-			}
-			for i := 0; i < 3; i++ {
-				if cmd&(0x10<<i) != 0 {
-					if pos >= len(delta) {
-						return nil, errBad
-					}
-					n |= int(delta[pos]) << (8 * i)
-					pos++
-				}
-			}
-			if n == 0 {
-				n = 0x10000
-			}
-			if off+n > len(base) || off+n < off || len(out)+n > dstSize {
-				return nil, errBad
-			}
-			out = append(out, base[off:off+n]...)
-		case cmd != 0:
-			n := int(cmd)
-			if pos+n > len(delta) || len(out)+n > dstSize {
-				return nil, errBad
-			}
-			out = append(out, delta[pos:pos+n]...)
-			pos += n
-		default:
-			return nil, errBad
-		}
-	}
-	if len(out) != dstSize {
-		return nil, errBad
-	}
-	return out, nil
 }
 
 // sizeOf returns an object's size without reading its content: from the

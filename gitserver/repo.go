@@ -425,3 +425,14 @@ func dirSize(root string) (int64, error) {
 	}
 	return total, nil
 }
+
+// HEAD returns the branch HEAD points to ("main"), or "" when HEAD is
+// detached or missing.
+func (s *Server) HEAD(ctx context.Context, repoPath string) (string, error) {
+	ref, err := readHEAD(repoPath)
+	if err != nil {
+		return "", err
+	}
+	branch, _ := strings.CutPrefix(ref, "refs/heads/")
+	return branch, nil
+}

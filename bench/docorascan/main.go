@@ -183,7 +183,7 @@ func measure(work, bin, root, githubURL string, n, size int) (*result, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "serve", "--addr", "127.0.0.1:0", "--data", data, "--github-url", githubURL,
-		"--outbound-allow-loopback", "--admin-password", "bench-admin-password", "--log-level", "warn")
+		"--outbound-allow-loopback", "--admin-password", "bench-admin-password", "--log-level", "warn", "--ssh-addr", "")
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

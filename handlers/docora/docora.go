@@ -25,12 +25,6 @@ import (
 // Prefix is the dialect's path.
 const Prefix = "/api/repositories"
 
-// Owns reports whether path belongs to this door (and not to the
-// CodeBoba API, whose prefix /api/ contains it).
-func Owns(path string) bool {
-	return path == Prefix || strings.HasPrefix(path, Prefix+"/")
-}
-
 // maxBody bounds a request: a URL and a token.
 const maxBody = 64 << 10
 
