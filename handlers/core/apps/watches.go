@@ -152,6 +152,16 @@ func (s *Service) Register(ctx context.Context, app *store.App, in Registration)
 	if err != nil {
 		return nil, err
 	}
+	// The mirror is made ready before the watch exists, so a failure
+	// leaves no watch behind; the token was just shown to read it.
+	if err := s.mirrors.Schedule(ctx, m.ID); err != nil {
+		return nil, err
+	}
+	if in.GitHubToken != "" {
+		if err := s.mirrors.SetToken(ctx, m.ID, in.GitHubToken); err != nil {
+			return nil, err
+		}
+	}
 	w, err := s.env.Store.CreateWatch(ctx, store.NewWatch{AppID: app.ID, MirrorID: m.ID, GitHubURL: r.Canonical,
 		Owner: r.Owner, Name: r.Name, IsPrivate: private, Token: s.env.Secrets.Seal(in.GitHubToken)})
 	if errors.Is(err, store.ErrDuplicate) {
@@ -161,15 +171,7 @@ func (s *Service) Register(ctx context.Context, app *store.App, in Registration)
 		return nil, core.Conflict("This repository is already registered for this app")
 	}
 	if err != nil {
-		return nil, err
-	}
-	if in.GitHubToken != "" {
-		if err := s.mirrors.SetToken(ctx, m.ID, in.GitHubToken); err != nil {
-			return nil, err
-		}
-	}
-	if err := s.mirrors.Schedule(ctx, m.ID); err != nil {
-		return nil, err
+		return nil, errors.Join(err, s.afterUnwatch(context.WithoutCancel(ctx), m.ID))
 	}
 	s.mirrors.Kick(m.ID)
 	return w, nil
