@@ -6,8 +6,11 @@
 // onboards an app with `tapioca admin app create`, registers the
 // repository and receives every file (checking each signature), while
 // sampling the server process's resident memory. It prints, per size,
-// the resident memory before registering, the peak (the kernel's VmHWM),
-// and how long until the last file arrived.
+// the resident memory before registering, the peak (the kernel's VmHWM,
+// which counts the pages of mapped pack files too), the peak of
+// anonymous memory (RssAnon, sampled every 10 ms: the heap and stacks,
+// what the process really holds), and how long until the last file
+// arrived.
 //
 //	go run ./bench/docorascan [-files 1000,10000] [-size 2048]
 //
@@ -92,24 +95,25 @@ func run(counts []int, size int) error {
 	defer upstream.Close()
 	githubURL := "http://" + ln.Addr().String()
 
-	fmt.Printf("%-7s %-9s %-12s %-12s %-10s %-9s\n", "files", "content", "rss before", "peak rss", "scan time", "files/s")
+	fmt.Printf("%-7s %-10s %-12s %-12s %-12s %-10s %-9s\n", "files", "content", "rss before", "peak rss", "peak anon", "scan time", "files/s")
 	for _, n := range counts {
 		r, err := measure(work, bin, root, githubURL, n, size)
 		if err != nil {
 			return fmt.Errorf("%d files: %w", n, err)
 		}
-		fmt.Printf("%-7d %-9s %-12s %-12s %-10s %-9.0f\n", n, mb(r.content), mb(r.before), mb(r.peak),
+		fmt.Printf("%-7d %-10s %-12s %-12s %-12s %-10s %-9.0f\n", n, mb(r.content), mb(r.before), mb(r.peak), mb(r.peakAnon),
 			r.took.Round(10*time.Millisecond), float64(n)/r.took.Seconds())
 	}
-	fmt.Println("\npeak rss = the server process's VmHWM over its whole life (start, sync, scan, deliveries)")
+	fmt.Println("\npeak rss = the server process's VmHWM over its whole life (start, sync, scan, deliveries),")
+	fmt.Println("  mapped pack files included; peak anon = the highest RssAnon sampled from registration on")
 	return nil
 }
 
 func mb(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
 type result struct {
-	content, before, peak int64
-	took                  time.Duration
+	content, before, peak, peakAnon int64
+	took                            time.Duration
 }
 
 // makeUpstream writes a bare repository of n files (one commit) with
@@ -220,10 +224,28 @@ func measure(work, bin, root, githubURL string, n, size int) (*result, error) {
 	}
 	time.Sleep(time.Second) // let start-up settle before the baseline
 	pid := cmd.Process.Pid
-	before, _, err := memory(pid)
+	before, _, _, err := memory(pid)
 	if err != nil {
 		return nil, err
 	}
+	var peakAnon int64
+	sampled := make(chan struct{})
+	stopSampling := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if _, _, anon, err := memory(pid); err == nil {
+				peakAnon = max(peakAnon, anon)
+			}
+			select {
+			case <-stopSampling:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
 
 	start := time.Now()
 	body, _ := json.Marshal(map[string]string{"github_url": githubURL + "/bench/" + name})
@@ -245,21 +267,24 @@ func measure(work, bin, root, githubURL string, n, size int) (*result, error) {
 		return nil, fmt.Errorf("only %d of %d files arrived", len(seen), n)
 	}
 	took := time.Since(start)
-	_, peak, err := memory(pid)
+	close(stopSampling)
+	<-sampled
+	_, peak, _, err := memory(pid)
 	if err != nil {
 		return nil, err
 	}
 	if bad > 0 {
 		return nil, fmt.Errorf("%d deliveries with a bad signature", bad)
 	}
-	return &result{content: content, before: before, peak: peak, took: took}, nil
+	return &result{content: content, before: before, peak: peak, peakAnon: peakAnon, took: took}, nil
 }
 
-// memory reads a process's resident set size now and at its peak.
-func memory(pid int) (rss, hwm int64, err error) {
+// memory reads a process's resident set size now and at its peak, and
+// its anonymous part now.
+func memory(pid int) (rss, hwm, anon int64, err error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	for _, line := range strings.Split(string(data), "\n") {
 		f := strings.Fields(line)
@@ -272,7 +297,9 @@ func memory(pid int) (rss, hwm int64, err error) {
 			rss = kb << 10
 		case "VmHWM:":
 			hwm = kb << 10
+		case "RssAnon:":
+			anon = kb << 10
 		}
 	}
-	return rss, hwm, nil
+	return rss, hwm, anon, nil
 }
