@@ -389,3 +389,187 @@ func TestProjectsAPI(t *testing.T) {
 	wantError(t, oc.do("GET", "/api/projects/"+oid+"/nothing", nil), http.StatusNotFound, "")
 	wantError(t, oc.do("PATCH", "/api/projects/"+oid, nil), http.StatusMethodNotAllowed, "")
 }
+
+// newProject creates a project for c and returns its id.
+func newProject(t *testing.T, c *client, name string) string {
+	t.Helper()
+	return c.must(http.StatusCreated, "POST", "/api/projects", map[string]any{"name": name}).obj(t)["id"].(string)
+}
+
+// linkInstance creates an instance of project id notified at url.
+func linkInstance(t *testing.T, c *client, id, name, url, secret string) string {
+	t.Helper()
+	loc := c.must(http.StatusOK, "POST", "/api/projects/"+id+"/instances",
+		map[string]any{"name": name, "hookUrl": url, "secret": secret}).Header.Get("Location")
+	return loc[strings.LastIndex(loc, "/")+1:]
+}
+
+// TestProjectFollowsTapiocaRepository: a project connected to a Tapioca
+// repository; a push to a mapped branch notifies the highest-priority
+// instance once, signed, after a failing attempt; an unmapped branch
+// notifies nobody; the repository endpoints and their errors.
+func TestProjectFollowsTapiocaRepository(t *testing.T) {
+	t.Parallel()
+	srv := projectServer(t)
+	rc := newDeployReceiver(t)
+	owner, outsider := srv.register(t, "tr"), srv.register(t, "tx")
+	oc, xc := srv.as(t, owner.Token), srv.as(t, outsider.Token)
+	oc.createRepo(map[string]any{"name": "site"})
+	work := t.TempDir()
+	runGit(t, work, "init", "-q", "-b", "main")
+	commitFile(t, work, "index.html", "v1", "first page")
+	runGit(t, work, "push", "-q", srv.gitURL(owner.Token, owner.Name, "site"), "main")
+
+	id := newProject(t, oc, "Site")
+	repoPath := "/api/projects/" + id + "/repository"
+	// Connection errors change nothing.
+	wantError(t, oc.do("POST", repoPath, map[string]any{"repoOwner": owner.Name, "repoName": "nope"}), http.StatusUnprocessableEntity, "repoName")
+	wantError(t, oc.do("POST", repoPath, map[string]any{"repoUrl": srv.URL + "/just-one-part"}), http.StatusUnprocessableEntity, "repoUrl")
+	wantError(t, oc.do("POST", repoPath, map[string]any{"repoUrl": "ftp://example.com/a/b"}), http.StatusUnprocessableEntity, "repoUrl")
+	wantError(t, oc.do("POST", repoPath, map[string]any{"repoUrl": "https://example.com/a/b", "authType": "token"}), http.StatusUnprocessableEntity, "accessToken")
+	wantError(t, oc.do("POST", repoPath, map[string]any{"repoUrl": "https://example.com/a/b", "authType": "magic"}), http.StatusUnprocessableEntity, "authType")
+	wantError(t, oc.do("POST", repoPath, `{"repoUrl": `), http.StatusBadRequest, "")
+	wantError(t, oc.do("POST", "/api/projects/nope/repository", map[string]any{"repoOwner": owner.Name, "repoName": "site"}), http.StatusNotFound, "")
+	wantError(t, xc.do("POST", repoPath, map[string]any{"repoOwner": owner.Name, "repoName": "site"}), http.StatusNotFound, "")
+	wantError(t, oc.do("GET", "/api/projects/"+id+"/branches", nil), http.StatusNotFound, "")
+	if p := oc.must(http.StatusOK, "GET", "/api/projects/"+id, nil).obj(t); p["gitRepository"] != nil {
+		t.Fatalf("a refused connection was stored: %v", p["gitRepository"])
+	}
+
+	// By clone URL.
+	gr := oc.must(http.StatusCreated, "POST", repoPath, map[string]any{"repoUrl": srv.URL + "/" + owner.Name + "/site.git"}).obj(t)
+	wantKeys(t, "connect", gr, seedRepoKeys)
+	if gr["provider"] != "tapioca" || gr["repoOwner"] != owner.Name || gr["repoName"] != "site" || gr["defaultBranch"] != "main" ||
+		gr["syncStatus"] != "synced" || gr["hasWebhook"] != true || gr["hasAccessToken"] != false || gr["syncError"] != nil {
+		t.Errorf("connected %v", gr)
+	}
+	wantError(t, oc.do("POST", repoPath, map[string]any{"repoOwner": owner.Name, "repoName": "site"}), http.StatusConflict, "")
+
+	prod := linkInstance(t, oc, id, "Production", rc.instance("/prod", "prod-secret", 1), "prod-secret")
+	catchAll := linkInstance(t, oc, id, "Preview", rc.instance("/preview", "preview-secret", 0), "preview-secret")
+	oc.must(http.StatusOK, "PUT", "/api/projects/"+id+"/branch-mappings", map[string]any{"mappings": []any{
+		map[string]any{"branchPattern": "release/**", "instanceId": catchAll, "priority": 1},
+		map[string]any{"branchPattern": "main", "instanceId": prod, "priority": 10},
+		map[string]any{"branchPattern": "ma*", "instanceId": catchAll, "priority": 5},
+	}})
+
+	old := strings.TrimSpace(runGit(t, work, "rev-parse", "HEAD"))
+	commitFile(t, work, "index.html", "v2", "second page")
+	runGit(t, work, "branch", "dev")
+	runGit(t, work, "push", "-q", srv.gitURL(owner.Token, owner.Name, "site"), "main", "dev")
+	head := strings.TrimSpace(runGit(t, work, "rev-parse", "HEAD"))
+	got := rc.wait("/prod", 1)
+	n := got[0]
+	if n.Branch != "main" || n.OldSHA != old || n.NewSHA != head || n.CommitMessage != "second page\n" || n.Pusher == nil ||
+		n.Pusher.Username != owner.Name || n.Project.ID != id || n.Instance.ID != prod || n.Source != "push" ||
+		n.Repository.Name != "site" || n.Event != "deploy" {
+		t.Errorf("notification %+v", n)
+	}
+	// Once: the failed attempt was retried, and no other instance or
+	// branch was notified (the outbox is written before the push ends).
+	ds, err := srv.App.Store().ListProjectDeliveries(t.Context(), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) != 1 || ds[0].Branch != "main" {
+		t.Errorf("deliveries %+v", ds)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ds, _ = srv.App.Store().ListProjectDeliveries(t.Context(), 10)
+		if ds[0].Status == "succeeded" || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if ds[0].Status != "succeeded" || ds[0].Attempts != 2 {
+		t.Errorf("delivery %+v, want succeeded on the second attempt", ds[0])
+	}
+	if rc.count("/prod") != 1 || rc.count("/preview") != 0 {
+		t.Errorf("prod got %d, preview %d", rc.count("/prod"), rc.count("/preview"))
+	}
+
+	// Branches and tags.
+	runGit(t, work, "tag", "-a", "v1.0", "-m", "release")
+	runGit(t, work, "push", "-q", srv.gitURL(owner.Token, owner.Name, "site"), "v1.0")
+	bs := oc.must(http.StatusOK, "GET", "/api/projects/"+id+"/branches", nil).list(t)
+	if len(bs) != 2 || bs[0]["name"] != "dev" || bs[1]["name"] != "main" || bs[1]["isDefault"] != true || bs[1]["commitSha"] != head {
+		t.Errorf("branches %v", bs)
+	}
+	tags := oc.must(http.StatusOK, "GET", "/api/projects/"+id+"/tags", nil).list(t)
+	if len(tags) != 1 || tags[0]["name"] != "v1.0" || tags[0]["commitSha"] != head {
+		t.Errorf("tags %v", tags)
+	}
+	wantError(t, xc.do("GET", "/api/projects/"+id+"/tags", nil), http.StatusNotFound, "")
+
+	// Sync notices a rename; the org-scoped routes take the namespace's
+	// name or id and refuse any other.
+	oc.must(http.StatusOK, "PATCH", "/api/v1/repos/"+owner.Name+"/site", map[string]any{"name": "website"})
+	orgPath := "/api/orgs/" + owner.Name + "/projects/" + id + "/repository"
+	st := oc.must(http.StatusOK, "POST", orgPath+"/sync", nil).obj(t)
+	if st["syncStatus"] != "synced" || st["repoName"] != "website" || !strings.HasSuffix(st["repoUrl"].(string), "/website.git") {
+		t.Errorf("sync %v", st)
+	}
+	st = oc.must(http.StatusOK, "GET", "/api/orgs/"+itoa(int(owner.ID))+"/projects/"+id+"/repository/sync/status", nil).obj(t)
+	if st["syncStatus"] != "synced" || st["lastSyncedAt"] == nil || st["syncError"] != nil {
+		t.Errorf("status %v", st)
+	}
+	wantError(t, oc.do("POST", "/api/orgs/"+outsider.Name+"/projects/"+id+"/repository/sync", nil), http.StatusNotFound, "")
+	wantError(t, oc.do("POST", "/api/orgs/"+owner.Name+"/projects/nope/repository/sync", nil), http.StatusNotFound, "")
+	wantError(t, xc.do("GET", orgPath+"/sync/status", nil), http.StatusNotFound, "")
+	v := oc.must(http.StatusOK, "POST", orgPath+"/validate", nil).obj(t)
+	if v["valid"] != true || v["reason"] != nil || v["defaultBranch"] != "main" {
+		t.Errorf("validate %v", v)
+	}
+	wantError(t, oc.do("POST", orgPath+"/validate", map[string]any{"repoUrl": "nonsense"}), http.StatusUnprocessableEntity, "repoUrl")
+	wantError(t, oc.do("POST", orgPath+"/validate", "{"), http.StatusBadRequest, "")
+	wantError(t, oc.do("POST", "/api/orgs/"+owner.Name+"/projects/nope/repository/validate", nil), http.StatusNotFound, "")
+
+	// A deploy key: public key shown, private key sealed at rest, and the
+	// repository's read-only deploy key.
+	k := oc.must(http.StatusOK, "POST", repoPath+"/regenerate-key", nil).obj(t)
+	wantKeys(t, "regenerate-key", k, seedRepoKeys, "publicKey")
+	pub, _ := k["publicKey"].(string)
+	if !strings.HasPrefix(pub, "ssh-ed25519 ") || k["hasDeployKey"] != true {
+		t.Errorf("regenerated %v", k)
+	}
+	keys := oc.must(http.StatusOK, "GET", "/api/v1/repos/"+owner.Name+"/website/keys", nil).list(t)
+	if len(keys) != 1 || !strings.HasPrefix(pub, keys[0]["key"].(string)) || keys[0]["read_only"] != true {
+		t.Errorf("deploy keys %v (public %s)", keys, pub)
+	}
+	var sealed string
+	if err := srv.App.Store().DB().QueryRow(`SELECT deploy_private_key FROM project_repos`).Scan(&sealed); err != nil {
+		t.Fatal(err)
+	}
+	if sealed == "" || strings.Contains(sealed, "PRIVATE KEY") {
+		t.Errorf("private key stored as %q", sealed[:min(len(sealed), 40)])
+	}
+	k2 := oc.must(http.StatusOK, "POST", repoPath+"/regenerate-key", nil).obj(t)
+	if k2["publicKey"] == pub || len(oc.must(http.StatusOK, "GET", "/api/v1/repos/"+owner.Name+"/website/keys", nil).list(t)) != 1 {
+		t.Errorf("a regenerated key did not replace the old one")
+	}
+	wantKeys(t, "reconfigure-webhook", oc.must(http.StatusOK, "POST", repoPath+"/reconfigure-webhook", nil).obj(t), seedRepoKeys)
+	wantError(t, oc.do("POST", "/api/projects/nope/repository/regenerate-key", nil), http.StatusNotFound, "")
+	wantError(t, oc.do("POST", "/api/projects/nope/repository/reconfigure-webhook", nil), http.StatusNotFound, "")
+
+	// Settings.
+	u := oc.must(http.StatusOK, "PUT", repoPath, map[string]any{"defaultBranch": "dev"}).obj(t)
+	wantKeys(t, "update repository", u, seedRepoKeys)
+	if u["defaultBranch"] != "dev" {
+		t.Errorf("updated %v", u)
+	}
+	wantError(t, oc.do("PUT", repoPath, map[string]any{"pollingEnabled": true}), http.StatusUnprocessableEntity, "pollingEnabled")
+	wantError(t, oc.do("PUT", repoPath, map[string]any{"defaultBranch": "bad..name"}), http.StatusUnprocessableEntity, "defaultBranch")
+	wantError(t, oc.do("PUT", repoPath, "{"), http.StatusBadRequest, "")
+	wantError(t, oc.do("PUT", "/api/projects/nope/repository", map[string]any{}), http.StatusNotFound, "")
+
+	// Disconnect takes the deploy key with it.
+	oc.must(http.StatusNoContent, "DELETE", repoPath, nil)
+	wantError(t, oc.do("DELETE", repoPath, nil), http.StatusNotFound, "")
+	if p := oc.must(http.StatusOK, "GET", "/api/projects/"+id, nil).obj(t); p["gitRepository"] != nil {
+		t.Errorf("still connected: %v", p["gitRepository"])
+	}
+	if keys := oc.must(http.StatusOK, "GET", "/api/v1/repos/"+owner.Name+"/website/keys", nil).list(t); len(keys) != 0 {
+		t.Errorf("deploy key left behind: %v", keys)
+	}
+}
