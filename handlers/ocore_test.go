@@ -573,3 +573,149 @@ func TestProjectFollowsTapiocaRepository(t *testing.T) {
 		t.Errorf("deploy key left behind: %v", keys)
 	}
 }
+
+// TestProjectFollowsUpstream: a project connected to an upstream (a
+// second Tapioca): sync, status, branches, tags, validate with a bad
+// token, a branch moved upstream notifying after the next sync (and
+// after the upstream's webhook call), and an SSH upstream said to be
+// not yet fetchable.
+func TestProjectFollowsUpstream(t *testing.T) {
+	t.Parallel()
+	upstream := newServer(t, nil)
+	srv := projectServer(t)
+	rc := newDeployReceiver(t)
+	up := upstream.register(t, "up")
+	upstream.as(t, up.Token).createRepo(map[string]any{"name": "lib", "private": true})
+	work := t.TempDir()
+	runGit(t, work, "init", "-q", "-b", "main")
+	commitFile(t, work, "lib.go", "package lib", "start")
+	runGit(t, work, "tag", "v0.1")
+	pushURL := upstream.gitURL(up.Token, up.Name, "lib")
+	runGit(t, work, "push", "-q", pushURL, "main", "v0.1")
+	first := strings.TrimSpace(runGit(t, work, "rev-parse", "HEAD"))
+
+	owner := srv.register(t, "dep")
+	oc := srv.as(t, owner.Token)
+	id := newProject(t, oc, "Lib")
+	libURL := upstream.URL + "/" + up.Name + "/lib.git"
+
+	// A bad token: connected, and the sync's error says why.
+	bad := newProject(t, oc, "Lib bad token")
+	gr := oc.must(http.StatusCreated, "POST", "/api/projects/"+bad+"/repository", map[string]any{"repoUrl": libURL, "accessToken": "not-a-token"}).obj(t)
+	if gr["syncStatus"] != "error" || gr["syncError"] == nil || gr["hasAccessToken"] != true || gr["authType"] != "token" {
+		t.Errorf("bad token connection %v", gr)
+	}
+
+	gr = oc.must(http.StatusCreated, "POST", "/api/projects/"+id+"/repository", map[string]any{"repoUrl": libURL, "accessToken": up.Token}).obj(t)
+	wantKeys(t, "connect upstream", gr, seedRepoKeys)
+	if gr["syncStatus"] != "synced" || gr["provider"] != "git" || gr["repoOwner"] != up.Name || gr["repoName"] != "lib" ||
+		gr["defaultBranch"] != "main" || gr["hasAccessToken"] != true || gr["lastSyncedAt"] == nil {
+		t.Errorf("connected %v", gr)
+	}
+	if bs := oc.must(http.StatusOK, "GET", "/api/projects/"+id+"/branches", nil).list(t); len(bs) != 1 || bs[0]["name"] != "main" || bs[0]["commitSha"] != first {
+		t.Errorf("branches %v", bs)
+	}
+	if tags := oc.must(http.StatusOK, "GET", "/api/projects/"+id+"/tags", nil).list(t); len(tags) != 1 || tags[0]["name"] != "v0.1" || tags[0]["commitSha"] != first {
+		t.Errorf("tags %v", tags)
+	}
+	orgPath := "/api/orgs/" + owner.Name + "/projects/" + id + "/repository"
+	v := oc.must(http.StatusOK, "POST", orgPath+"/validate", map[string]any{"accessToken": "wrong-token"}).obj(t)
+	if v["valid"] != false || !strings.Contains(v["reason"].(string), "credentials") {
+		t.Errorf("validate with a bad token %v", v)
+	}
+	if v := oc.must(http.StatusOK, "POST", orgPath+"/validate", nil).obj(t); v["valid"] != true || v["branchCount"] != 1.0 {
+		t.Errorf("validate %v", v)
+	}
+
+	prod := linkInstance(t, oc, id, "Prod", rc.instance("/lib-prod", "lib-prod-secret", 0), "lib-prod-secret")
+	oc.must(http.StatusOK, "PUT", "/api/projects/"+id+"/branch-mappings", map[string]any{"mappings": []any{
+		map[string]any{"branchPattern": "main", "instanceId": prod}}})
+	// Connecting notified nobody: the first sync is the baseline.
+	commitFile(t, work, "lib.go", "package lib // v2", "second")
+	runGit(t, work, "push", "-q", pushURL, "main")
+	second := strings.TrimSpace(runGit(t, work, "rev-parse", "HEAD"))
+	if rc.count("/lib-prod") != 0 {
+		t.Fatal("notified before a sync")
+	}
+	st := oc.must(http.StatusOK, "POST", orgPath+"/sync", nil).obj(t)
+	if st["syncStatus"] != "synced" {
+		t.Errorf("sync %v", st)
+	}
+	n := rc.wait("/lib-prod", 1)[0]
+	if n.Branch != "main" || n.OldSHA != first || n.NewSHA != second || n.CommitMessage != "second\n" || n.Pusher != nil || n.Source != "sync" {
+		t.Errorf("notification %+v", n)
+	}
+	// A second sync with nothing new notifies nobody.
+	oc.must(http.StatusOK, "POST", orgPath+"/sync", nil)
+	if st := oc.must(http.StatusOK, "GET", orgPath+"/sync/status", nil).obj(t); st["syncStatus"] != "synced" || st["lastPolledAt"] == nil {
+		t.Errorf("status %v", st)
+	}
+
+	// The upstream's webhook: a signed call syncs; a bad signature is refused.
+	wh := oc.must(http.StatusOK, "POST", "/api/projects/"+id+"/repository/reconfigure-webhook", nil).obj(t)
+	wantKeys(t, "reconfigure-webhook", wh, seedRepoKeys, "webhookUrl", "webhookSecret")
+	hookURL, secret := wh["webhookUrl"].(string), wh["webhookSecret"].(string)
+	if wh["hasWebhook"] != true || !strings.HasPrefix(hookURL, srv.URL+"/api/project-hooks/") || len(secret) < 16 {
+		t.Errorf("webhook %v", wh)
+	}
+	commitFile(t, work, "lib.go", "package lib // v3", "third")
+	runGit(t, work, "push", "-q", pushURL, "main")
+	third := strings.TrimSpace(runGit(t, work, "rev-parse", "HEAD"))
+	body := []byte(`{"ref": "refs/heads/main"}`)
+	post := func(sig string) int {
+		req, _ := http.NewRequest("POST", hookURL, strings.NewReader(string(body)))
+		req.Header.Set("X-Hub-Signature-256", sig)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := post("sha256=00"); code != http.StatusUnauthorized {
+		t.Errorf("bad signature: %d", code)
+	}
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(body)
+	if code := post("sha256=" + hex.EncodeToString(m.Sum(nil))); code != http.StatusAccepted {
+		t.Errorf("signed webhook: %d", code)
+	}
+	if n := rc.wait("/lib-prod", 2)[1]; n.OldSHA != second || n.NewSHA != third {
+		t.Errorf("after the webhook %+v", n)
+	}
+
+	// Polling: the mirror is scheduled.
+	if u := oc.must(http.StatusOK, "PUT", "/api/projects/"+id+"/repository", map[string]any{"pollingEnabled": true}).obj(t); u["pollingEnabled"] != true {
+		t.Errorf("polling %v", u)
+	}
+
+	// SSH: connected with a deploy key, but not fetchable yet, and said so.
+	sshProj := newProject(t, oc, "Lib over SSH")
+	sp := "/api/projects/" + sshProj + "/repository"
+	gr = oc.must(http.StatusCreated, "POST", sp, map[string]any{"repoUrl": "git@example.com:acme/lib.git"}).obj(t)
+	if gr["authType"] != "ssh" || gr["syncStatus"] != "error" || !strings.Contains(gr["syncError"].(string), "SSH") || gr["repoOwner"] != "acme" {
+		t.Errorf("ssh connection %v", gr)
+	}
+	if k := oc.must(http.StatusOK, "POST", sp+"/regenerate-key", nil).obj(t); !strings.HasPrefix(k["publicKey"].(string), "ssh-ed25519 ") {
+		t.Errorf("ssh key %v", k)
+	}
+	wantError(t, oc.do("PUT", sp, map[string]any{"pollingEnabled": true}), http.StatusUnprocessableEntity, "pollingEnabled")
+	if bs := oc.must(http.StatusOK, "GET", "/api/projects/"+sshProj+"/branches", nil).list(t); len(bs) != 0 {
+		t.Errorf("ssh branches %v", bs)
+	}
+	v = oc.must(http.StatusOK, "POST", "/api/orgs/"+owner.Name+"/projects/"+sshProj+"/repository/validate", nil).obj(t)
+	if v["valid"] != false || !strings.Contains(v["reason"].(string), "SSH upstreams are not yet fetchable") {
+		t.Errorf("ssh validate %v", v)
+	}
+
+	// Disconnecting the last follower removes the mirror.
+	oc.must(http.StatusNoContent, "DELETE", "/api/projects/"+bad, nil)
+	oc.must(http.StatusNoContent, "DELETE", "/api/projects/"+id+"/repository", nil)
+	var mirrors int
+	if err := srv.App.Store().DB().QueryRow(`SELECT COUNT(*) FROM mirrors`).Scan(&mirrors); err != nil {
+		t.Fatal(err)
+	}
+	if mirrors != 0 { // an SSH upstream has none
+		t.Errorf("%d mirrors left", mirrors)
+	}
+}

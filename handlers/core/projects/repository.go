@@ -229,14 +229,9 @@ func (s *Service) Connect(ctx context.Context, a core.Actor, id string, in Conne
 		if in.AccessToken != "" {
 			r.AccessToken = s.env.Secrets.Seal(in.AccessToken)
 		}
-		m, err := s.mirrors.Find(ctx, t.url)
-		if errors.Is(err, store.ErrNotFound) {
-			m, err = s.mirrors.Ensure(ctx, t.url)
-		}
-		if err != nil {
+		if r.MirrorID, err = s.mirrorOf(ctx, t); err != nil {
 			return nil, err
 		}
-		r.MirrorID = m.ID
 		// No baseline yet: the first sync records the tips without
 		// notifying, so connecting does not deploy every branch.
 		r.Tips = ""
@@ -245,6 +240,22 @@ func (s *Service) Connect(ctx context.Context, a core.Actor, id string, in Conne
 		return nil, err
 	}
 	return s.sync(ctx, a, p)
+}
+
+// mirrorOf is the mirror that follows an upstream; 0 for an SSH one,
+// which the engine cannot fetch.
+func (s *Service) mirrorOf(ctx context.Context, t *target) (int64, error) {
+	if t.ssh {
+		return 0, nil
+	}
+	m, err := s.mirrors.Find(ctx, t.url)
+	if errors.Is(err, store.ErrNotFound) {
+		m, err = s.mirrors.Ensure(ctx, t.url)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return m.ID, nil
 }
 
 func firstNonEmpty(a, b string) string {
@@ -283,8 +294,12 @@ func (s *Service) UpdateRepo(ctx context.Context, a core.Actor, id string, in Up
 	if in.PollingEnabled.Set && in.PollingEnabled.Null {
 		v.Add("pollingEnabled", "must be a boolean")
 	}
-	if in.PollingEnabled.V && r.MirrorID == 0 && t == nil {
+	switch {
+	case !in.PollingEnabled.V:
+	case t == nil && r.RepoID != 0, t != nil && t.repo != nil:
 		v.Add("pollingEnabled", "applies to upstream repositories only: a Tapioca repository tells the project about every push")
+	case t == nil && r.AuthType == AuthSSH, t != nil && t.ssh:
+		v.Add("pollingEnabled", ErrSSHUnsupported.Error())
 	}
 	if in.WebhookSecret.Given() {
 		if n := len(in.WebhookSecret.V); n < minSecret || n > maxSecret {
@@ -299,22 +314,24 @@ func (s *Service) UpdateRepo(ctx context.Context, a core.Actor, id string, in Up
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
+	oldMirror := r.MirrorID
 	if t != nil {
 		// Another repository: as a new connection, keeping the settings.
+		// A Tapioca deploy key made for the old one goes.
+		if err := s.removeDeployKey(ctx, a, r); err != nil {
+			return nil, err
+		}
+		r.DeployKeyID = 0
 		if t.repo != nil {
 			site := s.env.Site()
 			r.Provider, r.RepoID, r.MirrorID, r.RepoURL = ProviderTapioca, t.repo.ID, 0, site.CloneURL(t.repo.FullName())
 			r.RepoOwner, r.RepoName, r.DefaultBranch, r.AuthType, r.Tips = t.repo.OwnerName, t.repo.Name, t.repo.DefaultBranch, AuthNone, "{}"
 			r.PollingEnabled = false
 		} else {
-			m, err := s.mirrors.Find(ctx, t.url)
-			if errors.Is(err, store.ErrNotFound) {
-				m, err = s.mirrors.Ensure(ctx, t.url)
-			}
-			if err != nil {
+			if r.MirrorID, err = s.mirrorOf(ctx, t); err != nil {
 				return nil, err
 			}
-			r.Provider, r.RepoID, r.MirrorID, r.RepoURL, r.Tips = t.provider, 0, m.ID, t.url, ""
+			r.Provider, r.RepoID, r.RepoURL, r.Tips = t.provider, 0, t.url, ""
 			r.RepoOwner, r.RepoName = ownerName(t.url)
 			if t.ssh {
 				r.AuthType = AuthSSH
@@ -343,6 +360,11 @@ func (s *Service) UpdateRepo(ctx context.Context, a core.Actor, id string, in Up
 	}
 	if _, err := s.env.Store.SaveProjectRepo(ctx, r); err != nil {
 		return nil, err
+	}
+	if oldMirror != 0 && oldMirror != r.MirrorID {
+		if err := s.mirrors.RemoveIfUnwatched(ctx, oldMirror); err != nil {
+			return nil, err
+		}
 	}
 	if r.PollingEnabled && r.MirrorID != 0 {
 		if err := s.schedule(ctx, r); err != nil {
@@ -635,6 +657,9 @@ func (s *Service) Branches(ctx context.Context, a core.Actor, id string) ([]Ref,
 	if err != nil {
 		return nil, err
 	}
+	if r.RepoID == 0 && r.MirrorID == 0 {
+		return []Ref{}, nil // an SSH upstream: never fetched
+	}
 	bs, err := s.env.Git.Branches(ctx, s.repoPath(r))
 	if errors.Is(err, gitserver.ErrNotFound) {
 		return []Ref{}, nil // an upstream not synced yet
@@ -655,6 +680,9 @@ func (s *Service) Tags(ctx context.Context, a core.Actor, id string) ([]Ref, err
 	_, r, err := s.connected(ctx, a, id, false)
 	if err != nil {
 		return nil, err
+	}
+	if r.RepoID == 0 && r.MirrorID == 0 {
+		return []Ref{}, nil // an SSH upstream: never fetched
 	}
 	repo, err := gitserver.Open(s.repoPath(r))
 	if err != nil {
