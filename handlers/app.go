@@ -407,7 +407,7 @@ func (a *App) mount() http.Handler {
 	dashboard.New(a.env, dashboard.Config{Version: a.cfg.Version, Commit: a.cfg.Commit, DataDir: a.cfg.DataDir,
 		OpsAPI: a.cfg.APISecret != "", RateLimitAuth: a.cfg.RateLimitAuth, RateLimitAnon: a.cfg.RateLimitAnon,
 		BaseURL: a.cfg.BaseURL}, dashboard.Services{Admin: s.Admin, Accounts: s.Accounts, Jobs: s.Jobs,
-		Apps: s.Apps, Mirrors: s.Mirrors}).Register(mux)
+		Apps: s.Apps, Mirrors: s.Mirrors, Projects: s.Projects}).Register(mux)
 	// /api/repositories is under /api/: before the API's catch-all.
 	docora.New(a.env, s.Apps).Register(mux)
 	ocore.New(a.env, gate, s.Projects).Register(mux)

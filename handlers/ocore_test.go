@@ -488,6 +488,13 @@ func TestProjectFollowsTapiocaRepository(t *testing.T) {
 	if rc.count("/prod") != 1 || rc.count("/preview") != 0 {
 		t.Errorf("prod got %d, preview %d", rc.count("/prod"), rc.count("/preview"))
 	}
+	// The dashboard's deploy notifications page shows it.
+	dash := newDashClient(t, srv)
+	dash.signIn("admin", srv.AdminPW)
+	if pg := dash.get("/admin/deployments"); pg.Status != http.StatusOK || !strings.Contains(pg.Body, owner.Name+"/Site") ||
+		!strings.Contains(pg.Body, "Production") || !strings.Contains(pg.Body, "Delivered") || !strings.Contains(pg.Body, head[:7]) {
+		t.Errorf("deployments page %d:\n%s", pg.Status, pg.Body)
+	}
 
 	// Branches and tags.
 	runGit(t, work, "tag", "-a", "v1.0", "-m", "release")
