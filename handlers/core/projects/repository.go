@@ -318,7 +318,7 @@ func (s *Service) UpdateRepo(ctx context.Context, a core.Actor, id string, in Up
 	if t != nil {
 		// Another repository: as a new connection, keeping the settings.
 		// A Tapioca deploy key made for the old one goes.
-		if err := s.removeDeployKey(ctx, a, r); err != nil {
+		if err := s.removeDeployKey(ctx, r); err != nil {
 			return nil, err
 		}
 		r.DeployKeyID = 0
@@ -409,6 +409,23 @@ func (s *Service) connected(ctx context.Context, a core.Actor, id string, write 
 	return p, r, err
 }
 
+// readable refuses reading a Tapioca repository's refs to someone who
+// cannot read the repository itself: a project's member is not
+// necessarily one of its repository's readers.
+func (s *Service) readable(ctx context.Context, a core.Actor, r *store.ProjectRepo) error {
+	if r.RepoID == 0 {
+		return nil
+	}
+	repo, err := s.env.Store.RepoByID(ctx, r.RepoID)
+	if err == nil {
+		_, err = s.env.CheckRepo(ctx, a, repo, store.PermRead)
+	}
+	if core.IsNotFound(err) {
+		return core.NotFound("The connected repository does not exist any more, or you cannot read it")
+	}
+	return err
+}
+
 // Repo returns a project's connection.
 func (s *Service) Repo(ctx context.Context, a core.Actor, id string) (*store.ProjectRepo, error) {
 	_, r, err := s.connected(ctx, a, id, false)
@@ -433,7 +450,7 @@ func (s *Service) disconnect(ctx context.Context, a core.Actor, p *store.Project
 	if err != nil {
 		return err
 	}
-	if err := s.removeDeployKey(ctx, a, r); err != nil {
+	if err := s.removeDeployKey(ctx, r); err != nil {
 		return err
 	}
 	if err := s.env.Store.DeleteProjectRepo(ctx, p.ID); err != nil {
@@ -445,19 +462,15 @@ func (s *Service) disconnect(ctx context.Context, a core.Actor, p *store.Project
 	return nil
 }
 
-func (s *Service) removeDeployKey(ctx context.Context, a core.Actor, r *store.ProjectRepo) error {
+// removeDeployKey removes the Tapioca deploy key the project made. The
+// project's writer may not administer the repository (whoever made the
+// key did): the key is the project's, so the core removes it itself.
+func (s *Service) removeDeployKey(ctx context.Context, r *store.ProjectRepo) error {
 	if r.DeployKeyID == 0 || r.RepoID == 0 {
 		return nil
 	}
-	repo, err := s.env.Store.RepoByID(ctx, r.RepoID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	err = s.keys.Remove(ctx, a, repo, r.DeployKeyID)
-	if err == nil || core.IsNotFound(err) {
+	err := s.env.Store.DeleteDeployKey(ctx, r.RepoID, r.DeployKeyID)
+	if err == nil || errors.Is(err, store.ErrNotFound) {
 		return nil
 	}
 	return err
@@ -657,6 +670,9 @@ func (s *Service) Branches(ctx context.Context, a core.Actor, id string) ([]Ref,
 	if err != nil {
 		return nil, err
 	}
+	if err := s.readable(ctx, a, r); err != nil {
+		return nil, err
+	}
 	if r.RepoID == 0 && r.MirrorID == 0 {
 		return []Ref{}, nil // an SSH upstream: never fetched
 	}
@@ -679,6 +695,9 @@ func (s *Service) Branches(ctx context.Context, a core.Actor, id string) ([]Ref,
 func (s *Service) Tags(ctx context.Context, a core.Actor, id string) ([]Ref, error) {
 	_, r, err := s.connected(ctx, a, id, false)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.readable(ctx, a, r); err != nil {
 		return nil, err
 	}
 	if r.RepoID == 0 && r.MirrorID == 0 {
@@ -741,7 +760,7 @@ func (s *Service) RegenerateKey(ctx context.Context, a core.Actor, id string) (*
 		if err != nil {
 			return nil, "", core.Conflict("The connected repository does not exist any more: sync or reconnect the project")
 		}
-		if err := s.removeDeployKey(ctx, a, r); err != nil {
+		if err := s.removeDeployKey(ctx, r); err != nil {
 			return nil, "", err
 		}
 		k, err := s.keys.Add(ctx, a, repo, "Project "+p.Name, line, false)
