@@ -379,6 +379,16 @@ func TestProjectsAPI(t *testing.T) {
 	wantError(t, oc.do("DELETE", "/api/projects/"+id+"/instances/"+instID, nil), http.StatusNotFound, "")
 	wantError(t, oc.do("DELETE", "/api/projects/nope/instances/"+instID, nil), http.StatusNotFound, "")
 
+	// A project's member reads the refs of its repository only when they
+	// can read the repository.
+	ac.createRepo(map[string]any{"name": "private-site", "private": true})
+	ac.must(http.StatusCreated, "POST", "/api/projects/"+oid+"/repository", map[string]any{"repoOwner": admin.Name, "repoName": "private-site"})
+	ac.must(http.StatusOK, "GET", "/api/projects/"+oid+"/branches", nil)
+	wantError(t, mc.do("GET", "/api/projects/"+oid+"/branches", nil), http.StatusNotFound, "")
+	wantError(t, mc.do("GET", "/api/projects/"+oid+"/tags", nil), http.StatusNotFound, "")
+	wantError(t, oc.do("POST", "/api/projects/"+id+"/repository", map[string]any{"repoOwner": admin.Name, "repoName": "private-site"}),
+		http.StatusUnprocessableEntity, "repoName")
+
 	// Delete.
 	wantError(t, mc.do("DELETE", "/api/projects/"+oid, nil), http.StatusForbidden, "")
 	oc.must(http.StatusNoContent, "DELETE", "/api/projects/"+id, nil)
