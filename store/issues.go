@@ -205,6 +205,10 @@ type IssueList struct {
 	Asc       bool
 	Limit     int
 	Offset    int
+	// Search, Creator and Since: see searchConds (search.go).
+	Search  string    // words the title, body or comments hold
+	Creator string    // author's username
+	Since   time.Time // updated at or after; zero = any time
 }
 
 // ListIssues returns one page and the total.
@@ -247,6 +251,9 @@ func (s *Store) ListIssues(ctx context.Context, f IssueList) ([]*Issue, int, err
 	if f.Extra != "" {
 		where = append(where, f.Extra)
 		args = append(args, f.ExtraArgs...)
+	}
+	if conds, cargs := f.searchConds(); len(conds) > 0 {
+		where, args = append(where, conds...), append(args, cargs...)
 	}
 	cond := " WHERE " + strings.Join(where, " AND ")
 	var total int
