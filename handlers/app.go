@@ -34,6 +34,7 @@ import (
 	"tapioca/handlers/codeboba"
 	"tapioca/handlers/core"
 	"tapioca/handlers/core/accounts"
+	"tapioca/handlers/core/code"
 	"tapioca/handlers/core/events"
 	"tapioca/handlers/core/issues"
 	"tapioca/handlers/core/jobs"
@@ -43,6 +44,7 @@ import (
 	"tapioca/handlers/core/pushes"
 	"tapioca/handlers/core/repos"
 	"tapioca/handlers/core/siteadmin"
+	"tapioca/handlers/core/statuses"
 	"tapioca/handlers/core/text"
 	"tapioca/handlers/core/vouches"
 	"tapioca/handlers/core/webhooks"
@@ -170,6 +172,8 @@ type Services struct {
 	Jobs      *jobs.Scheduler
 	Polls     *polls.Service
 	Admin     *siteadmin.Service
+	Code      *code.Service
+	Statuses  *statuses.Service
 }
 
 // Open prepares the data directory and database, creates the site
@@ -229,6 +233,8 @@ func (a *App) build(ctx context.Context, st *store.Store) error {
 	s.Pulls = pulls.New(env, ev, s.Issues)
 	s.Pushes = pushes.New(env, ev, s.Pulls)
 	s.Repos.Refs, s.Pulls.Refs = s.Pushes, s.Pushes
+	s.Code = code.New(env, s.Pulls, s.Pushes)
+	s.Statuses = statuses.New(env)
 	s.Vouches = vouches.New(env)
 	s.Webhooks = webhooks.New(env, ev, policy)
 	s.Deliverer, s.Events = deliverer, ev
@@ -308,7 +314,7 @@ func (a *App) mount() http.Handler {
 	s := a.Services
 	mux := http.NewServeMux()
 	api := codeboba.New(a.env, codeboba.Services{Accounts: s.Accounts, Orgs: s.Orgs, Repos: s.Repos,
-		Issues: s.Issues, Pulls: s.Pulls, Vouches: s.Vouches, Webhooks: s.Webhooks})
+		Issues: s.Issues, Pulls: s.Pulls, Vouches: s.Vouches, Webhooks: s.Webhooks, Code: s.Code, Statuses: s.Statuses})
 	api.Register(mux)
 	a.api = api
 	ops.New(a.env, a.cfg.APISecret, s.Jobs, s.Polls).Register(mux)
@@ -319,7 +325,7 @@ func (a *App) mount() http.Handler {
 	mux.HandleFunc("/", a.rootFallback)
 	git := githttp.New(a.env, s.Accounts, s.Pushes)
 	h := httpx.Recover(a.log, git.Middleware(api.Middleware(mux)))
-	return httpx.AccessLog(a.log, httpx.BodyRate(a.cfg.BodyGrace, a.cfg.BodyMinRate, h))
+	return httpx.RequestID(httpx.AccessLog(a.log, httpx.BodyRate(a.cfg.BodyGrace, a.cfg.BodyMinRate, h)))
 }
 
 // rootFallback answers paths no route matched.
@@ -329,7 +335,7 @@ func (a *App) rootFallback(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "Tapioca %s: a git forge. API at /api/v1, dashboard at /admin, health at /v1/health.\n", a.cfg.Version)
 		return
 	}
-	httpx.WriteError(w, r, a.log, core.ErrHidden)
+	httpx.WriteError(w, r, a.log, httpx.NoSuchEndpoint(r))
 }
 
 // APIRoutes lists the CodeBoba API's endpoints (tests, documentation).

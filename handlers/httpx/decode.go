@@ -47,6 +47,7 @@ func DecodeBytes(body []byte, v any) error {
 		}
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
+			te.Field = jsonPath(reflect.TypeOf(v), te.Field)
 			if ae := arrayItemTypeError(body, te); ae != nil {
 				return ae
 			}
@@ -63,6 +64,37 @@ func DecodeBytes(body []byte, v any) error {
 		return core.BadRequest("Problems parsing JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
 	}
 	return nil
+}
+
+// jsonPath drops from an UnmarshalTypeError's field path the Go names
+// of embedded structs that encoding/json puts there ("In.comments.line"
+// for a field of an embedded In), leaving the JSON names the client
+// sent.
+func jsonPath(t reflect.Type, field string) string {
+	var out []string
+	for _, seg := range strings.Split(field, ".") {
+		for t != nil && (t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+			t = t.Elem()
+		}
+		if t != nil && t.Kind() == reflect.Struct {
+			if sf, ok := t.FieldByName(seg); ok && sf.Anonymous && sf.Tag.Get("json") == "" {
+				t = sf.Type
+				continue
+			}
+		}
+		out = append(out, seg)
+		var next reflect.Type
+		if t != nil && t.Kind() == reflect.Struct {
+			for _, f := range StructFields(t) {
+				if f.Name == seg {
+					next = f.Type
+					break
+				}
+			}
+		}
+		t = next
+	}
+	return strings.Join(out, ".")
 }
 
 // strictUnmarshal is json.Unmarshal that refuses fields the target does
