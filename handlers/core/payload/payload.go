@@ -100,7 +100,9 @@ type Site struct {
 func (s Site) base() string { return strings.TrimRight(s.BaseURL, "/") }
 
 // APIURL is the URL of an API path (relative to /api/v1/).
-func (s Site) APIURL(path string) string { return s.base() + "/api/v1/" + strings.TrimPrefix(path, "/") }
+func (s Site) APIURL(path string) string {
+	return s.base() + "/api/v1/" + strings.TrimPrefix(path, "/")
+}
 
 // CloneURL is the HTTP clone URL of a repository.
 func (s Site) CloneURL(fullName string) string { return s.base() + "/" + fullName + ".git" }
