@@ -6,9 +6,9 @@
 //
 // The layers:
 //
-//	doors:  codeboba  ops  dashboard  githttp     (wire formats; decide nothing)
+//	doors:  codeboba  mcp  ops  dashboard  githttp     (wire formats; decide nothing)
 //	           \       |       |        /
-//	core:   core/{accounts,orgs,repos,issues,pulls,pushes,vouches,
+//	core:   core/{accounts,orgs,repos,issues,pulls,pushes,code,statuses,vouches,
 //	              webhooks,jobs,polls,siteadmin,events,payload}
 //	           \                       /
 //	        store (SQLite)        gitserver (git)
@@ -51,6 +51,7 @@ import (
 	"tapioca/handlers/dashboard"
 	"tapioca/handlers/githttp"
 	"tapioca/handlers/httpx"
+	"tapioca/handlers/mcp"
 	"tapioca/handlers/ops"
 	"tapioca/handlers/outbound"
 	"tapioca/store"
@@ -317,6 +318,8 @@ func (a *App) mount() http.Handler {
 		Issues: s.Issues, Pulls: s.Pulls, Vouches: s.Vouches, Webhooks: s.Webhooks, Code: s.Code, Statuses: s.Statuses})
 	api.Register(mux)
 	a.api = api
+	mcp.New(a.env, mcp.Services{Accounts: s.Accounts, Repos: s.Repos, Issues: s.Issues, Pulls: s.Pulls, Code: s.Code,
+		Statuses: s.Statuses}, api.Limiter()).Register(mux)
 	ops.New(a.env, a.cfg.APISecret, s.Jobs, s.Polls).Register(mux)
 	dashboard.New(a.env, dashboard.Config{Version: a.cfg.Version, Commit: a.cfg.Commit, DataDir: a.cfg.DataDir,
 		OpsAPI: a.cfg.APISecret != "", RateLimitAuth: a.cfg.RateLimitAuth, RateLimitAnon: a.cfg.RateLimitAnon,

@@ -65,6 +65,10 @@ type Route struct {
 // Routes lists the API's endpoints in registration order.
 func (d *Door) Routes() []Route { return d.routes }
 
+// Limiter is the API's rate limiter, for the other doors that share its
+// hourly budgets (MCP).
+func (d *Door) Limiter() *httpx.RateLimiter { return d.limiter }
+
 // New returns the API door.
 func New(env *core.Env, s Services) *Door {
 	return &Door{Services: s, env: env, log: env.Log, limiter: httpx.NewRateLimiter(time.Hour)}
