@@ -128,7 +128,7 @@ func unknownField(err error) (string, bool) {
 // UnknownField is the 422 for a body field the endpoint does not take,
 // with the closest field it does take as a hint; t is the body's type.
 func UnknownField(name string, t reflect.Type) error {
-	msg := fmt.Sprintf("Unknown field %q in the request body", name)
+	msg := fmt.Sprintf("Unknown field %q", name)
 	if near := Nearest(name, JSONNames(t)); near != "" {
 		msg += fmt.Sprintf(" (did you mean %q?)", near)
 	}
