@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -65,5 +66,35 @@ func TestOpenAPIDocument(t *testing.T) {
 			r.Status == http.StatusMethodNotAllowed || r.Status >= 500 {
 			t.Errorf("documented %s %s answers %d %s", method, path, r.Status, r.Body)
 		}
+	}
+}
+
+// TestReadmeListsEveryRoute keeps the endpoint table of the API's notes
+// equal to the route table.
+func TestReadmeListsEveryRoute(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("codeboba/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(readme), "\n## Endpoints\n")
+	if !ok {
+		t.Fatal("no Endpoints section")
+	}
+	listed := map[string]bool{}
+	for _, line := range strings.Split(table, "\n") {
+		if cells := strings.Split(line, "|"); len(cells) > 3 && strings.HasPrefix(strings.TrimSpace(cells[1]), "`") {
+			listed[strings.Trim(strings.TrimSpace(cells[1]), "`")+" /api/v1"+strings.Trim(strings.TrimSpace(cells[2]), "`")] = true
+		}
+	}
+	for _, rt := range shared.App.APIRoutes() {
+		key := rt.Method + " " + rt.Path
+		if !listed[key] {
+			t.Errorf("%s is not in handlers/codeboba/README.md's endpoint table", key)
+		}
+		delete(listed, key)
+	}
+	for key := range listed {
+		t.Errorf("the endpoint table lists %s, which is not a route", key)
 	}
 }
