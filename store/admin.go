@@ -16,7 +16,8 @@ type SiteCounts struct {
 	Sessions                         int
 }
 
-// Counts returns the site totals in one read.
+// Counts returns the site totals in one read; issues and pull requests
+// come from issue_counts, a few rows per repository, not every issue.
 func (s *Store) Counts(ctx context.Context) (SiteCounts, error) {
 	var c SiteCounts
 	err := s.r.QueryRowContext(ctx, `SELECT
@@ -24,10 +25,10 @@ func (s *Store) Counts(ctx context.Context) (SiteCounts, error) {
 		(SELECT COUNT(*) FROM users WHERE type = 'org'),
 		(SELECT COUNT(*) FROM repos),
 		(SELECT COUNT(*) FROM repos WHERE private = 1),
-		(SELECT COUNT(*) FROM issues WHERE is_pull = 0),
-		(SELECT COUNT(*) FROM issues WHERE is_pull = 0 AND state = 'open'),
-		(SELECT COUNT(*) FROM issues WHERE is_pull = 1),
-		(SELECT COUNT(*) FROM issues WHERE is_pull = 1 AND state = 'open'),
+		(SELECT COALESCE(SUM(n), 0) FROM issue_counts WHERE is_pull = 0),
+		(SELECT COALESCE(SUM(n), 0) FROM issue_counts WHERE is_pull = 0 AND state = 'open'),
+		(SELECT COALESCE(SUM(n), 0) FROM issue_counts WHERE is_pull = 1),
+		(SELECT COALESCE(SUM(n), 0) FROM issue_counts WHERE is_pull = 1 AND state = 'open'),
 		(SELECT COUNT(*) FROM sessions WHERE expiry >= julianday('now'))`).
 		Scan(&c.Users, &c.Orgs, &c.Repos, &c.PrivateRepos, &c.Issues, &c.OpenIssues, &c.Pulls, &c.OpenPulls, &c.Sessions)
 	if err != nil {
@@ -226,39 +227,44 @@ type OrgSummary struct {
 // ListOrgSummaries lists organizations by name, optionally filtered by a
 // substring of the name or display name, with the total before paging.
 func (s *Store) ListOrgSummaries(ctx context.Context, query string, limit, offset int) ([]OrgSummary, int, error) {
-	where := `u.type = 'org'`
-	var args []any
-	if query != "" {
-		where += ` AND (u.username LIKE ? ESCAPE '\' OR COALESCE(u.display_name,'') LIKE ? ESCAPE '\')`
-		q := "%" + likeEscape(query) + "%"
-		args = append(args, q, q)
-	}
-	var total int
-	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM users u WHERE `+where, args...).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("count organizations: %w", err)
-	}
-	if limit <= 0 {
-		limit = -1
-	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+userColumns+`,
-		(SELECT COUNT(*) FROM org_members m WHERE m.org_id = u.id),
-		(SELECT COUNT(*) FROM repos r WHERE r.owner_id = u.id)
-		FROM users u WHERE `+where+` ORDER BY lower(u.username) LIMIT ? OFFSET ?`, append(args, limit, offset)...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("list organizations: %w", err)
-	}
-	defer rows.Close()
+	countQuery, pageQuery, args := accountListSQL(TypeOrg, query, "u.username", "u.display_name")
 	var out []OrgSummary
-	for rows.Next() {
-		var o OrgSummary
-		u, err := scanUser(rows, &o.Members, &o.Repos)
-		if err != nil {
-			return nil, 0, fmt.Errorf("scan organization: %w", err)
+	var total int
+	err := s.snapshot(ctx, func(r *Store) error {
+		var err error
+		if total, err = r.count(ctx, "organizations", countQuery, args...); err != nil {
+			return err
 		}
-		o.Org = u
-		out = append(out, o)
+		w, ok := pageWindow(total, limit, offset)
+		if !ok {
+			return nil
+		}
+		rows, err := r.r.QueryContext(ctx, `SELECT `+userColumns+`,
+			(SELECT COUNT(*) FROM org_members m WHERE m.org_id = u.id),
+			(SELECT COUNT(*) FROM repos r WHERE r.owner_id = u.id)`+w.order(pageQuery, true), append(args, w.limit, w.offset)...)
+		if err != nil {
+			return fmt.Errorf("list organizations: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var o OrgSummary
+			u, err := scanUser(rows, &o.Members, &o.Repos)
+			if err != nil {
+				return fmt.Errorf("scan organization: %w", err)
+			}
+			o.Org = u
+			out = append(out, o)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		arrange(w, out)
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
 	}
-	return out, total, rows.Err()
+	return out, total, nil
 }
 
 // AllRepoIDs lists every repository id, for jobs that visit each one.

@@ -95,22 +95,19 @@ type NewIssue struct {
 
 // CreateIssue takes the repository's next number (shared by issues and
 // pull requests) and inserts the issue with its labels and assignees. The
-// number is read and used inside one write transaction, and there is one
-// writer, so concurrent creations get distinct consecutive numbers.
+// number is taken by the insert itself, inside the one write transaction
+// of the one writer, so concurrent creations get distinct consecutive
+// numbers.
 func (s *Store) CreateIssue(ctx context.Context, ni NewIssue) (*Issue, error) {
 	var id int64
 	err := s.Tx(ctx, func(tx *Store) error {
-		var next int64
-		if err := tx.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(number), 0) + 1 FROM issues WHERE repo_id = ?`, ni.RepoID).Scan(&next); err != nil {
-			return fmt.Errorf("next issue number: %w", err)
-		}
 		now := Now()
-		res, err := tx.w.ExecContext(ctx, `INSERT INTO issues(repo_id, number, is_pull, title, body, state, author_id, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, 'open', ?, ?, ?)`, ni.RepoID, next, boolInt(ni.IsPull), ni.Title, nullString(ni.Body), ni.AuthorID, now, now)
+		err := tx.w.QueryRowContext(ctx, `INSERT INTO issues(repo_id, number, is_pull, title, body, state, author_id, created_at, updated_at)
+			VALUES (?, (SELECT COALESCE(MAX(number), 0) + 1 FROM issues WHERE repo_id = ?), ?, ?, ?, 'open', ?, ?, ?) RETURNING id`,
+			ni.RepoID, ni.RepoID, boolInt(ni.IsPull), ni.Title, nullString(ni.Body), ni.AuthorID, now, now).Scan(&id)
 		if err != nil {
 			return fmt.Errorf("insert issue: %w", err)
 		}
-		id, _ = res.LastInsertId()
 		if err := tx.addIssueLabels(ctx, id, ni.LabelIDs); err != nil {
 			return err
 		}
@@ -119,7 +116,18 @@ func (s *Store) CreateIssue(ctx context.Context, ni NewIssue) (*Issue, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.IssueByID(ctx, id)
+	i, err := scanIssue(s.r.QueryRowContext(ctx, `SELECT `+issueColumns+issueFrom+` WHERE i.id = ?`, id))
+	if err != nil {
+		return nil, notFound(err, "issue")
+	}
+	// A new issue has the labels and assignees just given and no others:
+	// without them there is nothing more to read.
+	if len(ni.LabelIDs)+len(ni.AssigneeIDs) > 0 {
+		if err := s.fillIssues(ctx, []*Issue{i}); err != nil {
+			return nil, err
+		}
+	}
+	return i, nil
 }
 
 // IssueByID loads an issue with its labels and assignees.
@@ -188,111 +196,6 @@ func (s *Store) fillIssues(ctx context.Context, issues []*Issue) error {
 		byID[issueID].Assignees = append(byID[issueID].Assignees, u.ref())
 	}
 	return rows.Err()
-}
-
-// IssueList filters ListIssues.
-type IssueList struct {
-	RepoID   int64
-	IsPull   bool
-	States   []string // empty = any
-	Labels   []string // every one must be applied
-	Assignee string   // username; "none" = unassigned, "*" = assigned to anyone
-	// Extra narrows further with a raw condition on i (used by pull
-	// requests for head/base); ExtraArgs are its arguments.
-	Extra     string
-	ExtraArgs []any
-	Sort      string // created (default), updated, comments
-	Asc       bool
-	Limit     int
-	Offset    int
-	// Search, Creator and Since: see searchConds (search.go).
-	Search  string    // words the title, body or comments hold
-	Creator string    // author's username
-	Since   time.Time // updated at or after; zero = any time
-}
-
-// ListIssues returns one page and the total.
-func (s *Store) ListIssues(ctx context.Context, f IssueList) ([]*Issue, int, error) {
-	where := []string{"i.repo_id = ?", "i.is_pull = ?"}
-	args := []any{f.RepoID, boolInt(f.IsPull)}
-	if len(f.States) > 0 {
-		where = append(where, "i.state IN "+inList(len(f.States)))
-		for _, st := range f.States {
-			args = append(args, st)
-		}
-	}
-	if len(f.Labels) > 0 {
-		seen := map[string]bool{}
-		var names []any
-		for _, l := range f.Labels {
-			if l = strings.ToLower(strings.TrimSpace(l)); l != "" && !seen[l] {
-				seen[l] = true
-				names = append(names, l)
-			}
-		}
-		if len(names) > 0 {
-			where = append(where, `(SELECT COUNT(*) FROM issue_labels il JOIN labels l ON l.id = il.label_id
-				WHERE il.issue_id = i.id AND l.lower_name IN `+inList(len(names))+`) = ?`)
-			args = append(args, names...)
-			args = append(args, len(names))
-		}
-	}
-	switch f.Assignee {
-	case "":
-	case "none":
-		where = append(where, `NOT EXISTS (SELECT 1 FROM issue_assignees ia WHERE ia.issue_id = i.id)`)
-	case "*":
-		where = append(where, `EXISTS (SELECT 1 FROM issue_assignees ia WHERE ia.issue_id = i.id)`)
-	default:
-		where = append(where, `EXISTS (SELECT 1 FROM issue_assignees ia JOIN names n ON n.user_id = ia.user_id
-			WHERE ia.issue_id = i.id AND n.lower_name = ?)`)
-		args = append(args, strings.ToLower(f.Assignee))
-	}
-	if f.Extra != "" {
-		where = append(where, f.Extra)
-		args = append(args, f.ExtraArgs...)
-	}
-	if conds, cargs := f.searchConds(); len(conds) > 0 {
-		where, args = append(where, conds...), append(args, cargs...)
-	}
-	cond := " WHERE " + strings.Join(where, " AND ")
-	var total int
-	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM issues i`+cond, args...).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("count issues: %w", err)
-	}
-	col := map[string]string{"created": "i.created_at", "updated": "i.updated_at", "comments": "i.comments_count"}[f.Sort]
-	if col == "" {
-		col = "i.created_at"
-	}
-	dir := " DESC"
-	if f.Asc {
-		dir = " ASC"
-	}
-	if f.Limit <= 0 {
-		f.Limit = -1
-	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+issueColumns+issueFrom+cond+` ORDER BY `+col+dir+`, i.number`+dir+` LIMIT ? OFFSET ?`,
-		append(args, f.Limit, f.Offset)...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("list issues: %w", err)
-	}
-	out := []*Issue{}
-	for rows.Next() {
-		i, err := scanIssue(rows)
-		if err != nil {
-			rows.Close()
-			return nil, 0, fmt.Errorf("scan issue: %w", err)
-		}
-		out = append(out, i)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, 0, err
-	}
-	if err := s.fillIssues(ctx, out); err != nil {
-		return nil, 0, err
-	}
-	return out, total, nil
 }
 
 // IssueUpdate carries optional changes.
@@ -458,38 +361,62 @@ func (s *Store) CommentByID(ctx context.Context, repoID, id int64) (*Comment, er
 	return c, nil
 }
 
+// commentListSQL is the count query and the ids query (for window.order)
+// of an issue's comments by sort (created, the default, or updated); each
+// sort has its index.
+func commentListSQL(sort string) (count, page string) {
+	index, col := "comments_issue", "c.created_at"
+	if sort == "updated" {
+		index, col = "comments_issue_updated", "c.updated_at"
+	}
+	return `SELECT COUNT(*) FROM comments c INDEXED BY comments_issue WHERE c.issue_id = ?`,
+		`SELECT c.id FROM comments c INDEXED BY ` + index + ` WHERE c.issue_id = ? ORDER BY ` + col + `{dir}, c.id{dir} LIMIT ? OFFSET ?`
+}
+
 // ListComments lists an issue's comments with the total.
 func (s *Store) ListComments(ctx context.Context, issueID int64, sort string, asc bool, limit, offset int) ([]*Comment, int, error) {
-	var total int
-	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM comments WHERE issue_id = ?`, issueID).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("count comments: %w", err)
-	}
-	col := "c.created_at"
-	if sort == "updated" {
-		col = "c.updated_at"
-	}
-	dir := " DESC"
-	if asc {
-		dir = " ASC"
-	}
-	if limit <= 0 {
-		limit = -1
-	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+commentColumns+commentFrom+` WHERE c.issue_id = ? ORDER BY `+col+dir+`, c.id`+dir+` LIMIT ? OFFSET ?`,
-		issueID, limit, offset)
-	if err != nil {
-		return nil, 0, fmt.Errorf("list comments: %w", err)
-	}
-	defer rows.Close()
+	countQuery, pageQuery := commentListSQL(sort)
 	out := []*Comment{}
-	for rows.Next() {
-		c, err := scanComment(rows)
-		if err != nil {
-			return nil, 0, fmt.Errorf("scan comment: %w", err)
+	var total int
+	err := s.snapshot(ctx, func(r *Store) error {
+		var err error
+		if total, err = r.count(ctx, "comments", countQuery, issueID); err != nil {
+			return err
 		}
-		out = append(out, c)
+		w, ok := pageWindow(total, limit, offset)
+		if !ok {
+			return nil
+		}
+		ids, err := r.ids(ctx, w, w.order(pageQuery, asc), issueID)
+		if err != nil {
+			return fmt.Errorf("list comments: %w", err)
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		rows, err := r.r.QueryContext(ctx, `SELECT `+commentColumns+commentFrom+` WHERE c.id IN `+inList(len(ids)), idArgs(ids)...)
+		if err != nil {
+			return fmt.Errorf("load comments: %w", err)
+		}
+		defer rows.Close()
+		byID := make(map[int64]*Comment, len(ids))
+		for rows.Next() {
+			c, err := scanComment(rows)
+			if err != nil {
+				return fmt.Errorf("scan comment: %w", err)
+			}
+			byID[c.ID] = c
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		out = inOrder(ids, byID)
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
 	}
-	return out, total, rows.Err()
+	return out, total, nil
 }
 
 // UpdateComment replaces a comment's body.

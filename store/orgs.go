@@ -88,40 +88,63 @@ type Member struct {
 	Role string
 }
 
+// memberRank orders roles owners first; org_members_list indexes it.
+const memberRank = `(CASE m.role WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 ELSE 2 END)`
+
+// memberListSQL is the count query and the page query (for window.order)
+// of an organization's members, of one role or ("") all, owners first,
+// then admins, then members, each by name.
+func memberListSQL(role string) (count, page string, args []any) {
+	if role == "" {
+		return `SELECT COUNT(*) FROM org_members m WHERE m.org_id = ?`,
+			`SELECT ` + userColumns + `, m.role FROM org_members m INDEXED BY org_members_list JOIN users u ON u.id = m.user_id
+			WHERE m.org_id = ? ORDER BY ` + memberRank + `{dir}, m.sort_name{dir}, m.user_id{dir} LIMIT ? OFFSET ?`, nil
+	}
+	return `SELECT COUNT(*) FROM org_members m INDEXED BY org_members_role WHERE m.org_id = ? AND m.role = ?`,
+		`SELECT ` + userColumns + `, m.role FROM org_members m INDEXED BY org_members_role JOIN users u ON u.id = m.user_id
+		WHERE m.org_id = ? AND m.role = ? ORDER BY m.sort_name{dir}, m.user_id{dir} LIMIT ? OFFSET ?`, []any{role}
+}
+
 // ListMembers lists an organization's members, optionally of one role,
 // with the total before paging.
 func (s *Store) ListMembers(ctx context.Context, orgID int64, role string, limit, offset int) ([]Member, int, error) {
-	where := `m.org_id = ?`
-	args := []any{orgID}
-	if role != "" {
-		where += ` AND m.role = ?`
-		args = append(args, role)
-	}
-	var total int
-	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM org_members m WHERE `+where, args...).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("count members: %w", err)
-	}
-	if limit <= 0 {
-		limit = -1
-	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+userColumns+`, m.role FROM org_members m JOIN users u ON u.id = m.user_id
-		WHERE `+where+` ORDER BY CASE m.role WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 ELSE 2 END, lower(u.username) LIMIT ? OFFSET ?`,
-		append(args, limit, offset)...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("list members: %w", err)
-	}
-	defer rows.Close()
+	countQuery, pageQuery, extra := memberListSQL(role)
+	args := append([]any{orgID}, extra...)
 	out := []Member{}
-	for rows.Next() {
-		var m Member
-		u, err := scanUser(rows, &m.Role)
-		if err != nil {
-			return nil, 0, fmt.Errorf("scan member: %w", err)
+	var total int
+	err := s.snapshot(ctx, func(r *Store) error {
+		var err error
+		if total, err = r.count(ctx, "members", countQuery, args...); err != nil {
+			return err
 		}
-		m.User = u
-		out = append(out, m)
+		w, ok := pageWindow(total, limit, offset)
+		if !ok {
+			return nil
+		}
+		rows, err := r.r.QueryContext(ctx, w.order(pageQuery, true), append(args, w.limit, w.offset)...)
+		if err != nil {
+			return fmt.Errorf("list members: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var m Member
+			u, err := scanUser(rows, &m.Role)
+			if err != nil {
+				return fmt.Errorf("scan member: %w", err)
+			}
+			m.User = u
+			out = append(out, m)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		arrange(w, out)
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
 	}
-	return out, total, rows.Err()
+	return out, total, nil
 }
 
 // SetMemberRole adds a member or changes their role. Demoting the last

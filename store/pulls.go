@@ -225,29 +225,18 @@ type PullList struct {
 // ListPulls returns one page of pull requests and the total.
 func (s *Store) ListPulls(ctx context.Context, f PullList) ([]*Pull, int, error) {
 	f.IsPull = true
-	var conds []string
-	var args []any
-	if f.Head != "" {
-		conds = append(conds, "p.head_ref = ?")
-		args = append(args, f.Head)
-	}
-	if f.Base != "" {
-		conds = append(conds, "p.base_ref = ?")
-		args = append(args, f.Base)
-	}
-	if f.Branch != "" {
-		conds = append(conds, "(p.head_ref = ? OR p.base_ref = ?)")
-		args = append(args, f.Branch, f.Branch)
-	}
-	if len(conds) > 0 {
-		f.Extra = `EXISTS (SELECT 1 FROM pulls p WHERE p.issue_id = i.id AND ` + strings.Join(conds, " AND ") + `)`
-		f.ExtraArgs = args
-	}
-	issues, total, err := s.ListIssues(ctx, f.IssueList)
-	if err != nil {
-		return nil, 0, err
-	}
-	pulls, err := s.fillPulls(ctx, issues)
+	f.head, f.base, f.branch = f.Head, f.Base, f.Branch
+	var pulls []*Pull
+	var total int
+	err := s.snapshot(ctx, func(r *Store) error {
+		issues, n, err := r.ListIssues(ctx, f.IssueList)
+		if err != nil {
+			return err
+		}
+		total = n
+		pulls, err = r.fillPulls(ctx, issues)
+		return err
+	})
 	if err != nil {
 		return nil, 0, err
 	}

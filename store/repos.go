@@ -38,8 +38,8 @@ func (r *Repo) FullName() string { return r.OwnerName + "/" + r.Name }
 
 const repoColumns = `r.id, r.owner_id, o.username, o.kind, o.type, r.name, r.description, r.private, r.default_branch,
 	r.vouch_count, r.reputation, r.size_bytes,
-	(SELECT COUNT(*) FROM issues i WHERE i.repo_id = r.id AND i.is_pull = 0 AND i.state = 'open'),
-	(SELECT COUNT(*) FROM issues i WHERE i.repo_id = r.id AND i.is_pull = 1 AND i.state = 'open'),
+	COALESCE((SELECT c.n FROM issue_counts c WHERE c.repo_id = r.id AND c.is_pull = 0 AND c.state = 'open'), 0),
+	COALESCE((SELECT c.n FROM issue_counts c WHERE c.repo_id = r.id AND c.is_pull = 1 AND c.state = 'open'), 0),
 	r.pushed_at, r.created_at, r.updated_at`
 
 const repoFrom = ` FROM repos r JOIN users o ON o.id = r.owner_id`
@@ -138,10 +138,15 @@ type RepoList struct {
 	Offset     int
 }
 
-// ListRepos returns one page of repositories and the total.
-func (s *Store) ListRepos(ctx context.Context, f RepoList) ([]*Repo, int, error) {
+// repoSortColumns are the sorts' expressions, as the indexes of
+// 0007_list_indexes.sql spell them.
+var repoSortColumns = map[string]string{"created": "r.created_at", "updated": "r.updated_at", "name": "r.lower_name",
+	"pushed": "COALESCE(r.pushed_at, r.created_at)", "size": "r.size_bytes"}
+
+// sql is the list's count query and its ids query (for window.order),
+// with their arguments.
+func (f RepoList) sql() (count, page string, args []any) {
 	var where []string
-	var args []any
 	if f.OwnerID != 0 {
 		where = append(where, "r.owner_id = ?")
 		args = append(args, f.OwnerID)
@@ -152,7 +157,9 @@ func (s *Store) ListRepos(ctx context.Context, f RepoList) ([]*Repo, int, error)
 	case "private":
 		where = append(where, "r.private = 1")
 	}
+	from := ` FROM repos r`
 	if f.Query != "" {
+		from += ` JOIN users o ON o.id = r.owner_id`
 		where = append(where, `(o.username || '/' || r.name) LIKE ? ESCAPE '\'`)
 		args = append(args, "%"+likeEscape(f.Query)+"%")
 	}
@@ -160,37 +167,65 @@ func (s *Store) ListRepos(ctx context.Context, f RepoList) ([]*Repo, int, error)
 	if len(where) > 0 {
 		cond = " WHERE " + strings.Join(where, " AND ")
 	}
-	var total int
-	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*)`+repoFrom+cond, args...).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("count repositories: %w", err)
-	}
-	col := map[string]string{"created": "r.created_at", "updated": "r.updated_at", "name": "r.lower_name",
-		"pushed": "COALESCE(r.pushed_at, r.created_at)", "size": "r.size_bytes"}[f.Sort]
+	col := repoSortColumns[f.Sort]
 	if col == "" {
-		col = "r.created_at"
+		col = repoSortColumns["created"]
 	}
-	dir := " DESC"
-	if f.Asc {
-		dir = " ASC"
-	}
-	if f.Limit <= 0 {
-		f.Limit = -1
-	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+repoColumns+repoFrom+cond+` ORDER BY `+col+dir+`, r.id`+dir+` LIMIT ? OFFSET ?`,
-		append(args, f.Limit, f.Offset)...)
+	return `SELECT COUNT(*)` + from + cond, `SELECT r.id` + from + cond + ` ORDER BY ` + col + `{dir}, r.id{dir} LIMIT ? OFFSET ?`, args
+}
+
+// ListRepos returns one page of repositories and the total.
+func (s *Store) ListRepos(ctx context.Context, f RepoList) ([]*Repo, int, error) {
+	countQuery, pageQuery, args := f.sql()
+	var out []*Repo
+	var total int
+	err := s.snapshot(ctx, func(r *Store) error {
+		var err error
+		if total, err = r.count(ctx, "repositories", countQuery, args...); err != nil {
+			return err
+		}
+		w, ok := pageWindow(total, f.Limit, f.Offset)
+		if !ok {
+			return nil
+		}
+		ids, err := r.ids(ctx, w, w.order(pageQuery, f.Asc), args...)
+		if err != nil {
+			return fmt.Errorf("list repositories: %w", err)
+		}
+		out, err = r.reposByID(ctx, ids)
+		return err
+	})
 	if err != nil {
-		return nil, 0, fmt.Errorf("list repositories: %w", err)
+		return nil, 0, err
+	}
+	if out == nil {
+		out = []*Repo{}
+	}
+	return out, total, nil
+}
+
+// reposByID loads repositories in the order of ids.
+func (s *Store) reposByID(ctx context.Context, ids []int64) ([]*Repo, error) {
+	if len(ids) == 0 {
+		return []*Repo{}, nil
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+repoColumns+repoFrom+` WHERE r.id IN `+inList(len(ids)), idArgs(ids)...)
+	if err != nil {
+		return nil, fmt.Errorf("load repositories: %w", err)
 	}
 	defer rows.Close()
-	out := []*Repo{}
+	byID := make(map[int64]*Repo, len(ids))
 	for rows.Next() {
 		r, err := scanRepo(rows)
 		if err != nil {
-			return nil, 0, fmt.Errorf("scan repository: %w", err)
+			return nil, fmt.Errorf("scan repository: %w", err)
 		}
-		out = append(out, r)
+		byID[r.ID] = r
 	}
-	return out, total, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return inOrder(ids, byID), nil
 }
 
 // RepoUpdate carries optional changes; nil fields stay.

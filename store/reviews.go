@@ -97,16 +97,44 @@ func (s *Store) CreateReview(ctx context.Context, nr NewReview) (*Review, error)
 // ListReviews lists a pull request's reviews, oldest first, with their
 // inline comments, and the total.
 func (s *Store) ListReviews(ctx context.Context, pullID int64, limit, offset int) ([]*Review, int, error) {
+	out := []*Review{}
 	var total int
-	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM reviews WHERE pull_id = ?`, pullID).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("count reviews: %w", err)
+	err := s.snapshot(ctx, func(r *Store) error {
+		var err error
+		if total, err = r.count(ctx, "reviews", `SELECT COUNT(*) FROM reviews r INDEXED BY reviews_pull WHERE r.pull_id = ?`, pullID); err != nil {
+			return err
+		}
+		w, ok := pageWindow(total, limit, offset)
+		if !ok {
+			return nil
+		}
+		ids, err := r.ids(ctx, w, w.order(reviewListSQL, true), pullID)
+		if err != nil {
+			return fmt.Errorf("list reviews: %w", err)
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		rs, err := r.reviews(ctx, `r.id IN `+inList(len(ids)), idArgs(ids), -1, 0)
+		if err != nil {
+			return err
+		}
+		byID := make(map[int64]*Review, len(rs))
+		for _, rv := range rs {
+			byID[rv.ID] = rv
+		}
+		out = inOrder(ids, byID)
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
 	}
-	if limit <= 0 {
-		limit = -1
-	}
-	rs, err := s.reviews(ctx, `r.pull_id = ?`, []any{pullID}, limit, offset)
-	return rs, total, err
+	return out, total, nil
 }
+
+// reviewListSQL is the ids query of a pull request's reviews, for
+// window.order.
+const reviewListSQL = `SELECT r.id FROM reviews r INDEXED BY reviews_pull WHERE r.pull_id = ? ORDER BY r.id{dir} LIMIT ? OFFSET ?`
 
 func (s *Store) reviews(ctx context.Context, cond string, args []any, limit, offset int) ([]*Review, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT r.id, r.repo_id, r.pull_id, `+refColumns+`,

@@ -40,10 +40,13 @@ type querier interface {
 // concurrent writers queue inside database/sql instead of failing with
 // "database is locked". Inside Tx both go to the transaction.
 type Store struct {
-	r, w   querier
-	reader *sql.DB // nil inside a transaction
-	writer *sql.DB
-	path   string
+	r, w    querier
+	reader  *sql.DB // nil inside a transaction
+	writer  *sql.DB
+	path    string
+	commits *committer // nil inside a transaction
+	// The pools' prepared statements (nil inside a transaction).
+	readerStmts, writerStmts *stmtCache
 }
 
 //go:embed migrations/*.sql
@@ -72,7 +75,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	n := max(4, 2*runtime.NumCPU())
 	reader.SetMaxOpenConns(n)
 	reader.SetMaxIdleConns(n)
-	s := &Store{r: reader, w: writer, reader: reader, writer: writer, path: path}
+	s := &Store{reader: reader, writer: writer, path: path, commits: newCommitter(),
+		readerStmts: newStmtCache(reader), writerStmts: newStmtCache(writer)}
+	s.r, s.w = pool{reader, s.readerStmts}, pool{writer, s.writerStmts}
+	go s.commits.run(s)
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -85,8 +91,12 @@ func dsn(path string, write bool) string {
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "journal_mode(WAL)")
-	// FULL: a commit that returned is on disk even after a power cut; nothing
-	// accepted may be lost.
+	// FULL: a commit is on disk when it returns, so an acknowledged write
+	// survives a power cut as well as a killed process ("nothing accepted
+	// is ever lost"). Group commit (commit.go) shares one fsync among the
+	// writes that queue meanwhile, which is what keeps FULL affordable;
+	// NORMAL would be faster still but could lose the last commits to a
+	// power cut.
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Set("_time_format", "sqlite")
 	if write {
@@ -102,35 +112,49 @@ func dsn(path string, write bool) string {
 // Path is the database file's path.
 func (s *Store) Path() string { return s.path }
 
-// Close closes both pools.
+// Close stops the group committer and closes both pools.
 func (s *Store) Close() error {
 	if s.reader == nil {
 		return errors.New("store: Close inside a transaction")
 	}
+	s.commits.stop()
+	s.readerStmts.close()
+	s.writerStmts.close()
 	return errors.Join(s.reader.Close(), s.writer.Close())
 }
 
-// Tx runs fn inside one write transaction: it commits if fn returns nil and
-// rolls back otherwise. A Tx inside a Tx joins the outer one.
+// Tx runs fn inside one write transaction: its writes commit if fn returns
+// nil and are rolled back otherwise. A Tx inside a Tx joins the outer one.
+// Concurrent calls share commits (see commit.go); fn may run on another
+// goroutine, and must not call Tx on the outer store, whose writer it is
+// holding.
 func (s *Store) Tx(ctx context.Context, fn func(tx *Store) error) error {
 	if s.reader == nil {
 		return fn(s)
 	}
-	tx, err := s.writer.BeginTx(ctx, nil)
+	return s.commits.do(ctx, fn)
+}
+
+// snapshot runs fn with reads from one read transaction, so that what a
+// list reads in several queries (its total, its page, the rows' labels)
+// is one consistent state even while writers commit. Inside a write
+// transaction fn reads the transaction.
+func (s *Store) snapshot(ctx context.Context, fn func(r *Store) error) error {
+	if s.reader == nil {
+		return fn(s)
+	}
+	tx, err := s.reader.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
+		return fmt.Errorf("begin read: %w", err)
 	}
-	inner := &Store{r: tx, w: tx, writer: s.writer, path: s.path}
-	if err := fn(inner); err != nil {
-		if rbErr := tx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
-			return errors.Join(err, fmt.Errorf("rollback: %w", rbErr))
-		}
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
+	err = func() error {
+		// Read-only: ending it can lose nothing, so its error is no news.
+		defer func() { _ = tx.Rollback() }()
+		run := txRunner{tx, s.readerStmts}
+		return fn(&Store{r: run, w: run, writer: s.writer, path: s.path})
+	}()
+	s.readerStmts.prepareMissed(ctx)
+	return err
 }
 
 // Ping checks that the database answers a query.

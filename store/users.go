@@ -282,37 +282,62 @@ type UserList struct {
 	Offset int
 }
 
+// accountListSQL is the count query and the page query (for window.order;
+// columns come first, then FROM) of accounts of one type by name,
+// optionally those with query in one of fields, as users_type_name
+// serves them.
+func accountListSQL(typ, query string, fields ...string) (count, page string, args []any) {
+	where := `u.type = ?`
+	args = []any{typ}
+	if query != "" {
+		var match []string
+		q := "%" + likeEscape(query) + "%"
+		for _, f := range fields {
+			match = append(match, `COALESCE(`+f+`, '') LIKE ? ESCAPE '\'`)
+			args = append(args, q)
+		}
+		where += ` AND (` + strings.Join(match, " OR ") + `)`
+	}
+	return `SELECT COUNT(*) FROM users u INDEXED BY users_type_name WHERE ` + where,
+		` FROM users u INDEXED BY users_type_name WHERE ` + where + ` ORDER BY lower(u.username){dir}, u.id{dir} LIMIT ? OFFSET ?`, args
+}
+
 // ListUsers lists accounts by name, with the total before paging.
 func (s *Store) ListUsers(ctx context.Context, f UserList) ([]*User, int, error) {
-	where := `u.type = ?`
-	args := []any{f.Type}
-	if f.Query != "" {
-		where += ` AND (u.username LIKE ? ESCAPE '\' OR COALESCE(u.email,'') LIKE ? ESCAPE '\' OR COALESCE(u.display_name,'') LIKE ? ESCAPE '\')`
-		q := "%" + likeEscape(f.Query) + "%"
-		args = append(args, q, q, q)
-	}
-	var total int
-	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM users u WHERE `+where, args...).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("count users: %w", err)
-	}
-	if f.Limit <= 0 {
-		f.Limit = -1
-	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+userColumns+` FROM users u WHERE `+where+
-		` ORDER BY lower(u.username) LIMIT ? OFFSET ?`, append(args, f.Limit, f.Offset)...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("list users: %w", err)
-	}
-	defer rows.Close()
+	countQuery, pageQuery, args := accountListSQL(f.Type, f.Query, "u.username", "u.email", "u.display_name")
 	var out []*User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, 0, fmt.Errorf("scan user: %w", err)
+	var total int
+	err := s.snapshot(ctx, func(r *Store) error {
+		var err error
+		if total, err = r.count(ctx, "users", countQuery, args...); err != nil {
+			return err
 		}
-		out = append(out, u)
+		w, ok := pageWindow(total, f.Limit, f.Offset)
+		if !ok {
+			return nil
+		}
+		rows, err := r.r.QueryContext(ctx, `SELECT `+userColumns+w.order(pageQuery, true), append(args, w.limit, w.offset)...)
+		if err != nil {
+			return fmt.Errorf("list users: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			u, err := scanUser(rows)
+			if err != nil {
+				return fmt.Errorf("scan user: %w", err)
+			}
+			out = append(out, u)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		arrange(w, out)
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
 	}
-	return out, total, rows.Err()
+	return out, total, nil
 }
 
 func likeEscape(s string) string {

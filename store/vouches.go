@@ -98,37 +98,53 @@ func (s *Store) CreateVouch(ctx context.Context, nv NewVouch) (*Vouch, error) {
 	return v, err
 }
 
+// vouchListSQL is the page query of vouches received by one account,
+// newest first, for window.order.
+const vouchListSQL = `SELECT v.id, ` + refColumns + `, a.reputation,
+	v.target_type, t.username, v.reputation_added, v.created_at
+	FROM vouches v INDEXED BY vouches_target_user JOIN users a ON a.id = v.voucher_id JOIN users t ON t.id = v.target_user_id
+	WHERE v.target_user_id = ? ORDER BY v.id{dir} LIMIT ? OFFSET ?`
+
 // ListVouchesFor lists vouches received by a user or organization, newest
 // first, with the total.
 func (s *Store) ListVouchesFor(ctx context.Context, userID int64, limit, offset int) ([]*Vouch, int, error) {
-	var total int
-	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM vouches WHERE target_user_id = ?`, userID).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("count vouches: %w", err)
-	}
-	if limit <= 0 {
-		limit = -1
-	}
-	rows, err := s.r.QueryContext(ctx, `SELECT v.id, `+refColumns+`, a.reputation,
-		v.target_type, t.username, v.reputation_added, v.created_at
-		FROM vouches v JOIN users a ON a.id = v.voucher_id JOIN users t ON t.id = v.target_user_id
-		WHERE v.target_user_id = ? ORDER BY v.id DESC LIMIT ? OFFSET ?`, userID, limit, offset)
-	if err != nil {
-		return nil, 0, fmt.Errorf("list vouches: %w", err)
-	}
-	defer rows.Close()
 	out := []*Vouch{}
-	for rows.Next() {
-		v := &Vouch{}
-		var voucher refRow
-		if err := rows.Scan(&v.ID, &voucher.id, &voucher.username, &voucher.kind, &voucher.display, &v.VoucherRep,
-			&v.TargetType, &v.TargetName, &v.ReputationAdded, &v.CreatedAt); err != nil {
-			return nil, 0, fmt.Errorf("scan vouch: %w", err)
+	var total int
+	err := s.snapshot(ctx, func(r *Store) error {
+		var err error
+		if total, err = r.count(ctx, "vouches", `SELECT COUNT(*) FROM vouches v INDEXED BY vouches_target_user WHERE v.target_user_id = ?`, userID); err != nil {
+			return err
 		}
-		v.Voucher = voucher.ref()
-		v.CreatedAt = v.CreatedAt.UTC()
-		out = append(out, v)
+		w, ok := pageWindow(total, limit, offset)
+		if !ok {
+			return nil
+		}
+		rows, err := r.r.QueryContext(ctx, w.order(vouchListSQL, false), userID, w.limit, w.offset)
+		if err != nil {
+			return fmt.Errorf("list vouches: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			v := &Vouch{}
+			var voucher refRow
+			if err := rows.Scan(&v.ID, &voucher.id, &voucher.username, &voucher.kind, &voucher.display, &v.VoucherRep,
+				&v.TargetType, &v.TargetName, &v.ReputationAdded, &v.CreatedAt); err != nil {
+				return fmt.Errorf("scan vouch: %w", err)
+			}
+			v.Voucher = voucher.ref()
+			v.CreatedAt = v.CreatedAt.UTC()
+			out = append(out, v)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		arrange(w, out)
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
 	}
-	return out, total, rows.Err()
+	return out, total, nil
 }
 
 // GrantVouches adds count units to a user's balance (site admins only;

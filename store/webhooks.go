@@ -239,7 +239,10 @@ const deliveryColumns = `d.id, d.webhook_id, d.guid, d.event, d.action, d.repo_i
 	d.redelivery_of, d.attempts, d.next_attempt_ms, d.status_code, d.duration_ms, d.last_error, d.last_attempt_at,
 	d.delivered_at, d.created_at, d.updated_at, w.url, COALESCE(o.username, '')`
 
-const deliveryFrom = ` FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id LEFT JOIN users o ON o.id = w.owner_id`
+const deliveryFrom = ` FROM webhook_deliveries d` + deliveryJoins
+
+// deliveryJoins bring in the hook and its owner for deliveryColumns.
+const deliveryJoins = ` JOIN webhooks w ON w.id = d.webhook_id LEFT JOIN users o ON o.id = w.owner_id`
 
 func scanDelivery(row scanner, extra ...any) (*Delivery, error) {
 	d := &Delivery{}
@@ -355,51 +358,89 @@ type DeliveryFilter struct {
 	Offset    int
 }
 
-// ListDeliveries returns deliveries newest first, without bodies, and the
-// total matching. The API lists one hook's; the dashboard lists recent or
-// failed ones across all hooks.
-func (s *Store) ListDeliveries(ctx context.Context, f DeliveryFilter) ([]*Delivery, int, error) {
+// sql is the filter's count query and page query (for window.order;
+// columns come first, then FROM), newest first. A hook's deliveries by
+// status, event or both each have their index; across hooks (the
+// dashboard) by status too, or the primary key.
+func (f DeliveryFilter) sql() (count, page string, args []any) {
 	var where []string
-	var args []any
+	index := ""
 	if f.WebhookID != 0 {
 		where, args = append(where, "d.webhook_id = ?"), append(args, f.WebhookID)
+		index = "webhook_deliveries_hook"
 	}
 	if f.OwnerID != 0 {
 		where, args = append(where, "w.owner_id = ?"), append(args, f.OwnerID)
 	}
 	if f.Status != "" {
 		where, args = append(where, "d.status = ?"), append(args, f.Status)
+		if index == "" {
+			index = "webhook_deliveries_status"
+		} else {
+			index += "_status"
+		}
 	}
 	if f.Event != "" {
 		where, args = append(where, "d.event = ?"), append(args, f.Event)
+		if strings.HasPrefix(index, "webhook_deliveries_hook") {
+			index += "_event"
+		}
 	}
 	cond := ""
 	if len(where) > 0 {
 		cond = " WHERE " + strings.Join(where, " AND ")
 	}
-	var total int
-	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*)`+deliveryFrom+cond, args...).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("count deliveries: %w", err)
+	table := ` FROM webhook_deliveries d`
+	if index != "" {
+		table += ` INDEXED BY ` + index
 	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = -1
+	countFrom := table
+	if f.OwnerID != 0 {
+		// Otherwise the joins add nothing to a count: every delivery has
+		// its hook.
+		countFrom += deliveryJoins
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+deliveryColumns+deliveryFrom+cond+` ORDER BY d.id DESC LIMIT ? OFFSET ?`,
-		append(args, limit, f.Offset)...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("list deliveries: %w", err)
-	}
-	defer rows.Close()
+	return `SELECT COUNT(*)` + countFrom + cond, table + deliveryJoins + cond + ` ORDER BY d.id{dir} LIMIT ? OFFSET ?`, args
+}
+
+// ListDeliveries returns deliveries newest first, without bodies, and the
+// total matching. The API lists one hook's; the dashboard lists recent or
+// failed ones across all hooks.
+func (s *Store) ListDeliveries(ctx context.Context, f DeliveryFilter) ([]*Delivery, int, error) {
+	countQuery, pageQuery, args := f.sql()
 	out := []*Delivery{}
-	for rows.Next() {
-		d, err := scanDelivery(rows)
-		if err != nil {
-			return nil, 0, fmt.Errorf("scan delivery: %w", err)
+	var total int
+	err := s.snapshot(ctx, func(r *Store) error {
+		var err error
+		if total, err = r.count(ctx, "deliveries", countQuery, args...); err != nil {
+			return err
 		}
-		out = append(out, d)
+		w, ok := pageWindow(total, f.Limit, f.Offset)
+		if !ok {
+			return nil
+		}
+		rows, err := r.r.QueryContext(ctx, `SELECT `+deliveryColumns+w.order(pageQuery, false), append(args, w.limit, w.offset)...)
+		if err != nil {
+			return fmt.Errorf("list deliveries: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			d, err := scanDelivery(rows)
+			if err != nil {
+				return fmt.Errorf("scan delivery: %w", err)
+			}
+			out = append(out, d)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		arrange(w, out)
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
 	}
-	return out, total, rows.Err()
+	return out, total, nil
 }
 
 // RedeliverDelivery queues a new delivery (new GUID, same body) of

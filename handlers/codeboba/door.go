@@ -11,11 +11,11 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"tapioca/handlers/core"
 	"tapioca/handlers/core/accounts"
 	"tapioca/handlers/core/code"
+	"tapioca/handlers/core/deploykeys"
 	"tapioca/handlers/core/issues"
 	"tapioca/handlers/core/orgs"
 	"tapioca/handlers/core/pulls"
@@ -37,16 +37,22 @@ type Services struct {
 	Webhooks *webhooks.Service
 	Code     *code.Service
 	Statuses *statuses.Service
+
+	DeployKeys *deploykeys.Service
 }
 
 // Door is the CodeBoba API.
 type Door struct {
 	Services
-	env     *core.Env
-	log     *slog.Logger
-	limiter *httpx.RateLimiter
-	mux     *http.ServeMux
-	routes  []Route
+	env    *core.Env
+	log    *slog.Logger
+	gate   *httpx.Gate
+	mux    *http.ServeMux
+	routes []Route
+	// Others are the path prefixes under /api/ that belong to other
+	// dialects (each with its own gate and error shape), e.g.
+	// "/api/repos/"; set before serving.
+	Others []string
 }
 
 // Route is one API endpoint as registered: its pattern, the token scope
@@ -65,13 +71,10 @@ type Route struct {
 // Routes lists the API's endpoints in registration order.
 func (d *Door) Routes() []Route { return d.routes }
 
-// Limiter is the API's rate limiter, for the other doors that share its
-// hourly budgets (MCP).
-func (d *Door) Limiter() *httpx.RateLimiter { return d.limiter }
-
-// New returns the API door.
-func New(env *core.Env, s Services) *Door {
-	return &Door{Services: s, env: env, log: env.Log, limiter: httpx.NewRateLimiter(time.Hour)}
+// New returns the API door; gate authenticates and rate-limits its
+// requests (shared with the other token dialects).
+func New(env *core.Env, s Services, gate *httpx.Gate) *Door {
+	return &Door{Services: s, env: env, log: env.Log, gate: gate}
 }
 
 // Prefix is where the API lives, and V1 its version's routes.
@@ -91,6 +94,7 @@ func (d *Door) Register(mux *http.ServeMux) {
 	d.routesVouches()
 	d.routesPulls()
 	d.routesWebhooks()
+	d.routesDeployKeys()
 	d.routesCode()
 	d.routesOpenAPI()
 }
@@ -147,57 +151,45 @@ func actor(r *http.Request) core.Actor {
 	return core.Anonymous
 }
 
-// Middleware authenticates API requests, applies the rate limit and the
-// body limit, and sets X-RateLimit-* on every API response. Other paths
-// pass through untouched.
+// Middleware authenticates requests to the API, applies the rate limit
+// and the body limit, and sets X-RateLimit-* on every answer. Other paths
+// (and the other dialects under /api/, which pass their own gate) pass
+// through untouched.
 func (d *Door) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.HasPrefix(r.URL.Path, Prefix) {
+		if !d.mine(r.URL.Path) {
 			next.ServeHTTP(w, r)
 			return
 		}
 		if !strings.HasPrefix(r.URL.Path, V1) {
-			// The other dialects under /api/; the API's own routes set
-			// each its own limit (route.go).
+			// The API's own routes set each its own limit (route.go).
 			r.Body = http.MaxBytesReader(w, r.Body, httpx.MaxJSONBody)
 		}
-		a := core.Anonymous
-		var authErr error
-		if tok, sent := httpx.BearerToken(r); sent {
-			a, authErr = d.Accounts.Authenticate(r.Context(), tok)
-		}
-		authLimit, anonLimit := d.env.RateLimits()
-		key, limit := "ip:"+httpx.ClientIP(r), anonLimit
-		if a.User != nil {
-			key, limit = "user:"+strconv.FormatInt(a.User.ID, 10), authLimit
-		}
-		ok, remaining, reset := d.limiter.Take(key, limit)
-		h := w.Header()
-		h.Set("X-RateLimit-Limit", strconv.Itoa(limit))
-		h.Set("X-RateLimit-Remaining", strconv.Itoa(remaining))
-		h.Set("X-RateLimit-Reset", strconv.FormatInt(reset.Unix(), 10))
-		if !ok {
-			h.Set("Retry-After", strconv.Itoa(int(time.Until(reset).Seconds())+1))
-			d.writeError(w, r, &core.Error{Kind: core.ErrRateLimited,
-				Msg: "Rate limit exceeded. Retry after " + reset.UTC().Format(time.RFC3339) + "."})
+		a, err := d.gate.Check(w, r)
+		if err != nil {
+			d.writeError(w, r, err)
 			return
 		}
-		if authErr != nil {
-			d.writeError(w, r, authErr)
-			return
-		}
-		if a.User != nil {
-			httpx.SetUser(r.Context(), a.User.Username)
-		}
-		ctx := context.WithValue(r.Context(), actorKey{}, a)
-		r = r.WithContext(ctx)
+		r = r.WithContext(context.WithValue(r.Context(), actorKey{}, a))
 		// A 304 costs the server little and the client nothing: it is
 		// not counted.
-		refund := func() {
-			h.Set("X-RateLimit-Remaining", strconv.Itoa(d.limiter.Refund(key, limit)))
-		}
+		refund := func() { d.gate.Refund(w, r, a) }
 		httpx.Conditional(&noRedirects{ResponseWriter: w, d: d, r: r}, r, refund, next)
 	})
+}
+
+// mine reports whether path is the API's: /api/v1, and anything else
+// under /api/ that no other dialect claims (answered by the fallback).
+func (d *Door) mine(path string) bool {
+	if !strings.HasPrefix(path, Prefix) {
+		return false
+	}
+	for _, p := range d.Others {
+		if path == strings.TrimSuffix(p, "/") || strings.HasPrefix(path, p) {
+			return false
+		}
+	}
+	return true
 }
 
 // noRedirects turns the mux's own redirects (to a cleaned path such as

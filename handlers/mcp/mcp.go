@@ -19,14 +19,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"tapioca/handlers/apischema"
 	"tapioca/handlers/core"
-	"tapioca/handlers/core/accounts"
 	"tapioca/handlers/core/code"
 	"tapioca/handlers/core/issues"
 	"tapioca/handlers/core/pulls"
@@ -40,7 +38,6 @@ const Path = "/mcp"
 
 // Services are the core services the tools call.
 type Services struct {
-	Accounts *accounts.Service
 	Repos    *repos.Service
 	Issues   *issues.Service
 	Pulls    *pulls.Service
@@ -51,11 +48,11 @@ type Services struct {
 // Door is the MCP endpoint.
 type Door struct {
 	Services
-	env     *core.Env
-	log     *slog.Logger
-	limiter *httpx.RateLimiter
-	server  *sdk.Server
-	tools   []Tool
+	env    *core.Env
+	log    *slog.Logger
+	gate   *httpx.Gate
+	server *sdk.Server
+	tools  []Tool
 }
 
 // Tool is one tool as registered, for listings and tests.
@@ -69,10 +66,10 @@ type Tool struct {
 // maxBody bounds a request: a commit's files travel in it.
 const maxBody = 96 << 20
 
-// New returns the door. limiter is the REST API's, so a caller has one
-// hourly budget whichever door they use.
-func New(env *core.Env, s Services, limiter *httpx.RateLimiter) *Door {
-	d := &Door{Services: s, env: env, log: env.Log, limiter: limiter}
+// New returns the door. gate is the token dialects' shared one, so a
+// caller has one hourly budget whichever door they use.
+func New(env *core.Env, s Services, gate *httpx.Gate) *Door {
+	d := &Door{Services: s, env: env, log: env.Log, gate: gate}
 	d.server = sdk.NewServer(&sdk.Implementation{Name: "tapioca", Title: "Tapioca forge", Version: env.Cfg.Version},
 		&sdk.ServerOptions{
 			Instructions: "Tools for a Tapioca git forge: read and search code, history and diffs, commit files, " +
@@ -108,34 +105,23 @@ func (d *Door) Register(mux *http.ServeMux) {
 
 type actorKey struct{}
 
-// authenticate admits requests with a valid token within the rate limit,
-// answering refusals in the API's JSON shape; the SDK's bearer check then
-// finds the actor through verify.
+// authenticate admits requests with a valid bearer token within the
+// rate limit (the shared gate), answering refusals in the API's JSON
+// shape; the SDK's bearer check then finds the actor through verify.
 func (d *Door) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok, sent := httpx.BearerToken(r)
-		if !sent || !strings.HasPrefix(strings.ToLower(r.Header.Get("Authorization")), "bearer ") {
+		if !strings.HasPrefix(strings.ToLower(r.Header.Get("Authorization")), "bearer ") {
 			d.refuse(w, r, core.ErrNoIdentity)
 			return
 		}
-		a, err := d.Accounts.Authenticate(r.Context(), tok)
+		a, err := d.gate.Check(w, r)
+		if err == nil && a.User == nil {
+			err = core.ErrNoIdentity
+		}
 		if err != nil {
 			d.refuse(w, r, err)
 			return
 		}
-		authLimit, _ := d.env.RateLimits()
-		key := "user:" + strconv.FormatInt(a.User.ID, 10)
-		ok, remaining, reset := d.limiter.Take(key, authLimit)
-		h := w.Header()
-		h.Set("X-RateLimit-Limit", strconv.Itoa(authLimit))
-		h.Set("X-RateLimit-Remaining", strconv.Itoa(remaining))
-		h.Set("X-RateLimit-Reset", strconv.FormatInt(reset.Unix(), 10))
-		if !ok {
-			h.Set("Retry-After", strconv.Itoa(int(time.Until(reset).Seconds())+1))
-			d.refuse(w, r, &core.Error{Kind: core.ErrRateLimited, Msg: "Rate limit exceeded. Retry after " + reset.UTC().Format(time.RFC3339) + "."})
-			return
-		}
-		httpx.SetUser(r.Context(), a.User.Username)
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), actorKey{}, a)))
 	})
 }

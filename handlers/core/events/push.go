@@ -19,6 +19,12 @@ const (
 	// newest, oldest first); size counts them all up to pushCommitsWalked.
 	pushCommitsListed = 20
 	pushCommitsWalked = 10000
+	// MaxCreateEvents bounds the create events of one push: a push that
+	// creates thousands of refs would otherwise queue two deliveries per
+	// ref and hook. Past it, new refs fire no create event, and new tags
+	// no push event either (GitHub, too, is silent about many tags pushed
+	// at once); new branches still fire their push.
+	MaxCreateEvents = 20
 )
 
 // Push records push, create and delete events for ref updates that have
@@ -33,6 +39,9 @@ func (e *Emitter) Push(ctx context.Context, repo *store.Repo, pusher *store.User
 	evs := e.pushEvents(ctx, repo, pusher, updates)
 	if len(evs) == 0 {
 		return
+	}
+	if creates := countCreated(updates); creates > MaxCreateEvents {
+		e.env.Log.InfoContext(ctx, "push created many refs: events past the first ones coalesced", "repo", repo.ID, "created", creates, "limit", MaxCreateEvents)
 	}
 	st := e.env.Store
 	err := st.Tx(ctx, func(tx *store.Store) error {
@@ -107,6 +116,7 @@ func (e *Emitter) pushEvents(ctx context.Context, repo *store.Repo, pusher *stor
 	}
 
 	var evs []Event
+	n := 0 // refs created so far
 	for _, u := range updates {
 		refType := ""
 		short := ""
@@ -119,7 +129,15 @@ func (e *Emitter) pushEvents(ctx context.Context, repo *store.Repo, pusher *stor
 			continue
 		}
 		created, deleted := u.Old.IsZero(), u.New.IsZero()
+		coalesced := false
 		if created {
+			n++
+			coalesced = n > MaxCreateEvents
+		}
+		if coalesced && refType == "tag" {
+			continue
+		}
+		if created && !coalesced {
 			evs = append(evs, Event{Name: "create", Repo: repo, Sender: pusher, Payload: map[string]any{
 				"ref": short, "ref_type": refType, "master_branch": repo.DefaultBranch,
 				"description": repo.Description, "pusher_type": "user",
@@ -260,4 +278,14 @@ func (q commitQueue) allBad(flags map[plumbing.Hash]uint8, bad uint8) bool {
 		}
 	}
 	return true
+}
+
+func countCreated(updates []gitserver.RefUpdate) int {
+	n := 0
+	for _, u := range updates {
+		if u.Old.IsZero() && (strings.HasPrefix(u.Name, "refs/heads/") || strings.HasPrefix(u.Name, "refs/tags/")) {
+			n++
+		}
+	}
+	return n
 }
