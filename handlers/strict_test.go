@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"tapioca/handlers"
 )
@@ -241,7 +242,7 @@ func TestRequestIDsAndNotFound(t *testing.T) {
 	if body := r.obj(t); body["request_id"] != "agent-42" || body["error"] != "No such endpoint: GET /api/v1/nowhere" {
 		t.Errorf("error body: %v", body)
 	}
-	if !strings.Contains(log.String(), "request_id=agent-42") {
+	if !logged(&log, "request_id=agent-42") {
 		t.Errorf("access log lacks the id:\n%s", log.String())
 	}
 	for _, sent := range []string{"", "has spaces", strings.Repeat("x", 200)} {
@@ -254,6 +255,26 @@ func TestRequestIDsAndNotFound(t *testing.T) {
 	u := srv.register(t, "nf")
 	c := srv.as(t, u.Token)
 	c.createRepo(map[string]any{"name": "r", "auto_init": true})
+	// Every door, answering or refusing, names the request: the same id in
+	// the answer and in the access log line.
+	for i, req := range []struct{ method, path string }{
+		{"POST", "/mcp"},                               // MCP, no token: 401
+		{"GET", "/api/repositories/nope"},              // Docora
+		{"GET", "/api/repos/" + u.Name + "/r/pulls/9"}, // OpenCodeHub
+		{"GET", "/" + u.Name + "/r.git/info/refs?service=git-upload-pack"},
+		{"GET", "/admin/"},
+		{"GET", "/v1/health"},
+		{"GET", "/api/v1/repos/" + u.Name + "/r"},
+	} {
+		id := "door-" + strconv.Itoa(i)
+		r := anon.doWith(req.method, req.path, nil, map[string]string{"X-Request-Id": id})
+		if got := r.Header.Get("X-Request-Id"); got != id {
+			t.Errorf("%s %s: %d, X-Request-Id %q, want %q", req.method, req.path, r.Status, got, id)
+		}
+		if !logged(&log, "request_id="+id) {
+			t.Errorf("%s %s: access log lacks request_id=%s", req.method, req.path, id)
+		}
+	}
 	api := "/api/v1/repos/" + u.Name + "/r"
 	c.must(http.StatusCreated, "POST", api+"/commits", map[string]any{"branch": "b", "start_branch": "master", "message": "m",
 		"actions": []map[string]any{{"action": "create", "path": "b.txt", "content": "b"}}})
@@ -274,4 +295,17 @@ func TestRequestIDsAndNotFound(t *testing.T) {
 	if got := c.must(http.StatusNotFound, "GET", api+"/issues/1", nil).obj(t)["url"]; got != srv.URL+"/api/v1/repos/"+u.Name+"/r/pulls/1" {
 		t.Errorf("url of the pull request: %v", got)
 	}
+}
+
+// logged waits for the access log to hold s: the line is written after
+// the handler returns, which a client may see before it (a flushed
+// answer).
+func logged(log *syncBuffer, s string) bool {
+	for range 500 {
+		if strings.Contains(log.String(), s) {
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
 }
