@@ -209,6 +209,11 @@ func TestReadCodeAndHistory(t *testing.T) {
 	if written["content"].(map[string]any)["path"] != "src/main.go" || written["commit"].(map[string]any)["parents"].([]any)[0].(map[string]any)["sha"] != cm["c3"] {
 		t.Errorf("put: %v", written)
 	}
+	// The caller is author and committer, as git sees the commit.
+	runGit(t, dir, "fetch", "-q", shared.gitURL(u.Token, u.Name, "h"), "master")
+	if who := runGit(t, dir, "log", "-1", "--format=%an <%ae>|%cn <%ce>", "FETCH_HEAD"); who != u.Name+" <"+u.Email+">|"+u.Name+" <"+u.Email+">\n" {
+		t.Errorf("author and committer: %q", who)
+	}
 	if got := c.must(http.StatusOK, "GET", api+"/pulls/"+n, nil).obj(t)["mergeable_state"]; got != "dirty" {
 		t.Errorf("a pull request that conflicts with its base: %v", got)
 	}
