@@ -6,10 +6,10 @@
 //
 // The layers:
 //
-//	doors:  codeboba  mcp  opencodehub  ops  dashboard  githttp  sshd  docora  (wire formats; decide nothing)
+//	doors:  codeboba  mcp  opencodehub  ops  dashboard  githttp  sshd  docora  ocore  (wire formats; decide nothing)
 //	           \       |        |        |       |         |      |     /
 //	core:   core/{accounts,orgs,repos,issues,pulls,pushes,code,statuses,vouches,
-//	              webhooks,jobs,polls,mirrors,apps,siteadmin,deploykeys,events,payload}
+//	              webhooks,jobs,polls,mirrors,apps,projects,siteadmin,deploykeys,events,payload}
 //	           \                       /
 //	        store (SQLite)        gitserver (git)
 //
@@ -43,6 +43,7 @@ import (
 	"tapioca/handlers/core/mirrors"
 	"tapioca/handlers/core/orgs"
 	"tapioca/handlers/core/polls"
+	"tapioca/handlers/core/projects"
 	"tapioca/handlers/core/pulls"
 	"tapioca/handlers/core/pushes"
 	"tapioca/handlers/core/repos"
@@ -56,6 +57,7 @@ import (
 	"tapioca/handlers/githttp"
 	"tapioca/handlers/httpx"
 	"tapioca/handlers/mcp"
+	"tapioca/handlers/ocore"
 	"tapioca/handlers/opencodehub"
 	"tapioca/handlers/ops"
 	"tapioca/handlers/outbound"
@@ -198,6 +200,8 @@ type Services struct {
 
 	// DeployKeys manages repositories' deploy keys (git over SSH).
 	DeployKeys *deploykeys.Service
+	// Projects are the oCore dialect's projects and their deploy targets.
+	Projects *projects.Service
 }
 
 // Open prepares the data directory and database, creates the site
@@ -289,6 +293,12 @@ func (a *App) build(ctx context.Context, st *store.Store) error {
 	}
 	s.Admin = siteadmin.New(env, s.Accounts, s.Repos, s.Webhooks, s.Jobs)
 	s.DeployKeys = deploykeys.New(env)
+	// Deploy-target notifications follow the webhook delivery settings.
+	projTimeout := cmp.Or(cfg.WebhookTimeout, projects.DefaultTimeout)
+	s.Projects = projects.New(env, s.Mirrors, s.DeployKeys, outbound.NewSender(policy, projTimeout, projects.DefaultWorkers, 4<<10),
+		projects.Config{Policy: policy, Timeout: projTimeout, RetryBase: cfg.WebhookRetryBase, MaxAttempts: cfg.WebhookMaxAttempts,
+			UserAgent: "Tapioca-Projects/" + cfg.Version})
+	s.Pushes.Followers = append(s.Pushes.Followers, s.Projects)
 	if a.sshLn != nil {
 		key, err := sshd.LoadHostKey(cfg.DataDir)
 		if err != nil {
@@ -317,6 +327,9 @@ func (a *App) build(ctx context.Context, st *store.Store) error {
 	if err := s.Apps.Resume(ctx); err != nil {
 		return fmt.Errorf("resume app deliveries: %w", err)
 	}
+	if err := s.Projects.Resume(ctx); err != nil {
+		return fmt.Errorf("resume project notifications: %w", err)
+	}
 	if err := a.addJobs(ctx); err != nil {
 		return err
 	}
@@ -325,7 +338,7 @@ func (a *App) build(ctx context.Context, st *store.Store) error {
 	if err := s.Pushes.Recover(ctx); err != nil {
 		return err
 	}
-	a.workers = append(a.workers, deliverer.Run, s.Jobs.Loop, s.Polls.Worker, s.Mirrors.Worker, s.Apps.Planner, s.Apps.Deliverer)
+	a.workers = append(a.workers, deliverer.Run, s.Jobs.Loop, s.Polls.Worker, s.Mirrors.Worker, s.Apps.Planner, s.Apps.Deliverer, s.Projects.Worker)
 	a.handler = a.mount()
 	return nil
 }
@@ -398,14 +411,15 @@ func (a *App) mount() http.Handler {
 	opencodehub.New(a.env, gate, s.Repos, s.Pulls).Register(mux)
 	// /api/repositories has its own tokens (docora_): the API's
 	// authentication and rate limits do not apply to it.
-	api.Others = []string{opencodehub.Prefix + "/", docora.Prefix + "/"}
+	api.Others = []string{opencodehub.Prefix + "/", docora.Prefix + "/", ocore.Prefix + "/", ocore.OrgsPrefix, ocore.HooksPrefix}
 	ops.New(a.env, a.cfg.APISecret, s.Jobs, s.Polls).Register(mux)
 	dashboard.New(a.env, dashboard.Config{Version: a.cfg.Version, Commit: a.cfg.Commit, DataDir: a.cfg.DataDir,
 		OpsAPI: a.cfg.APISecret != "", RateLimitAuth: a.cfg.RateLimitAuth, RateLimitAnon: a.cfg.RateLimitAnon,
 		BaseURL: a.cfg.BaseURL}, dashboard.Services{Admin: s.Admin, Accounts: s.Accounts, Jobs: s.Jobs,
-		Apps: s.Apps, Mirrors: s.Mirrors}).Register(mux)
+		Apps: s.Apps, Mirrors: s.Mirrors, Projects: s.Projects}).Register(mux)
 	// /api/repositories is under /api/: before the API's catch-all.
 	docora.New(a.env, s.Apps).Register(mux)
+	ocore.New(a.env, gate, s.Projects).Register(mux)
 	api.RegisterFallback(mux)
 	mux.HandleFunc("/", a.rootFallback)
 	git := githttp.New(a.env, s.Accounts, s.Pushes)

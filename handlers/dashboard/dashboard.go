@@ -29,6 +29,7 @@ import (
 	"tapioca/handlers/core/apps"
 	"tapioca/handlers/core/jobs"
 	"tapioca/handlers/core/mirrors"
+	"tapioca/handlers/core/projects"
 	"tapioca/handlers/core/siteadmin"
 	"tapioca/store"
 	"tapioca/views"
@@ -51,6 +52,7 @@ type Services struct {
 	Jobs     *jobs.Scheduler
 	Apps     *apps.Service
 	Mirrors  *mirrors.Engine
+	Projects *projects.Service
 }
 
 // Door is the admin dashboard: server-rendered pages (views/), sessions
@@ -129,6 +131,7 @@ func (d *Door) Register(mux *http.ServeMux) {
 	d.admin("GET /admin/repos/{owner}/{repo}/delete", d.adminConfirmDeleteRepo)
 	d.admin("POST /admin/repos/{owner}/{repo}/delete", d.adminDeleteRepo)
 	d.admin("GET /admin/webhooks", d.adminWebhooks)
+	d.admin("GET /admin/deployments", d.adminDeployments)
 	d.admin("POST /admin/webhooks/deliveries/{id}/redeliver", d.adminRedeliver)
 	d.admin("GET /admin/apps", d.adminApps)
 	d.admin("POST /admin/apps", d.adminCreateApp)

@@ -30,6 +30,16 @@ type Service struct {
 	env    *core.Env
 	events *events.Emitter
 	pulls  *pulls.Service
+
+	// Followers are told about every recorded push, after its events
+	// (projects notify their deploy targets). Set them before serving.
+	Followers []Follower
+}
+
+// Follower is told about a recorded push. Record runs again for a push a
+// crash interrupted, so a follower must tolerate hearing of one twice.
+type Follower interface {
+	Pushed(ctx context.Context, repo *store.Repo, pusher *store.User, updates []gitserver.RefUpdate)
 }
 
 // New returns the push service.
@@ -151,6 +161,9 @@ func (s *Service) Record(ctx context.Context, repo *store.Repo, pusher *store.Us
 	}
 	s.events.Push(ctx, repo, pusher, updates)
 	s.pulls.Sync(ctx, repo, pusher, updates)
+	for _, f := range s.Followers {
+		f.Pushed(ctx, repo, pusher, updates)
+	}
 }
 
 // followHEAD makes the repository's default branch the one HEAD names
