@@ -234,7 +234,7 @@ func (a *App) build(ctx context.Context, st *store.Store) error {
 	s.Deliverer, s.Events = deliverer, ev
 	s.Jobs = jobs.New(env)
 	s.Polls = polls.New(env)
-	s.Admin = siteadmin.New(env, s.Accounts, s.Repos, s.Webhooks, s.Jobs)
+	s.Admin = siteadmin.New(env, s.Accounts, s.Orgs, s.Repos, s.Webhooks, s.Jobs)
 
 	if a.AdminPassword, err = s.Accounts.EnsureAdmin(ctx, cfg.AdminPassword); err != nil {
 		return err
