@@ -94,6 +94,9 @@ type Config struct {
 	Version string
 	Commit  string
 	Logger  *slog.Logger
+	// LogLevel is the level Logger was made with (--log-level), for the
+	// dashboard's configuration page; "" reads as info.
+	LogLevel string
 }
 
 func (c *Config) defaults() {
@@ -314,7 +317,7 @@ func (a *App) mount() http.Handler {
 	ops.New(a.env, a.cfg.APISecret, s.Jobs, s.Polls).Register(mux)
 	dashboard.New(a.env, dashboard.Config{Version: a.cfg.Version, Commit: a.cfg.Commit, DataDir: a.cfg.DataDir,
 		OpsAPI: a.cfg.APISecret != "", RateLimitAuth: a.cfg.RateLimitAuth, RateLimitAnon: a.cfg.RateLimitAnon,
-		BaseURL: a.cfg.BaseURL}, dashboard.Services{Admin: s.Admin, Accounts: s.Accounts, Jobs: s.Jobs}).Register(mux)
+		BaseURL: a.cfg.BaseURL, Server: serverConfig(a.cfg)}, dashboard.Services{Admin: s.Admin, Accounts: s.Accounts, Jobs: s.Jobs}).Register(mux)
 	api.RegisterFallback(mux)
 	mux.HandleFunc("/", a.rootFallback)
 	git := githttp.New(a.env, s.Accounts, s.Pushes)
