@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"tapioca/handlers"
 	"tapioca/store"
@@ -124,6 +125,10 @@ func (b *tab) checkPage(what, nav string) {
 			b.theme(scheme)
 			for _, f := range b.axeFindings(scheme == "dark") {
 				b.t.Errorf("%s at %dx%d, %s: %s", what, size[0], size[1], scheme, f)
+			}
+			if b.shots != "" {
+				name := strings.Trim(strings.NewReplacer("/", "-", "?", "-", "&", "-", "=", "-").Replace(what), "-")
+				b.shot(fmt.Sprintf("page-%s-%d-%s", name, size[0], scheme))
 			}
 			if size[0] == phoneW {
 				if over, culprits := b.sideScroll(); over > 0 {
@@ -519,6 +524,28 @@ func TestDashboardPagesInBrowser(t *testing.T) {
 		b.load(chromedp.Click(chromedp.CSS(`.activity a[href="/admin/orgs/` + newOrg + `"]`)))
 		if p := b.path(); p != "/admin/orgs/"+newOrg {
 			t.Fatalf("activity link went to %s", p)
+		}
+	})
+
+	t.Run("a visible focus ring from the keyboard", func(t *testing.T) {
+		b.t = t
+		b.open("/admin/users")
+		// Tab past the skip link to the first menu entry, then on to a
+		// button: each shows the 3px ring.
+		for i, want := range []string{"A", "A"} {
+			b.do(chromedp.KeyEvent("\t"))
+			got := evalIn[[]string](b, `(() => { const e = document.activeElement, s = getComputedStyle(e);
+				return [e.tagName, s.outlineStyle, s.outlineWidth]; })()`)
+			if got[0] != want || got[1] != "solid" || got[2] != "3px" {
+				t.Fatalf("tab %d: focus on %s with outline %s %s", i+1, got[0], got[1], got[2])
+			}
+		}
+		evalIn[chromedp.Void](b, `document.querySelector("form[role=search] button").focus({focusVisible: true})`)
+		b.theme("dark")
+		defer b.theme("light")
+		b.do(chromedp.KeyEvent("\t"), chromedp.KeyEvent("\t", chromedp.KeyModifiers(kb.ModifierShift)))
+		if got := evalIn[[]string](b, `(() => { const s = getComputedStyle(document.activeElement); return [document.activeElement.tagName, s.outlineStyle, s.outlineWidth, s.outlineColor]; })()`); got[1] != "solid" || got[2] != "3px" || got[3] != "rgb(138, 180, 255)" {
+			t.Fatalf("dark mode focus: %v", got)
 		}
 	})
 
