@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"tapioca/handlers/core"
+	"tapioca/handlers/core/siteadmin"
 	"tapioca/store"
 	"tapioca/views"
 )
@@ -130,14 +131,7 @@ func (d *Door) adminAddMember(w http.ResponseWriter, r *http.Request, ar *adminR
 	if err != nil {
 		return d.refusedTo(w, r, orgPath(org)+"#members", err)
 	}
-	return d.flashTo(w, r, "success", u.Username+" is now "+roleNoun(f.Role)+" of "+org.Username+".", orgPath(org)+"#members")
-}
-
-func roleNoun(role string) string {
-	if role == store.RoleMember {
-		return "a member"
-	}
-	return "an " + role
+	return d.flashTo(w, r, "success", u.Username+" is now "+siteadmin.RoleNoun(f.Role)+" of "+org.Username+".", orgPath(org)+"#members")
 }
 
 func (d *Door) adminSetMemberRole(w http.ResponseWriter, r *http.Request, ar *adminReq) error {
@@ -153,7 +147,7 @@ func (d *Door) adminSetMemberRole(w http.ResponseWriter, r *http.Request, ar *ad
 	if err != nil {
 		return d.refusedTo(w, r, orgPath(org)+"#members", err)
 	}
-	return d.flashTo(w, r, "success", u.Username+" is now "+roleNoun(role)+" of "+org.Username+".", orgPath(org)+"#members")
+	return d.flashTo(w, r, "success", u.Username+" is now "+siteadmin.RoleNoun(role)+" of "+org.Username+".", orgPath(org)+"#members")
 }
 
 // formErrorList is the field errors of a form that has no fields to

@@ -36,8 +36,8 @@ func (s *Service) CreateOrg(ctx context.Context, a core.Actor, name, ownerName, 
 	return org, nil
 }
 
-// roleNoun is role with its article: "an owner", "a member".
-func roleNoun(role string) string {
+// RoleNoun is role with its article: "an owner", "a member".
+func RoleNoun(role string) string {
 	if role == store.RoleMember {
 		return "a member"
 	}
@@ -69,9 +69,9 @@ func (s *Service) SetOrgRole(ctx context.Context, a core.Actor, org *store.User,
 	if err != nil {
 		return nil, err
 	}
-	verb := "made " + target.Username + " " + roleNoun(role) + " of"
+	verb := "made " + target.Username + " " + RoleNoun(role) + " of"
 	if !existed {
-		verb = "added " + target.Username + " as " + roleNoun(role) + " of"
+		verb = "added " + target.Username + " as " + RoleNoun(role) + " of"
 	}
 	s.auditOf(ctx, a, verb, store.TargetOrg, org.Username)
 	return target, nil
