@@ -144,6 +144,7 @@ func dataFlag() *cli.StringFlag {
 func serveFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "addr", Value: ":3000", Usage: "listen address", Sources: env("addr")},
+		&cli.StringFlag{Name: "ssh-addr", Value: ":2222", Usage: "git over SSH listen address (empty: no SSH server; port 0: any free port)", Sources: env("ssh-addr")},
 		dataFlag(),
 		&cli.StringFlag{Name: "base-url", Value: "http://localhost:3000", Usage: "external URL, used in clone_url, Link headers and webhook payloads", Sources: env("base-url")},
 		&cli.IntFlag{Name: "rate-limit-auth", Value: 5000, Usage: "API requests per hour per user", Sources: env("rate-limit-auth")},
@@ -174,7 +175,7 @@ func serveFlags() []cli.Flag {
 func serveCommand() *cli.Command {
 	return &cli.Command{
 		Name:   "serve",
-		Usage:  "run the forge: API, git over HTTP and dashboard",
+		Usage:  "run the forge: API, git over HTTP and SSH, and dashboard",
 		Flags:  serveFlags(),
 		Action: runServe,
 	}
@@ -244,6 +245,7 @@ func runServe(ctx context.Context, cmd *cli.Command) error {
 	cfg := handlers.Config{
 		DataDir:         cmd.String("data"),
 		BaseURL:         cmd.String("base-url"),
+		SSHAddr:         cmd.String("ssh-addr"),
 		RateLimitAuth:   cmd.Int("rate-limit-auth"),
 		RateLimitAnon:   cmd.Int("rate-limit-anon"),
 		GitHubURL:       cmd.String("github-url"),
@@ -285,6 +287,9 @@ func runServe(ctx context.Context, cmd *cli.Command) error {
 		fmt.Println("This password is shown only once; change it after signing in.")
 	}
 	fmt.Printf("Tapioca %s listening on %s\n", version, ln.Addr())
+	if addr := app.SSHAddr(); addr != nil {
+		fmt.Printf("Git over SSH on %s (host key %s)\n", addr, app.SSHHostKey())
+	}
 	fmt.Printf("Dashboard: %s/admin\n", strings.TrimRight(app.BaseURL(), "/"))
 	err = serveUntilStopped(ctx, cmd, app, ln)
 	logger.Info("shut down", "err", err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
 )
@@ -19,9 +20,11 @@ const uploadPackCaps = "multi_ack thin-pack side-band side-band-64k ofs-delta " 
 
 // Capabilities advertised to push clients. Thin packs are accepted (no
 // no-thin): git then sends a small edit of a big file as a delta against
-// the version the server has, and indexPack completes the pack.
+// the version the server has, and indexPack completes the pack. Push
+// options are not advertised: nothing would carry them (git then refuses
+// push -o, as with http-backend). push-cert=<nonce> is added per request.
 const receivePackCaps = "report-status delete-refs side-band-64k quiet atomic " +
-	"ofs-delta push-options object-format=sha1 agent=" + Agent
+	"ofs-delta object-format=sha1 agent=" + Agent
 
 // v2Capabilities is the protocol v2 capability advertisement, one
 // capability per packet after "version 2". Push has no v2 in git, so
@@ -47,8 +50,9 @@ func writeV2Capabilities(out io.Writer) error {
 }
 
 // peeler peels tag refs for advertisements: from packed-refs when it
-// records the peeled value of the ref's current target, else by reading
-// the tag objects (the object database is opened on first need).
+// says what the ref's current value peels to (a ^ line, or none under a
+// fully-peeled header), else by reading the tag objects (the object
+// database is opened on first need).
 type peeler struct {
 	ctx      context.Context
 	repoPath string
@@ -58,8 +62,8 @@ type peeler struct {
 }
 
 func (p *peeler) peel(r ref) (plumbing.Hash, bool, error) {
-	if h, ok := p.packed.peeled[r.name]; ok && p.packed.refs[r.name] == r.hash {
-		return h, true, nil
+	if h, isTag, known := p.packed.peeledValue(r.name, r.hash); known {
+		return h, isTag, nil
 	}
 	if p.db == nil {
 		db, err := openODB(p.repoPath)
@@ -93,7 +97,7 @@ func (s *Server) advertise(ctx context.Context, out io.Writer, repoPath, service
 	if err != nil {
 		return err
 	}
-	capLine := receivePackCaps
+	capLine := receivePackCaps + " push-cert=" + s.certNonce(repoPath, time.Now().Unix())
 	upload := service == serviceUploadPack
 	if upload {
 		capLine = uploadPackCaps
@@ -230,7 +234,9 @@ func (s *Server) lsRefs(ctx context.Context, repoPath string, req *lsRefsRequest
 				return err
 			}
 		default:
-			h, ok, err := readRef(repoPath, target, packed)
+			// nil: packed-refs is read again after the loose file (see
+			// listRefs), not reused from before it.
+			h, ok, err := readRef(repoPath, target, nil)
 			if err != nil {
 				return err
 			}

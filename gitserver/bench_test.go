@@ -203,7 +203,7 @@ func BenchmarkIndexPack(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		dir := b.TempDir()
-		if _, err := indexPack(context.Background(), bytes.NewReader(data), dir, 0, nil); err != nil {
+		if _, err := indexPack(context.Background(), bytes.NewReader(data), dir, packLimits{}, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,173 +1,248 @@
 package gitserver
 
-import "encoding/binary"
-
-// A git delta encoder with a reusable source index, for the pack writer's
-// delta search: one source is compared with up to a window of targets,
-// so its index is built once. (go-git's DiffDelta rebuilds the index on
-// every call, hashes every target position from scratch and follows one
-// candidate per bucket.) The format is git's: source and target sizes as
-// varints, then copy instructions (offset and size in up to 4 and 3
-// bytes) and insert instructions (up to 127 literal bytes).
-
-const (
-	deltaBlock    = 16      // bytes hashed per index entry, as git's RABIN_WINDOW
-	deltaMaxCopy  = 0x10000 // git's largest copy instruction
-	deltaMaxChain = 32      // candidates tried per target position
-	deltaHashMul  = 0x01000193
+import (
+	"encoding/binary"
+	"math/bits"
 )
 
-// deltaIndex maps the hash of each aligned 16-byte block of a source to
-// the block's offsets, newest first.
+// Git deltas: an object expressed as instructions against a base, either
+// "copy n bytes from offset o of the base" or "insert these bytes". The
+// encoder indexes the base once (a hash of every deltaBlock-byte block)
+// and then slides a rolling hash of the same width over the target: at
+// each position a hit in the index is a candidate match, extended forward
+// as far as the bytes agree and backward into the bytes not yet emitted.
+// Building the index costs one pass over the base; a base can then be
+// tried against many targets (a delta search's window: the fetch's in
+// deltasearch.go, the repack's in repack.go) without re-indexing.
+// Candidates per position and bytes compared per candidate are bounded,
+// so repetitive data (runs of zeros, repeated lines) costs no more than
+// any other.
+
+const (
+	deltaBlock     = 16      // bytes hashed per index entry and per window
+	deltaMaxCopy   = 0x10000 // longest copy per instruction, as git writes them
+	deltaMaxInsert = 0x7f    // longest insert per instruction (format limit)
+	// deltaBucketMax bounds the entries kept per hash bucket, so a base of
+	// repetitive bytes cannot make each probe scan thousands of offsets.
+	deltaBucketMax = 64
+	// deltaProbe bounds how far each candidate is compared before the
+	// best one is chosen; only the winner is then followed to its end.
+	deltaProbe = 4096
+	// deltaMaxBase is the largest base the index can address (offsets
+	// are stored in 32 bits); objects that large are not deltified.
+	deltaMaxBase = 1<<31 - 1
+
+	rollPrime = 0x100000001b3 // odd multiplier of the rolling hash
+	mixPrime  = 0x9e3779b97f4a7c15
+)
+
+// deltaIndex is a base prepared for encoding deltas against it.
 type deltaIndex struct {
 	src   []byte
-	mask  uint32
-	head  []int32 // bucket -> 1 + first entry, 0 for none
-	next  []int32 // entry -> 1 + next entry in the bucket
-	entry []int32 // entry -> source offset
+	shift uint // bucket = mix(hash) >> shift
+	// Bucket b's entries are offs[start[b]:start[b+1]], with the low 32
+	// bits of each block's hash in checks to skip collisions cheaply.
+	start  []uint32
+	offs   []uint32
+	checks []uint32
+	// rollOut is rollPrime^(deltaBlock-1): the weight of the byte that
+	// leaves the window.
+	rollOut uint64
 }
 
-// deltaPow is deltaHashMul to the power deltaBlock, to roll a byte out.
-var deltaPow = func() uint32 {
-	p := uint32(1)
-	for i := 0; i < deltaBlock; i++ {
-		p *= deltaHashMul
-	}
-	return p
-}()
-
-func blockHash(b []byte) uint32 {
-	var h uint32
+// blockHash hashes deltaBlock bytes; roll moves the same hash one byte on.
+func blockHash(b []byte) uint64 {
+	var h uint64
 	for _, c := range b[:deltaBlock] {
-		h = h*deltaHashMul + uint32(c)
+		h = h*rollPrime + uint64(c)
 	}
 	return h
 }
 
-func newDeltaIndex(src []byte) *deltaIndex {
-	n := len(src) / deltaBlock
-	size := 16
-	for size < n {
-		size <<= 1
-	}
-	idx := &deltaIndex{
-		src:   src,
-		mask:  uint32(size - 1),
-		head:  make([]int32, size),
-		next:  make([]int32, 0, n),
-		entry: make([]int32, 0, n),
-	}
-	// Indexed from the front, each new entry heading its bucket: equal
-	// blocks then try the latest copy first, and long runs of one
-	// repeated block do not fill the chains with useless candidates.
-	var last uint32
-	for off := 0; off+deltaBlock <= len(src); off += deltaBlock {
-		h := blockHash(src[off:])
-		if off > 0 && h == last {
-			continue
-		}
-		last = h
-		b := h & idx.mask
-		idx.entry = append(idx.entry, int32(off))
-		idx.next = append(idx.next, idx.head[b])
-		idx.head[b] = int32(len(idx.entry))
-	}
-	return idx
+func (ix *deltaIndex) roll(h uint64, out, in byte) uint64 {
+	return (h-uint64(out)*ix.rollOut)*rollPrime + uint64(in)
 }
 
-// encode returns the delta turning the indexed source into tgt, or nil
-// when it would be maxSize bytes or more (the caller's bar for a delta
-// worth having).
-func (idx *deltaIndex) encode(tgt []byte, maxSize int) []byte {
-	src := idx.src
-	out := make([]byte, 0, min(maxSize, len(tgt)/4+64))
-	out = binary.AppendUvarint(out, uint64(len(src)))
-	out = binary.AppendUvarint(out, uint64(len(tgt)))
-	lit := 0 // start of pending literal bytes in tgt
-	flushLit := func(end int) {
-		for lit < end {
-			n := min(end-lit, 127)
-			out = append(out, byte(n))
-			out = append(out, tgt[lit:lit+n]...)
-			lit += n
+func (ix *deltaIndex) bucket(h uint64) uint32 {
+	return uint32((h * mixPrime) >> ix.shift)
+}
+
+// newDeltaIndex indexes src. A src shorter than one block gives an index
+// that finds nothing, so every delta against it is all inserts.
+func newDeltaIndex(src []byte) *deltaIndex {
+	ix := &deltaIndex{src: src, rollOut: 1}
+	for i := 1; i < deltaBlock; i++ {
+		ix.rollOut *= rollPrime
+	}
+	blocks := len(src) / deltaBlock
+	if len(src) > deltaMaxBase {
+		blocks = 0
+	}
+	// About one block per bucket, as a power of two (at least 16).
+	nbits := max(4, bits.Len(uint(blocks)))
+	ix.shift = uint(64 - nbits)
+	nb := 1 << nbits
+	hashes := make([]uint64, blocks)
+	count := make([]uint32, nb+1)
+	for i := range hashes {
+		hashes[i] = blockHash(src[i*deltaBlock:])
+		if b := ix.bucket(hashes[i]); count[b] < deltaBucketMax {
+			count[b]++
 		}
 	}
+	ix.start = make([]uint32, nb+1)
+	var total uint32
+	for b := 0; b < nb; b++ {
+		ix.start[b] = total
+		total += count[b]
+	}
+	ix.start[nb] = total
+	ix.offs = make([]uint32, total)
+	ix.checks = make([]uint32, total)
+	fill := count[:nb] // reused as the fill cursor, counting down
+	for i, h := range hashes {
+		b := ix.bucket(h)
+		if fill[b] == 0 {
+			continue // bucket full: earlier blocks keep their place
+		}
+		fill[b]--
+		j := ix.start[b] + fill[b]
+		ix.offs[j] = uint32(i * deltaBlock)
+		ix.checks[j] = uint32(h)
+	}
+	return ix
+}
+
+// memSize approximates the index's own memory, the base excluded.
+func (ix *deltaIndex) memSize() int64 {
+	return int64(len(ix.start)+len(ix.offs)+len(ix.checks)) * 4
+}
+
+// encode returns a delta turning the base into trg, or nil if it would
+// be maxSize bytes or longer (maxSize <= 0: no limit): callers pass the
+// size a delta must stay under to be worth having.
+func (ix *deltaIndex) encode(trg []byte, maxSize int) []byte {
+	src := ix.src
+	out := make([]byte, 0, min(len(trg)/4+32, 1<<20))
+	out = binary.AppendUvarint(out, uint64(len(src)))
+	out = binary.AppendUvarint(out, uint64(len(trg)))
+	over := func() bool { return maxSize > 0 && len(out) >= maxSize }
+
+	pending := 0 // trg[pending:i] is not emitted yet
 	i := 0
-	var h uint32
-	rolled := false // whether h holds the hash of tgt[i:i+deltaBlock]
-	for i+deltaBlock <= len(tgt) {
-		if len(out)+(i-lit) >= maxSize {
-			return nil
-		}
-		if !rolled {
-			h = blockHash(tgt[i:])
-			rolled = true
-		}
+	var h uint64
+	if len(trg) >= deltaBlock && len(ix.offs) > 0 {
+		h = blockHash(trg)
+	}
+	for len(ix.offs) > 0 && i+deltaBlock <= len(trg) {
 		bestOff, bestLen := 0, 0
-		for e, tries := idx.head[h&idx.mask], 0; e != 0 && tries < deltaMaxChain; e, tries = idx.next[e-1], tries+1 {
-			off := int(idx.entry[e-1])
-			n := 0
-			for off+n < len(src) && i+n < len(tgt) && src[off+n] == tgt[i+n] {
-				n++
+		b := ix.bucket(h)
+		for j := ix.start[b]; j < ix.start[b+1]; j++ {
+			if ix.checks[j] != uint32(h) {
+				continue
 			}
+			off := int(ix.offs[j])
+			n := commonPrefix(src[off:], trg[i:], deltaProbe)
 			if n > bestLen {
 				bestOff, bestLen = off, n
-				if i+n == len(tgt) {
+				if n == deltaProbe {
 					break
 				}
 			}
 		}
 		if bestLen < deltaBlock {
-			// No match here: the byte becomes a literal; roll the hash on.
-			if i+deltaBlock < len(tgt) {
-				h = h*deltaHashMul - uint32(tgt[i])*deltaPow + uint32(tgt[i+deltaBlock])
+			// No match here (a hash collision, or none at all): move on
+			// by one byte, unless the inserts alone are already too long.
+			if maxSize > 0 && len(out)+i-pending >= maxSize {
+				return nil
+			}
+			if i+deltaBlock < len(trg) {
+				h = ix.roll(h, trg[i], trg[i+deltaBlock])
 			}
 			i++
 			continue
 		}
-		// Grow the match backwards over pending literals.
-		for bestOff > 0 && i > lit && src[bestOff-1] == tgt[i-1] {
+		if bestLen == deltaProbe {
+			bestLen += commonPrefix(src[bestOff+bestLen:], trg[i+bestLen:], len(trg))
+		}
+		// Bytes before the match may agree too; they were pending as
+		// inserts and become part of the copy.
+		for bestOff > 0 && i > pending && src[bestOff-1] == trg[i-1] {
 			bestOff--
 			i--
 			bestLen++
 		}
-		flushLit(i)
-		for bestLen > 0 {
-			n := min(bestLen, deltaMaxCopy)
-			out = appendCopyOp(out, bestOff, n)
-			bestOff += n
-			bestLen -= n
-			i += n
+		out = appendInserts(out, trg[pending:i])
+		out = appendCopies(out, bestOff, bestLen)
+		if over() {
+			return nil
 		}
-		lit = i
-		rolled = false
+		i += bestLen
+		pending = i
+		if i+deltaBlock <= len(trg) {
+			h = blockHash(trg[i:])
+		}
 	}
-	flushLit(len(tgt))
-	if len(out) >= maxSize {
+	out = appendInserts(out, trg[pending:])
+	if over() {
 		return nil
 	}
 	return out
 }
 
-// appendCopyOp appends a copy instruction: a byte of flags saying which
-// offset and size bytes follow, then those bytes; a size of 0x10000 is
-// written as none (git reads a zero size as 0x10000).
-func appendCopyOp(out []byte, off, n int) []byte {
-	at := len(out)
-	out = append(out, 0x80)
-	for k := 0; k < 4; k++ {
-		if b := byte(off >> (8 * k)); b != 0 {
-			out[at] |= 1 << k
-			out = append(out, b)
+// commonPrefix is the length of the common prefix of a and b, up to limit.
+func commonPrefix(a, b []byte, limit int) int {
+	n := min(len(a), len(b), limit)
+	i := 0
+	for i+8 <= n {
+		x := binary.LittleEndian.Uint64(a[i:]) ^ binary.LittleEndian.Uint64(b[i:])
+		if x != 0 {
+			return i + bits.TrailingZeros64(x)/8
 		}
+		i += 8
 	}
-	if n != deltaMaxCopy {
-		for k := 0; k < 3; k++ {
-			if b := byte(n >> (8 * k)); b != 0 {
-				out[at] |= 0x10 << k
-				out = append(out, b)
+	for i < n && a[i] == b[i] {
+		i++
+	}
+	return i
+}
+
+func appendInserts(out, lit []byte) []byte {
+	for len(lit) > 0 {
+		n := min(len(lit), deltaMaxInsert)
+		out = append(out, byte(n))
+		out = append(out, lit[:n]...)
+		lit = lit[n:]
+	}
+	return out
+}
+
+// appendCopies encodes a copy of n bytes at off: an opcode whose low bits
+// say which offset and size bytes follow (zero bytes are left out, and a
+// size of exactly 64 KiB is written as no size bytes at all).
+func appendCopies(out []byte, off, n int) []byte {
+	for n > 0 {
+		size := min(n, deltaMaxCopy)
+		op := byte(0x80)
+		at := len(out)
+		out = append(out, 0)
+		for k := 0; k < 4; k++ {
+			if c := byte(off >> (8 * k)); c != 0 {
+				op |= 1 << k
+				out = append(out, c)
 			}
 		}
+		if size != deltaMaxCopy {
+			for k := 0; k < 3; k++ {
+				if c := byte(size >> (8 * k)); c != 0 {
+					op |= 0x10 << k
+					out = append(out, c)
+				}
+			}
+		}
+		out[at] = op
+		off += size
+		n -= size
 	}
 	return out
 }

@@ -25,14 +25,22 @@
 //   - revwalk.go: history walks (what a fetch sends, shallow boundaries,
 //     whether a wanted object is reachable from a ref); packwrite.go:
 //     the pack sent to clients, copying stored entries;
-//     deltasearch.go and deltaenc.go: new deltas for the objects whose
-//     stored delta cannot be reused; zsmall.go: compact zlib streams for
-//     small entries.
-//   - receivepack.go: pushes; indexpack.go: the pushed pack's index;
-//     odb.go: raw object access; objectstore.go: a read-only go-git
-//     object store over odb.go (for browse, gitdiff and commitfiles);
-//     refs.go: ref files; refname.go: branch name checks; repo.go: Init,
+//     deltasearch.go: new deltas for the objects whose stored delta
+//     cannot be reused; deltaenc.go: the delta encoder (shared with the
+//     repack); zsmall.go: compact zlib streams for small entries.
+//   - receivepack.go: pushes; indexpack.go: the pushed pack's index,
+//     every declared size checked as it streams in; delta.go: checked
+//     delta application and bounded inflation (ApplyDelta,
+//     InflateBounded) for any untrusted pack; fsck.go: git's fsck rules
+//     for pushed objects; pushcert.go: signed pushes and the Push shared
+//     by a push's updates; odb.go: raw object access; objectstore.go: a
+//     read-only go-git object store over odb.go (for browse, gitdiff and
+//     commitfiles);
+//     refs.go: ref files; refbatch.go: ref updates in batches and ref
+//     packing; refname.go: branch name checks; repo.go: Init,
 //     InitialCommit and the ref API used by handlers.
+//   - maintain.go: Maintain (repack, pack refs); repack.go: the repack's
+//     plan, delta search and pack writer.
 //   - Sub-packages: merge (three-way merges; merge/linediff is git's
 //     line diff, LGPL), diffstat (pull request statistics), archive (ZIP),
 //     browse (reading code: contents, trees, grep, log, compare),
@@ -41,10 +49,14 @@
 //
 // Invariants the code relies on:
 //
-//   - Every object stored in a repository has its full closure stored:
-//     pushes are checked for connectivity before their pack is installed,
-//     and the server writes objects bottom-up. Connectivity checks
-//     therefore stop at the first stored object.
+//   - Every object stored in a repository has its full closure stored,
+//     with links of the right types, and passed git's fsck rules: pushes
+//     are checked before their pack is installed, and the server writes
+//     objects bottom-up. Connectivity checks therefore stop at the first
+//     stored object (after checking its type).
+//   - No size a pack declares is acted on before it is checked: no object
+//     over the file size limit is inflated, made by a delta, or held in
+//     memory; large objects are streamed.
 //   - Objects are installed before any ref points to them, and readers
 //     list refs before packs, so a reader never sees a ref whose objects
 //     it cannot find. A received pack's .idx is renamed in before its
@@ -53,6 +65,20 @@
 //   - Every ref write in the process goes through Server.Lock (or
 //     LockContext) and compares the current value before writing; refs
 //     are replaced through <ref>.lock and rename, packed-refs likewise.
+//     One update is written as a loose ref; the updates of a push that
+//     moves several refs go into packed-refs in one rewrite (one fsync),
+//     after which the loose files that would shadow them are removed.
+//   - A ref value is in packed-refs before its loose file is removed
+//     (batch updates, packing, deletion: packed-refs is rewritten first),
+//     and readers read loose refs before packed-refs, as git does. A ref
+//     moving between the two is therefore seen at its old or its new
+//     value, never missing, and a deleted ref's older packed value never
+//     resurfaces. A ref leaves packed-refs only when it is deleted.
+//   - Maintenance computes its new pack without the lock, from the packs
+//     and loose objects present when it starts. Under the lock it
+//     installs the pack (after the indexer re-hashed every object and
+//     found all the replaced ones), then removes only what it replaced,
+//     then packs loose refs. Objects are never pruned.
 //   - A fetch serves only objects reachable from a ref (by id too: a
 //     partial clone asks for what it left out), never a dangling one.
 package gitserver

@@ -74,11 +74,20 @@ func requestBody(r *http.Request) (io.ReadCloser, error) {
 		if err != nil {
 			return nil, fmt.Errorf("gzip body: %w", err)
 		}
-		return zr, nil
+		return &gzipBody{zr, r.Body}, nil
 	default:
 		return nil, fmt.Errorf("unsupported Content-Encoding %q", r.Header.Get("Content-Encoding"))
 	}
 }
+
+// gzipBody is a gzip request body; a refused push drains the compressed
+// bytes (Raw), not what they inflate to.
+type gzipBody struct {
+	*gzip.Reader
+	raw io.Reader
+}
+
+func (g *gzipBody) Raw() io.Reader { return g.raw }
 
 // ServeInfoRefs answers GET .../info/refs?service=<service> with the smart
 // HTTP advertisement: for upload-pack in the protocol version the

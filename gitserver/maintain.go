@@ -17,27 +17,48 @@ import (
 type MaintainResult struct {
 	LooseObjectsPacked int
 	PacksMerged        int // packs replaced by the new one
+	RefsPacked         int // loose refs moved into packed-refs
+	Objects            int // objects in the new pack (0 if none was written)
+	Deltas             int // of which stored as deltas
+	DeltasReused       int // of those, copied from the old packs
 	BytesBefore        int64
 	BytesAfter         int64
 }
 
-// Maintain repacks a repository: every loose object and every pack
-// (except those with a .keep file) go into one new pack, then the old
-// files are removed. Nothing is pruned, so no object a concurrent reader
-// or a later push relies on can disappear. The new pack is written through
-// the same indexer as pushes, which re-hashes every object, and installed
-// only if it holds exactly the objects it replaces. Runs under the
-// repository lock.
+// ErrMaintenanceRunning is returned by Maintain for a repository that
+// this process is maintaining already.
+var ErrMaintenanceRunning = errors.New("maintenance already running")
+
+// Maintain repacks a repository with the default delta search (see
+// MaintainWith).
 func (s *Server) Maintain(ctx context.Context, repoPath string) (MaintainResult, error) {
+	return s.MaintainWith(ctx, repoPath, RepackOptions{})
+}
+
+// MaintainWith repacks a repository as `git gc` does: every loose object
+// and every pack (except those with a .keep file) go into one new pack
+// with deltas (repack.go), then the old files are removed and the loose
+// refs packed. Nothing is pruned, so no object a concurrent reader or a
+// later push relies on can disappear.
+//
+// The new pack is computed without the repository lock, from the packs
+// and loose objects present when it starts: pushes and ref updates go on
+// meanwhile, and what they add stays where they put it. The lock is taken
+// only to install the new pack and remove what it replaces, and only
+// after the pack was read back through the same indexer as pushes (which
+// hashes every object again) and found to hold every object it replaces.
+// With the default options a single pack and no loose objects is left as
+// it is; NoReuse repacks it anyway.
+func (s *Server) MaintainWith(ctx context.Context, repoPath string, opts RepackOptions) (MaintainResult, error) {
 	var res MaintainResult
 	if !isRepo(repoPath) {
 		return res, fmt.Errorf("maintain %s: %w", repoPath, ErrNotFound)
 	}
-	unlock, err := s.LockContext(ctx, repoPath)
+	done, err := s.startMaintenance(repoPath)
 	if err != nil {
 		return res, err
 	}
-	defer unlock()
+	defer done()
 	objDir := filepath.Join(repoPath, "objects")
 	removeStaleQuarantines(objDir)
 	if res.BytesBefore, err = dirSize(repoPath); err != nil {
@@ -50,42 +71,87 @@ func (s *Server) Maintain(ctx context.Context, repoPath string) (MaintainResult,
 		return res, err
 	}
 	defer db.close()
-	kept := map[*packFile]bool{}
+	var replaced []*packFile
 	for _, p := range db.packs {
-		if _, err := os.Stat(strings.TrimSuffix(p.path, ".pack") + ".keep"); err == nil {
-			kept[p] = true
+		if _, err := os.Stat(strings.TrimSuffix(p.path, ".pack") + ".keep"); err != nil {
+			replaced = append(replaced, p)
 		}
 	}
 	loose, err := listLoose(objDir)
 	if err != nil {
 		return res, err
 	}
-	old := len(db.packs) - len(kept)
-	if old+len(loose) == 0 || old == 1 && len(loose) == 0 {
-		return res, nil // nothing to merge
-	}
-
-	en := &enumeration{sending: map[plumbing.Hash]bool{}, clientHas: map[plumbing.Hash]bool{}}
-	for _, p := range db.packs {
-		if kept[p] {
-			continue
-		}
-		ents, err := p.sortedEntries()
+	var rp *receivedPack
+	if len(replaced)+len(loose) > 0 && (len(replaced) > 1 || len(loose) > 0 || opts.NoReuse) {
+		qdir, err := os.MkdirTemp(objDir, "incoming-")
 		if err != nil {
+			return res, fmt.Errorf("maintain: %w", err)
+		}
+		defer os.RemoveAll(qdir)
+		if rp, err = s.repackInto(ctx, db, repoPath, replaced, loose, opts, qdir, &res); err != nil {
 			return res, err
 		}
-		for _, e := range ents {
-			en.add(e.hash)
-		}
 	}
-	for _, h := range loose {
-		en.add(h)
+	// Close before renaming and removing: Windows refuses both on open
+	// files.
+	db.close()
+	if s.repacked != nil {
+		s.repacked()
 	}
-	qdir, err := os.MkdirTemp(objDir, "incoming-")
+
+	unlock, err := s.LockContext(ctx, repoPath)
 	if err != nil {
-		return res, fmt.Errorf("maintain: %w", err)
+		return res, err
 	}
-	defer os.RemoveAll(qdir)
+	defer unlock()
+	if rp != nil {
+		if err := rp.install(repoPath); err != nil {
+			return res, err
+		}
+		newPack := filepath.Join(objDir, "pack", "pack-"+rp.checksum.String()+".pack")
+		// The new pack is in place; what it replaces can go. Readers
+		// that opened the old files keep reading them (POSIX semantics);
+		// readers listing packs now find the new one.
+		for _, p := range replaced {
+			if p.path == newPack {
+				continue
+			}
+			base := strings.TrimSuffix(p.path, ".pack")
+			for _, ext := range []string{".idx", ".pack", ".rev", ".bitmap"} {
+				// The index goes first, mirroring install: a pack without
+				// index must never be visible to go-git.
+				if err := os.Remove(base + ext); err != nil && !errors.Is(err, os.ErrNotExist) {
+					s.log.Warn("maintain: remove old pack file", "file", base+ext, "err", err)
+				}
+			}
+			res.PacksMerged++
+		}
+		for _, h := range loose {
+			if err := os.Remove(db.loosePath(h)); err == nil {
+				res.LooseObjectsPacked++
+			}
+			os.Remove(filepath.Dir(db.loosePath(h))) // only succeeds once empty
+		}
+		syncDir(filepath.Join(objDir, "pack"))
+	}
+	peeler := &odbPeeler{ctx: ctx, repoPath: repoPath}
+	defer peeler.close()
+	if res.RefsPacked, err = packRefs(repoPath, peeler.peel); err != nil {
+		return res, err
+	}
+	if res.BytesAfter, err = dirSize(repoPath); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// repackInto writes the new pack of replaced and loose into the
+// quarantine qdir and checks that it holds every object they hold.
+func (s *Server) repackInto(ctx context.Context, db *odb, repoPath string, replaced []*packFile, loose []plumbing.Hash, opts RepackOptions, qdir string, res *MaintainResult) (*receivedPack, error) {
+	plan, err := planRepack(ctx, db, repoPath, replaced, loose, opts)
+	if err != nil {
+		return nil, fmt.Errorf("maintain: %w", err)
+	}
 	pr, pw := io.Pipe()
 	type indexed struct {
 		rp  *receivedPack
@@ -93,69 +159,56 @@ func (s *Server) Maintain(ctx context.Context, repoPath string) (MaintainResult,
 	}
 	done := make(chan indexed, 1)
 	go func() {
-		rp, err := indexPack(ctx, pr, qdir, 0, nil)
+		// The same limits as a push: a stored pack that got in some other
+		// way is held to them too (TestMaintainHoldsStoredPacksToTheLimit).
+		rp, err := indexPack(ctx, pr, qdir, s.packLimits(0), nil)
 		pr.CloseWithError(err) // unblocks the writer if indexing failed
 		done <- indexed{rp, err}
 	}()
 	bw := bufio.NewWriterSize(pw, 256*1024)
-	writer := newPackWriter(db, bw, en, true, false)
-	werr := writer.writePack(ctx.Err)
+	werr := plan.writePack(bw)
 	if werr == nil {
 		werr = bw.Flush()
 	}
 	pw.CloseWithError(werr)
 	got := <-done
 	if werr != nil {
-		return res, fmt.Errorf("maintain: write pack: %w", werr)
+		return nil, fmt.Errorf("maintain: write pack: %w", werr)
 	}
 	if got.err != nil {
-		return res, fmt.Errorf("maintain: index pack: %w", got.err)
+		return nil, fmt.Errorf("maintain: index pack: %w", got.err)
 	}
 	rp := got.rp
-	if len(rp.objects) != len(en.objects) {
-		return res, fmt.Errorf("maintain: new pack has %d objects, expected %d", len(rp.objects), len(en.objects))
+	if len(rp.objects) != len(plan.objs) {
+		return nil, fmt.Errorf("maintain: new pack has %d objects, expected %d", len(rp.objects), len(plan.objs))
 	}
-	for _, h := range en.objects {
-		if _, ok := rp.byHash[h]; !ok {
-			return res, fmt.Errorf("maintain: object %s missing from the new pack", h)
+	for _, o := range plan.objs {
+		if _, ok := rp.byHash[o.hash]; !ok {
+			return nil, fmt.Errorf("maintain: object %s missing from the new pack", o.hash)
 		}
 	}
-	// Close before renaming and removing: Windows refuses both on open
-	// files.
-	packs := db.packs
-	db.close()
-	if err := rp.install(repoPath); err != nil {
-		return res, err
-	}
-	newPack := filepath.Join(objDir, "pack", "pack-"+rp.checksum.String()+".pack")
+	res.Objects = len(plan.objs)
+	res.Deltas = plan.reused + plan.deltified
+	res.DeltasReused = plan.reused
+	return rp, nil
+}
 
-	// The new pack is in place; what it replaces can go. Readers that
-	// opened the old files keep reading them (POSIX semantics).
-	for _, p := range packs {
-		if kept[p] || p.path == newPack {
-			continue
-		}
-		base := strings.TrimSuffix(p.path, ".pack")
-		for _, ext := range []string{".idx", ".pack", ".rev", ".bitmap"} {
-			// The index goes first, mirroring install: a pack without
-			// index must never be visible to go-git.
-			if err := os.Remove(base + ext); err != nil && !errors.Is(err, os.ErrNotExist) {
-				s.log.Warn("maintain: remove old pack file", "file", base+ext, "err", err)
-			}
-		}
-		res.PacksMerged++
+// startMaintenance marks repoPath as being maintained by this process;
+// done unmarks it. Two repacks of one repository at once would each
+// remove the packs the other is reading from.
+func (s *Server) startMaintenance(repoPath string) (done func(), err error) {
+	key := lockKey(repoPath)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.maintaining[key] {
+		return nil, fmt.Errorf("maintain %s: %w", repoPath, ErrMaintenanceRunning)
 	}
-	for _, h := range loose {
-		if err := os.Remove(db.loosePath(h)); err == nil {
-			res.LooseObjectsPacked++
-		}
-		os.Remove(filepath.Dir(db.loosePath(h))) // only succeeds once empty
-	}
-	syncDir(filepath.Join(objDir, "pack"))
-	if res.BytesAfter, err = dirSize(repoPath); err != nil {
-		return res, err
-	}
-	return res, nil
+	s.maintaining[key] = true
+	return func() {
+		s.mu.Lock()
+		delete(s.maintaining, key)
+		s.mu.Unlock()
+	}, nil
 }
 
 // listLoose returns the loose objects of objDir.

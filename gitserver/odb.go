@@ -46,6 +46,17 @@ type odb struct {
 	br     *bufio.Reader
 	rd     bytes.Reader
 	zr     io.ReadCloser
+
+	// maxObject bounds the size of any object this odb materializes
+	// (0: maxObjectCeiling); receive sets the file size limit.
+	maxObject int64
+}
+
+func (db *odb) objectLimit() int64 {
+	if db.maxObject > 0 {
+		return db.maxObject
+	}
+	return maxObjectCeiling
 }
 
 type packFile struct {
@@ -426,8 +437,11 @@ func (db *odb) inflate(p *packFile, dataOff, size int64) ([]byte, error) {
 	if err := db.resetZlib(src); err != nil {
 		return nil, fmt.Errorf("inflate at %d: %w", dataOff, err)
 	}
-	if size < 0 || size > 1<<40 {
+	if size < 0 {
 		return nil, fmt.Errorf("inflate at %d: bad size %d", dataOff, size)
+	}
+	if size > db.objectLimit() {
+		return nil, &ObjectTooLargeError{Size: size, Limit: db.objectLimit(), Offset: dataOff}
 	}
 	buf := make([]byte, size)
 	if _, err := io.ReadFull(db.zr, buf); err != nil {
@@ -518,7 +532,7 @@ func (db *odb) readAt(p *packFile, off int64) (plumbing.ObjectType, []byte, erro
 		if err != nil {
 			return 0, nil, err
 		}
-		if data, err = applyDelta(data, delta); err != nil {
+		if data, err = applyDeltaMax(data, delta, db.objectLimit()); err != nil {
 			return 0, nil, fmt.Errorf("entry at %d: %w", l.off, err)
 		}
 		if i > 0 {
@@ -647,95 +661,14 @@ func (db *odb) lookupPrefix(prefix string) ([]plumbing.Hash, error) {
 	return found, nil
 }
 
-// applyDelta applies a git delta to base. go-git's PatchDelta refuses an
-// empty base, which git itself allows.
-func applyDelta(base, delta []byte) ([]byte, error) {
-	errBad := errors.New("corrupt delta")
-	pos := 0
-	varint := func() (int, error) {
-		v, shift := 0, 0
-		for {
-			if pos >= len(delta) || shift > 56 {
-				return 0, errBad
-			}
-			c := delta[pos]
-			pos++
-			v |= int(c&0x7f) << shift
-			shift += 7
-			if c&0x80 == 0 {
-				return v, nil
-			}
-		}
-	}
-	srcSize, err := varint()
-	if err != nil {
-		return nil, err
-	}
-	if srcSize != len(base) {
-		return nil, fmt.Errorf("delta base size %d != %d", srcSize, len(base))
-	}
-	dstSize, err := varint()
-	if err != nil {
-		return nil, err
-	}
-	// The declared size is only a hint for the allocation: a delta from a
-	// push is untrusted, and the checks below hold the output to it.
-	out := make([]byte, 0, min(dstSize, 64<<20))
-	for pos < len(delta) {
-		cmd := delta[pos]
-		pos++
-		switch {
-		case cmd&0x80 != 0:
-			var off, n int
-			for i := 0; i < 4; i++ {
-				if cmd&(1<<i) != 0 {
-					if pos >= len(delta) {
-						return nil, errBad
-					}
-					off |= int(delta[pos]) << (8 * i)
-					pos++
-				}
-			}
-			for i := 0; i < 3; i++ {
-				if cmd&(0x10<<i) != 0 {
-					if pos >= len(delta) {
-						return nil, errBad
-					}
-					n |= int(delta[pos]) << (8 * i)
-					pos++
-				}
-			}
-			if n == 0 {
-				n = 0x10000
-			}
-			if off+n > len(base) || off+n < off || len(out)+n > dstSize {
-				return nil, errBad
-			}
-			out = append(out, base[off:off+n]...)
-		case cmd != 0:
-			n := int(cmd)
-			if pos+n > len(delta) || len(out)+n > dstSize {
-				return nil, errBad
-			}
-			out = append(out, delta[pos:pos+n]...)
-			pos += n
-		default:
-			return nil, errBad
-		}
-	}
-	if len(out) != dstSize {
-		return nil, errBad
-	}
-	return out, nil
-}
-
 // sizeOf returns an object's size without reading its content: from the
 // pack entry header, or for a delta from the result size at the head of
 // the delta data, or from a loose object's header.
 func (db *odb) sizeOf(h plumbing.Hash) (int64, error) {
 	p, off, ok := db.find(h)
 	if !ok {
-		return db.looseSize(h)
+		_, size, err := db.looseHeader(h)
+		return size, err
 	}
 	eh, err := p.header(off)
 	if err != nil {
@@ -744,11 +677,21 @@ func (db *odb) sizeOf(h plumbing.Hash) (int64, error) {
 	if eh.typ != objOFS && eh.typ != objREF {
 		return eh.size, nil
 	}
+	size, err := db.deltaResultSize(p, off, eh)
+	if err != nil {
+		return 0, fmt.Errorf("object %s: %w", h, err)
+	}
+	return size, nil
+}
+
+// deltaResultSize reads the size of the object the stored delta at off
+// produces, from the head of the delta data, without applying it.
+func (db *odb) deltaResultSize(p *packFile, off int64, eh entryHeader) (int64, error) {
 	// A delta starts with two varints, the base's size and the result's:
 	// at most 20 bytes of inflated data.
 	head, err := db.inflatePrefix(p, off+eh.hdrLen, min(eh.size, 20))
 	if err != nil {
-		return 0, fmt.Errorf("object %s: %w", h, err)
+		return 0, fmt.Errorf("delta at %d: %w", off, err)
 	}
 	pos := 0
 	varint := func() (int64, bool) {
@@ -764,11 +707,11 @@ func (db *odb) sizeOf(h plumbing.Hash) (int64, error) {
 		return 0, false
 	}
 	if _, ok := varint(); !ok {
-		return 0, fmt.Errorf("object %s: corrupt delta header", h)
+		return 0, fmt.Errorf("delta at %d: corrupt delta header", off)
 	}
 	size, ok := varint()
 	if !ok {
-		return 0, fmt.Errorf("object %s: corrupt delta header", h)
+		return 0, fmt.Errorf("delta at %d: corrupt delta header", off)
 	}
 	return size, nil
 }
@@ -796,28 +739,29 @@ func (db *odb) inflatePrefix(p *packFile, dataOff, n int64) ([]byte, error) {
 	return buf, nil
 }
 
-// looseSize reads the size from a loose object's header.
-func (db *odb) looseSize(h plumbing.Hash) (int64, error) {
+// looseHeader returns a loose object's type and size, inflating only its
+// header.
+func (db *odb) looseHeader(h plumbing.Hash) (plumbing.ObjectType, int64, error) {
 	f, err := os.Open(db.loosePath(h))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return 0, fmt.Errorf("object %s: %w", h, ErrNotFound)
+			return 0, 0, fmt.Errorf("object %s: %w", h, ErrNotFound)
 		}
-		return 0, fmt.Errorf("object %s: %w", h, err)
+		return 0, 0, fmt.Errorf("object %s: %w", h, err)
 	}
 	defer f.Close()
 	db.br.Reset(f)
 	if err := db.resetZlib(db.br); err != nil {
-		return 0, fmt.Errorf("object %s: %w", h, err)
+		return 0, 0, fmt.Errorf("object %s: %w", h, err)
 	}
 	var head [64]byte
 	n, err := io.ReadFull(db.zr, head[:])
-	if err != nil && err != io.ErrUnexpectedEOF {
-		return 0, fmt.Errorf("object %s: %w", h, err)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return 0, 0, fmt.Errorf("object %s: %w", h, err)
 	}
-	_, size, _, err := parseLooseHeader(head[:n])
+	typ, size, _, err := parseLooseHeader(head[:n])
 	if err != nil {
-		return 0, fmt.Errorf("object %s: %w", h, err)
+		return 0, 0, fmt.Errorf("object %s: %w", h, err)
 	}
-	return size, nil
+	return typ, size, nil
 }

@@ -127,6 +127,19 @@ func TestPushOverFileSizeLimit(t *testing.T) {
 	if !strings.Contains(stderr, "file size limit exceeded") {
 		t.Errorf("stderr lacks the ref status:\n%s", stderr)
 	}
+
+	// More than twice the limit is refused by the size its entry
+	// declares, before it is read, so the path is not known.
+	huge := make([]byte, 5<<19) // 2.5 MB
+	fillRandom(huge, 8)
+	if err := os.WriteFile(filepath.Join(work, "assets", "big.bin"), huge, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ts.git(work, "commit", "-q", "-a", "--amend", "-m", "huge")
+	_, stderr, err = ts.gitErr(work, nil, "push", "origin", "main")
+	if err == nil || !strings.Contains(stderr, "remote: error: a file in the pack is 2.5 MB, over the 1.0 MB file size limit") {
+		t.Errorf("push of 2.5 MB: %v\n%s", err, stderr)
+	}
 	if got := ts.readServerRef(repo, "refs/heads/main"); got.String() != ok {
 		t.Fatalf("main moved to %s", got)
 	}
@@ -409,7 +422,7 @@ func TestPushEdgeCases(t *testing.T) {
 	work := ts.workdir("edges")
 	ts.history(work, "main", 6, 2, 1700000000)
 	ts.git(work, "checkout", "-q", "main")
-	ts.git(work, "push", "-q", "-o", "ci.skip", "-o", "note=with options", "origin", "main")
+	ts.git(work, "push", "-q", "origin", "main")
 
 	// A branch on an existing commit: the client sends an empty pack.
 	ts.git(work, "push", "-q", "origin", "main~2:refs/heads/old")

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -70,12 +71,17 @@ func refPath(repoPath, name string) string {
 type packedRefs struct {
 	refs   map[string]plumbing.Hash
 	peeled map[string]plumbing.Hash
+	// The header's promises about peeling: fullyPeeled, every ref whose
+	// value is a tag has a ^ line; peeledTags, the same for refs/tags/.
+	fullyPeeled, peeledTags bool
 }
 
 func readPackedRefs(repoPath string) (*packedRefs, error) {
 	pr := &packedRefs{refs: map[string]plumbing.Hash{}, peeled: map[string]plumbing.Hash{}}
 	data, err := os.ReadFile(filepath.Join(repoPath, "packed-refs"))
 	if errors.Is(err, fs.ErrNotExist) {
+		// No file promises nothing wrongly: every (zero) entry is peeled.
+		pr.fullyPeeled, pr.peeledTags = true, true
 		return pr, nil
 	}
 	if err != nil {
@@ -85,7 +91,18 @@ func readPackedRefs(repoPath string) (*packedRefs, error) {
 	for line := range strings.SplitSeq(string(data), "\n") {
 		line = strings.TrimSuffix(line, "\r")
 		switch {
-		case line == "" || line[0] == '#':
+		case line == "":
+		case line[0] == '#':
+			if traits, ok := strings.CutPrefix(line, "# pack-refs with:"); ok {
+				for _, t := range strings.Fields(traits) {
+					switch t {
+					case "fully-peeled":
+						pr.fullyPeeled = true
+					case "peeled":
+						pr.peeledTags = true
+					}
+				}
+			}
 		case line[0] == '^':
 			if h, ok := parseHash(line[1:]); ok && last != "" {
 				pr.peeled[last] = h
@@ -101,6 +118,21 @@ func readPackedRefs(repoPath string) (*packedRefs, error) {
 		}
 	}
 	return pr, nil
+}
+
+// peeledValue says what the packed ref name peels to when the file tells:
+// by a ^ line (a tag), or by the absence of one under a header promising
+// a line for every tag. known is false when h is not the packed value (a
+// loose file overrides it) or the file promises nothing for name.
+func (p *packedRefs) peeledValue(name string, h plumbing.Hash) (target plumbing.Hash, isTag, known bool) {
+	if v, ok := p.refs[name]; !ok || v != h {
+		return plumbing.ZeroHash, false, false
+	}
+	if t, ok := p.peeled[name]; ok {
+		return t, true, true
+	}
+	known = p.fullyPeeled || p.peeledTags && strings.HasPrefix(name, "refs/tags/")
+	return plumbing.ZeroHash, false, known
 }
 
 // parseHash accepts a full object name in lowercase hex, as git writes it.
@@ -145,7 +177,9 @@ func isDirErr(err error) bool {
 }
 
 // readRef returns the value of a ref, following symbolic refs. A missing
-// ref is reported with ok=false and no error.
+// ref is reported with ok=false and no error. packed may be nil, and must
+// be unless it was read under the repository lock: the loose file has to
+// be read before packed-refs (see listRefs).
 func readRef(repoPath, name string, packed *packedRefs) (plumbing.Hash, bool, error) {
 	for depth := 0; depth < maxSymrefDepth; depth++ {
 		h, sym, exists, err := readLoose(repoPath, name)
@@ -184,6 +218,11 @@ func readHEAD(repoPath string) (string, error) {
 // ref, or a directory such as "refs/heads/", of which only that part of
 // refs/ is read. Loose values override packed ones; the list is sorted by
 // name. Symbolic refs are resolved; dangling ones skipped.
+//
+// Loose refs are read before packed-refs, as git does: writers put a
+// value into packed-refs before removing its loose file (packRefs, batch
+// updates, deleteRef), so a ref missed among the loose files is found in
+// the packed-refs read afterwards, never lost in between.
 func listRefs(repoPath, prefix string) ([]ref, *packedRefs, error) {
 	return listRefsUnder(repoPath, []string{prefix})
 }
@@ -191,12 +230,9 @@ func listRefs(repoPath, prefix string) ([]ref, *packedRefs, error) {
 // listRefsUnder is listRefs for the refs matching any of prefixes, which
 // may end anywhere ("refs/heads/ma"): only the directories that can hold
 // a match are read, so asking for the branches of a repository with
-// thousands of tags does not read the tags.
+// thousands of tags does not read the tags. Loose refs are read first,
+// then packed-refs (see listRefs).
 func listRefsUnder(repoPath string, prefixes []string) ([]ref, *packedRefs, error) {
-	packed, err := readPackedRefs(repoPath)
-	if err != nil {
-		return nil, nil, err
-	}
 	matches := func(name string) bool {
 		for _, p := range prefixes {
 			if strings.HasPrefix(name, p) {
@@ -205,21 +241,20 @@ func listRefsUnder(repoPath string, prefixes []string) ([]ref, *packedRefs, erro
 		}
 		return false
 	}
-	all := make(map[string]plumbing.Hash, len(packed.refs))
-	for name, h := range packed.refs {
-		if matches(name) {
-			all[name] = h
-		}
+	type looseRef struct {
+		hash   plumbing.Hash
+		symref string
 	}
+	loose := map[string]looseRef{}
 	for _, dir := range refDirs(prefixes) {
 		root := filepath.Join(repoPath, "refs")
 		if dir != "refs/" {
 			root = refPath(repoPath, strings.TrimSuffix(dir, "/"))
 		}
-		err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				if errors.Is(err, fs.ErrNotExist) {
-					return nil
+					return nil // removed while walking (an emptied directory)
 				}
 				return err
 			}
@@ -240,18 +275,35 @@ func listRefsUnder(repoPath string, prefixes []string) ([]ref, *packedRefs, erro
 				// break every fetch; skip what cannot be read.
 				return nil
 			}
-			if sym != "" {
-				h, exists, err = readRef(repoPath, sym, packed)
-				if err != nil || !exists {
-					return nil
-				}
-			}
-			all[name] = h
+			loose[name] = looseRef{h, sym}
 			return nil
 		})
 		if err != nil {
 			return nil, nil, fmt.Errorf("list refs: %w", err)
 		}
+	}
+	packed, err := readPackedRefs(repoPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	all := make(map[string]plumbing.Hash, len(packed.refs)+len(loose))
+	for name, h := range packed.refs {
+		if matches(name) {
+			all[name] = h
+		}
+	}
+	for name, l := range loose {
+		h := l.hash
+		if l.symref != "" {
+			// nil: the target's loose file is read now, so packed-refs
+			// must be read after it, not reused from before.
+			var ok bool
+			h, ok, err = readRef(repoPath, l.symref, nil)
+			if err != nil || !ok {
+				continue
+			}
+		}
+		all[name] = h
 	}
 	refs := make([]ref, 0, len(all))
 	for name, h := range all {
@@ -291,19 +343,52 @@ func refDirs(prefixes []string) []string {
 	return out
 }
 
-// refNameConflict reports an existing ref that makes name impossible to
-// create as a file: a ref named like one of its parent directories, or refs
-// living below it.
-func refNameConflict(existing []ref, name string) string {
-	for _, r := range existing {
-		if r.name == name {
-			continue
-		}
-		if strings.HasPrefix(name, r.name+"/") || strings.HasPrefix(r.name, name+"/") {
-			return r.name
+// refNames answers whether a new ref name can live beside the existing
+// ones: git stores refs as files, so refs/heads/a and refs/heads/a/b
+// exclude each other, in packed-refs as well.
+type refNames struct {
+	sorted []string
+	set    map[string]bool
+}
+
+// newRefNames indexes refs (sorted by name, as listRefs returns them),
+// leaving out those for which skip is true.
+func newRefNames(refs []ref, skip func(name string) bool) *refNames {
+	n := &refNames{sorted: make([]string, 0, len(refs)), set: make(map[string]bool, len(refs))}
+	for _, r := range refs {
+		if skip == nil || !skip(r.name) {
+			n.sorted = append(n.sorted, r.name)
+			n.set[r.name] = true
 		}
 	}
+	return n
+}
+
+// conflict returns an existing ref that makes name impossible to create:
+// one named like a parent directory of name, or one living below it.
+func (n *refNames) conflict(name string) string {
+	for i := len("refs/"); i < len(name); i++ {
+		if name[i] == '/' && n.set[name[:i]] {
+			return name[:i]
+		}
+	}
+	below := name + "/"
+	i := sort.SearchStrings(n.sorted, below)
+	if i < len(n.sorted) && strings.HasPrefix(n.sorted[i], below) {
+		return n.sorted[i]
+	}
 	return ""
+}
+
+// add records a ref about to be created, so that later names are checked
+// against it too.
+func (n *refNames) add(name string) {
+	if n.set[name] {
+		return
+	}
+	i := sort.SearchStrings(n.sorted, name)
+	n.sorted = slices.Insert(n.sorted, i, name)
+	n.set[name] = true
 }
 
 // writeRef points name at h crash-safely: the new value goes to
@@ -377,15 +462,7 @@ func deleteRef(repoPath, name string) error {
 		return fmt.Errorf("delete ref %s: %w", name, err)
 	}
 	syncDir(filepath.Dir(p))
-	// Empty directories left by refs/heads/a/b would block creating
-	// refs/heads/a later.
-	// Only directories below refs/<kind>/ are removed.
-	stop := filepath.Join(repoPath, "refs")
-	for dir := filepath.Dir(p); strings.HasPrefix(dir, stop+string(filepath.Separator)) && filepath.Dir(dir) != stop; dir = filepath.Dir(dir) {
-		if os.Remove(dir) != nil {
-			break
-		}
-	}
+	pruneRefDirs(repoPath, name)
 	return nil
 }
 

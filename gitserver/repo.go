@@ -239,16 +239,14 @@ func (s *Server) ResolveRef(ctx context.Context, repoPath, name string) (plumbin
 	default:
 		candidates = []string{"refs/heads/" + name, "refs/tags/" + name}
 	}
-	packed, err := readPackedRefs(repoPath)
-	if err != nil {
-		return plumbing.ZeroHash, err
-	}
 	var found plumbing.Hash
 	for _, c := range candidates {
 		if c != "HEAD" && checkRefName(c) != nil {
 			continue
 		}
-		h, ok, err := readRef(repoPath, c, packed)
+		// packed-refs is read after the loose file (nil), so a ref being
+		// packed is found in one or the other.
+		h, ok, err := readRef(repoPath, c, nil)
 		if err != nil {
 			return plumbing.ZeroHash, err
 		}
@@ -368,7 +366,7 @@ func (s *Server) casRef(repoPath, name string, old, new plumbing.Hash) error {
 		if err != nil {
 			return err
 		}
-		if other := refNameConflict(refs, name); other != "" {
+		if other := newRefNames(refs, nil).conflict(name); other != "" {
 			return fmt.Errorf("update %s: conflicts with %s: %w", name, other, ErrRefConflict)
 		}
 	}
@@ -424,4 +422,15 @@ func dirSize(root string) (int64, error) {
 		return 0, fmt.Errorf("size %s: %w", root, err)
 	}
 	return total, nil
+}
+
+// HEAD returns the branch HEAD points to ("main"), or "" when HEAD is
+// detached or missing.
+func (s *Server) HEAD(ctx context.Context, repoPath string) (string, error) {
+	ref, err := readHEAD(repoPath)
+	if err != nil {
+		return "", err
+	}
+	branch, _ := strings.CutPrefix(ref, "refs/heads/")
+	return branch, nil
 }

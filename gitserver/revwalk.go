@@ -199,12 +199,18 @@ func (en *enumeration) addNamed(h plumbing.Hash, name uint32) {
 func nameHash(name []byte) uint32 {
 	var h uint32
 	for _, c := range name {
-		if c == ' ' || c >= '\t' && c <= '\r' {
-			continue
-		}
-		h = h>>2 + uint32(c)<<24
+		h = nameHashStep(h, c)
 	}
 	return h
+}
+
+// nameHashStep extends a nameHash by one byte, so a walk can hash a
+// path from its directory's hash ("dir" + "/" + "name").
+func nameHashStep(h uint32, c byte) uint32 {
+	if c == ' ' || c >= '\t' && c <= '\r' {
+		return h
+	}
+	return h>>2 + uint32(c)<<24
 }
 
 // enumerate lists the objects reachable from wants but not from haves.

@@ -2,6 +2,7 @@ package gitserver
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -39,20 +40,29 @@ var (
 
 // Config holds the limits the app enforces on pushes.
 type Config struct {
-	MaxFileSize int64 // bytes; 0 = unlimited
+	MaxFileSize int64 // bytes; 0 = unlimited (up to maxObjectCeiling)
 	MaxRepoSize int64 // bytes; 0 = unlimited
 	Logger      *slog.Logger
+	// PushCertSeed keys the nonces of signed pushes. Processes that share
+	// it accept each other's nonces; empty: a random seed per process.
+	PushCertSeed []byte
 }
 
 // Server is the git side of one Tapioca process. It owns the table of
 // per-repository locks, so there must be exactly one per process (and one
 // process per data directory): every ref write in the app goes through it.
 type Server struct {
-	cfg Config
-	log *slog.Logger
+	cfg      Config
+	log      *slog.Logger
+	certSeed []byte
 
-	mu    sync.Mutex
-	locks map[string]*repoLock
+	mu          sync.Mutex
+	locks       map[string]*repoLock
+	maintaining map[string]bool // repositories MaintainWith is repacking
+
+	// repacked, if set, runs after MaintainWith computed its pack and
+	// before it takes the lock to install it: tests push from there.
+	repacked func()
 }
 
 type repoLock struct {
@@ -66,7 +76,12 @@ func New(cfg Config) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, log: log, locks: make(map[string]*repoLock)}
+	seed := cfg.PushCertSeed
+	if len(seed) == 0 {
+		seed = make([]byte, 32)
+		_, _ = rand.Read(seed)
+	}
+	return &Server{cfg: cfg, log: log, certSeed: seed, locks: make(map[string]*repoLock), maintaining: make(map[string]bool)}
 }
 
 func lockKey(repoPath string) string {

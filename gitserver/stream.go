@@ -185,5 +185,5 @@ func (s *Server) ReceivePack(ctx context.Context, repoPath string, in io.Reader,
 			return err
 		}
 	}
-	return s.receiveStream(ctx, repoPath, bufio.NewReaderSize(in, 64*1024), fw, opts)
+	return s.receiveStream(ctx, repoPath, bufio.NewReaderSize(in, 64*1024), rawReader(in), fw, opts)
 }

@@ -20,6 +20,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(fakeSSHEnv) != "" {
 		os.Exit(fakeSSH(os.Args[1:]))
 	}
+	if root := os.Getenv(childRootEnv); root != "" {
+		os.Exit(runChildServer(root))
+	}
 	os.Exit(m.Run())
 }
 

@@ -18,6 +18,7 @@ import (
 	"tapioca/gitserver"
 	"tapioca/handlers"
 	"tapioca/handlers/backup"
+	"tapioca/handlers/sshd"
 	"tapioca/store"
 )
 
@@ -29,7 +30,8 @@ import (
 func TestBackupDuringPushes(t *testing.T) {
 	t.Parallel()
 	tapiocaBinary(t) // built before the clock starts
-	srv := newServer(t, nil)
+	// With SSH, for the host key the backup must carry.
+	srv := newServer(t, func(c *handlers.Config) { c.SSHAddr = "127.0.0.1:0" })
 	u := srv.register(t, "backup")
 	c := srv.as(t, u.Token)
 	const repos, pushers = 4, 20
@@ -110,16 +112,19 @@ func TestBackupDuringPushes(t *testing.T) {
 	if out, err := runBinary(t, nil, "restore", archive, "--data", restored); err != nil {
 		t.Fatalf("restore: %v\n%s", err, out)
 	}
-	// The secret key that opens sealed secrets comes back, private.
-	origKey, err := os.ReadFile(filepath.Join(srv.Dir, "secret.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if key, err := os.ReadFile(filepath.Join(restored, "secret.key")); err != nil || !bytes.Equal(key, origKey) {
-		t.Fatalf("restored secret key: %v", err)
-	}
-	if st, err := os.Stat(filepath.Join(restored, "secret.key")); err != nil || st.Mode().Perm()&0o077 != 0 {
-		t.Fatalf("restored secret key mode: %v %v", st.Mode(), err)
+	// The secret key that opens sealed secrets and the SSH host key that
+	// clients pinned come back, private.
+	for _, name := range []string{"secret.key", sshd.HostKeyFile} {
+		origKey, err := os.ReadFile(filepath.Join(srv.Dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if key, err := os.ReadFile(filepath.Join(restored, name)); err != nil || !bytes.Equal(key, origKey) {
+			t.Fatalf("restored %s: %v", name, err)
+		}
+		if st, err := os.Stat(filepath.Join(restored, name)); err != nil || st.Mode().Perm()&0o077 != 0 {
+			t.Fatalf("restored %s mode: %v %v", name, st.Mode(), err)
+		}
 	}
 	st, err := store.Open(t.Context(), filepath.Join(restored, "tapioca.db"))
 	if err != nil {

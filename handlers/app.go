@@ -1,15 +1,15 @@
 // Package handlers is the Tapioca process: it reads the configuration,
 // opens the data directory, builds the forge core (handlers/core and its
 // services), mounts the doors on one HTTP handler (the CodeBoba API, the
-// operations API, the dashboard, git over HTTP), and runs the background
-// workers until it is told to stop.
+// operations API, the dashboard, git over HTTP) and the SSH server (git
+// over SSH), and runs the background workers until it is told to stop.
 //
 // The layers:
 //
-//	doors:  codeboba  ops  dashboard  githttp     (wire formats; decide nothing)
-//	           \       |       |        /
+//	doors:  codeboba  opencodehub  ops  dashboard  githttp  sshd   (wire formats; decide nothing)
+//	           \        |        |       |         |      /
 //	core:   core/{accounts,orgs,repos,issues,pulls,pushes,vouches,
-//	              webhooks,jobs,polls,siteadmin,events,payload}
+//	              webhooks,jobs,polls,siteadmin,deploykeys,events,payload}
 //	           \                       /
 //	        store (SQLite)        gitserver (git)
 //
@@ -34,6 +34,7 @@ import (
 	"tapioca/handlers/codeboba"
 	"tapioca/handlers/core"
 	"tapioca/handlers/core/accounts"
+	"tapioca/handlers/core/deploykeys"
 	"tapioca/handlers/core/events"
 	"tapioca/handlers/core/issues"
 	"tapioca/handlers/core/jobs"
@@ -49,8 +50,10 @@ import (
 	"tapioca/handlers/dashboard"
 	"tapioca/handlers/githttp"
 	"tapioca/handlers/httpx"
+	"tapioca/handlers/opencodehub"
 	"tapioca/handlers/ops"
 	"tapioca/handlers/outbound"
+	"tapioca/handlers/sshd"
 	"tapioca/store"
 )
 
@@ -86,6 +89,10 @@ type Config struct {
 	MaxConnsPerAddr int           // concurrent connections from one client address (256)
 	BodyGrace       time.Duration // time a request body may take before its rate counts (60s)
 	BodyMinRate     int64         // bytes per second a request body must keep up after that (1024)
+
+	// SSHAddr is where git over SSH listens ("" = no SSH server; port 0
+	// picks a free port, which ssh_url then names).
+	SSHAddr string
 
 	// CrashAt names a point where the process kills itself, for
 	// crash-recovery tests of the built binary; never set in real use.
@@ -145,6 +152,8 @@ type App struct {
 	log     *slog.Logger
 	handler http.Handler
 	api     *codeboba.Door
+	ssh     *sshd.Door   // nil when SSH is off
+	sshLn   net.Listener // listened to by Open, served by Serve
 
 	// workers run for as long as Serve does (webhook delivery, scheduled
 	// jobs, background poll runs).
@@ -173,6 +182,9 @@ type Services struct {
 	Jobs      *jobs.Scheduler
 	Polls     *polls.Service
 	Admin     *siteadmin.Service
+
+	// DeployKeys manages repositories' deploy keys (git over SSH).
+	DeployKeys *deploykeys.Service
 }
 
 // Open prepares the data directory and database, creates the site
@@ -188,8 +200,19 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		return nil, err
 	}
 	a := &App{cfg: cfg, log: cfg.Logger}
+	// SSH listens first: with port 0 its port is known only then, and
+	// ssh_url names it.
+	if cfg.SSHAddr != "" {
+		if a.sshLn, err = net.Listen("tcp", cfg.SSHAddr); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("ssh listen: %w", err)
+		}
+	}
 	if err := a.build(ctx, st); err != nil {
 		st.Close()
+		if a.sshLn != nil {
+			a.sshLn.Close()
+		}
 		return nil, err
 	}
 	return a, nil
@@ -201,7 +224,7 @@ func (a *App) build(ctx context.Context, st *store.Store) error {
 	git := gitserver.New(gitserver.Config{MaxFileSize: cfg.MaxFileSize, MaxRepoSize: cfg.MaxRepoSize, Logger: cfg.Logger})
 	env, err := core.NewEnv(st, git, core.Config{
 		DataDir: cfg.DataDir, BaseURL: cfg.BaseURL, RateLimitAuth: cfg.RateLimitAuth, RateLimitAnon: cfg.RateLimitAnon,
-		MaxReposPerUser: cfg.MaxReposPerUser, Version: cfg.Version, CrashAt: cfg.CrashAt,
+		MaxReposPerUser: cfg.MaxReposPerUser, Version: cfg.Version, CrashAt: cfg.CrashAt, SSHPort: a.sshPort(),
 	}, cfg.Logger)
 	if err != nil {
 		return err
@@ -238,6 +261,16 @@ func (a *App) build(ctx context.Context, st *store.Store) error {
 	s.Jobs = jobs.New(env)
 	s.Polls = polls.New(env)
 	s.Admin = siteadmin.New(env, s.Accounts, s.Orgs, s.Repos, s.Webhooks, s.Jobs)
+	s.DeployKeys = deploykeys.New(env)
+	if a.sshLn != nil {
+		key, err := sshd.LoadHostKey(cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		if a.ssh, err = sshd.New(env, s.Accounts, s.Pushes, sshd.Config{HostKey: key}); err != nil {
+			return err
+		}
+	}
 
 	if a.AdminPassword, err = s.Accounts.EnsureAdmin(ctx, cfg.AdminPassword); err != nil {
 		return err
@@ -310,10 +343,14 @@ func (a *App) addJobs(ctx context.Context) error {
 func (a *App) mount() http.Handler {
 	s := a.Services
 	mux := http.NewServeMux()
+	// One gate for the token dialects: a client's quota is one quota.
+	gate := httpx.NewGate(s.Accounts.Authenticate, a.env.RateLimits)
 	api := codeboba.New(a.env, codeboba.Services{Accounts: s.Accounts, Orgs: s.Orgs, Repos: s.Repos,
-		Issues: s.Issues, Pulls: s.Pulls, Vouches: s.Vouches, Webhooks: s.Webhooks})
+		Issues: s.Issues, Pulls: s.Pulls, Vouches: s.Vouches, Webhooks: s.Webhooks, DeployKeys: s.DeployKeys}, gate)
 	api.Register(mux)
 	a.api = api
+	opencodehub.New(a.env, gate, s.Repos, s.Pulls).Register(mux)
+	api.Others = []string{opencodehub.Prefix + "/"}
 	ops.New(a.env, a.cfg.APISecret, s.Jobs, s.Polls).Register(mux)
 	dashboard.New(a.env, dashboard.Config{Version: a.cfg.Version, Commit: a.cfg.Commit, DataDir: a.cfg.DataDir,
 		OpsAPI: a.cfg.APISecret != "", RateLimitAuth: a.cfg.RateLimitAuth, RateLimitAnon: a.cfg.RateLimitAnon,
@@ -354,12 +391,37 @@ func (a *App) Handler() http.Handler { return a.handler }
 // is stored, else --base-url.
 func (a *App) BaseURL() string { return a.env.BaseURL() }
 
-// Close releases the database.
-func (a *App) Close() error { return a.env.Store.Close() }
+// SSHAddr is the SSH server's address, nil when SSH is off.
+func (a *App) SSHAddr() net.Addr {
+	if a.sshLn == nil {
+		return nil
+	}
+	return a.sshLn.Addr()
+}
 
-// Serve answers on ln and runs the background workers until ctx is
-// cancelled, then shuts down gracefully: in-flight requests and pushes
-// finish, then the workers stop (queued work stays queued in the database).
+// SSHHostKey is the SHA-256 fingerprint of the SSH server's host key
+// ("" when SSH is off), for users to check what ssh asks them to trust.
+func (a *App) SSHHostKey() string { return a.ssh.HostKeyFingerprint() }
+
+func (a *App) sshPort() int {
+	if addr, ok := a.SSHAddr().(*net.TCPAddr); ok {
+		return addr.Port
+	}
+	return 0
+}
+
+// Close releases the database (and the SSH listener if Serve never ran).
+func (a *App) Close() error {
+	if a.sshLn != nil {
+		a.sshLn.Close()
+	}
+	return a.env.Store.Close()
+}
+
+// Serve answers on ln (and on the SSH listener) and runs the background
+// workers until ctx is cancelled, then shuts down gracefully: in-flight
+// requests, git commands and pushes finish, then the workers stop (queued
+// work stays queued in the database).
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	var workers sync.WaitGroup
@@ -379,18 +441,36 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(httpx.LimitConns(ln, a.cfg.MaxConnsPerAddr)) }()
+	sshErrc := make(chan error, 1)
+	if a.ssh != nil {
+		go func() { sshErrc <- a.ssh.Serve(a.sshLn) }()
+	}
+	var failed error
 	select {
-	case err := <-errc:
-		return err
+	case failed = <-errc:
+		errc <- failed // collected below
+	case failed = <-sshErrc:
+		sshErrc <- failed
 	case <-ctx.Done():
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	var shut sync.WaitGroup
+	var sshErr error
+	if a.ssh != nil {
+		shut.Go(func() {
+			sshErr = a.ssh.Shutdown(shutdownCtx)
+			if e := <-sshErrc; !errors.Is(e, sshd.ErrServerClosed) {
+				sshErr = errors.Join(sshErr, e)
+			}
+		})
+	}
 	err := srv.Shutdown(shutdownCtx)
 	if e := <-errc; e != nil && !errors.Is(e, http.ErrServerClosed) {
 		err = errors.Join(err, e)
 	}
-	return err
+	shut.Wait()
+	return errors.Join(err, sshErr)
 }
 
 // ListenerURL is the URL a browser on this machine uses to reach addr:

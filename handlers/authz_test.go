@@ -72,6 +72,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 	read := [8]int{404, 404, 200, 200, 200, 200, 200, 403}
 	endpoints := []endpoint{
 		{"list collaborators", "GET", func(f fixture) string { return base + "/collaborators" }, nil, read},
+		{"list deploy keys", "GET", func(f fixture) string { return base + "/keys" }, nil,
+			[8]int{404, 404, 403, 403, 200, 403, 200, 403}},
 		{"add collaborator", "PUT", func(f fixture) string { return base + "/collaborators/" + extra.Name }, func(f fixture) any { return map[string]any{"permission": "read"} },
 			[8]int{404, 404, 403, 403, 200, 403, 200, 403}},
 		{"remove collaborator", "DELETE", func(f fixture) string { return base + "/collaborators/" + extra.Name }, nil,

@@ -63,7 +63,7 @@ func TestBinaryServeAndShutdown(t *testing.T) {
 	t.Parallel()
 	data := filepath.Join(t.TempDir(), "data")
 	cmd := exec.Command(tapiocaBinary(t), "serve", "--addr", "127.0.0.1:0", "--data", data)
-	cmd.Env = append(os.Environ(), "TAPIOCA_BASE_URL=http://example.test")
+	cmd.Env = append(os.Environ(), "TAPIOCA_BASE_URL=http://example.test", "TAPIOCA_SSH_ADDR=127.0.0.1:0")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +74,7 @@ func TestBinaryServeAndShutdown(t *testing.T) {
 	}
 	defer cmd.Process.Kill()
 	sc := bufio.NewScanner(stdout)
-	var password, addr string
+	var password, addr, sshPort string
 	for sc.Scan() {
 		line := sc.Text()
 		if m := regexp.MustCompile(`with password: (\S+)`).FindStringSubmatch(line); m != nil {
@@ -82,12 +82,16 @@ func TestBinaryServeAndShutdown(t *testing.T) {
 		}
 		if m := regexp.MustCompile(`listening on (\S+)`).FindStringSubmatch(line); m != nil {
 			addr = m[1]
+		}
+		// Port 0 picked a port: the start-up line names it.
+		if m := regexp.MustCompile(`Git over SSH on 127\.0\.0\.1:(\d+) \(host key SHA256:\S+\)`).FindStringSubmatch(line); m != nil {
+			sshPort = m[1]
 			break
 		}
 	}
 	go io.Copy(io.Discard, stdout)
-	if password == "" || addr == "" {
-		t.Fatalf("no password (%q) or address (%q) printed", password, addr)
+	if password == "" || addr == "" || sshPort == "" {
+		t.Fatalf("no password (%q), address (%q) or SSH port (%q) printed", password, addr, sshPort)
 	}
 	if _, err := os.Stat(filepath.Join(data, "tapioca.db")); err != nil {
 		t.Errorf("no database: %v", err)
@@ -107,6 +111,9 @@ func TestBinaryServeAndShutdown(t *testing.T) {
 	repo := c.createRepo(map[string]any{"name": "x"})
 	if repo["clone_url"] != "http://example.test/admin/x.git" {
 		t.Errorf("clone_url %v", repo["clone_url"])
+	}
+	if want := "ssh://git@example.test:" + sshPort + "/admin/x.git"; repo["ssh_url"] != want {
+		t.Errorf("ssh_url %v, want %s", repo["ssh_url"], want)
 	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {

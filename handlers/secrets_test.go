@@ -1,16 +1,12 @@
 package handlers_test
 
 import (
-	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -69,27 +65,8 @@ func TestSecretsFromFiles(t *testing.T) {
 	if err := os.WriteFile(keyFile, []byte("file-api-secret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(tapiocaBinary(t), "serve", "--addr", "127.0.0.1:0", "--data", filepath.Join(dir, "data"),
+	base, cmd := serveBinary(t, "serve", "--addr", "127.0.0.1:0", "--ssh-addr", "", "--data", filepath.Join(dir, "data"),
 		"--admin-password-file", pwFile, "--api-secret-file", keyFile)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = io.Discard
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	sc := bufio.NewScanner(stdout)
-	addr := ""
-	for sc.Scan() {
-		if m := regexp.MustCompile(`listening on (\S+)`).FindStringSubmatch(sc.Text()); m != nil {
-			addr = m[1]
-			break
-		}
-	}
-	go io.Copy(io.Discard, stdout)
-	base := "http://" + addr
 	srv := &testServer{URL: base, AdminPW: "file-admin-password"}
 	srv.adminToken(t) // fails the test unless the file's password works
 	req, _ := http.NewRequest("GET", base+"/v1/api/jobs", nil)

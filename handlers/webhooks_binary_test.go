@@ -19,7 +19,14 @@ import (
 func startTapioca(t *testing.T, data string, extra ...string) (string, *exec.Cmd) {
 	t.Helper()
 	// The receivers listen on 127.0.0.1.
-	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", data, "--admin-password", testAdminPassword, "--outbound-allow-loopback"}, extra...)
+	return serveBinary(t, append([]string{"serve", "--addr", "127.0.0.1:0", "--ssh-addr", "", "--data", data,
+		"--admin-password", testAdminPassword, "--outbound-allow-loopback"}, extra...)...)
+}
+
+// serveBinary runs the built binary with args (a serve command) and
+// returns its base URL once it listens.
+func serveBinary(t *testing.T, args ...string) (string, *exec.Cmd) {
+	t.Helper()
 	cmd := exec.Command(tapiocaBinary(t), args...)
 	cmd.Env = os.Environ()
 	stdout, err := cmd.StdoutPipe()

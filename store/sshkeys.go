@@ -2,8 +2,12 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // ErrKeyInUse is returned when a public key is already on some account.
@@ -27,7 +31,7 @@ func (s *Store) AddSSHKey(ctx context.Context, k SSHKey) (*SSHKey, error) {
 	res, err := s.w.ExecContext(ctx, `INSERT INTO ssh_keys(user_id, title, key_type, public_key, fingerprint, created_at)
 		VALUES (?, ?, ?, ?, ?, ?)`, k.UserID, k.Title, k.KeyType, k.PublicKey, k.Fingerprint, k.CreatedAt)
 	if err != nil {
-		if isUnique(err) {
+		if keyInUse(err) {
 			return nil, ErrKeyInUse
 		}
 		return nil, fmt.Errorf("add ssh key: %w", err)
@@ -59,4 +63,26 @@ func (s *Store) ListSSHKeys(ctx context.Context, userID int64) ([]*SSHKey, error
 // DeleteSSHKey removes one of user's keys; ErrNotFound if it is not theirs.
 func (s *Store) DeleteSSHKey(ctx context.Context, userID, id int64) error {
 	return s.execOne(ctx, "delete ssh key", `DELETE FROM ssh_keys WHERE id = ? AND user_id = ?`, id, userID)
+}
+
+// SSHKeyByFingerprint finds the user key with a SHA-256 fingerprint
+// ("SHA256:..."), for the SSH server's authentication.
+func (s *Store) SSHKeyByFingerprint(ctx context.Context, fingerprint string) (*SSHKey, error) {
+	k := &SSHKey{}
+	err := s.r.QueryRowContext(ctx, `SELECT id, user_id, title, key_type, public_key, fingerprint, created_at
+		FROM ssh_keys WHERE fingerprint = ?`, fingerprint).
+		Scan(&k.ID, &k.UserID, &k.Title, &k.KeyType, &k.PublicKey, &k.Fingerprint, &k.CreatedAt)
+	if err != nil {
+		return nil, notFound(err, "ssh key")
+	}
+	k.CreatedAt = k.CreatedAt.UTC()
+	return k, nil
+}
+
+// keyInUse reports whether an insert failed because the key's fingerprint
+// is taken: by a key of the same kind (UNIQUE) or of the other kind (the
+// triggers of migration 0013, which make a key one identity).
+func keyInUse(err error) bool {
+	var se *sqlite.Error
+	return isUnique(err) || errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_TRIGGER
 }

@@ -333,7 +333,7 @@ func seedIssues(ctx context.Context, st *store.Store, repoID, authorID int64, n 
 // start runs the server on the data directory and returns its stop
 // function, which interrupts it and waits for a graceful exit.
 func (b *bench) start(ctx context.Context) (func(), error) {
-	cmd := exec.CommandContext(ctx, b.bin, "serve", "--addr", "127.0.0.1:0", "--data", b.data,
+	cmd := exec.CommandContext(ctx, b.bin, "serve", "--addr", "127.0.0.1:0", "--ssh-addr", "", "--data", b.data,
 		"--admin-password", "bench-admin-password", "--rate-limit-auth", "1000000000", "--rate-limit-anon", "1000000000",
 		"--max-repos", "1000", "--log-level", "error")
 	stdout, err := cmd.StdoutPipe()

@@ -296,7 +296,7 @@ func startTapioca(ctx context.Context, bin, data string) (*tapioca, error) {
 	addr := ln.Addr().String()
 	ln.Close()
 	base := "http://" + addr
-	cmd := exec.CommandContext(ctx, bin, "serve", "--addr", addr, "--data", data, "--base-url", base,
+	cmd := exec.CommandContext(ctx, bin, "serve", "--addr", addr, "--ssh-addr", "", "--data", data, "--base-url", base,
 		"--admin-password", "bench-password", "--rate-limit-auth", "1000000", "--log-level", "warn")
 	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
 	if err := cmd.Start(); err != nil {

@@ -145,7 +145,7 @@ func run(events int, delay time.Duration, requests, concurrency int) error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "serve", "--addr", "127.0.0.1:0", "--data", filepath.Join(work, "data"),
+	cmd := exec.CommandContext(ctx, bin, "serve", "--addr", "127.0.0.1:0", "--ssh-addr", "", "--data", filepath.Join(work, "data"),
 		"--admin-password", "bench-password", "--rate-limit-auth", "100000000", "--log-level", "error")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

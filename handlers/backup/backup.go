@@ -33,6 +33,8 @@ import (
 //
 //	manifest.json        what is inside (Manifest)
 //	tapioca.db           the database, copied with VACUUM INTO
+//	secret.key           the key of the secrets sealed in the database
+//	ssh_host_ed25519_key the SSH server's host key
 //	repos/<id>.git/...   every repository the database copy knows
 //
 // The database is copied first, in one transaction, so the archive holds
@@ -106,6 +108,11 @@ func Backup(ctx context.Context, o Options) (*Manifest, error) {
 	// it a restored forge could not sign its webhooks.
 	if err := copyFile(filepath.Join(o.DataDir, keyFile), filepath.Join(staging, keyFile), 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("copy secret key: %w", err)
+	}
+	// The SSH host key is what clients pinned: a restored forge that made
+	// a new one would greet every client with a host key warning.
+	if err := copyFile(filepath.Join(o.DataDir, hostKeyFile), filepath.Join(staging, hostKeyFile), 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("copy ssh host key: %w", err)
 	}
 	m := &Manifest{Format: BackupFormat, TapiocaVersion: o.Version, CreatedAt: time.Now().UTC().Truncate(time.Second)}
 	if m.DatabaseSHA256, err = fileSHA256(snapshot); err != nil {
@@ -379,8 +386,12 @@ func addToArchive(tw *tar.Writer, p, name string, d fs.DirEntry) error {
 	return err
 }
 
-// keyFile is the data directory's secret key (core.KeyFile).
-const keyFile = "secret.key"
+// keyFile is the data directory's secret key (core.KeyFile), hostKeyFile
+// its SSH host key (sshd.HostKeyFile).
+const (
+	keyFile     = "secret.key"
+	hostKeyFile = "ssh_host_ed25519_key"
+)
 
 // RestoreOptions says which archive to restore where.
 type RestoreOptions struct {
@@ -516,7 +527,7 @@ func unpack(archive, dir string) (*Manifest, error) {
 }
 
 func validBackupPath(name string) bool {
-	if name == "manifest.json" || name == "tapioca.db" || name == "repos" || name == keyFile {
+	if name == "manifest.json" || name == "tapioca.db" || name == "repos" || name == keyFile || name == hostKeyFile {
 		return true
 	}
 	rest, ok := strings.CutPrefix(name, "repos/")

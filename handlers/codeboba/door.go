@@ -11,10 +11,10 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"tapioca/handlers/core"
 	"tapioca/handlers/core/accounts"
+	"tapioca/handlers/core/deploykeys"
 	"tapioca/handlers/core/issues"
 	"tapioca/handlers/core/orgs"
 	"tapioca/handlers/core/pulls"
@@ -33,16 +33,22 @@ type Services struct {
 	Pulls    *pulls.Service
 	Vouches  *vouches.Service
 	Webhooks *webhooks.Service
+
+	DeployKeys *deploykeys.Service
 }
 
 // Door is the CodeBoba API.
 type Door struct {
 	Services
-	env     *core.Env
-	log     *slog.Logger
-	limiter *httpx.RateLimiter
-	mux     *http.ServeMux
-	routes  []Route
+	env    *core.Env
+	log    *slog.Logger
+	gate   *httpx.Gate
+	mux    *http.ServeMux
+	routes []Route
+	// Others are the path prefixes under /api/ that belong to other
+	// dialects (each with its own gate and error shape), e.g.
+	// "/api/repos/"; set before serving.
+	Others []string
 }
 
 // Route is one API endpoint as registered.
@@ -58,9 +64,10 @@ type Route struct {
 // Routes lists the API's endpoints in registration order.
 func (d *Door) Routes() []Route { return d.routes }
 
-// New returns the API door.
-func New(env *core.Env, s Services) *Door {
-	return &Door{Services: s, env: env, log: env.Log, limiter: httpx.NewRateLimiter(time.Hour)}
+// New returns the API door; gate authenticates and rate-limits its
+// requests (shared with the other token dialects).
+func New(env *core.Env, s Services, gate *httpx.Gate) *Door {
+	return &Door{Services: s, env: env, log: env.Log, gate: gate}
 }
 
 // Prefix is where the API lives.
@@ -77,6 +84,7 @@ func (d *Door) Register(mux *http.ServeMux) {
 	d.routesVouches()
 	d.routesPulls()
 	d.routesWebhooks()
+	d.routesDeployKeys()
 }
 
 // RegisterFallback adds the API's catch-all, which gives JSON 404s and
@@ -146,47 +154,39 @@ func actor(r *http.Request) core.Actor {
 	return core.Anonymous
 }
 
-// Middleware authenticates API requests, applies the rate limit and the
-// body limit, and sets X-RateLimit-* on every API response. Other paths
-// pass through untouched.
+// Middleware authenticates requests to the API, applies the rate limit
+// and the body limit, and sets X-RateLimit-* on every answer. Other paths
+// (and the other dialects under /api/, which pass their own gate) pass
+// through untouched.
 func (d *Door) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.HasPrefix(r.URL.Path, Prefix) {
+		if !d.mine(r.URL.Path) {
 			next.ServeHTTP(w, r)
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, httpx.MaxJSONBody)
-		a := core.Anonymous
-		var authErr error
-		if tok, sent := httpx.BearerToken(r); sent {
-			a, authErr = d.Accounts.Authenticate(r.Context(), tok)
-		}
-		authLimit, anonLimit := d.env.RateLimits()
-		key, limit := "ip:"+httpx.ClientIP(r), anonLimit
-		if a.User != nil {
-			key, limit = "user:"+strconv.FormatInt(a.User.ID, 10), authLimit
-		}
-		ok, remaining, reset := d.limiter.Take(key, limit)
-		h := w.Header()
-		h.Set("X-RateLimit-Limit", strconv.Itoa(limit))
-		h.Set("X-RateLimit-Remaining", strconv.Itoa(remaining))
-		h.Set("X-RateLimit-Reset", strconv.FormatInt(reset.Unix(), 10))
-		if !ok {
-			h.Set("Retry-After", strconv.Itoa(int(time.Until(reset).Seconds())+1))
-			d.writeError(w, r, &core.Error{Kind: core.ErrRateLimited,
-				Msg: "Rate limit exceeded. Retry after " + reset.UTC().Format(time.RFC3339) + "."})
+		a, err := d.gate.Check(w, r)
+		if err != nil {
+			d.writeError(w, r, err)
 			return
-		}
-		if authErr != nil {
-			d.writeError(w, r, authErr)
-			return
-		}
-		if a.User != nil {
-			httpx.SetUser(r.Context(), a.User.Username)
 		}
 		ctx := context.WithValue(r.Context(), actorKey{}, a)
 		next.ServeHTTP(&noRedirects{ResponseWriter: w, d: d, r: r}, r.WithContext(ctx))
 	})
+}
+
+// mine reports whether path is the API's: /api/v1, and anything else
+// under /api/ that no other dialect claims (answered by the fallback).
+func (d *Door) mine(path string) bool {
+	if !strings.HasPrefix(path, Prefix) {
+		return false
+	}
+	for _, p := range d.Others {
+		if path == strings.TrimSuffix(p, "/") || strings.HasPrefix(path, p) {
+			return false
+		}
+	}
+	return true
 }
 
 // noRedirects turns the mux's own redirects (to a cleaned path such as

@@ -47,14 +47,27 @@ func (e *Env) CheckRepo(ctx context.Context, a Actor, repo *store.Repo, need sto
 // GitAccess decides a git fetch (push false) or push over any transport.
 // The errors tell the door what to answer: ErrNoIdentity for an
 // anonymous caller who lacks access, whether the repository is private
-// or missing (so its existence does not leak; git then prompts);
-// ErrHidden for a signed-in caller who cannot read it; a refusal naming
+// or missing (so its existence does not leak; git then prompts); a
+// not-found "Repository not found" for a signed-in caller who cannot read
+// it; a refusal naming
 // the repository for a reader who pushes; a scope refusal for a token
-// that does not cover git.
+// that does not cover git. A deploy key reads its own repository only,
+// and pushes to it only if it is writable.
 func (e *Env) GitAccess(ctx context.Context, a Actor, owner, name string, push bool) (*store.Repo, error) {
 	repo, err := e.Store.RepoByName(ctx, owner, name)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
+	}
+	if k := a.DeployKey; k != nil {
+		// A deploy key reaches its repository (by id: it follows renames
+		// and transfers) and nothing else, whatever is public.
+		switch {
+		case repo == nil || repo.ID != k.RepoID:
+			return nil, NotFound("Repository not found")
+		case push && k.ReadOnly:
+			return nil, Forbidden("The deploy key %q is read-only: it cannot push to %s", k.Title, repo.FullName())
+		}
+		return repo, nil
 	}
 	perm := store.PermNone
 	if repo != nil {

@@ -1,6 +1,7 @@
 package core_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -118,26 +119,38 @@ func TestGitAccess(t *testing.T) {
 	if _, _, err := f.Repos.SetCollaborator(ctx, owner, "gowner", "code", "greader", core.Some("read")); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := f.Repos.Create(ctx, owner, "", repos.Creation{Name: "open"}); err != nil {
+		t.Fatal(err)
+	}
 	readScoped := core.Actor{User: owner.User, Token: &store.Token{Scopes: []string{store.ScopeRead}}}
 	repoScoped := core.Actor{User: owner.User, Token: &store.Token{Scopes: []string{store.ScopeRepo}}}
+	readKey := core.Actor{DeployKey: &store.DeployKey{RepoID: repo.ID, Title: "ci", ReadOnly: true}}
+	writeKey := core.Actor{DeployKey: &store.DeployKey{RepoID: repo.ID, Title: "release"}}
 	cases := []struct {
 		name  string
 		actor core.Actor
 		push  bool
-		kind  error // nil = allowed
+		kind  error  // nil = allowed
+		repo  string // "" = the private repository
 	}{
-		{"anonymous fetch of a private repo is asked to sign in", core.Anonymous, false, core.ErrUnauthorized},
-		{"stranger fetch is not found", stranger, false, core.ErrNotFound},
-		{"reader fetches", reader, false, nil},
-		{"reader push is refused", reader, true, core.ErrForbidden},
-		{"owner pushes", owner, true, nil},
-		{"read-scoped token push is refused", readScoped, true, core.ErrForbidden},
-		{"read-scoped token fetches (read covers every read)", readScoped, false, nil},
-		{"repo-scoped token pushes", repoScoped, true, nil},
+		{"read-only deploy key fetches its repository", readKey, false, nil, ""},
+		{"read-only deploy key push is refused", readKey, true, core.ErrForbidden, ""},
+		{"writable deploy key pushes", writeKey, true, nil, ""},
+		{"deploy key does not reach another repository, even public", readKey, false, core.ErrNotFound, "open"},
+		{"deploy key on a missing repository is not found", writeKey, false, core.ErrNotFound, "missing"},
+		{"anonymous fetch of a private repo is asked to sign in", core.Anonymous, false, core.ErrUnauthorized, ""},
+		{"stranger fetch is not found", stranger, false, core.ErrNotFound, ""},
+		{"reader fetches", reader, false, nil, ""},
+		{"reader push is refused", reader, true, core.ErrForbidden, ""},
+		{"owner pushes", owner, true, nil, ""},
+		{"read-scoped token push is refused", readScoped, true, core.ErrForbidden, ""},
+		{"read-scoped token fetches (read covers every read)", readScoped, false, nil, ""},
+		{"repo-scoped token pushes", repoScoped, true, nil, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := f.Env.GitAccess(ctx, c.actor, "gowner", repo.Name, c.push)
+			name := cmp.Or(c.repo, repo.Name)
+			got, err := f.Env.GitAccess(ctx, c.actor, "gowner", name, c.push)
 			switch {
 			case c.kind == nil && err != nil:
 				t.Fatalf("refused: %v", err)

@@ -7,9 +7,14 @@ import (
 // Actor is who an operation acts for. User is nil for anonymous callers;
 // Token is the credential used, nil for a dashboard session (which acts
 // with the account's full rights) and for anonymous callers.
+//
+// DeployKey is set, and User nil, for a client holding a repository's
+// deploy key over SSH: it is no account, so every rule but GitAccess
+// treats it as anonymous; GitAccess lets it reach its one repository.
 type Actor struct {
-	User  *store.User
-	Token *store.Token
+	User      *store.User
+	Token     *store.Token
+	DeployKey *store.DeployKey
 }
 
 // Anonymous is the actor of a request without credentials.

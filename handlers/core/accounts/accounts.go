@@ -1,6 +1,7 @@
 // Package accounts is the forge core's account service: registration,
 // sign-in with a password, API tokens (issuing, scoping, revoking and
-// resolving them to an actor), profiles and SSH keys.
+// resolving them to an actor), profiles and SSH keys (and resolving a
+// key, a user's or a deploy key, to an actor).
 package accounts
 
 import (
@@ -436,29 +437,76 @@ func (s *Service) AddSSHKey(ctx context.Context, a core.Actor, title, text strin
 	} else {
 		core.CheckLine(v, "name", title)
 	}
-	var pub ssh.PublicKey
-	if text == "" {
-		v.Add("public_key", "can't be blank")
-	} else {
-		var rest []byte
-		pub, _, _, rest, err = ssh.ParseAuthorizedKey([]byte(text))
-		if err != nil || len(strings.TrimSpace(string(rest))) > 0 {
-			v.Add("public_key", "is invalid: not an OpenSSH public key")
-		}
-	}
+	pub := CheckPublicKey(v, "public_key", text)
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
 	k, err := s.env.Store.AddSSHKey(ctx, store.SSHKey{
-		// Stored as "<type> <base64>": the comment and any options are the
-		// client's, and the seed's response shows the key without them.
-		UserID: u.ID, Title: title, KeyType: pub.Type(), PublicKey: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pub))),
+		UserID: u.ID, Title: title, KeyType: pub.Type(), PublicKey: AuthorizedKey(pub),
 		Fingerprint: ssh.FingerprintSHA256(pub),
 	})
 	if errors.Is(err, store.ErrKeyInUse) {
 		return nil, core.Invalid("public_key", "has already been taken")
 	}
 	return k, err
+}
+
+// CheckPublicKey parses text, one OpenSSH public key line, for field of
+// v: the key, or nil with the problem added to v.
+func CheckPublicKey(v core.Validation, field, text string) ssh.PublicKey {
+	if text == "" {
+		v.Add(field, "can't be blank")
+		return nil
+	}
+	pub, _, _, rest, err := ssh.ParseAuthorizedKey([]byte(text))
+	if err != nil || len(strings.TrimSpace(string(rest))) > 0 {
+		v.Add(field, "is invalid: not an OpenSSH public key")
+		return nil
+	}
+	if _, ok := pub.(*ssh.Certificate); ok {
+		// The SSH server identifies clients by their key, not by
+		// certificates (no certificate authority to trust).
+		v.Add(field, "is a certificate: give the public key itself")
+		return nil
+	}
+	return pub
+}
+
+// AuthorizedKey is how a key is stored and shown: "<type> <base64>". The
+// comment and any options are the client's, and the seed's response
+// shows the key without them.
+func AuthorizedKey(pub ssh.PublicKey) string {
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pub)))
+}
+
+// AuthenticateKey resolves the SHA-256 fingerprint of a public key that a
+// client proved it holds (over SSH) to the actor it acts as: the
+// account whose key it is, with the account's full rights (keys have no
+// scopes), or the deploy key itself. ErrBadCredentials for a key nobody
+// registered, ErrDisabled for a disabled account's key.
+func (s *Service) AuthenticateKey(ctx context.Context, fingerprint string) (core.Actor, error) {
+	k, err := s.env.Store.SSHKeyByFingerprint(ctx, fingerprint)
+	if errors.Is(err, store.ErrNotFound) {
+		dk, err := s.env.Store.DeployKeyByFingerprint(ctx, fingerprint)
+		if errors.Is(err, store.ErrNotFound) {
+			return core.Anonymous, core.ErrBadCredentials
+		}
+		if err != nil {
+			return core.Anonymous, err
+		}
+		return core.Actor{DeployKey: dk}, nil
+	}
+	if err != nil {
+		return core.Anonymous, err
+	}
+	u, err := s.env.Store.UserByID(ctx, k.UserID)
+	if err != nil {
+		return core.Anonymous, err
+	}
+	if u.Disabled {
+		return core.Anonymous, core.ErrDisabled
+	}
+	return core.AsUser(u), nil
 }
 
 // DeleteSSHKey removes one of the actor's keys.

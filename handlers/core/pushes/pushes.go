@@ -113,11 +113,39 @@ func (s *Service) Record(ctx context.Context, repo *store.Repo, pusher *store.Us
 	}
 	if err := s.env.Store.RepoPushed(ctx, repo.ID, time.Now(), size); err != nil {
 		s.env.Log.WarnContext(ctx, "record push", "repo", repo.ID, "err", err)
-	} else if fresh, err := s.env.Store.RepoByID(ctx, repo.ID); err == nil {
-		repo = fresh // payloads show this push's pushed_at and size
+	}
+	s.followHEAD(ctx, repo)
+	if fresh, err := s.env.Store.RepoByID(ctx, repo.ID); err == nil {
+		repo = fresh // payloads show this push's pushed_at, size and default branch
 	}
 	s.events.Push(ctx, repo, pusher, updates)
 	s.pulls.Sync(ctx, repo, pusher, updates)
+}
+
+// followHEAD makes the repository's default branch the one HEAD names
+// when the recorded one does not exist: the first push of branches into an
+// empty repository points HEAD at one it created (gitserver picks it, as
+// GitHub makes the first branch pushed the default). It also repairs the
+// record after a crash between the push and this step.
+func (s *Service) followHEAD(ctx context.Context, repo *store.Repo) {
+	path := s.env.RepoPath(repo.ID)
+	head, err := s.env.Git.HEAD(ctx, path)
+	if err != nil || head == "" || head == repo.DefaultBranch {
+		return
+	}
+	tips, err := s.env.BranchTips(ctx, repo)
+	if err != nil {
+		return
+	}
+	if _, ok := tips[repo.DefaultBranch]; ok {
+		return // the recorded default branch exists: HEAD is not the one to follow
+	}
+	if _, ok := tips[head]; !ok {
+		return
+	}
+	if _, err := s.env.Store.UpdateRepo(ctx, repo.ID, store.RepoUpdate{DefaultBranch: &head}); err != nil {
+		s.env.Log.WarnContext(ctx, "follow HEAD to the first branch pushed", "repo", repo.ID, "err", err)
+	}
 }
 
 // Refs live on disk and events in SQLite, so no transaction covers a push:
