@@ -354,7 +354,7 @@ func (a *App) mount() http.Handler {
 	ops.New(a.env, a.cfg.APISecret, s.Jobs, s.Polls).Register(mux)
 	dashboard.New(a.env, dashboard.Config{Version: a.cfg.Version, Commit: a.cfg.Commit, DataDir: a.cfg.DataDir,
 		OpsAPI: a.cfg.APISecret != "", RateLimitAuth: a.cfg.RateLimitAuth, RateLimitAnon: a.cfg.RateLimitAnon,
-		BaseURL: a.cfg.BaseURL, Server: serverConfig(a.cfg)}, dashboard.Services{Admin: s.Admin, Accounts: s.Accounts, Jobs: s.Jobs}).Register(mux)
+		BaseURL: a.cfg.BaseURL, Server: serverConfig(a.cfg, a.SSHAddr(), a.SSHHostKey())}, dashboard.Services{Admin: s.Admin, Accounts: s.Accounts, Jobs: s.Jobs}).Register(mux)
 	api.RegisterFallback(mux)
 	mux.HandleFunc("/", a.rootFallback)
 	git := githttp.New(a.env, s.Accounts, s.Pushes)

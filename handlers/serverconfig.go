@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"cmp"
+	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -12,11 +13,12 @@ import (
 	"tapioca/handlers/dashboard"
 )
 
-// serverConfig is what the dashboard's configuration page lists of cfg
-// (defaults applied): each value with the flag that sets it and whether
-// it is the default. The runtime settings the dashboard can override are
-// the dashboard's own to show.
-func serverConfig(cfg Config) []dashboard.ConfigSection {
+// serverConfig is what the dashboard's configuration page lists of the
+// process: cfg (defaults applied) and the SSH server it runs (sshAddr nil
+// when off), each value with the flag that sets it and whether it is the
+// default. The runtime settings the dashboard can override are the
+// dashboard's own to show.
+func serverConfig(cfg Config, sshAddr net.Addr, hostKey string) []dashboard.ConfigSection {
 	var def Config
 	def.defaults()
 	entry := func(name, flag, value, defValue, note string) dashboard.ConfigEntry {
@@ -43,6 +45,11 @@ func serverConfig(cfg Config) []dashboard.ConfigSection {
 	if cfg.OutboundAllowLoopback && !cfg.WebhookDenyLoopback {
 		loopback = "allowed"
 	}
+	ssh := []dashboard.ConfigEntry{{Name: "SSH server", Flag: "--ssh-addr", Value: "off", Note: "git over SSH with users' keys and deploy keys; an empty --ssh-addr turns it off."}}
+	if sshAddr != nil {
+		ssh[0].Value = "listening on " + sshAddr.String()
+		ssh = append(ssh, dashboard.ConfigEntry{Name: "Host key", Value: hostKey, Note: "SHA-256 fingerprint, kept in the data directory: what ssh asks users to trust."})
+	}
 	return []dashboard.ConfigSection{
 		{Title: "Server", Entries: []dashboard.ConfigEntry{
 			{Name: "Data directory", Flag: "--data", Value: dataDir, Note: "The database (tapioca.db) and the repositories."},
@@ -65,6 +72,7 @@ func serverConfig(cfg Config) []dashboard.ConfigSection {
 			entry("Attempts per delivery", "", itoa(cmp.Or(cfg.WebhookMaxAttempts, webhooks.DefaultMaxAttempts)), itoa(webhooks.DefaultMaxAttempts), ""),
 			entry("Deliveries in flight", "", itoa(cmp.Or(cfg.WebhookWorkers, webhooks.DefaultWorkers)), itoa(webhooks.DefaultWorkers), "Half of them at most to one hook."),
 		}},
+		{Title: "SSH", Entries: ssh},
 		{Title: "Mirrors", Entries: []dashboard.ConfigEntry{
 			entry("Upstream for watched repositories", "--github-url", cfg.GitHubURL, def.GitHubURL, "Where watched repositories are mirrored from."),
 		}},

@@ -18,7 +18,7 @@ func (d *Door) adminConfig(w http.ResponseWriter, r *http.Request, ar *adminReq)
 }
 
 // runtimeConfig is the values the Settings page may override, as they
-// are in effect now, and the SSH server the core serves clone URLs for.
+// are in effect now.
 func (d *Door) runtimeConfig() ConfigSection {
 	overridden := func(e ConfigEntry, key string) ConfigEntry {
 		if _, ok := d.env.Setting(key); ok {
@@ -37,16 +37,11 @@ func (d *Door) runtimeConfig() ConfigSection {
 	if _, ok := d.env.Setting(store.SettingBaseURL); ok {
 		baseNote = "Overrides --base-url " + d.cfg.BaseURL + "."
 	}
-	ssh := ConfigEntry{Name: "SSH server", Value: "off", Note: "git over SSH; clone URLs show ssh:// addresses when it is on."}
-	if d.env.Cfg.SSHPort != 0 {
-		ssh.Value = "on, port " + strconv.Itoa(d.env.Cfg.SSHPort)
-	}
 	return ConfigSection{Title: "In effect now", Lead: "Settings overrides first, else the command line's value.",
 		Entries: []ConfigEntry{
 			overridden(ConfigEntry{Name: "Base URL", Value: d.env.BaseURL(), Flag: "--base-url", Note: baseNote}, store.SettingBaseURL),
 			overridden(ConfigEntry{Name: "Registration", Value: reg, Note: "Who may create an account through the API."}, store.SettingRegistrationOpen),
 			overridden(ConfigEntry{Name: "API requests per hour, signed in", Value: strconv.Itoa(auth), Flag: "--rate-limit-auth"}, store.SettingRateLimitAuth),
 			overridden(ConfigEntry{Name: "API requests per hour, anonymous", Value: strconv.Itoa(anon), Flag: "--rate-limit-anon"}, store.SettingRateLimitAnon),
-			ssh,
 		}}
 }
