@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -23,6 +24,7 @@ import (
 	"tapioca/handlers"
 	"tapioca/handlers/backup"
 	"tapioca/handlers/core"
+	"tapioca/handlers/core/apps"
 	"tapioca/handlers/core/siteadmin"
 	"tapioca/handlers/sysservice"
 	"tapioca/store"
@@ -125,7 +127,7 @@ func checkServeFlags(cmd *cli.Command) error {
 			return fmt.Errorf("--%s must be a positive number of bytes, not %d", name, cmd.Int64(name))
 		}
 	}
-	for _, name := range []string{"webhook-timeout", "webhook-retry-base"} {
+	for _, name := range []string{"webhook-timeout", "webhook-retry-base", "app-delivery-timeout", "app-delivery-retry-base", "mirror-interval"} {
 		if cmd.IsSet(name) && cmd.Duration(name) <= 0 {
 			return fmt.Errorf("--%s must be a positive duration, not %s", name, cmd.Duration(name))
 		}
@@ -165,6 +167,9 @@ func serveFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "webhook-deny-loopback", Usage: "refuse loopback and link-local destinations even with --outbound-allow-loopback", Sources: env("webhook-deny-loopback")},
 		&cli.DurationFlag{Name: "webhook-timeout", Value: 10 * time.Second, Usage: "time limit of one webhook delivery attempt", Sources: env("webhook-timeout")},
 		&cli.DurationFlag{Name: "webhook-retry-base", Value: time.Minute, Usage: "delay before the first webhook retry; each next one is 3× longer", Sources: env("webhook-retry-base")},
+		&cli.DurationFlag{Name: "app-delivery-timeout", Value: 10 * time.Second, Usage: "time limit of one delivery attempt to an app (watched repositories)", Sources: env("app-delivery-timeout")},
+		&cli.DurationFlag{Name: "app-delivery-retry-base", Value: 30 * time.Second, Usage: "delay before an app delivery's first retry; each next one is 2× longer", Sources: env("app-delivery-retry-base")},
+		&cli.DurationFlag{Name: "mirror-interval", Value: 5 * time.Minute, Usage: "time between scheduled syncs of a watched repository's mirror", Sources: env("mirror-interval")},
 		&cli.IntFlag{Name: "max-conns-per-ip", Value: 256, Usage: "concurrent connections one client address may hold open", Sources: env("max-conns-per-ip")},
 		// A test hook: the crash-recovery tests make the built binary kill
 		// itself at a named step. Hidden from help; never set in real use.
@@ -266,6 +271,9 @@ func runServe(ctx context.Context, cmd *cli.Command) error {
 	cfg.MaxConnsPerAddr = cmd.Int("max-conns-per-ip")
 	cfg.WebhookTimeout = cmd.Duration("webhook-timeout")
 	cfg.WebhookRetryBase = cmd.Duration("webhook-retry-base")
+	cfg.DeliveryTimeout = cmd.Duration("app-delivery-timeout")
+	cfg.DeliveryRetryBase = cmd.Duration("app-delivery-retry-base")
+	cfg.MirrorInterval = cmd.Duration("mirror-interval")
 	// Listen first: without --base-url the external URL is this
 	// listener's, so the dashboard address printed below is one that works
 	// (double-click, or --addr alone).
@@ -368,6 +376,7 @@ func adminCommand() *cli.Command {
 				Action:   group,
 				Commands: []*cli.Command{adminVouchesGrant()},
 			},
+			adminAppCommand(),
 		},
 	}
 }
@@ -795,4 +804,145 @@ func restoreCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// adminAppCommand manages the apps of watched repositories offline, as
+// the dashboard's Apps page does: onboarding prints the docora_ token
+// once.
+func adminAppCommand() *cli.Command {
+	appFlag := &cli.StringFlag{Name: "app", Required: true, Usage: "app name or id"}
+	return &cli.Command{
+		Name:   "app",
+		Usage:  "manage apps of watched repositories (/api/repositories)",
+		Action: group,
+		Commands: []*cli.Command{
+			{
+				Name:  "create",
+				Usage: "onboard an app and print its token (shown once)",
+				Flags: []cli.Flag{dataFlag(),
+					&cli.StringFlag{Name: "name", Required: true},
+					&cli.StringFlag{Name: "url", Required: true, Usage: "delivery URL file changes are POSTed to"},
+					&cli.StringFlag{Name: "secret", Required: true, Usage: "signs deliveries (X-Docora-Signature), at least 8 characters"},
+					&cli.BoolFlag{Name: "outbound-allow-loopback", Usage: "allow a loopback or link-local delivery URL (the server needs the same flag to deliver there)"},
+				},
+				Action: withApps(func(ctx context.Context, cmd *cli.Command, svc *apps.Service) error {
+					app, token, err := svc.Create(ctx, apps.Operator(), apps.NewApp{Name: cmd.String("name"),
+						URL: cmd.String("url"), Secret: cmd.String("secret")})
+					if err != nil {
+						return cliError(err)
+					}
+					fmt.Printf("Created app %s (id %d)\n", app.Name, app.ID)
+					fmt.Printf("Token: %s\n", token)
+					fmt.Println("This token is shown only once.")
+					return nil
+				}),
+			},
+			{
+				Name:  "list",
+				Usage: "list apps with their deliveries",
+				Flags: []cli.Flag{dataFlag()},
+				Action: withApps(func(ctx context.Context, cmd *cli.Command, svc *apps.Service) error {
+					list, err := svc.List(ctx, apps.Operator())
+					if err != nil {
+						return err
+					}
+					if len(list) == 0 {
+						fmt.Println("No apps.")
+						return nil
+					}
+					fmt.Printf("%-4s  %-20s  %-8s  %7s  %9s  %7s  %-12s  %s\n", "ID", "NAME", "STATE", "WATCHED", "DELIVERED", "PENDING", "TOKEN", "URL")
+					for _, a := range list {
+						state := "enabled"
+						if a.Disabled {
+							state = "disabled"
+						}
+						fmt.Printf("%-4d  %-20s  %-8s  %7d  %9d  %7d  %-12s  %s\n", a.ID, a.Name, state, a.Watched, a.Delivered, a.Pending, a.TokenHint+"…", a.URL)
+					}
+					return nil
+				}),
+			},
+			{
+				Name:  "rotate-token",
+				Usage: "give an app a new token (shown once); the old one stops working",
+				Flags: []cli.Flag{dataFlag(), appFlag},
+				Action: withApps(func(ctx context.Context, cmd *cli.Command, svc *apps.Service) error {
+					app, err := svc.App(ctx, apps.Operator(), cmd.String("app"))
+					if err != nil {
+						return cliError(err)
+					}
+					app, token, err := svc.RotateToken(ctx, apps.Operator(), app.ID)
+					if err != nil {
+						return err
+					}
+					fmt.Printf("New token of %s: %s\n", app.Name, token)
+					fmt.Println("This token is shown only once; the old one no longer works.")
+					return nil
+				}),
+			},
+			{
+				Name:  "disable",
+				Usage: "refuse an app's token and hold its deliveries (--enable undoes it)",
+				Flags: []cli.Flag{dataFlag(), appFlag, &cli.BoolFlag{Name: "enable", Usage: "enable the app again"}},
+				Action: withApps(func(ctx context.Context, cmd *cli.Command, svc *apps.Service) error {
+					app, err := svc.App(ctx, apps.Operator(), cmd.String("app"))
+					if err != nil {
+						return cliError(err)
+					}
+					if app, err = svc.SetDisabled(ctx, apps.Operator(), app.ID, !cmd.Bool("enable")); err != nil {
+						return err
+					}
+					fmt.Printf("%s is %s\n", app.Name, map[bool]string{true: "disabled", false: "enabled"}[app.Disabled])
+					return nil
+				}),
+			},
+			{
+				Name:  "delete",
+				Usage: "delete an app with the repositories it watches and their deliveries",
+				Flags: []cli.Flag{dataFlag(), appFlag},
+				Action: withApps(func(ctx context.Context, cmd *cli.Command, svc *apps.Service) error {
+					app, err := svc.App(ctx, apps.Operator(), cmd.String("app"))
+					if err != nil {
+						return cliError(err)
+					}
+					if err := svc.Delete(ctx, apps.Operator(), app.ID); err != nil {
+						return err
+					}
+					fmt.Printf("Deleted app %s\n", app.Name)
+					return nil
+				}),
+			},
+		},
+	}
+}
+
+// withApps runs an app command on the data directory's apps service.
+func withApps(f func(ctx context.Context, cmd *cli.Command, svc *apps.Service) error) cli.ActionFunc {
+	return func(ctx context.Context, cmd *cli.Command) error {
+		if err := noArgs(cmd); err != nil {
+			return err
+		}
+		svc, closeDB, err := handlers.OpenApps(ctx, cmd.String("data"), cmd.Bool("outbound-allow-loopback"), slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			return err
+		}
+		defer closeDB()
+		return f(ctx, cmd, svc)
+	}
+}
+
+// cliError words a core error for the terminal: each field's problems.
+func cliError(err error) error {
+	var ce *core.Error
+	if !errors.As(err, &ce) {
+		return err
+	}
+	if len(ce.Fields) == 0 {
+		return errors.New(ce.Msg)
+	}
+	var parts []string
+	for f, msgs := range ce.Fields {
+		parts = append(parts, "--"+f+" "+strings.Join(msgs, "; "))
+	}
+	sort.Strings(parts)
+	return errors.New(strings.Join(parts, "\n"))
 }

@@ -41,6 +41,10 @@
 //     InitialCommit and the ref API used by handlers.
 //   - maintain.go: Maintain (repack, pack refs); repack.go: the repack's
 //     plan, delta search and pack writer.
+//   - fetch.go: the client side, a mirror's sync from an upstream over
+//     smart HTTP protocol v2 (ls-refs, negotiated fetch) through the
+//     push's quarantine, limits and checks; treediff.go: the files that
+//     differ between two commits, streamed in path order.
 //   - Sub-packages: merge (three-way merges; merge/linediff is git's
 //     line diff, LGPL), diffstat (pull request statistics), archive (ZIP),
 //     browse (reading code: contents, trees, grep, log, compare),

@@ -6,10 +6,10 @@
 //
 // The layers:
 //
-//	doors:  codeboba  opencodehub  ops  dashboard  githttp  sshd   (wire formats; decide nothing)
-//	           \        |        |       |         |      /
+//	doors:  codeboba  opencodehub  ops  dashboard  githttp  sshd  docora  (wire formats; decide nothing)
+//	           \        |        |       |         |      |     /
 //	core:   core/{accounts,orgs,repos,issues,pulls,pushes,vouches,
-//	              webhooks,jobs,polls,siteadmin,deploykeys,events,payload}
+//	              webhooks,jobs,polls,mirrors,apps,siteadmin,deploykeys,events,payload}
 //	           \                       /
 //	        store (SQLite)        gitserver (git)
 //
@@ -34,10 +34,12 @@ import (
 	"tapioca/handlers/codeboba"
 	"tapioca/handlers/core"
 	"tapioca/handlers/core/accounts"
+	"tapioca/handlers/core/apps"
 	"tapioca/handlers/core/deploykeys"
 	"tapioca/handlers/core/events"
 	"tapioca/handlers/core/issues"
 	"tapioca/handlers/core/jobs"
+	"tapioca/handlers/core/mirrors"
 	"tapioca/handlers/core/orgs"
 	"tapioca/handlers/core/polls"
 	"tapioca/handlers/core/pulls"
@@ -48,6 +50,7 @@ import (
 	"tapioca/handlers/core/vouches"
 	"tapioca/handlers/core/webhooks"
 	"tapioca/handlers/dashboard"
+	"tapioca/handlers/docora"
 	"tapioca/handlers/githttp"
 	"tapioca/handlers/httpx"
 	"tapioca/handlers/opencodehub"
@@ -89,6 +92,12 @@ type Config struct {
 	MaxConnsPerAddr int           // concurrent connections from one client address (256)
 	BodyGrace       time.Duration // time a request body may take before its rate counts (60s)
 	BodyMinRate     int64         // bytes per second a request body must keep up after that (1024)
+
+	// Watched repositories (Docora); zero values take the defaults in
+	// parentheses.
+	DeliveryTimeout   time.Duration // one app delivery attempt (10s)
+	DeliveryRetryBase time.Duration // first retry of an app delivery, ×2 per failure (30s)
+	MirrorInterval    time.Duration // between scheduled syncs of a watched mirror (5m)
 
 	// SSHAddr is where git over SSH listens ("" = no SSH server; port 0
 	// picks a free port, which ssh_url then names).
@@ -181,6 +190,8 @@ type Services struct {
 	Events    *events.Emitter
 	Jobs      *jobs.Scheduler
 	Polls     *polls.Service
+	Mirrors   *mirrors.Engine
+	Apps      *apps.Service
 	Admin     *siteadmin.Service
 
 	// DeployKeys manages repositories' deploy keys (git over SSH).
@@ -259,7 +270,19 @@ func (a *App) build(ctx context.Context, st *store.Store) error {
 	s.Webhooks = webhooks.New(env, ev, policy)
 	s.Deliverer, s.Events = deliverer, ev
 	s.Jobs = jobs.New(env)
-	s.Polls = polls.New(env)
+	// Upstreams are reached through the guarded client too: loopback and
+	// link-local only with --outbound-allow-loopback. The webhook network
+	// list is for receivers, not for upstream hosts.
+	upstreams := outbound.Client(core.NetPolicy{AllowLoopback: cfg.OutboundAllowLoopback}, time.Minute, 4)
+	s.Mirrors = mirrors.New(env, upstreamFetcher{git: git, client: upstreams}, mirrors.Config{Interval: cfg.MirrorInterval})
+	s.Polls = polls.New(env, s.Mirrors)
+	appTimeout := cmp.Or(cfg.DeliveryTimeout, apps.DefaultTimeout)
+	if s.Apps, err = apps.New(env, s.Mirrors, outbound.NewSender(policy, appTimeout, apps.DefaultWorkers, 4<<10), apps.Config{
+		GitHubURL: cfg.GitHubURL, Policy: policy, Timeout: appTimeout, RetryBase: cfg.DeliveryRetryBase,
+		UserAgent: "Tapioca-Docora/" + cfg.Version,
+	}); err != nil {
+		return err
+	}
 	s.Admin = siteadmin.New(env, s.Accounts, s.Orgs, s.Repos, s.Webhooks, s.Jobs)
 	s.DeployKeys = deploykeys.New(env)
 	if a.sshLn != nil {
@@ -283,6 +306,13 @@ func (a *App) build(ctx context.Context, st *store.Store) error {
 	if err := deliverer.Resume(ctx); err != nil {
 		return fmt.Errorf("resume webhook deliveries: %w", err)
 	}
+	s.Mirrors.EmptyTrash()
+	if err := s.Mirrors.Recover(ctx); err != nil {
+		return fmt.Errorf("recover mirror syncs: %w", err)
+	}
+	if err := s.Apps.Resume(ctx); err != nil {
+		return fmt.Errorf("resume app deliveries: %w", err)
+	}
 	if err := a.addJobs(ctx); err != nil {
 		return err
 	}
@@ -291,7 +321,7 @@ func (a *App) build(ctx context.Context, st *store.Store) error {
 	if err := s.Pushes.Recover(ctx); err != nil {
 		return err
 	}
-	a.workers = append(a.workers, deliverer.Run, s.Jobs.Loop, s.Polls.Worker)
+	a.workers = append(a.workers, deliverer.Run, s.Jobs.Loop, s.Polls.Worker, s.Mirrors.Worker, s.Apps.Planner, s.Apps.Deliverer)
 	a.handler = a.mount()
 	return nil
 }
@@ -325,6 +355,16 @@ func (a *App) addJobs(ctx context.Context) error {
 			},
 		},
 		{
+			Name: "mirror-poll", Stack: "mirrors", Interval: time.Minute,
+			Description: "Syncs the mirrors of watched repositories whose time has come (interval, jitter, backoff after errors)",
+			Run:         s.Mirrors.SyncDue,
+		},
+		{
+			Name: "app-delivery-cleanup", Stack: "apps", Interval: 24 * time.Hour,
+			Description: "Deletes delivered app deliveries older than a week from the history",
+			Run:         s.Apps.Prune,
+		},
+		{
 			Name: "repository-maintenance", Stack: "repositories", Interval: 24 * time.Hour,
 			Description: "Repacks every repository's loose objects and small packs",
 			Run:         s.Repos.MaintainAll,
@@ -350,11 +390,16 @@ func (a *App) mount() http.Handler {
 	api.Register(mux)
 	a.api = api
 	opencodehub.New(a.env, gate, s.Repos, s.Pulls).Register(mux)
-	api.Others = []string{opencodehub.Prefix + "/"}
+	// /api/repositories has its own tokens (docora_): the API's
+	// authentication and rate limits do not apply to it.
+	api.Others = []string{opencodehub.Prefix + "/", docora.Prefix + "/"}
 	ops.New(a.env, a.cfg.APISecret, s.Jobs, s.Polls).Register(mux)
 	dashboard.New(a.env, dashboard.Config{Version: a.cfg.Version, Commit: a.cfg.Commit, DataDir: a.cfg.DataDir,
 		OpsAPI: a.cfg.APISecret != "", RateLimitAuth: a.cfg.RateLimitAuth, RateLimitAnon: a.cfg.RateLimitAnon,
-		BaseURL: a.cfg.BaseURL, Server: serverConfig(a.cfg, a.SSHAddr(), a.SSHHostKey())}, dashboard.Services{Admin: s.Admin, Accounts: s.Accounts, Jobs: s.Jobs}).Register(mux)
+		BaseURL: a.cfg.BaseURL, Server: serverConfig(a.cfg, a.SSHAddr(), a.SSHHostKey())}, dashboard.Services{Admin: s.Admin, Accounts: s.Accounts, Jobs: s.Jobs,
+		Apps: s.Apps, Mirrors: s.Mirrors}).Register(mux)
+	// /api/repositories is under /api/: before the API's catch-all.
+	docora.New(a.env, s.Apps).Register(mux)
 	api.RegisterFallback(mux)
 	mux.HandleFunc("/", a.rootFallback)
 	git := githttp.New(a.env, s.Accounts, s.Pushes)

@@ -4,6 +4,7 @@ import (
 	"net"
 	"slices"
 	"testing"
+	"time"
 )
 
 type fakeAddr string
@@ -85,6 +86,8 @@ func TestServerConfigDefaults(t *testing.T) {
 		{"ops API on", Config{APISecret: "s"}, "Operations API", false},
 		{"upstream unset", Config{}, "Upstream for watched repositories", true},
 		{"upstream set", Config{GitHubURL: "https://git.example"}, "Upstream for watched repositories", false},
+		{"mirror interval unset", Config{}, "Time between mirror syncs", true},
+		{"mirror interval set", Config{MirrorInterval: time.Minute}, "Time between mirror syncs", false},
 	} {
 		if got := isDefault(tc.cfg, tc.entry); got != tc.want {
 			t.Errorf("%s: %s default = %v, want %v", tc.name, tc.entry, got, tc.want)

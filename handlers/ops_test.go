@@ -318,7 +318,7 @@ func TestOpsPollLocal(t *testing.T) {
 
 // TestOpsPollUpstream polls this server under another host name
 // (localhost instead of 127.0.0.1), so the target is upstream: fetched
-// with go-git over HTTP into the mirror area.
+// by the mirror engine over HTTP into the mirror area.
 func TestOpsPollUpstream(t *testing.T) {
 	t.Parallel()
 	srv := opsServer(t)

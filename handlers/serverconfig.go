@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"tapioca/handlers/core/apps"
+	"tapioca/handlers/core/mirrors"
 	"tapioca/handlers/core/text"
 	"tapioca/handlers/core/webhooks"
 	"tapioca/handlers/dashboard"
@@ -73,8 +75,11 @@ func serverConfig(cfg Config, sshAddr net.Addr, hostKey string) []dashboard.Conf
 			entry("Deliveries in flight", "", itoa(cmp.Or(cfg.WebhookWorkers, webhooks.DefaultWorkers)), itoa(webhooks.DefaultWorkers), "Half of them at most to one hook."),
 		}},
 		{Title: "SSH", Entries: ssh},
-		{Title: "Mirrors", Entries: []dashboard.ConfigEntry{
+		{Title: "Mirrors and apps", Lead: "Watched repositories: their mirrors and the deliveries to the apps that watch them.", Entries: []dashboard.ConfigEntry{
 			entry("Upstream for watched repositories", "--github-url", cfg.GitHubURL, def.GitHubURL, "Where watched repositories are mirrored from."),
+			entry("Time between mirror syncs", "--mirror-interval", dur(cfg.MirrorInterval, mirrors.DefaultInterval), mirrors.DefaultInterval.String(), "Failing mirrors wait longer, up to "+mirrors.DefaultMaxBackoff.String()+"."),
+			entry("App delivery timeout", "--app-delivery-timeout", dur(cfg.DeliveryTimeout, apps.DefaultTimeout), apps.DefaultTimeout.String(), ""),
+			entry("First app delivery retry after", "--app-delivery-retry-base", dur(cfg.DeliveryRetryBase, apps.DefaultRetryBase), apps.DefaultRetryBase.String(), "Each next retry waits 2× longer; after "+itoa(apps.DefaultBreakerAfter)+" failures the repository's breaker opens."),
 		}},
 	}
 }

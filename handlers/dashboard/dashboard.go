@@ -26,7 +26,9 @@ import (
 	"tapioca/assets"
 	"tapioca/handlers/core"
 	"tapioca/handlers/core/accounts"
+	"tapioca/handlers/core/apps"
 	"tapioca/handlers/core/jobs"
+	"tapioca/handlers/core/mirrors"
 	"tapioca/handlers/core/siteadmin"
 	"tapioca/store"
 	"tapioca/views"
@@ -56,6 +58,8 @@ type Services struct {
 	Admin    *siteadmin.Service
 	Accounts *accounts.Service
 	Jobs     *jobs.Scheduler
+	Apps     *apps.Service
+	Mirrors  *mirrors.Engine
 }
 
 // Door is the admin dashboard: server-rendered pages (views/), sessions
@@ -156,6 +160,15 @@ func (d *Door) Register(mux *http.ServeMux) {
 	d.admin("POST /admin/webhooks/hooks/{id}/active", d.adminSetHookActive)
 	d.admin("GET /admin/webhooks/hooks/{id}/delete", d.adminConfirmDeleteHook)
 	d.admin("POST /admin/webhooks/hooks/{id}/delete", d.adminDeleteHook)
+	d.admin("GET /admin/apps", d.adminApps)
+	d.admin("POST /admin/apps", d.adminCreateApp)
+	d.admin("POST /admin/apps/{id}/token", d.adminRotateAppToken)
+	d.admin("POST /admin/apps/{id}/disabled", d.adminSetAppDisabled)
+	d.admin("GET /admin/apps/{id}/delete", d.adminConfirmDeleteApp)
+	d.admin("POST /admin/apps/{id}/delete", d.adminDeleteApp)
+	d.admin("GET /admin/watched", d.adminWatched)
+	d.admin("POST /admin/watched/mirrors/{id}/sync", d.adminSyncMirror)
+	d.admin("POST /admin/watched/{id}/breaker", d.adminResetBreaker)
 	d.admin("GET /admin/jobs", d.adminJobs)
 	d.admin("POST /admin/jobs/{name}/run", d.adminRunJob)
 	d.admin("POST /admin/jobs/{name}/enabled", d.adminSetJobEnabled)

@@ -280,6 +280,17 @@ type pollResultJSON struct {
 	Changed        bool    `json:"changed"`
 	PolledAt       string  `json:"polled_at"`
 	Error          *string `json:"error"`
+	// Moved lists the refs an upstream's mirror sync moved (upstream
+	// targets only).
+	Moved []refMoveJSON `json:"moved,omitempty"`
+}
+
+// refMoveJSON is one ref a mirror sync moved: before null for a new
+// ref, after null for one deleted upstream.
+type refMoveJSON struct {
+	Ref    string  `json:"ref"`
+	Before *string `json:"before"`
+	After  *string `json:"after"`
 }
 
 type pollRunJSON struct {
@@ -297,6 +308,16 @@ func pollRunOut(run polls.Run) pollRunJSON {
 			commit := r.Commit
 			out.Results[i].Commit = &commit
 			out.Results[i].PreviousCommit = nonEmpty(r.PreviousCommit)
+		}
+		for _, u := range r.Moved {
+			mv := refMoveJSON{Ref: u.Name}
+			if !u.Old.IsZero() {
+				mv.Before = nonEmpty(u.Old.String())
+			}
+			if !u.New.IsZero() {
+				mv.After = nonEmpty(u.New.String())
+			}
+			out.Results[i].Moved = append(out.Results[i].Moved, mv)
 		}
 	}
 	return out

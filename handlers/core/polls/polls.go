@@ -1,33 +1,24 @@
 // Package polls is the forge core's poll runs: given repositories (on
-// this server, or upstream git URLs fetched into a mirror cache), it
+// this server, or upstream git URLs synced by the mirror engine), it
 // resolves a reference in each and reports whether it moved since the
 // previous poll of the same URL and reference.
 package polls
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/config"
-	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/transport"
-	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
-
 	"tapioca/gitserver"
 	"tapioca/handlers/core"
+	"tapioca/handlers/core/mirrors"
 	"tapioca/store"
 )
 
@@ -35,15 +26,13 @@ const (
 	// MaxTargets bounds one run.
 	MaxTargets  = 100
 	parallelism = 4
-	// fetchLimit bounds one upstream fetch, however long the caller is
-	// willing to wait.
-	fetchLimit = 10 * time.Minute
 )
 
 // Service runs polls, in the background when the caller does not wait;
 // its Worker waits for those at shutdown.
 type Service struct {
-	env *core.Env
+	env     *core.Env
+	mirrors *mirrors.Engine
 
 	mu   sync.Mutex
 	base context.Context
@@ -51,7 +40,10 @@ type Service struct {
 }
 
 // New returns the poll service.
-func New(env *core.Env) *Service { return &Service{env: env, base: context.Background()} }
+// Upstreams are synced by the mirror engine m.
+func New(env *core.Env, m *mirrors.Engine) *Service {
+	return &Service{env: env, mirrors: m, base: context.Background()}
+}
 
 // Worker records the serving context for background runs and, at
 // shutdown, waits for the runs in flight.
@@ -70,9 +62,9 @@ type Target struct {
 	Reference *string `json:"reference"`
 
 	// Parsed from URL by validation:
-	cleanURL string               // without credentials; the poll record's key
-	auth     transport.AuthMethod // from the URL's user info, for upstream fetches
-	owner    string               // local repositories
+	cleanURL string              // without credentials; the poll record's key
+	creds    mirrors.Credentials // from the URL's user info, for upstream fetches
+	owner    string              // local repositories
 	repo     string
 	local    bool
 }
@@ -88,6 +80,9 @@ type Result struct {
 	Changed        bool
 	PolledAt       time.Time
 	Error          string
+	// Moved lists the refs an upstream's sync moved in its mirror
+	// (nil for a local repository).
+	Moved []gitserver.RefUpdate
 }
 
 // Run is the outcome of a poll run: one result per target, in order.
@@ -185,7 +180,7 @@ func (s *Service) classify(t *Target) string {
 	}
 	if u.User != nil {
 		pw, _ := u.User.Password()
-		t.auth = &githttp.BasicAuth{Username: u.User.Username(), Password: pw}
+		t.creds = mirrors.Credentials{Username: u.User.Username(), Password: pw}
 		u.User = nil
 	}
 	u.Fragment, u.RawQuery = "", ""
@@ -288,9 +283,10 @@ func (s *Service) pollOne(ctx context.Context, t *Target) Result {
 			res.Repository = t.owner + "/" + t.repo
 		}
 	} else {
-		fctx, cancel := context.WithTimeout(ctx, fetchLimit)
-		commit, resolvedRef, err = s.pollUpstream(fctx, t, ref)
-		cancel()
+		commit, resolvedRef, res.Moved, err = s.pollUpstream(ctx, t, ref)
+		if res.Moved == nil {
+			res.Moved = []gitserver.RefUpdate{}
+		}
 	}
 	if resolvedRef != "" {
 		res.Reference = resolvedRef
@@ -342,75 +338,43 @@ func refError(ref string, err error) error {
 	return fmt.Errorf("resolve %q: %w", ref, err)
 }
 
-func (s *Service) mirrorPath(cleanURL string) string {
-	sum := sha256.Sum256([]byte(cleanURL))
-	return filepath.Join(s.env.Cfg.DataDir, "mirrors", hex.EncodeToString(sum[:10])+".git")
-}
-
-// pollUpstream fetches an upstream repository's branches and tags into its
-// mirror (under the mirror's lock, so two polls of one URL take turns) and
-// resolves the reference there; no reference means the upstream HEAD.
-func (s *Service) pollUpstream(ctx context.Context, t *Target, ref string) (commit, resolved string, err error) {
-	path := s.mirrorPath(t.cleanURL)
-	unlock, err := s.env.Git.LockContext(ctx, path)
-	if err != nil {
-		return "", "", err
-	}
-	defer unlock()
-	repo, err := git.PlainOpen(path)
-	if errors.Is(err, git.ErrRepositoryNotExists) {
-		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-			return "", "", fmt.Errorf("create mirror area: %w", err)
-		}
-		repo, err = git.PlainInit(path, true)
+// pollUpstream syncs the upstream's mirror through the mirror engine
+// (the mirror of a watched repository when the URL is one, with its
+// stored token unless the URL carries credentials) and resolves the
+// reference there; no reference means the upstream's HEAD.
+func (s *Service) pollUpstream(ctx context.Context, t *Target, ref string) (commit, resolved string, moved []gitserver.RefUpdate, err error) {
+	m, err := s.mirrors.Find(ctx, t.cleanURL)
+	if errors.Is(err, store.ErrNotFound) {
+		m, err = s.mirrors.Ensure(ctx, t.cleanURL)
 	}
 	if err != nil {
-		return "", "", fmt.Errorf("open mirror: %w", err)
+		return "", "", nil, err
 	}
-	// An anonymous remote keeps credentials out of the mirror's config.
-	remote := git.NewRemote(repo.Storer, &config.RemoteConfig{Name: "origin", URLs: []string{t.cleanURL}})
-	refs, err := remote.ListContext(ctx, &git.ListOptions{Auth: t.auth})
+	var creds *mirrors.Credentials
+	if t.creds != (mirrors.Credentials{}) {
+		creds = &t.creds
+	}
+	res, err := s.mirrors.Sync(ctx, m.ID, creds)
 	if err != nil {
-		return "", "", upstreamError(err)
+		return "", "", nil, upstreamError(err)
 	}
-	err = remote.FetchContext(ctx, &git.FetchOptions{
-		RefSpecs: []config.RefSpec{"+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"},
-		Auth:     t.auth, Tags: git.NoTags, Force: true, Prune: true,
-	})
-	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-		return "", "", upstreamError(err)
-	}
-	for _, r := range refs {
-		if r.Name() == plumbing.HEAD && r.Type() == plumbing.SymbolicReference {
-			if err := repo.Storer.SetReference(plumbing.NewSymbolicReference(plumbing.HEAD, r.Target())); err != nil {
-				return "", "", fmt.Errorf("set mirror HEAD: %w", err)
-			}
-			if ref == "" {
-				ref = r.Target().Short()
-			}
-		}
+	if ref == "" {
+		ref = strings.TrimPrefix(res.Mirror.HeadRef, "refs/heads/")
 	}
 	if ref == "" {
 		ref = "HEAD"
 	}
-	h, err := s.env.Git.ResolveRef(ctx, path, ref)
+	h, err := s.env.Git.ResolveRef(ctx, s.mirrors.Path(m.ID), ref)
 	if err != nil {
-		return "", ref, refError(ref, err)
+		return "", ref, res.Updates, refError(ref, err)
 	}
-	return h.String(), ref, nil
+	return h.String(), ref, res.Updates, nil
 }
 
-// upstreamError words go-git's transport errors for the operator.
+// upstreamError words a failed sync for the operator.
 func upstreamError(err error) error {
-	switch {
-	case errors.Is(err, transport.ErrEmptyRemoteRepository):
-		return errors.New("upstream repository is empty")
-	case errors.Is(err, transport.ErrRepositoryNotFound):
-		return errors.New("upstream repository not found")
-	case errors.Is(err, transport.ErrAuthenticationRequired):
-		return errors.New("upstream repository requires authentication (put credentials in the URL)")
-	case errors.Is(err, transport.ErrAuthorizationFailed):
-		return errors.New("upstream refused the credentials")
+	if errors.Is(err, gitserver.ErrUpstreamNotReadable) {
+		return errors.New("upstream repository not found, or it requires authentication (put credentials in the URL)")
 	}
 	return fmt.Errorf("fetch upstream: %w", err)
 }
