@@ -19,6 +19,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"tapioca/handlers"
+	"tapioca/handlers/core/apps"
 	"tapioca/store"
 )
 
@@ -134,6 +135,13 @@ func (b *tab) checkPage(what, nav string) {
 				if over, culprits := b.sideScroll(); over > 0 {
 					b.t.Errorf("%s at %dpx, %s: the page is %dpx wider than the screen: %s", what, phoneW, scheme, over, culprits)
 				}
+				// A table that scrolls inside its card hides its last
+				// columns (the actions) with no hint: rows are cards.
+				if tables := evalIn[[]string](b, `Array.from(document.querySelectorAll(".table-wrap"))
+					.filter(w => w.scrollWidth > w.clientWidth + 1)
+					.map(w => Array.from(w.querySelectorAll("th")).map(th => th.textContent.trim()).join("|"))`); len(tables) > 0 {
+					b.t.Errorf("%s at %dpx, %s: tables wider than their card (columns %q)", what, phoneW, scheme, tables)
+				}
 			}
 		}
 		if size[0] == phoneW && nav != "" {
@@ -229,10 +237,27 @@ func seedDetails(t *testing.T, srv *testServer) detailSeed {
 	}
 }
 
+// seedWatched onboards an app and has it watch a repository of the
+// shared server (srv's --github-url), so the Apps and Watched pages have
+// rows; it returns the app's id.
+func seedWatched(t *testing.T, srv *testServer) int64 {
+	owner := shared.register(t, "upstream")
+	shared.as(t, owner.Token).createRepo(map[string]any{"name": "site", "auto_init": true})
+	rc := newAppReceiver(t)
+	app, token, err := srv.App.Services.Apps.Create(t.Context(), apps.Operator(),
+		apps.NewApp{Name: "docs-indexer", URL: rc.app("/indexer", "indexer-secret"), Secret: "indexer-secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.as(t, token).must(http.StatusCreated, "POST", "/api/repositories", map[string]any{"github_url": shared.URL + "/" + owner.Name + "/site"})
+	return app.ID
+}
+
 func TestDashboardPagesInBrowser(t *testing.T) {
 	ctx := browser(t)
-	srv := newServer(t, func(c *handlers.Config) { c.WebhookMaxAttempts = 1 })
+	srv := newServer(t, func(c *handlers.Config) { c.WebhookMaxAttempts = 1; c.GitHubURL = shared.URL })
 	s := seedDetails(t, srv)
+	appID := strconv.FormatInt(seedWatched(t, srv), 10)
 	st := srv.App.Store()
 	b := &tab{t: t, ctx: ctx, base: srv.URL, shots: os.Getenv("TAPIOCA_SCREENSHOTS")}
 	shot := func(name string) { b.shot("issue15-" + name) }
@@ -266,6 +291,9 @@ func TestDashboardPagesInBrowser(t *testing.T) {
 			{"/admin/webhooks", "Webhooks", 200},
 			{"/admin/webhooks/deliveries/" + strconv.FormatInt(s.pushID, 10), "Webhooks", 200},
 			{"/admin/webhooks/hooks", "Webhooks", 200},
+			{"/admin/apps", "Apps", 200},
+			{"/admin/apps/" + appID + "/delete", "Apps", 200},
+			{"/admin/watched", "Watched", 200},
 			{"/admin/jobs", "Jobs", 200},
 			{"/admin/settings", "Settings", 200},
 			{"/admin/config", "Configuration", 200},
