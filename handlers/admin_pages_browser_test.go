@@ -305,6 +305,79 @@ func TestDashboardPagesInBrowser(t *testing.T) {
 			b.checkPage(p.path, p.nav)
 		}
 	})
+	// What each detail page and list holds, before the actions below
+	// change it; names are links to their pages.
+	t.Run("what the pages show, names as links", func(t *testing.T) {
+		b.t = t
+		squash := func(css string) string { return strings.Join(strings.Fields(b.text(css)), " ") }
+		wantIn := func(where, css string, wants ...string) {
+			t.Helper()
+			got := squash(css)
+			for _, w := range wants {
+				// innerText: headings in capitals are capitals.
+				if !strings.Contains(strings.ToLower(got), strings.ToLower(w)) {
+					t.Errorf("%s %s lacks %q: %.300q", where, css, w, got)
+				}
+			}
+		}
+		wantLinks := func(where string, hrefs ...string) {
+			t.Helper()
+			for _, h := range hrefs {
+				if !b.has(`main a[href="` + h + `"]`) {
+					t.Errorf("%s: no link to %s", where, h)
+				}
+			}
+		}
+		repoPath := func(owner, name string) string { return "/admin/repos/" + owner + "/" + name }
+
+		b.open(webPath)
+		wantIn("repository", "main", "Open issues 1", "Open PRs 0", "Branches 1", "Default branch master", "The SSH server is off")
+		wantIn("repository", "#clone-url", "/"+s.alice.Name+"/web.git")
+		wantIn("repository", "#branches", "master", "Default", "Protected")
+		wantIn("repository", "#collaborators", s.bob.Name, "write")
+		wantIn("repository", "#webhooks", "/hook")
+		if got := squash("main .kv"); strings.Contains(got, "Last push never") {
+			t.Errorf("repository: the push is not shown: %q", got)
+		}
+		if size := b.text("#repo-size"); size == "" || size == "0 B" {
+			t.Errorf("repository size %q", size)
+		}
+		wantLinks("repository", "/admin/users/"+s.alice.Name, "/admin/users/"+s.bob.Name)
+
+		b.open("/admin/orgs/" + s.org)
+		wantIn("organization", "#members", s.alice.Name, "owner")
+		wantLinks("organization", "/admin/users/"+s.alice.Name, repoPath(s.org, "site"))
+
+		b.open("/admin/users/" + s.alice.Name)
+		wantIn("user", "#tokens", "ci", "read")
+		wantIn("user", "#keys", "laptop key", "SHA256:")
+		if got := b.text("#last-sign-in"); got == "" {
+			t.Error("user: no last sign-in")
+		}
+		wantLinks("user", "/admin/orgs/"+s.org)
+
+		b.open("/admin/repos")
+		wantLinks("repositories", webPath, repoPath(s.org, "site"))
+		b.open("/admin/users")
+		wantLinks("users", "/admin/users/"+s.alice.Name, "/admin/users/"+s.bob.Name)
+		b.open("/admin/orgs")
+		wantLinks("organizations", "/admin/orgs/"+s.org)
+
+		// Deliveries: the event filter, and links to the repository and
+		// the owner.
+		b.open("/admin/webhooks?event=ping")
+		if rows := squash("tbody"); !strings.Contains(rows, "ping") || strings.Contains(rows, "push") {
+			t.Errorf("ping deliveries only: %q", rows)
+		}
+		b.open("/admin/webhooks?event=push")
+		// An owner's link goes by /admin/accounts/, which knows whether a
+		// name is a user or an organization.
+		wantLinks("deliveries", webPath, "/admin/accounts/"+s.alice.Name, "/admin/webhooks/deliveries/"+strconv.FormatInt(s.pushID, 10))
+		b.open("/admin/webhooks/hooks")
+		wantIn("hooks", "#hook-"+hook, "/hook", s.alice.Name, "push", "failed")
+		wantLinks("hooks", "/admin/users/"+s.alice.Name)
+	})
+
 	// The checks above must not have failed silently: a page that breaks
 	// the rules is found.
 	t.Run("axe finds a violation when there is one", func(t *testing.T) {
