@@ -373,6 +373,13 @@ func TestDashboardPagesInBrowser(t *testing.T) {
 		// An owner's link goes by /admin/accounts/, which knows whether a
 		// name is a user or an organization.
 		wantLinks("deliveries", webPath, "/admin/accounts/"+s.alice.Name, "/admin/webhooks/deliveries/"+strconv.FormatInt(s.pushID, 10))
+		for name, want := range map[string]string{s.alice.Name: "/admin/users/" + s.alice.Name, s.org: "/admin/orgs/" + s.org} {
+			b.open("/admin/accounts/" + name)
+			if p := b.path(); p != want {
+				t.Errorf("/admin/accounts/%s went to %s, want %s", name, p, want)
+			}
+		}
+		wantPage(t, b.open("/admin/accounts/nobody-at-all"), http.StatusNotFound, "unknown account")
 		b.open("/admin/webhooks/hooks")
 		wantIn("hooks", "#hook-"+hook, "/hook", s.alice.Name, "push", "failed")
 		wantLinks("hooks", "/admin/users/"+s.alice.Name)
