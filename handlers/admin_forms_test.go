@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"tapioca/handlers"
+	"tapioca/handlers/core/apps"
 	"tapioca/store"
 )
 
@@ -74,6 +75,12 @@ func TestDashboardFormsWithoutJavaScript(t *testing.T) {
 	hookID := int64(hook["id"].(float64))
 	failed := failedDelivery(t, srv, bob.Token, hookID)
 	org := uniqueName("org")
+	app, appToken, err := srv.App.Services.Apps.Create(ctx, apps.Operator(), apps.NewApp{Name: "indexer", URL: "http://apps.invalid/x", Secret: "indexer-secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appPath := "/admin/apps/" + strconv.FormatInt(app.ID, 10)
+	appNow := func() *store.App { a, _ := st.AppByID(ctx, app.ID); return a }
 
 	user := func(name string) *store.User {
 		u, err := st.UserByName(ctx, name)
@@ -147,6 +154,15 @@ func TestDashboardFormsWithoutJavaScript(t *testing.T) {
 			func() bool { re, _ := st.Redeliveries(ctx, failed); return len(re) == 1 }},
 		{"delete a hook", hookPath + "/delete", url.Values{"back": {"/admin/webhooks/hooks"}},
 			func() bool { _, err := st.WebhookByID(ctx, hookID); return err != nil }},
+		// Main's Apps page, registered the same way.
+		{"onboard an app", "/admin/apps", url.Values{"name": {"second"}, "url": {"http://apps.invalid/y"}, "secret": {"second-secret"}},
+			func() bool { _, err := st.AppByName(ctx, "second"); return err == nil }},
+		{"rotate an app's token", appPath + "/token", url.Values{},
+			func() bool { _, err := st.AppByTokenHash(ctx, store.HashToken(appToken)); return err != nil }},
+		{"disable an app", appPath + "/disabled", url.Values{"disabled": {"true"}},
+			func() bool { return appNow().Disabled }},
+		{"delete an app", appPath + "/delete", url.Values{"confirm": {"indexer"}},
+			func() bool { return appNow() == nil }},
 	} {
 		if p := c.post(fc.path, fc.form); p.Status != http.StatusForbidden {
 			t.Errorf("%s without a token: %d", fc.name, p.Status)
