@@ -623,7 +623,25 @@ func TestDashboardPagesInBrowser(t *testing.T) {
 				t.Errorf("configuration lacks %q", want)
 			}
 		}
+		for _, name := range []string{"Log level", "Repositories per account", "Time between mirror syncs"} {
+			row := evalIn[string](b, fmt.Sprintf(`Array.from(document.querySelectorAll("main tbody tr")).find(r => r.querySelector("strong").textContent === %q).innerText`, name))
+			if !strings.Contains(row, "Default") {
+				t.Errorf("%s is not marked as the default: %q", name, row)
+			}
+		}
 		shot("config")
+		// No form shows a default (or an example) as grey text that reads
+		// as a value: the help line names the default and which applies.
+		for _, path := range []string{"/admin/settings", "/admin/apps", "/admin/users", "/admin/repos", "/admin/orgs"} {
+			b.open(path)
+			if got := evalIn[[]string](b, `Array.from(document.querySelectorAll("main input[placeholder]:not([type=search])")).map(i => i.id)`); len(got) > 0 {
+				t.Errorf("%s: placeholders in %v", path, got)
+			}
+		}
+		b.open("/admin/settings")
+		if help := b.text("#rate_limit_anon-help"); !strings.Contains(help, "Default: 60 (--rate-limit-anon)") || !strings.Contains(help, "Using the default") {
+			t.Errorf("rate limit help %q", help)
+		}
 		b.open("/admin")
 		if got := b.text("#disk-free"); !strings.Contains(got, "free of") {
 			t.Errorf("free space: %q", got)

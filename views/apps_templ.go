@@ -182,7 +182,7 @@ func AppsPage(p Page, d AppsData) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, "\" autocomplete=\"off\" placeholder=\"https://app.example.com/docora\" required><div class=\"help\">File changes are POSTed here as JSON.</div>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, "\" autocomplete=\"off\" required aria-describedby=\"app-url-help\"><div class=\"help\" id=\"app-url-help\">File changes are POSTed here as JSON, for example to https://app.example.com/docora.</div>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
