@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -572,6 +573,9 @@ func TestDashboardPagesInBrowser(t *testing.T) {
 			if got := b.text(sel); !strings.Contains(got, want) {
 				t.Errorf("%s lacks %q: %q", sel, want, got)
 			}
+		}
+		if got := b.text("#attempt-1"); !regexp.MustCompile(`500[\s\S]*· \d+ ms`).MatchString(got) {
+			t.Errorf("attempt 1 lacks its status and duration: %.300q", got)
 		}
 		if got := b.text("#request pre"); !strings.Contains(got, `"ref": "refs/heads/master"`) {
 			t.Errorf("payload not shown indented: %.200q", got)
