@@ -196,6 +196,7 @@ func seedDetails(t *testing.T, srv *testServer) detailSeed {
 	cb.createRepo(map[string]any{"name": "tools", "auto_init": true})
 	ca.must(http.StatusCreated, "POST", "/api/v1/orgs", map[string]any{"username": s.org, "display_name": "Acme Inc."})
 	ca.must(http.StatusCreated, "POST", "/api/v1/orgs/"+s.org+"/repos", map[string]any{"name": "site", "auto_init": true})
+	ca.must(http.StatusCreated, "POST", "/api/v1/orgs/"+s.org+"/webhooks", map[string]any{"url": receiver.URL + "/org-hook", "events": []string{"issues"}})
 	ca.must(http.StatusOK, "PATCH", "/api/v1/repos/"+s.alice.Name+"/web/branches/master", map[string]any{"protected": true})
 	ca.must(http.StatusOK, "PUT", "/api/v1/repos/"+s.alice.Name+"/web/collaborators/"+s.bob.Name, map[string]any{"permission": "write"})
 	cb.must(http.StatusCreated, "POST", "/api/v1/repos/"+s.alice.Name+"/web/issues", map[string]any{"title": "Footer links are broken"})
@@ -347,6 +348,7 @@ func TestDashboardPagesInBrowser(t *testing.T) {
 
 		b.open("/admin/orgs/" + s.org)
 		wantIn("organization", "#members", s.alice.Name, "owner")
+		wantIn("organization", "#webhooks", "/org-hook", "issues")
 		wantLinks("organization", "/admin/users/"+s.alice.Name, repoPath(s.org, "site"))
 
 		b.open("/admin/users/" + s.alice.Name)
