@@ -6,9 +6,9 @@
 //
 // The layers:
 //
-//	doors:  codeboba  opencodehub  ops  dashboard  githttp  sshd  docora  (wire formats; decide nothing)
-//	           \        |        |       |         |      |     /
-//	core:   core/{accounts,orgs,repos,issues,pulls,pushes,vouches,
+//	doors:  codeboba  mcp  opencodehub  ops  dashboard  githttp  sshd  docora  (wire formats; decide nothing)
+//	           \       |        |        |       |         |      |     /
+//	core:   core/{accounts,orgs,repos,issues,pulls,pushes,code,statuses,vouches,
 //	              webhooks,jobs,polls,mirrors,apps,siteadmin,deploykeys,events,payload}
 //	           \                       /
 //	        store (SQLite)        gitserver (git)
@@ -35,6 +35,7 @@ import (
 	"tapioca/handlers/core"
 	"tapioca/handlers/core/accounts"
 	"tapioca/handlers/core/apps"
+	"tapioca/handlers/core/code"
 	"tapioca/handlers/core/deploykeys"
 	"tapioca/handlers/core/events"
 	"tapioca/handlers/core/issues"
@@ -46,6 +47,7 @@ import (
 	"tapioca/handlers/core/pushes"
 	"tapioca/handlers/core/repos"
 	"tapioca/handlers/core/siteadmin"
+	"tapioca/handlers/core/statuses"
 	"tapioca/handlers/core/text"
 	"tapioca/handlers/core/vouches"
 	"tapioca/handlers/core/webhooks"
@@ -53,6 +55,7 @@ import (
 	"tapioca/handlers/docora"
 	"tapioca/handlers/githttp"
 	"tapioca/handlers/httpx"
+	"tapioca/handlers/mcp"
 	"tapioca/handlers/opencodehub"
 	"tapioca/handlers/ops"
 	"tapioca/handlers/outbound"
@@ -193,6 +196,8 @@ type Services struct {
 	Mirrors   *mirrors.Engine
 	Apps      *apps.Service
 	Admin     *siteadmin.Service
+	Code      *code.Service
+	Statuses  *statuses.Service
 
 	// DeployKeys manages repositories' deploy keys (git over SSH).
 	DeployKeys *deploykeys.Service
@@ -266,6 +271,8 @@ func (a *App) build(ctx context.Context, st *store.Store) error {
 	s.Pulls = pulls.New(env, ev, s.Issues)
 	s.Pushes = pushes.New(env, ev, s.Pulls)
 	s.Repos.Refs, s.Pulls.Refs = s.Pushes, s.Pushes
+	s.Code = code.New(env, s.Pulls, s.Pushes)
+	s.Statuses = statuses.New(env)
 	s.Vouches = vouches.New(env)
 	s.Webhooks = webhooks.New(env, ev, policy)
 	s.Deliverer, s.Events = deliverer, ev
@@ -386,9 +393,11 @@ func (a *App) mount() http.Handler {
 	// One gate for the token dialects: a client's quota is one quota.
 	gate := httpx.NewGate(s.Accounts.Authenticate, a.env.RateLimits)
 	api := codeboba.New(a.env, codeboba.Services{Accounts: s.Accounts, Orgs: s.Orgs, Repos: s.Repos,
-		Issues: s.Issues, Pulls: s.Pulls, Vouches: s.Vouches, Webhooks: s.Webhooks, DeployKeys: s.DeployKeys}, gate)
+		Issues: s.Issues, Pulls: s.Pulls, Vouches: s.Vouches, Webhooks: s.Webhooks, DeployKeys: s.DeployKeys,
+		Code: s.Code, Statuses: s.Statuses}, gate)
 	api.Register(mux)
 	a.api = api
+	mcp.New(a.env, mcp.Services{Repos: s.Repos, Issues: s.Issues, Pulls: s.Pulls, Code: s.Code, Statuses: s.Statuses}, gate).Register(mux)
 	opencodehub.New(a.env, gate, s.Repos, s.Pulls).Register(mux)
 	// /api/repositories has its own tokens (docora_): the API's
 	// authentication and rate limits do not apply to it.
@@ -404,7 +413,7 @@ func (a *App) mount() http.Handler {
 	mux.HandleFunc("/", a.rootFallback)
 	git := githttp.New(a.env, s.Accounts, s.Pushes)
 	h := httpx.Recover(a.log, git.Middleware(api.Middleware(mux)))
-	return httpx.AccessLog(a.log, httpx.BodyRate(a.cfg.BodyGrace, a.cfg.BodyMinRate, h))
+	return httpx.RequestID(httpx.AccessLog(a.log, httpx.BodyRate(a.cfg.BodyGrace, a.cfg.BodyMinRate, h)))
 }
 
 // rootFallback answers paths no route matched.
@@ -414,7 +423,7 @@ func (a *App) rootFallback(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "Tapioca %s: a git forge. API at /api/v1, dashboard at /admin, health at /v1/health.\n", a.cfg.Version)
 		return
 	}
-	httpx.WriteError(w, r, a.log, core.ErrHidden)
+	httpx.WriteError(w, r, a.log, httpx.NoSuchEndpoint(r))
 }
 
 // APIRoutes lists the CodeBoba API's endpoints (tests, documentation).

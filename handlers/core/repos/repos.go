@@ -36,10 +36,10 @@ func (s *Service) Get(ctx context.Context, a core.Actor, owner, name string) (*s
 
 // ListQuery is how a repository list is filtered and sorted.
 type ListQuery struct {
-	Visibility string // all, public, private; "" = all
-	Sort       string // created, updated, name; "" = created
-	Direction  string // asc, desc; "" = desc
-	Page       core.Page
+	Visibility string    `json:"visibility" enum:"all,public,private" doc:"all (default), public or private (your own and your organizations' repositories)"`
+	Sort       string    `json:"sort" enum:"created,updated,name" doc:"created (default), updated or name"`
+	Direction  string    `json:"direction" enum:"asc,desc" doc:"desc (default) or asc"`
+	Page       core.Page `json:"-"`
 }
 
 // list validates q into a store filter. Visibility is only read when
