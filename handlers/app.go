@@ -115,6 +115,9 @@ type Config struct {
 	Version string
 	Commit  string
 	Logger  *slog.Logger
+	// LogLevel is the level Logger was made with (--log-level), for the
+	// dashboard's configuration page; "" reads as info.
+	LogLevel string
 }
 
 func (c *Config) defaults() {
@@ -291,7 +294,7 @@ func (a *App) build(ctx context.Context, st *store.Store) error {
 	}); err != nil {
 		return err
 	}
-	s.Admin = siteadmin.New(env, s.Accounts, s.Repos, s.Webhooks, s.Jobs)
+	s.Admin = siteadmin.New(env, s.Accounts, s.Orgs, s.Repos, s.Webhooks, s.Jobs)
 	s.DeployKeys = deploykeys.New(env)
 	// Deploy-target notifications follow the webhook delivery settings.
 	projTimeout := cmp.Or(cfg.WebhookTimeout, projects.DefaultTimeout)
@@ -415,7 +418,7 @@ func (a *App) mount() http.Handler {
 	ops.New(a.env, a.cfg.APISecret, s.Jobs, s.Polls).Register(mux)
 	dashboard.New(a.env, dashboard.Config{Version: a.cfg.Version, Commit: a.cfg.Commit, DataDir: a.cfg.DataDir,
 		OpsAPI: a.cfg.APISecret != "", RateLimitAuth: a.cfg.RateLimitAuth, RateLimitAnon: a.cfg.RateLimitAnon,
-		BaseURL: a.cfg.BaseURL}, dashboard.Services{Admin: s.Admin, Accounts: s.Accounts, Jobs: s.Jobs,
+		BaseURL: a.cfg.BaseURL, Server: serverConfig(a.cfg, a.SSHAddr(), a.SSHHostKey())}, dashboard.Services{Admin: s.Admin, Accounts: s.Accounts, Jobs: s.Jobs,
 		Apps: s.Apps, Mirrors: s.Mirrors, Projects: s.Projects}).Register(mux)
 	// /api/repositories is under /api/: before the API's catch-all.
 	docora.New(a.env, s.Apps).Register(mux)
