@@ -293,6 +293,7 @@ func TestDashboardPagesInBrowser(t *testing.T) {
 			{"/admin/webhooks", "Webhooks", 200},
 			{"/admin/webhooks/deliveries/" + strconv.FormatInt(s.pushID, 10), "Webhooks", 200},
 			{"/admin/webhooks/hooks", "Webhooks", 200},
+			{"/admin/deployments", "Deployments", 200},
 			{"/admin/apps", "Apps", 200},
 			{"/admin/apps/" + appID + "/delete", "Apps", 200},
 			{"/admin/watched", "Watched", 200},
