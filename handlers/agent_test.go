@@ -192,3 +192,56 @@ func TestAgentDayREST(t *testing.T) {
 		t.Errorf("git after the merge: %s", out)
 	}
 }
+
+// A protected branch that requires an approval blocks a pull request's
+// merge over REST until a writer other than the author approves; a
+// reader's approval does not count, and a later request for changes
+// blocks it again.
+func TestRequiredApprovalOverREST(t *testing.T) {
+	t.Parallel()
+	owner := shared.register(t, "approvalowner")
+	writer := shared.register(t, "approvalwriter")
+	reader := shared.register(t, "approvalreader")
+	c := shared.as(t, owner.Token)
+	c.createRepo(map[string]any{"name": "gated", "auto_init": true})
+	api := "/api/v1/repos/" + owner.Name + "/gated"
+	c.must(http.StatusOK, "PUT", api+"/collaborators/"+writer.Name, map[string]any{"permission": "write"})
+	c.must(http.StatusOK, "PUT", api+"/collaborators/"+reader.Name, map[string]any{"permission": "read"})
+	b := c.must(http.StatusOK, "PATCH", api+"/branches/master", map[string]any{"required_approvals": 1}).obj(t)
+	if b["protected"] != true || b["protection"].(map[string]any)["required_approvals"] != 1.0 {
+		t.Fatalf("protection: %v", b)
+	}
+	master := c.must(http.StatusOK, "GET", api+"/branches/master", nil).obj(t)["sha"].(string)
+	c.must(http.StatusCreated, "POST", api+"/branches", map[string]any{"name": "topic", "sha": master})
+	c.must(http.StatusCreated, "POST", api+"/commits", map[string]any{"branch": "topic", "message": "Add a file",
+		"actions": []map[string]any{{"action": "create", "path": "a.txt", "content": "a\n"}}})
+	n := ftoa(c.must(http.StatusCreated, "POST", api+"/pulls", map[string]any{"title": "Topic", "head": "topic", "base": "master"}).obj(t)["number"].(float64))
+
+	blocked := func(when, want string) {
+		t.Helper()
+		if got := c.must(http.StatusOK, "GET", api+"/pulls/"+n, nil).obj(t); got["mergeable_state"] != "blocked" {
+			t.Fatalf("%s: mergeable_state %v", when, got["mergeable_state"])
+		}
+		r := c.must(http.StatusConflict, "PUT", api+"/pulls/"+n+"/merge", map[string]any{"merge_method": "merge"})
+		if msg, _ := r.obj(t)["error"].(string); !strings.Contains(msg, want) {
+			t.Fatalf("%s: merge refusal %s, want it to say %q", when, r.Body, want)
+		}
+	}
+	blocked("no review", "1 approving review required by the protection of master, 0 given")
+	// The author cannot approve their own pull request, and a reader's
+	// approval is not a writer's.
+	c.must(http.StatusUnprocessableEntity, "POST", api+"/pulls/"+n+"/reviews", map[string]any{"state": "approve"})
+	shared.as(t, reader.Token).must(http.StatusCreated, "POST", api+"/pulls/"+n+"/reviews", map[string]any{"state": "approve"})
+	blocked("a reader's approval", "0 given")
+
+	w := shared.as(t, writer.Token)
+	w.must(http.StatusCreated, "POST", api+"/pulls/"+n+"/reviews", map[string]any{"state": "request_changes", "body": "Not yet."})
+	blocked("changes requested", "")
+	w.must(http.StatusCreated, "POST", api+"/pulls/"+n+"/reviews", map[string]any{"state": "approve"})
+	if got := c.must(http.StatusOK, "GET", api+"/pulls/"+n, nil).obj(t); got["mergeable_state"] != "clean" {
+		t.Fatalf("approved: mergeable_state %v", got["mergeable_state"])
+	}
+	if c.must(http.StatusOK, "PUT", api+"/pulls/"+n+"/merge", map[string]any{"merge_method": "merge"}).obj(t)["merged"] != true {
+		t.Fatal("the approved pull request did not merge")
+	}
+}
