@@ -10,7 +10,9 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // issueFixture makes a repository with n issues created in one go (so most
@@ -78,6 +80,20 @@ func checkOrder(t *testing.T, what string, issues []*Issue, sort string, asc boo
 			t.Fatalf("%s: #%d %v then #%d %v", what, issues[k-1].Number, prev, i.Number, cur)
 		}
 	}
+}
+
+// metAll reports whether got holds every issue of want.
+func metAll(got, want []*Issue) bool {
+	met := make(map[int64]bool, len(got))
+	for _, i := range got {
+		met[i.Number] = true
+	}
+	for _, i := range want {
+		if !met[i.Number] {
+			return false
+		}
+	}
+	return true
 }
 
 func numbers(issues []*Issue) []int64 {
@@ -156,13 +172,22 @@ func TestIssuePagesWhileCreating(t *testing.T) {
 	t.Parallel()
 	s, r, u := issueFixture(t, 60)
 	ctx := context.Background()
-	before, _, err := s.ListIssues(ctx, IssueList{RepoID: r.ID})
+	before, beforeTotal, err := s.ListIssues(ctx, IssueList{RepoID: r.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	stop := make(chan struct{})
 	var created sync.WaitGroup
+	var made atomic.Int64
+	// moreAfter waits until an issue has been created since n were: the
+	// walks below read pages with creations between them, however the
+	// goroutines happen to be scheduled.
+	moreAfter := func(n int64) {
+		for made.Load() <= n && !t.Failed() {
+			time.Sleep(time.Millisecond)
+		}
+	}
 	for w := range 4 {
 		created.Go(func() {
 			for k := 0; ; k++ {
@@ -175,6 +200,7 @@ func TestIssuePagesWhileCreating(t *testing.T) {
 					t.Error(err)
 					return
 				}
+				made.Add(1)
 			}
 		})
 	}
@@ -201,15 +227,21 @@ func TestIssuePagesWhileCreating(t *testing.T) {
 			} else if !wk.keyset {
 				f.Offset = len(got)
 			}
+			seen := made.Load()
 			page, _, err := s.ListIssues(ctx, f)
 			if err != nil {
 				t.Fatal(err)
 			}
 			got = append(got, page...)
-			// Far enough past the issues there were before to have met
-			// them all, whatever came meanwhile.
-			if len(page) < f.Limit || len(got) > 3*len(before) {
+			moreAfter(seen)
+			// In the orders where new issues join at the end the walk
+			// could follow them for ever: it ends once it has met every
+			// issue there was before.
+			if len(page) < f.Limit || len(got) > 3*len(before) && metAll(got, before) {
 				break
+			}
+			if len(got) > 100*len(before) {
+				t.Fatalf("%s: %d issues read without meeting all of the first %d", what, len(got), len(before))
 			}
 		}
 		checkOrder(t, what, got, wk.sort, wk.asc)
@@ -225,9 +257,12 @@ func TestIssuePagesWhileCreating(t *testing.T) {
 	}
 	close(stop)
 	created.Wait()
+	if t.Failed() {
+		return
+	}
 	_, total, err := s.ListIssues(ctx, IssueList{RepoID: r.ID})
-	if err != nil || total <= len(before) {
-		t.Fatalf("no issues were created during the walks (%d, %v)", total, err)
+	if err != nil || int64(total) != int64(beforeTotal)+made.Load() {
+		t.Fatalf("%d issues after creating %d more than %d (%v)", total, made.Load(), beforeTotal, err)
 	}
 }
 
