@@ -59,6 +59,17 @@ func (s *Server) MaintainWith(ctx context.Context, repoPath string, opts RepackO
 		return res, err
 	}
 	defer done()
+	// The reachability index is computed last, after the lock is
+	// released (defers run in reverse), from the pack just installed.
+	indexed := false
+	defer func() {
+		if !indexed {
+			return
+		}
+		if err := s.writeReachIndex(ctx, repoPath); err != nil {
+			s.log.Warn("maintain: reachability index", "repo", repoPath, "err", err)
+		}
+	}()
 	objDir := filepath.Join(repoPath, "objects")
 	removeStaleQuarantines(objDir)
 	if res.BytesBefore, err = dirSize(repoPath); err != nil {
@@ -142,6 +153,7 @@ func (s *Server) MaintainWith(ctx context.Context, repoPath string, opts RepackO
 	if res.BytesAfter, err = dirSize(repoPath); err != nil {
 		return res, err
 	}
+	indexed = true
 	return res, nil
 }
 

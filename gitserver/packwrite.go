@@ -75,9 +75,14 @@ func (pw *packWriter) writePack(tick func() error) error {
 	var hdr [12]byte
 	copy(hdr[:4], "PACK")
 	binary.BigEndian.PutUint32(hdr[4:], 2)
-	binary.BigEndian.PutUint32(hdr[8:], uint32(len(pw.en.objects)))
+	binary.BigEndian.PutUint32(hdr[8:], uint32(pw.en.count()))
 	if _, err := pw.Write(hdr[:]); err != nil {
 		return err
+	}
+	if pw.en.reuse != nil {
+		if err := pw.writeReused(pw.en.reuse, tick); err != nil {
+			return err
+		}
 	}
 	for i, l := range locs {
 		if i&255 == 0 {
@@ -178,6 +183,16 @@ func (pw *packWriter) writeObject(h plumbing.Hash) error {
 	// pack or, for a thin pack, is on the client.
 	var hdr []byte
 	switch {
+	case pw.en.reuse.sends(base):
+		boff, ok := pw.en.reuse.sentAt(base)
+		if !ok {
+			return fmt.Errorf("pack reuse: base %s of %s not written first", base, h)
+		}
+		if pw.ofsDelta {
+			hdr = appendOfsDistance(appendEntryHeader(nil, objOFS, eh.size), pw.n-boff)
+		} else {
+			hdr = refDeltaHeader(eh.size, base)
+		}
 	case pw.en.sending[base]:
 		pw.inProgress[h] = true
 		err := pw.writeObject(base)
