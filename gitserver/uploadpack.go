@@ -221,8 +221,8 @@ func refusef(format string, args ...any) error { return &refusal{fmt.Sprintf(for
 type fetchState struct {
 	repoPath string
 	refs     []ref
-	db   *odb
-	w    *walker
+	db       *odb
+	w        *walker
 	// cut holds the commits whose parents are not sent: the client's
 	// shallow commits we have, then the new shallow boundary.
 	cut           map[plumbing.Hash]bool
