@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"slices"
@@ -320,9 +321,10 @@ func (ru *packReuse) plan(db *odb, ofsDelta bool) error {
 	}
 	ru.types = make([]plumbing.ObjectType, len(ru.ents))
 	ru.newOff = make([]int64, len(ru.ents))
+	win := &fileWindow{p: ru.p}
 	for i, e := range ru.ents {
 		ru.newOff[i] = -1
-		eh, err := ru.p.header(e.off)
+		eh, err := win.header(e.off)
 		if err != nil {
 			return err
 		}
@@ -406,6 +408,7 @@ func (pw *packWriter) writeReused(ru *packReuse, tick func() error) error {
 		}
 		return nil
 	}
+	win := &fileWindow{p: p}
 	for i, e := range ru.ents {
 		if !ru.ri.has(i) || !ru.blobs && ru.types[i] == objBlob {
 			continue
@@ -415,7 +418,7 @@ func (pw *packWriter) writeReused(ru *packReuse, tick func() error) error {
 				return err
 			}
 		}
-		eh, err := p.header(e.off)
+		eh, err := win.header(e.off)
 		if err != nil {
 			return err
 		}
@@ -460,11 +463,74 @@ func (pw *packWriter) writeReused(ru *packReuse, tick func() error) error {
 		}
 		ru.newOff[i] = pw.n
 		pw.reused++
-		if err := pw.copyEntry(e.hash, p, e.off, eh, end, hdr); err != nil {
+		if _, err := pw.Write(hdr); err != nil {
 			return err
+		}
+		// As copyEntry: a damaged pack is not passed on silently.
+		crc := crc32.ChecksumIEEE(eh.raw[:eh.hdrLen])
+		for off := e.off + eh.hdrLen; off < end; {
+			// Large entries go in pieces, so memory stays bounded.
+			data, err := win.at(off, min(end-off, fileWindowSize))
+			if err != nil {
+				return err
+			}
+			crc = crc32.Update(crc, crc32.IEEETable, data)
+			if _, err := pw.Write(data); err != nil {
+				return err
+			}
+			off += int64(len(data))
+		}
+		if p.idx.Version == 2 {
+			if want, err := p.idx.FindCRC32(e.hash); err == nil && want != crc {
+				return fmt.Errorf("object %s: CRC mismatch in %s", e.hash, p.path)
+			}
 		}
 	}
 	return nil
+}
+
+// fileWindow reads a pack front to back through a buffer filled by
+// pread, not through its mapping: pages of the mapping once touched
+// count in the process's memory until it unmaps, and a clone touches
+// the whole pack.
+type fileWindow struct {
+	p   *packFile
+	buf []byte
+	off int64
+}
+
+const fileWindowSize = 256 << 10
+
+// at returns n bytes at off, valid until the next call; n is at most
+// fileWindowSize (a header, or a piece of an entry).
+func (fw *fileWindow) at(off, n int64) ([]byte, error) {
+	if off < 0 || n < 0 || off+n > fw.p.size {
+		return nil, fmt.Errorf("read %s: range %d+%d outside the pack", filepath.Base(fw.p.path), off, n)
+	}
+	if off >= fw.off && off+n <= fw.off+int64(len(fw.buf)) {
+		return fw.buf[off-fw.off : off-fw.off+n], nil
+	}
+	if n > fileWindowSize {
+		return nil, fmt.Errorf("read %s: %d bytes at once", filepath.Base(fw.p.path), n)
+	}
+	if fw.buf == nil {
+		fw.buf = make([]byte, fileWindowSize)
+	}
+	fw.buf = fw.buf[:min(fileWindowSize, fw.p.size-off)]
+	if _, err := fw.p.f.ReadAt(fw.buf, off); err != nil {
+		fw.buf = fw.buf[:0]
+		return nil, fmt.Errorf("read %s: %w", filepath.Base(fw.p.path), err)
+	}
+	fw.off = off
+	return fw.buf[:n], nil
+}
+
+func (fw *fileWindow) header(off int64) (entryHeader, error) {
+	v, err := fw.at(off, min(32, fw.p.size-off))
+	if err != nil {
+		return entryHeader{}, err
+	}
+	return parseHeaderBytes(v, off)
 }
 
 // enumerateFetch lists what a fetch sends: the entries a reachability

@@ -2,6 +2,7 @@ package gitserver
 
 import (
 	"context"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -26,6 +27,11 @@ func TestCloneFromReachIndex(t *testing.T) {
 	ts.history(work, "main", 40, 6, 1700000000)
 	ts.git(work, "checkout", "-q", "main")
 	ts.history(work, "side", 10, 4, 1700100000)
+	// An entry larger than the copy window (incompressible).
+	big := make([]byte, 3*fileWindowSize)
+	rand.NewChaCha8([32]byte{1}).Read(big)
+	ts.git(work, "checkout", "-q", "main")
+	ts.commitFile(work, "big.bin", string(big), "a large file")
 	ts.git(work, "tag", "-a", "-m", "release", "v1", "main~5")
 	blob := strings.TrimSpace(ts.git(work, "rev-parse", "main:dir0/file0.txt"))
 	ts.git(work, "tag", "-a", "-m", "a blob", "blobtag", blob)
