@@ -187,11 +187,11 @@ func readReachIndex(repoPath string, p *packFile) (*reachIndex, error) {
 	}
 	n := int(binary.BigEndian.Uint32(body[28:]))
 	k := int(binary.BigEndian.Uint32(body[32:]))
-	ents, err := p.sortedEntries()
+	count, err := p.idx.Count()
 	if err != nil {
 		return nil, err
 	}
-	if n != len(ents) || len(body) != 36+20*k+(n+7)/8 {
+	if int64(n) != count || len(body) != 36+20*k+(n+7)/8 {
 		return nil, errBadReach
 	}
 	ri := &reachIndex{n: n, tips: make([]plumbing.Hash, k), bits: body[36+20*k:], full: true}
@@ -246,11 +246,7 @@ func reuseFor(repoPath string, st *fetchState, req *uploadRequest, wants, common
 		if !coveredBy(st.w, ri.tips, wants) {
 			continue
 		}
-		ents, err := p.sortedEntries()
-		if err != nil {
-			return nil
-		}
-		ru := &packReuse{p: p, ents: ents, ri: ri, blobs: f == nil}
+		ru := &packReuse{p: p, ri: ri, blobs: f == nil}
 		if err := ru.plan(st.db, ofsDelta); err != nil {
 			return nil
 		}
@@ -315,10 +311,16 @@ func compareHash(a, b plumbing.Hash) int { return bytes.Compare(a[:], b[:]) }
 func (ru *packReuse) plan(db *odb, ofsDelta bool) error {
 	// Verbatim needs a client that reads ofs-deltas: stored packs use them.
 	if ru.ri.full && ru.blobs && ofsDelta {
+		// No list of entries by offset: the index answers for all.
 		ru.verbatim = true
-		ru.count = len(ru.ents)
+		ru.count = ru.ri.n
 		return nil
 	}
+	ents, err := ru.p.sortedEntries()
+	if err != nil {
+		return err
+	}
+	ru.ents = ents
 	ru.types = make([]plumbing.ObjectType, len(ru.ents))
 	ru.newOff = make([]int64, len(ru.ents))
 	win := &fileWindow{p: ru.p}
@@ -349,7 +351,8 @@ func (ru *packReuse) plan(db *odb, ofsDelta bool) error {
 	return nil
 }
 
-// pos is the entry position of h in the reused pack, or -1.
+// pos is the entry position of h in the reused pack, or -1 (not
+// verbatim).
 func (ru *packReuse) pos(h plumbing.Hash) int {
 	off, err := ru.p.idx.FindOffset(h)
 	if err != nil {
@@ -363,6 +366,10 @@ func (ru *packReuse) sends(h plumbing.Hash) bool {
 	if ru == nil {
 		return false
 	}
+	if ru.verbatim {
+		ok, err := ru.p.idx.Contains(h)
+		return err == nil && ok
+	}
 	i := ru.pos(h)
 	return i >= 0 && ru.ri.has(i) && (ru.blobs || ru.types[i] != objBlob)
 }
@@ -373,12 +380,13 @@ func (ru *packReuse) sentAt(h plumbing.Hash) (int64, bool) {
 	if ru == nil {
 		return 0, false
 	}
+	if ru.verbatim {
+		off, err := ru.p.idx.FindOffset(h)
+		return off, err == nil
+	}
 	i := ru.pos(h)
 	if i < 0 {
 		return 0, false
-	}
-	if ru.verbatim {
-		return ru.ents[i].off, true
 	}
 	return ru.newOff[i], ru.newOff[i] >= 0
 }
