@@ -447,7 +447,12 @@ func (p *packFile) hashAt(off int64) (plumbing.Hash, error) {
 // inflate returns size bytes of the zlib stream starting at dataOff.
 func (db *odb) inflate(p *packFile, dataOff, size int64) ([]byte, error) {
 	var src io.Reader
-	if end, err := p.entryEnd(dataOff); err == nil && (p.data != nil || end-dataOff <= packWindow) {
+	if p.data != nil && dataOff < p.size-20 {
+		// The zlib stream ends by itself: no need to find where the
+		// entry ends (which costs the entry list by offset).
+		db.rd.Reset(p.data[dataOff : p.size-20])
+		src = &db.rd
+	} else if end, err := p.entryEnd(dataOff); err == nil && end-dataOff <= packWindow {
 		v, err := p.view(dataOff, end-dataOff)
 		if err != nil {
 			return nil, err
@@ -742,9 +747,11 @@ func (db *odb) deltaResultSize(p *packFile, off int64, eh entryHeader) (int64, e
 
 // inflatePrefix returns the first n bytes of the zlib stream at dataOff.
 func (db *odb) inflatePrefix(p *packFile, dataOff, n int64) ([]byte, error) {
-	end, err := p.entryEnd(dataOff)
-	if err != nil {
-		return nil, err
+	// The view may run past the entry (the zlib stream ends by itself),
+	// so the entry's end need not be looked up.
+	end := p.size - 20
+	if dataOff >= end {
+		return nil, fmt.Errorf("inflate at %d: past the pack's end", dataOff)
 	}
 	// Before its first bytes a deflate stream may hold a dynamic Huffman
 	// table of a few hundred bytes; 4 KiB covers that with room to spare.

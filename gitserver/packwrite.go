@@ -13,7 +13,6 @@ import (
 	"sort"
 
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 )
 
 // packWriter streams a pack for an enumeration. Stored entries are copied
@@ -270,10 +269,10 @@ const (
 // is less than half the object. Only objects the pack writer could not
 // reuse as deltas get here, so this runs for few objects per fetch.
 func (pw *packWriter) thinDelta(h plumbing.Hash) (bool, error) {
-	base, ok := pw.en.deltaBase[h]
-	if !pw.thin || !ok || !pw.en.clientHas[base] || !pw.filteredBaseOK(base) {
+	if !pw.thinBase(h) {
 		return false, nil
 	}
+	base := pw.en.deltaBase[h]
 	typ, target, err := pw.db.read(h)
 	if err != nil {
 		return false, err
@@ -285,8 +284,10 @@ func (pw *packWriter) thinDelta(h plumbing.Hash) (bool, error) {
 	if err != nil || btyp != typ || len(src) == 0 || len(src) > thinDeltaMax {
 		return false, nil
 	}
-	delta := packfile.DiffDelta(src, target)
-	if len(delta) >= len(target)/2 {
+	// The same encoder as the delta search and the repack: go-git's
+	// DiffDelta indexes the base more slowly.
+	delta := newDeltaIndex(src).encode(target, len(target)/2)
+	if delta == nil || len(delta) >= len(target)/2 {
 		return false, nil
 	}
 	// Trust but verify: a wrong delta would corrupt the client's object.
@@ -299,6 +300,13 @@ func (pw *packWriter) thinDelta(h plumbing.Hash) (bool, error) {
 		return true, err
 	}
 	return true, pw.deflate(delta)
+}
+
+// thinBase reports whether h has a previous version on the client that
+// thinDelta may use.
+func (pw *packWriter) thinBase(h plumbing.Hash) bool {
+	base, ok := pw.en.deltaBase[h]
+	return pw.thin && ok && pw.en.clientHas[base] && pw.filteredBaseOK(base)
 }
 
 // filteredBaseOK reports whether a partial clone can be trusted to hold
