@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"slices"
@@ -37,22 +38,26 @@ import (
 //
 //	"TRCH" | version 1 | pack checksum (20) | entries N (4) | tips K (4)
 //	| K sorted tip ids (20 each) | bitmap, ceil(N/8) bytes, bit i = the
-//	i-th entry in pack offset order (bit 7 of byte 0 first) | SHA-1 of
-//	everything before it
+//	i-th entry in pack offset order (bit 7 of byte 0 first) is in the
+//	closure | bitmap of the same size: those of them that are not blobs
+//	(what blob:none sends) | SHA-1 of everything before it
 const (
 	reachMagic   = "TRCH"
-	reachVersion = 1
+	reachVersion = 2
 	reachPrefix  = "tapioca-reach-"
 )
 
 type reachIndex struct {
-	tips []plumbing.Hash // sorted
-	bits []byte
-	n    int
-	full bool // every entry of the pack is in the closure
+	tips    []plumbing.Hash // sorted
+	bits    []byte
+	nonBlob []byte
+	n       int
+	full    bool // every entry of the pack is in the closure
 }
 
-func (ri *reachIndex) has(pos int) bool { return ri.bits[pos>>3]&(0x80>>(pos&7)) != 0 }
+func (ri *reachIndex) has(pos int) bool { return bitSet(ri.bits, pos) }
+
+func bitSet(b []byte, pos int) bool { return b[pos>>3]&(0x80>>(pos&7)) != 0 }
 
 func reachPath(repoPath string, pack plumbing.Hash) string {
 	return filepath.Join(repoPath, "objects", "info", reachPrefix+pack.String())
@@ -105,7 +110,12 @@ func (s *Server) writeReachIndex(ctx context.Context, repoPath string) error {
 	if err != nil {
 		return fmt.Errorf("reachability index: %w", err)
 	}
+	types, err := entryTypes(db, p, ents)
+	if err != nil {
+		return fmt.Errorf("reachability index: %w", err)
+	}
 	bits := make([]byte, (len(ents)+7)/8)
+	nonBlob := make([]byte, len(bits))
 	for _, h := range en.objects {
 		fp, off, ok := db.find(h)
 		if !ok || fp != p {
@@ -118,6 +128,9 @@ func (s *Server) writeReachIndex(ctx context.Context, repoPath string) error {
 			return fmt.Errorf("reachability index: no entry at %d", off)
 		}
 		bits[pos>>3] |= 0x80 >> (pos & 7)
+		if types[pos] != objBlob {
+			nonBlob[pos>>3] |= 0x80 >> (pos & 7)
+		}
 	}
 	var buf bytes.Buffer
 	buf.WriteString(reachMagic)
@@ -129,6 +142,7 @@ func (s *Server) writeReachIndex(ctx context.Context, repoPath string) error {
 		buf.Write(t[:])
 	}
 	buf.Write(bits)
+	buf.Write(nonBlob)
 	sum := sha1.Sum(buf.Bytes())
 	buf.Write(sum[:])
 	path := reachPath(repoPath, plumbing.Hash(p.idx.PackfileChecksum))
@@ -191,10 +205,12 @@ func readReachIndex(repoPath string, p *packFile) (*reachIndex, error) {
 	if err != nil {
 		return nil, err
 	}
-	if int64(n) != count || len(body) != 36+20*k+(n+7)/8 {
+	nb := (n + 7) / 8
+	if int64(n) != count || len(body) != 36+20*k+2*nb {
 		return nil, errBadReach
 	}
-	ri := &reachIndex{n: n, tips: make([]plumbing.Hash, k), bits: body[36+20*k:], full: true}
+	maps := body[36+20*k:]
+	ri := &reachIndex{n: n, tips: make([]plumbing.Hash, k), bits: maps[:nb], nonBlob: maps[nb:], full: true}
 	for i := range ri.tips {
 		copy(ri.tips[i][:], body[36+20*i:])
 	}
@@ -217,8 +233,8 @@ type packReuse struct {
 	// verbatim: every entry is sent, so the pack's bytes go out as they
 	// are and offsets in the sent pack equal the stored ones.
 	verbatim bool
-	types    []plumbing.ObjectType // resolved type per entry (not verbatim)
-	newOff   []int64               // offset in the sent pack, -1 if not sent (not verbatim)
+	sel      []byte  // the entries sent, a bitmap of the index (not verbatim)
+	newOff   []int64 // offset in the sent pack, -1 if not sent (not verbatim)
 	count    int
 }
 
@@ -247,7 +263,7 @@ func reuseFor(repoPath string, st *fetchState, req *uploadRequest, wants, common
 			continue
 		}
 		ru := &packReuse{p: p, ri: ri, blobs: f == nil}
-		if err := ru.plan(st.db, ofsDelta); err != nil {
+		if err := ru.plan(ofsDelta); err != nil {
 			return nil
 		}
 		return ru
@@ -305,10 +321,9 @@ func coveredBy(w *walker, tips, wants []plumbing.Hash) bool {
 
 func compareHash(a, b plumbing.Hash) int { return bytes.Compare(a[:], b[:]) }
 
-// plan decides what is sent: everything verbatim, or the entries of the
-// closure of the right types (which needs every entry's type, delta
-// chains resolved; bases precede their deltas in offset order).
-func (ru *packReuse) plan(db *odb, ofsDelta bool) error {
+// plan decides what is sent: everything verbatim, or the entries of
+// the closure (of the right types: the index tells).
+func (ru *packReuse) plan(ofsDelta bool) error {
 	// Verbatim needs a client that reads ofs-deltas: stored packs use them.
 	if ru.ri.full && ru.blobs && ofsDelta {
 		// No list of entries by offset: the index answers for all.
@@ -321,34 +336,46 @@ func (ru *packReuse) plan(db *odb, ofsDelta bool) error {
 		return err
 	}
 	ru.ents = ents
-	ru.types = make([]plumbing.ObjectType, len(ru.ents))
+	ru.sel = ru.ri.bits
+	if !ru.blobs {
+		ru.sel = ru.ri.nonBlob
+	}
 	ru.newOff = make([]int64, len(ru.ents))
-	win := &fileWindow{p: ru.p}
-	for i, e := range ru.ents {
+	for i := range ru.newOff {
 		ru.newOff[i] = -1
+	}
+	for _, b := range ru.sel {
+		ru.count += bits.OnesCount8(b)
+	}
+	return nil
+}
+
+// entryTypes resolves the type of every entry of p (ents by offset):
+// bases precede their deltas in offset order.
+func entryTypes(db *odb, p *packFile, ents []idxEntry) ([]plumbing.ObjectType, error) {
+	types := make([]plumbing.ObjectType, len(ents))
+	win := &fileWindow{p: p}
+	for i, e := range ents {
 		eh, err := win.header(e.off)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		t := eh.typ
 		switch t {
 		case objOFS:
-			if b := entryPos(ru.ents, eh.baseOff); b >= 0 && b < i {
-				t = ru.types[b]
+			if b := entryPos(ents, eh.baseOff); b >= 0 && b < i {
+				t = types[b]
 			} else if t, err = db.typeOf(e.hash); err != nil {
-				return err
+				return nil, err
 			}
 		case objREF:
 			if t, err = db.typeOf(e.hash); err != nil {
-				return err
+				return nil, err
 			}
 		}
-		ru.types[i] = t
-		if ru.ri.has(i) && (ru.blobs || t != objBlob) {
-			ru.count++
-		}
+		types[i] = t
 	}
-	return nil
+	return types, nil
 }
 
 // pos is the entry position of h in the reused pack, or -1 (not
@@ -371,7 +398,7 @@ func (ru *packReuse) sends(h plumbing.Hash) bool {
 		return err == nil && ok
 	}
 	i := ru.pos(h)
-	return i >= 0 && ru.ri.has(i) && (ru.blobs || ru.types[i] != objBlob)
+	return i >= 0 && bitSet(ru.sel, i)
 }
 
 // sentAt is the offset at which h went out in the pack being written,
@@ -418,7 +445,7 @@ func (pw *packWriter) writeReused(ru *packReuse, tick func() error) error {
 	}
 	win := &fileWindow{p: p}
 	for i, e := range ru.ents {
-		if !ru.ri.has(i) || !ru.blobs && ru.types[i] == objBlob {
+		if !bitSet(ru.sel, i) {
 			continue
 		}
 		if i&255 == 0 {
