@@ -262,6 +262,7 @@ func runServe(ctx context.Context, cmd *cli.Command) error {
 		Version:         version,
 		Commit:          commit,
 		Logger:          logger,
+		LogLevel:        cmd.String("log-level"),
 	}
 	cfg.WebhookAllowedNetworks = cmd.StringSlice("webhook-allowed-networks")
 	cfg.WebhookDenyLoopback = cmd.Bool("webhook-deny-loopback")

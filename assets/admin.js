@@ -25,9 +25,19 @@
     });
   });
 
-  // Submit filter selects on change; without JavaScript the form has a
-  // button.
-  document.querySelectorAll("select[data-autosubmit]").forEach(function (sel) {
-    sel.addEventListener("change", function () { sel.form.submit(); });
+  // Submit filters (selects, checkboxes) on change; without JavaScript
+  // the form has a button.
+  document.querySelectorAll("[data-autosubmit]").forEach(function (el) {
+    el.addEventListener("change", function () { el.form.submit(); });
+  });
+
+  // Close the phone menu with Escape, back on its button.
+  document.querySelectorAll("details.nav-menu").forEach(function (menu) {
+    menu.addEventListener("keydown", function (e) {
+      if (e.key === "Escape" && menu.open) {
+        menu.open = false;
+        menu.querySelector("summary").focus();
+      }
+    });
   });
 })();

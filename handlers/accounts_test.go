@@ -138,7 +138,7 @@ func TestAuthErrors(t *testing.T) {
 	shared.as(t, "cb_nope").must(http.StatusUnauthorized, "GET", "/api/v1/users/admin", nil)
 	// Unknown routes and methods answer JSON.
 	r = anon.must(http.StatusNotFound, "GET", "/api/v1/does-not-exist", nil)
-	if r.obj(t)["error"] != "Not found" {
+	if r.obj(t)["error"] != "No such endpoint: GET /api/v1/does-not-exist" {
 		t.Errorf("404 body %s", r.Body)
 	}
 	r = anon.must(http.StatusMethodNotAllowed, "PUT", "/api/v1/user", nil)

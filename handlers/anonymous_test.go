@@ -22,6 +22,8 @@ func TestEveryRouteAnonymously(t *testing.T) {
 	values := map[string]string{
 		"{owner}": owner.Name, "{repo}": "pub", "{username}": owner.Name, "{org}": org, "{number}": "1",
 		"{id}": "1", "{delivery_id}": "1", "{name...}": "bug", "{branch...}": "master", "{ref...}": "master",
+		"{ref}": "master", "{sha}": "master", "{path...}": "README.md", "{refpath...}": "master/README.md",
+		"{basehead...}": "master...master",
 	}
 	anonymousWrites := map[string]bool{"POST /api/v1/users": true, "POST /api/v1/tokens": true}
 	anon := shared.as(t, "")

@@ -6,10 +6,10 @@
 //
 // The layers:
 //
-//	doors:  codeboba  opencodehub  ops  dashboard  githttp  sshd  docora  (wire formats; decide nothing)
-//	           \        |        |       |         |      |     /
-//	core:   core/{accounts,orgs,repos,issues,pulls,pushes,vouches,
-//	              webhooks,jobs,polls,mirrors,apps,siteadmin,deploykeys,events,payload}
+//	doors:  codeboba  mcp  opencodehub  ops  dashboard  githttp  sshd  docora  ocore  (wire formats; decide nothing)
+//	           \       |        |        |       |         |      |     /
+//	core:   core/{accounts,orgs,repos,issues,pulls,pushes,code,statuses,vouches,
+//	              webhooks,jobs,polls,mirrors,apps,projects,siteadmin,deploykeys,events,payload}
 //	           \                       /
 //	        store (SQLite)        gitserver (git)
 //
@@ -35,6 +35,7 @@ import (
 	"tapioca/handlers/core"
 	"tapioca/handlers/core/accounts"
 	"tapioca/handlers/core/apps"
+	"tapioca/handlers/core/code"
 	"tapioca/handlers/core/deploykeys"
 	"tapioca/handlers/core/events"
 	"tapioca/handlers/core/issues"
@@ -42,10 +43,12 @@ import (
 	"tapioca/handlers/core/mirrors"
 	"tapioca/handlers/core/orgs"
 	"tapioca/handlers/core/polls"
+	"tapioca/handlers/core/projects"
 	"tapioca/handlers/core/pulls"
 	"tapioca/handlers/core/pushes"
 	"tapioca/handlers/core/repos"
 	"tapioca/handlers/core/siteadmin"
+	"tapioca/handlers/core/statuses"
 	"tapioca/handlers/core/text"
 	"tapioca/handlers/core/vouches"
 	"tapioca/handlers/core/webhooks"
@@ -53,6 +56,8 @@ import (
 	"tapioca/handlers/docora"
 	"tapioca/handlers/githttp"
 	"tapioca/handlers/httpx"
+	"tapioca/handlers/mcp"
+	"tapioca/handlers/ocore"
 	"tapioca/handlers/opencodehub"
 	"tapioca/handlers/ops"
 	"tapioca/handlers/outbound"
@@ -110,6 +115,9 @@ type Config struct {
 	Version string
 	Commit  string
 	Logger  *slog.Logger
+	// LogLevel is the level Logger was made with (--log-level), for the
+	// dashboard's configuration page; "" reads as info.
+	LogLevel string
 }
 
 func (c *Config) defaults() {
@@ -190,9 +198,13 @@ type Services struct {
 	Mirrors   *mirrors.Engine
 	Apps      *apps.Service
 	Admin     *siteadmin.Service
+	Code      *code.Service
+	Statuses  *statuses.Service
 
 	// DeployKeys manages repositories' deploy keys (git over SSH).
 	DeployKeys *deploykeys.Service
+	// Projects are the oCore dialect's projects and their deploy targets.
+	Projects *projects.Service
 }
 
 // Open prepares the data directory and database, creates the site
@@ -263,6 +275,8 @@ func (a *App) build(ctx context.Context, st *store.Store) error {
 	s.Pulls = pulls.New(env, ev, s.Issues)
 	s.Pushes = pushes.New(env, ev, s.Pulls)
 	s.Repos.Refs, s.Pulls.Refs = s.Pushes, s.Pushes
+	s.Code = code.New(env, s.Pulls, s.Pushes)
+	s.Statuses = statuses.New(env)
 	s.Vouches = vouches.New(env)
 	s.Webhooks = webhooks.New(env, ev, policy)
 	s.Deliverer, s.Events = deliverer, ev
@@ -280,8 +294,14 @@ func (a *App) build(ctx context.Context, st *store.Store) error {
 	}); err != nil {
 		return err
 	}
-	s.Admin = siteadmin.New(env, s.Accounts, s.Repos, s.Webhooks, s.Jobs)
+	s.Admin = siteadmin.New(env, s.Accounts, s.Orgs, s.Repos, s.Webhooks, s.Jobs)
 	s.DeployKeys = deploykeys.New(env)
+	// Deploy-target notifications follow the webhook delivery settings.
+	projTimeout := cmp.Or(cfg.WebhookTimeout, projects.DefaultTimeout)
+	s.Projects = projects.New(env, s.Mirrors, s.DeployKeys, outbound.NewSender(policy, projTimeout, projects.DefaultWorkers, 4<<10),
+		projects.Config{Policy: policy, Timeout: projTimeout, RetryBase: cfg.WebhookRetryBase, MaxAttempts: cfg.WebhookMaxAttempts,
+			UserAgent: "Tapioca-Projects/" + cfg.Version})
+	s.Pushes.Followers = append(s.Pushes.Followers, s.Projects)
 	if a.sshLn != nil {
 		key, err := sshd.LoadHostKey(cfg.DataDir)
 		if err != nil {
@@ -310,6 +330,9 @@ func (a *App) build(ctx context.Context, st *store.Store) error {
 	if err := s.Apps.Resume(ctx); err != nil {
 		return fmt.Errorf("resume app deliveries: %w", err)
 	}
+	if err := s.Projects.Resume(ctx); err != nil {
+		return fmt.Errorf("resume project notifications: %w", err)
+	}
 	if err := a.addJobs(ctx); err != nil {
 		return err
 	}
@@ -318,7 +341,7 @@ func (a *App) build(ctx context.Context, st *store.Store) error {
 	if err := s.Pushes.Recover(ctx); err != nil {
 		return err
 	}
-	a.workers = append(a.workers, deliverer.Run, s.Jobs.Loop, s.Polls.Worker, s.Mirrors.Worker, s.Apps.Planner, s.Apps.Deliverer)
+	a.workers = append(a.workers, deliverer.Run, s.Jobs.Loop, s.Polls.Worker, s.Mirrors.Worker, s.Apps.Planner, s.Apps.Deliverer, s.Projects.Worker)
 	a.handler = a.mount()
 	return nil
 }
@@ -383,25 +406,28 @@ func (a *App) mount() http.Handler {
 	// One gate for the token dialects: a client's quota is one quota.
 	gate := httpx.NewGate(s.Accounts.Authenticate, a.env.RateLimits)
 	api := codeboba.New(a.env, codeboba.Services{Accounts: s.Accounts, Orgs: s.Orgs, Repos: s.Repos,
-		Issues: s.Issues, Pulls: s.Pulls, Vouches: s.Vouches, Webhooks: s.Webhooks, DeployKeys: s.DeployKeys}, gate)
+		Issues: s.Issues, Pulls: s.Pulls, Vouches: s.Vouches, Webhooks: s.Webhooks, DeployKeys: s.DeployKeys,
+		Code: s.Code, Statuses: s.Statuses}, gate)
 	api.Register(mux)
 	a.api = api
+	mcp.New(a.env, mcp.Services{Repos: s.Repos, Issues: s.Issues, Pulls: s.Pulls, Code: s.Code, Statuses: s.Statuses}, gate).Register(mux)
 	opencodehub.New(a.env, gate, s.Repos, s.Pulls).Register(mux)
 	// /api/repositories has its own tokens (docora_): the API's
 	// authentication and rate limits do not apply to it.
-	api.Others = []string{opencodehub.Prefix + "/", docora.Prefix + "/"}
+	api.Others = []string{opencodehub.Prefix + "/", docora.Prefix + "/", ocore.Prefix + "/", ocore.OrgsPrefix, ocore.HooksPrefix}
 	ops.New(a.env, a.cfg.APISecret, s.Jobs, s.Polls).Register(mux)
 	dashboard.New(a.env, dashboard.Config{Version: a.cfg.Version, Commit: a.cfg.Commit, DataDir: a.cfg.DataDir,
 		OpsAPI: a.cfg.APISecret != "", RateLimitAuth: a.cfg.RateLimitAuth, RateLimitAnon: a.cfg.RateLimitAnon,
-		BaseURL: a.cfg.BaseURL}, dashboard.Services{Admin: s.Admin, Accounts: s.Accounts, Jobs: s.Jobs,
-		Apps: s.Apps, Mirrors: s.Mirrors}).Register(mux)
+		BaseURL: a.cfg.BaseURL, Server: serverConfig(a.cfg, a.SSHAddr(), a.SSHHostKey())}, dashboard.Services{Admin: s.Admin, Accounts: s.Accounts, Jobs: s.Jobs,
+		Apps: s.Apps, Mirrors: s.Mirrors, Projects: s.Projects}).Register(mux)
 	// /api/repositories is under /api/: before the API's catch-all.
 	docora.New(a.env, s.Apps).Register(mux)
+	ocore.New(a.env, gate, s.Projects).Register(mux)
 	api.RegisterFallback(mux)
 	mux.HandleFunc("/", a.rootFallback)
 	git := githttp.New(a.env, s.Accounts, s.Pushes)
 	h := httpx.Recover(a.log, git.Middleware(api.Middleware(mux)))
-	return httpx.AccessLog(a.log, httpx.BodyRate(a.cfg.BodyGrace, a.cfg.BodyMinRate, h))
+	return httpx.RequestID(httpx.AccessLog(a.log, httpx.BodyRate(a.cfg.BodyGrace, a.cfg.BodyMinRate, h)))
 }
 
 // rootFallback answers paths no route matched.
@@ -411,7 +437,7 @@ func (a *App) rootFallback(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "Tapioca %s: a git forge. API at /api/v1, dashboard at /admin, health at /v1/health.\n", a.cfg.Version)
 		return
 	}
-	httpx.WriteError(w, r, a.log, core.ErrHidden)
+	httpx.WriteError(w, r, a.log, httpx.NoSuchEndpoint(r))
 }
 
 // APIRoutes lists the CodeBoba API's endpoints (tests, documentation).

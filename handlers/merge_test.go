@@ -138,7 +138,7 @@ func TestMergeConflict(t *testing.T) {
 	base := f.tip("master")
 	for _, method := range []string{"merge", "squash", "rebase"} {
 		r := f.c.must(http.StatusConflict, "PUT", f.api+"/pulls/1/merge", map[string]any{"merge_method": method})
-		if string(r.Body) != `{"error":"Pull request is not mergeable. Resolve conflicts first."}`+"\n" {
+		if r.obj(t)["error"] != "Pull request is not mergeable. Resolve conflicts first." {
 			t.Errorf("%s: %s", method, r.Body)
 		}
 	}

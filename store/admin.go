@@ -43,29 +43,34 @@ type Activity struct {
 	Kind    string // user_registered, org_created, repo_created, repo_pushed, issue_opened, pull_opened, admin
 	Actor   string
 	Subject string
-	Detail  string // for admin entries: the action
+	// SubjectKind says what Subject names, for a link: user, org, repo,
+	// issue (owner/name#n), or for admin entries what the action was done
+	// to (see AuditOf); "" when there is nothing to link.
+	SubjectKind string
+	Detail      string // for admin entries: the action
 }
 
 // RecentActivity merges the newest sign-ups, repositories, pushes, issues,
 // pull requests and dashboard actions, newest first. Each source is cut to
 // limit before the merge so the query stays cheap on a large forge.
 func (s *Store) RecentActivity(ctx context.Context, limit int) ([]Activity, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT at, kind, actor, subject, detail FROM (
+	rows, err := s.r.QueryContext(ctx, `SELECT at, kind, actor, subject, subject_kind, detail FROM (
 		SELECT * FROM (SELECT u.created_at AS at, CASE u.type WHEN 'org' THEN 'org_created' ELSE 'user_registered' END AS kind,
-			u.username AS actor, u.username AS subject, '' AS detail FROM users u ORDER BY u.created_at DESC, u.id DESC LIMIT ?1)
+			u.username AS actor, u.username AS subject, u.type AS subject_kind, '' AS detail
+			FROM users u ORDER BY u.created_at DESC, u.id DESC LIMIT ?1)
 		UNION ALL
-		SELECT * FROM (SELECT r.created_at, 'repo_created', o.username, o.username || '/' || r.name, ''
+		SELECT * FROM (SELECT r.created_at, 'repo_created', o.username, o.username || '/' || r.name, 'repo', ''
 			FROM repos r JOIN users o ON o.id = r.owner_id ORDER BY r.created_at DESC, r.id DESC LIMIT ?1)
 		UNION ALL
-		SELECT * FROM (SELECT r.pushed_at, 'repo_pushed', o.username, o.username || '/' || r.name, ''
+		SELECT * FROM (SELECT r.pushed_at, 'repo_pushed', o.username, o.username || '/' || r.name, 'repo', ''
 			FROM repos r JOIN users o ON o.id = r.owner_id WHERE r.pushed_at > r.created_at ORDER BY r.pushed_at DESC LIMIT ?1)
 		UNION ALL
 		SELECT * FROM (SELECT i.created_at, CASE i.is_pull WHEN 1 THEN 'pull_opened' ELSE 'issue_opened' END,
-			COALESCE(a.username, 'ghost'), o.username || '/' || r.name || '#' || i.number, i.title
+			COALESCE(a.username, 'ghost'), o.username || '/' || r.name || '#' || i.number, 'issue', i.title
 			FROM issues i JOIN repos r ON r.id = i.repo_id JOIN users o ON o.id = r.owner_id
 			LEFT JOIN users a ON a.id = i.author_id ORDER BY i.id DESC LIMIT ?1)
 		UNION ALL
-		SELECT * FROM (SELECT created_at, 'admin', actor, target, action FROM audit_log ORDER BY id DESC LIMIT ?1)
+		SELECT * FROM (SELECT created_at, 'admin', actor, target, target_kind, action FROM audit_log ORDER BY id DESC LIMIT ?1)
 	) ORDER BY at DESC LIMIT ?1`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("recent activity: %w", err)
@@ -75,7 +80,7 @@ func (s *Store) RecentActivity(ctx context.Context, limit int) ([]Activity, erro
 	for rows.Next() {
 		var a Activity
 		var at any
-		if err := rows.Scan(&at, &a.Kind, &a.Actor, &a.Subject, &a.Detail); err != nil {
+		if err := rows.Scan(&at, &a.Kind, &a.Actor, &a.Subject, &a.SubjectKind, &a.Detail); err != nil {
 			return nil, fmt.Errorf("scan activity: %w", err)
 		}
 		// A UNION loses the column's declared type, so the driver may hand
@@ -103,10 +108,28 @@ func parseStoredTime(s string) time.Time {
 	return time.Time{}
 }
 
-// Audit records a dashboard action.
+// Audit records a dashboard action on something it does not name the
+// kind of.
 func (s *Store) Audit(ctx context.Context, actor, action, target string) error {
-	if _, err := s.w.ExecContext(ctx, `INSERT INTO audit_log(actor, action, target, created_at) VALUES (?, ?, ?, ?)`,
-		actor, action, target, Now()); err != nil {
+	return s.AuditOf(ctx, actor, action, "", target)
+}
+
+// Kinds of audit targets, which recent activity links to their pages.
+const (
+	TargetUser     = "user"
+	TargetOrg      = "org"
+	TargetRepo     = "repo"     // owner/name
+	TargetDelivery = "delivery" // #id
+	TargetHook     = "hook"     // #id
+	TargetJob      = "job"
+	TargetSettings = "settings"
+)
+
+// AuditOf records a dashboard action on a target of a kind (one of the
+// Target constants, or "" for something that no longer exists).
+func (s *Store) AuditOf(ctx context.Context, actor, action, kind, target string) error {
+	if _, err := s.w.ExecContext(ctx, `INSERT INTO audit_log(actor, action, target, target_kind, created_at) VALUES (?, ?, ?, ?, ?)`,
+		actor, action, target, kind, Now()); err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
 	return nil

@@ -279,6 +279,10 @@ func (s *Store) CreateWatch(ctx context.Context, nw NewWatch) (*Watch, error) {
 		if isUnique(err) {
 			return nil, fmt.Errorf("create watched repository: %w", ErrDuplicate)
 		}
+		if isForeignKey(err) {
+			// The app or the mirror went away since the caller loaded it.
+			return nil, fmt.Errorf("create watched repository: %w", ErrNotFound)
+		}
 		return nil, fmt.Errorf("create watched repository: %w", err)
 	}
 	id, err := res.LastInsertId()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // IssueList filters ListIssues.
@@ -25,6 +26,10 @@ type IssueList struct {
 	// repeats nor skips one. An issue the list does not hold gives an empty
 	// page; the total stays the whole list's.
 	After int64
+	// Search, Creator and Since: see searchConds (search.go).
+	Search  string    // words the title, body or comments hold
+	Creator string    // author's username
+	Since   time.Time // updated at or after; zero = any time
 
 	// Set by ListPulls: branch names, "" for any.
 	head, base string
@@ -125,6 +130,9 @@ func (f IssueList) query() issueQuery {
 		q.args = append(q.args, f.branch, f.branch)
 		// Spelled out per index, so that SQLite reads both and merges.
 		drive("pulls", "((d.repo_id = ? AND d.head_ref = ?) OR (d.repo_id = ? AND d.base_ref = ?))", f.RepoID, f.branch, f.RepoID, f.branch)
+	}
+	if conds, args := f.searchConds(); len(conds) > 0 {
+		q.conds, q.args = append(q.conds, conds...), append(q.args, args...)
 	}
 	q.counted = len(q.conds) == plain
 

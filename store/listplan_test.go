@@ -241,15 +241,30 @@ func TestListQueryPlans(t *testing.T) {
 		}
 	}
 
+	// The users page: by name, newest or last sign-in, with or without
+	// its filters (which the sort's index walk applies).
+	for sort, index := range map[string]string{"name": "users_type_name", "created": "users_type_created", "signin": "users_type_signin"} {
+		for _, f := range []UserList{{Sort: sort}, {Sort: sort, Admin: true, Bot: true, Disabled: true, Query: "bob"}} {
+			count, query, args, asc := f.sql()
+			cases = append(cases, planCase{name: fmt.Sprintf("users %+v", f), query: "SELECT u.id" + page(query, asc),
+				args: append(append([]any{}, args...), 30, 0), index: index},
+				planCase{name: fmt.Sprintf("count users %+v", f), query: count, args: args, index: index})
+		}
+	}
+
 	// Webhook deliveries: a hook's (API), by status and event; everyone's
-	// (dashboard), by status.
+	// (dashboard), by status or by repository.
 	for _, f := range []DeliveryFilter{
 		{WebhookID: 1}, {WebhookID: 1, Status: DeliveryFailed}, {WebhookID: 1, Event: "push"},
 		{WebhookID: 1, Status: DeliveryPending, Event: "issues"}, {}, {Status: DeliveryRetrying},
+		{RepoID: 1}, {RepoID: 1, Status: DeliveryFailed, Event: "push", SkipRedelivered: true},
+		{WebhookID: 1, RepoID: 1, Status: DeliveryFailed, SkipRedelivered: true},
 	} {
 		count, query, args := f.sql()
 		index := "webhook_deliveries_hook"
 		switch {
+		case f.WebhookID == 0 && f.RepoID != 0:
+			index = "webhook_deliveries_repo"
 		case f.WebhookID == 0 && f.Status == "":
 			index = "" // the primary key, newest first
 		case f.WebhookID == 0:
@@ -261,8 +276,8 @@ func TestListQueryPlans(t *testing.T) {
 		case f.Event != "":
 			index = "webhook_deliveries_hook_event"
 		}
-		name := fmt.Sprintf("deliveries hook=%d status=%q event=%q", f.WebhookID, f.Status, f.Event)
-		whole := f.WebhookID == 0 && f.Status == ""
+		name := fmt.Sprintf("deliveries %+v", f)
+		whole := f.WebhookID == 0 && f.RepoID == 0 && f.Status == ""
 		cases = append(cases, planCase{name: name, query: "SELECT d.id" + page(query, false), args: append(args, 30, 0),
 			index: index, scans: whole})
 		cases = append(cases, planCase{name: "count " + name, query: count, args: args, index: index, scans: whole})

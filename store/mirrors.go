@@ -202,11 +202,12 @@ func (s *Store) ResetSyncingMirrors(ctx context.Context) (int, error) {
 // still follows.
 var ErrMirrorWatched = errors.New("mirror is still watched")
 
-// DeleteUnwatchedMirror deletes a mirror no watched repository follows;
-// ErrMirrorWatched otherwise.
+// DeleteUnwatchedMirror deletes a mirror no watched repository or project
+// follows; ErrMirrorWatched otherwise.
 func (s *Store) DeleteUnwatchedMirror(ctx context.Context, id int64) error {
 	res, err := s.w.ExecContext(ctx, `DELETE FROM mirrors WHERE id = ?
-		AND NOT EXISTS (SELECT 1 FROM watched_repos WHERE mirror_id = ?)`, id, id)
+		AND NOT EXISTS (SELECT 1 FROM watched_repos WHERE mirror_id = ?)
+		AND NOT EXISTS (SELECT 1 FROM project_repos WHERE mirror_id = ?)`, id, id, id)
 	if err != nil {
 		return fmt.Errorf("delete mirror: %w", err)
 	}

@@ -21,6 +21,7 @@ var reservedNames = map[string]bool{
 	"signup": true, "register": true, "tapioca": true, "root": true, "system": true,
 	"ghost": true, "dashboard": true, "search": true, "notifications": true,
 	"projects": true, "repositories": true, "ssh": true, "raw": true, "archive": true,
+	"mcp": true,
 }
 
 // ValidNamespaceName reports whether s may name a user, organization or

@@ -82,6 +82,39 @@ func (s *Store) ListUserOrgs(ctx context.Context, userID int64) ([]*User, error)
 	return out, rows.Err()
 }
 
+// Membership is an organization a user belongs to, with their role and
+// how many owners it has.
+type Membership struct {
+	Org    *User
+	Role   string
+	Owners int
+}
+
+// ListMemberships lists the organizations a user belongs to, by name,
+// with their role in each: the user's page shows where they are the only
+// owner.
+func (s *Store) ListMemberships(ctx context.Context, userID int64) ([]Membership, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+userColumns+`, m.role,
+		(SELECT COUNT(*) FROM org_members x INDEXED BY org_members_role WHERE x.org_id = m.org_id AND x.role = 'owner')
+		FROM org_members m JOIN users u ON u.id = m.org_id
+		WHERE m.user_id = ? ORDER BY lower(u.username)`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("list memberships: %w", err)
+	}
+	defer rows.Close()
+	out := []Membership{}
+	for rows.Next() {
+		var m Membership
+		u, err := scanUser(rows, &m.Role, &m.Owners)
+		if err != nil {
+			return nil, fmt.Errorf("scan membership: %w", err)
+		}
+		m.Org = u
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
 // Member is a user with their role in an organization.
 type Member struct {
 	User *User

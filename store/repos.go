@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -11,6 +12,10 @@ import (
 // ErrRepoExists is returned when the owner already has a repository of
 // that name.
 var ErrRepoExists = fmt.Errorf("repository %w", ErrDuplicate)
+
+// ErrRepoLimit is returned by TransferRepo when the new owner already
+// owns as many repositories as it may.
+var ErrRepoLimit = errors.New("repository limit reached")
 
 // Repo is a repository row with its owner's identity and live counts.
 type Repo struct {
@@ -268,6 +273,46 @@ func (s *Store) UpdateRepo(ctx context.Context, id int64, u RepoUpdate) (*Repo, 
 		return nil, fmt.Errorf("update repository: %w", ErrNotFound)
 	}
 	return s.RepoByID(ctx, id)
+}
+
+// TransferRepo gives a repository to another owner under name (its own
+// name when the caller keeps it), in one transaction: ErrRepoExists when
+// the new owner already has a repository of that name (case aside),
+// ErrRepoLimit when it already owns limit repositories (limit < 0: no
+// limit). The files stay where they are (they are kept by id). A
+// collaborator entry of the new owner goes: owning covers it.
+func (s *Store) TransferRepo(ctx context.Context, id, newOwnerID int64, name string, limit int) (*Repo, error) {
+	err := s.Tx(ctx, func(tx *Store) error {
+		if limit >= 0 {
+			n, err := tx.CountOwnedRepos(ctx, newOwnerID)
+			if err != nil {
+				return err
+			}
+			if n >= limit {
+				return ErrRepoLimit
+			}
+		}
+		if err := tx.execOne(ctx, "transfer repository", `UPDATE repos SET owner_id = ?, name = ?, lower_name = ?, updated_at = ?
+			WHERE id = ?`, newOwnerID, name, strings.ToLower(name), Now(), id); err != nil {
+			if errors.Is(err, ErrDuplicate) {
+				return ErrRepoExists
+			}
+			return err
+		}
+		if _, err := tx.w.ExecContext(ctx, `DELETE FROM collaborators WHERE repo_id = ? AND user_id = ?`, id, newOwnerID); err != nil {
+			return fmt.Errorf("drop the new owner's collaborator entry: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.RepoByID(ctx, id)
+}
+
+// SetRepoSize records a repository's size on disk after maintenance.
+func (s *Store) SetRepoSize(ctx context.Context, id int64, size int64) error {
+	return s.execOne(ctx, "set repository size", `UPDATE repos SET size_bytes = ? WHERE id = ?`, size, id)
 }
 
 // DeleteRepo removes the row and, by cascade, everything hanging off it.

@@ -235,6 +235,13 @@ func isUnique(err error) bool {
 	return false
 }
 
+// isForeignKey reports whether err is a FOREIGN KEY violation: a row
+// the new one points at was deleted meanwhile.
+func isForeignKey(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
+}
+
 // notFound turns sql.ErrNoRows into ErrNotFound and wraps anything else.
 func notFound(err error, what string) error {
 	if errors.Is(err, sql.ErrNoRows) {

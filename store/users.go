@@ -1,8 +1,10 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -38,6 +40,12 @@ type User struct {
 	VouchCount   int64
 	Reputation   int64
 	Alias        string // "" when none
+	// MaxRepos is the account's own repository limit; nil follows the
+	// site's (--max-repos).
+	MaxRepos *int
+	// LastSignInAt is the last password sign-in (API login or
+	// dashboard); nil when never.
+	LastSignInAt *time.Time
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
 }
@@ -48,7 +56,7 @@ func (u *User) IsOrg() bool { return u.Type == TypeOrg }
 const userColumns = `u.id, u.type, u.username, u.kind, COALESCE(u.email, ''), COALESCE(u.password_hash, ''),
 	u.display_name, u.bio, u.url, u.is_admin, u.disabled, u.vouch_balance, u.vouch_count, u.reputation,
 	COALESCE((SELECT alias FROM names a WHERE a.user_id = u.id AND a.is_alias = 1), ''),
-	u.created_at, u.updated_at`
+	u.max_repos, u.last_sign_in_at, u.created_at, u.updated_at`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -56,13 +64,20 @@ type scanner interface{ Scan(dest ...any) error }
 func scanUser(row scanner, extra ...any) (*User, error) {
 	u := &User{}
 	var display, bio, url sql.NullString
+	var maxRepos sql.NullInt64
+	var signIn sql.NullTime
 	dest := []any{&u.ID, &u.Type, &u.Username, &u.Kind, &u.Email, &u.PasswordHash,
 		&display, &bio, &url, &u.IsAdmin, &u.Disabled, &u.VouchBalance, &u.VouchCount, &u.Reputation,
-		&u.Alias, &u.CreatedAt, &u.UpdatedAt}
+		&u.Alias, &maxRepos, &signIn, &u.CreatedAt, &u.UpdatedAt}
 	if err := row.Scan(append(dest, extra...)...); err != nil {
 		return nil, err
 	}
 	u.DisplayName, u.Bio, u.URL = strPtr(display), strPtr(bio), strPtr(url)
+	if maxRepos.Valid {
+		n := int(maxRepos.Int64)
+		u.MaxRepos = &n
+	}
+	u.LastSignInAt = timePtr(signIn)
 	u.CreatedAt, u.UpdatedAt = u.CreatedAt.UTC(), u.UpdatedAt.UTC()
 	return u, nil
 }
@@ -265,6 +280,59 @@ func (s *Store) SetPasswordHash(ctx context.Context, id int64, hash string) erro
 	return s.execOne(ctx, "set password", `UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ? AND type = 'user'`, hash, Now(), id)
 }
 
+// AccountUpdate carries an administrator's changes to a user account;
+// nil fields stay as they are.
+type AccountUpdate struct {
+	Email       *string
+	DisplayName **string // a nil value clears it
+	Kind        *string  // human or bot
+	MaxRepos    **int    // a nil value follows the site's limit
+}
+
+// UpdateAccount applies u to a user (never an organization):
+// ErrEmailTaken when the email is another account's.
+func (s *Store) UpdateAccount(ctx context.Context, id int64, u AccountUpdate) (*User, error) {
+	sets := []string{"updated_at = ?"}
+	args := []any{Now()}
+	if u.Email != nil {
+		sets = append(sets, "email = ?", "lower_email = ?")
+		args = append(args, *u.Email, strings.ToLower(*u.Email))
+	}
+	if u.DisplayName != nil {
+		sets = append(sets, "display_name = ?")
+		args = append(args, nullString(*u.DisplayName))
+	}
+	if u.Kind != nil {
+		sets = append(sets, "kind = ?")
+		args = append(args, *u.Kind)
+	}
+	if u.MaxRepos != nil {
+		var n any
+		if *u.MaxRepos != nil {
+			n = **u.MaxRepos
+		}
+		sets = append(sets, "max_repos = ?")
+		args = append(args, n)
+	}
+	args = append(args, id)
+	err := s.execOne(ctx, "update account", `UPDATE users SET `+strings.Join(sets, ", ")+` WHERE id = ? AND type = 'user'`, args...)
+	if errors.Is(err, ErrDuplicate) {
+		return nil, ErrEmailTaken
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.UserByID(ctx, id)
+}
+
+// RecordSignIn notes a successful password sign-in.
+func (s *Store) RecordSignIn(ctx context.Context, id int64, at time.Time) error {
+	if _, err := s.w.ExecContext(ctx, `UPDATE users SET last_sign_in_at = ? WHERE id = ?`, at.UTC().Truncate(time.Second), id); err != nil {
+		return fmt.Errorf("record sign-in: %w", err)
+	}
+	return nil
+}
+
 // CountUsers counts accounts of one type (TypeUser or TypeOrg).
 func (s *Store) CountUsers(ctx context.Context, typ string) (int, error) {
 	var n int
@@ -276,10 +344,57 @@ func (s *Store) CountUsers(ctx context.Context, typ string) (int, error) {
 
 // UserList is a filter for ListUsers.
 type UserList struct {
-	Type   string // TypeUser or TypeOrg
-	Query  string // substring of username, email or display name
+	Type     string // TypeUser or TypeOrg
+	Query    string // substring of username, email or display name
+	Admin    bool   // site administrators only
+	Bot      bool   // bots only
+	Disabled bool   // disabled accounts only
+	// Sort is "name" (default, A to Z), "created" (newest first) or
+	// "signin" (last signed in first, never last).
+	Sort   string
 	Limit  int
 	Offset int
+}
+
+// userSorts are the users page's orders: the index that holds each (after
+// the type), its column and whether it reads ascending.
+var userSorts = map[string]struct {
+	index, column string
+	asc           bool
+}{
+	"name":    {"users_type_name", "lower(u.username)", true},
+	"created": {"users_type_created", "u.created_at", false},
+	"signin":  {"users_type_signin", "u.last_sign_in_at", false},
+}
+
+// sql is the list's count query and page query (for window.order;
+// columns come first, then FROM). The flags filter the rows the sort's
+// index walks: administrators, bots and disabled accounts are few, and
+// a page of them stops as soon as it is full.
+func (f UserList) sql() (count, page string, args []any, asc bool) {
+	sort, ok := userSorts[f.Sort]
+	if !ok {
+		sort = userSorts["name"]
+	}
+	typ := cmp.Or(f.Type, TypeUser)
+	where := []string{`u.type = ?`}
+	args = []any{typ}
+	if f.Query != "" {
+		q := "%" + likeEscape(f.Query) + "%"
+		where = append(where, `(u.username LIKE ? ESCAPE '\' OR COALESCE(u.email, '') LIKE ? ESCAPE '\' OR COALESCE(u.display_name, '') LIKE ? ESCAPE '\')`)
+		args = append(args, q, q, q)
+	}
+	if f.Admin {
+		where = append(where, `u.is_admin = 1`)
+	}
+	if f.Bot {
+		where = append(where, `u.kind = 'bot'`)
+	}
+	if f.Disabled {
+		where = append(where, `u.disabled = 1`)
+	}
+	from := ` FROM users u INDEXED BY ` + sort.index + ` WHERE ` + strings.Join(where, " AND ")
+	return `SELECT COUNT(*)` + from, from + ` ORDER BY ` + sort.column + `{dir}, u.id{dir} LIMIT ? OFFSET ?`, args, sort.asc
 }
 
 // accountListSQL is the count query and the page query (for window.order;
@@ -302,9 +417,10 @@ func accountListSQL(typ, query string, fields ...string) (count, page string, ar
 		` FROM users u INDEXED BY users_type_name WHERE ` + where + ` ORDER BY lower(u.username){dir}, u.id{dir} LIMIT ? OFFSET ?`, args
 }
 
-// ListUsers lists accounts by name, with the total before paging.
+// ListUsers lists accounts as f filters and sorts them, with the total
+// before paging.
 func (s *Store) ListUsers(ctx context.Context, f UserList) ([]*User, int, error) {
-	countQuery, pageQuery, args := accountListSQL(f.Type, f.Query, "u.username", "u.email", "u.display_name")
+	countQuery, pageQuery, args, asc := f.sql()
 	var out []*User
 	var total int
 	err := s.snapshot(ctx, func(r *Store) error {
@@ -316,7 +432,7 @@ func (s *Store) ListUsers(ctx context.Context, f UserList) ([]*User, int, error)
 		if !ok {
 			return nil
 		}
-		rows, err := r.r.QueryContext(ctx, `SELECT `+userColumns+w.order(pageQuery, true), append(args, w.limit, w.offset)...)
+		rows, err := r.r.QueryContext(ctx, `SELECT `+userColumns+w.order(pageQuery, asc), append(args, w.limit, w.offset)...)
 		if err != nil {
 			return fmt.Errorf("list users: %w", err)
 		}

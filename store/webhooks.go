@@ -55,10 +55,12 @@ func (w *Webhook) Subscribed(event string) bool { return slices.Contains(w.Event
 
 const webhookColumns = `id, owner_id, url, secret, content_type, events, active, allow_loopback, created_at, updated_at`
 
-func scanWebhook(row scanner) (*Webhook, error) {
+// scanWebhook reads webhookColumns, then any extra columns into extra.
+func scanWebhook(row scanner, extra ...any) (*Webhook, error) {
 	w := &Webhook{}
 	var events string
-	if err := row.Scan(&w.ID, &w.OwnerID, &w.URL, &w.Secret, &w.ContentType, &events, &w.Active, &w.AllowLoopback, &w.CreatedAt, &w.UpdatedAt); err != nil {
+	dest := []any{&w.ID, &w.OwnerID, &w.URL, &w.Secret, &w.ContentType, &events, &w.Active, &w.AllowLoopback, &w.CreatedAt, &w.UpdatedAt}
+	if err := row.Scan(append(dest, extra...)...); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(events), &w.Events); err != nil {
@@ -352,16 +354,20 @@ func (s *Store) DeliveryByID(ctx context.Context, id int64) (*Delivery, error) {
 type DeliveryFilter struct {
 	WebhookID int64
 	OwnerID   int64  // hooks of this user or organization
+	RepoID    int64  // deliveries of events in this repository
 	Status    string // pending, retrying, succeeded, failed
 	Event     string
-	Limit     int // <= 0: all
-	Offset    int
+	// SkipRedelivered leaves out deliveries that a redelivery already
+	// repeats.
+	SkipRedelivered bool
+	Limit           int // <= 0: all
+	Offset          int
 }
 
 // sql is the filter's count query and page query (for window.order;
 // columns come first, then FROM), newest first. A hook's deliveries by
 // status, event or both each have their index; across hooks (the
-// dashboard) by status too, or the primary key.
+// dashboard) a repository's have theirs, by status too, or the primary key.
 func (f DeliveryFilter) sql() (count, page string, args []any) {
 	var where []string
 	index := ""
@@ -372,11 +378,18 @@ func (f DeliveryFilter) sql() (count, page string, args []any) {
 	if f.OwnerID != 0 {
 		where, args = append(where, "w.owner_id = ?"), append(args, f.OwnerID)
 	}
+	if f.RepoID != 0 {
+		where, args = append(where, "d.repo_id = ?"), append(args, f.RepoID)
+		if index == "" {
+			index = "webhook_deliveries_repo"
+		}
+	}
 	if f.Status != "" {
 		where, args = append(where, "d.status = ?"), append(args, f.Status)
-		if index == "" {
+		switch index {
+		case "":
 			index = "webhook_deliveries_status"
-		} else {
+		case "webhook_deliveries_hook":
 			index += "_status"
 		}
 	}
@@ -385,6 +398,9 @@ func (f DeliveryFilter) sql() (count, page string, args []any) {
 		if strings.HasPrefix(index, "webhook_deliveries_hook") {
 			index += "_event"
 		}
+	}
+	if f.SkipRedelivered {
+		where = append(where, "NOT EXISTS (SELECT 1 FROM webhook_deliveries r WHERE r.redelivery_of = d.id)")
 	}
 	cond := ""
 	if len(where) > 0 {
@@ -469,6 +485,141 @@ func (s *Store) RedeliverDelivery(ctx context.Context, id int64) (*Delivery, err
 		return err
 	})
 	return out, err
+}
+
+// RedeliverFailed queues a redelivery (as RedeliverDelivery does) of each
+// failed delivery f selects (its Status is ignored) that no redelivery
+// repeats yet, oldest first, at most limit of them in one transaction. It
+// returns the new deliveries' count and whether more failures are left:
+// those are the next call's, since the ones done now have a redelivery.
+func (s *Store) RedeliverFailed(ctx context.Context, f DeliveryFilter, limit int) (n int, more bool, err error) {
+	f.Status, f.SkipRedelivered = DeliveryFailed, true
+	_, page, args := f.sql()
+	query := window{}.order(`SELECT d.id`+page, true)
+	err = s.Tx(ctx, func(tx *Store) error {
+		ids, err := tx.ids(ctx, window{limit: limit + 1}, query, args...)
+		if err != nil {
+			return fmt.Errorf("failed deliveries: %w", err)
+		}
+		if more = len(ids) > limit; more {
+			ids = ids[:limit]
+		}
+		now := time.Now()
+		for _, id := range ids {
+			if _, err := tx.w.ExecContext(ctx, `INSERT INTO webhook_deliveries(webhook_id, guid, event, action, repo_id, content_type, body,
+				status, manual, redelivery_of, next_attempt_ms, created_at, updated_at)
+				SELECT webhook_id, ?, event, action, repo_id, content_type, body, 'pending', 1, id, ?, ?, ?
+				FROM webhook_deliveries WHERE id = ?`, NewGUID(), now.UnixMilli(), Now(), Now(), id); err != nil {
+				return fmt.Errorf("redeliver %d: %w", id, err)
+			}
+		}
+		n = len(ids)
+		return nil
+	})
+	return n, more, err
+}
+
+// Redeliveries lists the ids of the deliveries that repeat delivery id.
+func (s *Store) Redeliveries(ctx context.Context, id int64) ([]int64, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id FROM webhook_deliveries INDEXED BY webhook_deliveries_redelivery
+		WHERE redelivery_of = ? ORDER BY id`, id)
+	if err != nil {
+		return nil, fmt.Errorf("redeliveries of %d: %w", id, err)
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var n int64
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
+// HookSummary is a hook with its owner and the outcome of its newest
+// delivery, for the dashboard's list of hooks.
+type HookSummary struct {
+	Hook      *Webhook
+	OwnerName string
+	OwnerType string
+	// The newest delivery: its status ("" when the hook has none), the
+	// response code of its last attempt and when it was last tried (or
+	// queued).
+	LastStatus string
+	LastCode   *int
+	LastAt     *time.Time
+	Failed     int // failed deliveries in the log
+}
+
+// HookList selects hooks for ListHookSummaries.
+type HookList struct {
+	OwnerID int64 // 0 = every owner's
+	Limit   int   // <= 0: all
+	Offset  int
+}
+
+// ListHookSummaries lists hooks, newest first, with the total before
+// paging. Each hook's newest delivery and failure count are one index
+// lookup each.
+func (s *Store) ListHookSummaries(ctx context.Context, f HookList) ([]HookSummary, int, error) {
+	cond, args := "", []any{}
+	if f.OwnerID != 0 {
+		cond, args = ` WHERE w.owner_id = ?`, append(args, f.OwnerID)
+	}
+	out := []HookSummary{}
+	var total int
+	err := s.snapshot(ctx, func(r *Store) error {
+		var err error
+		if total, err = r.count(ctx, "webhooks", `SELECT COUNT(*) FROM webhooks w`+cond, args...); err != nil {
+			return err
+		}
+		win, ok := pageWindow(total, f.Limit, f.Offset)
+		if !ok {
+			return nil
+		}
+		cols := "w." + strings.ReplaceAll(webhookColumns, ", ", ", w.")
+		rows, err := r.r.QueryContext(ctx, win.order(`SELECT `+cols+`, o.username, o.type,
+			COALESCE(d.status, ''), d.status_code, d.last_attempt_at, d.created_at,
+			(SELECT COUNT(*) FROM webhook_deliveries f INDEXED BY webhook_deliveries_hook_status
+				WHERE f.webhook_id = w.id AND f.status = 'failed')
+			FROM webhooks w JOIN users o ON o.id = w.owner_id
+			LEFT JOIN webhook_deliveries d ON d.id = (SELECT MAX(x.id) FROM webhook_deliveries x INDEXED BY webhook_deliveries_hook
+				WHERE x.webhook_id = w.id)`+cond+` ORDER BY w.id{dir} LIMIT ? OFFSET ?`, false), append(args, win.limit, win.offset)...)
+		if err != nil {
+			return fmt.Errorf("list webhooks: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var h HookSummary
+			var code sql.NullInt64
+			var tried, queued sql.NullTime
+			w, err := scanWebhook(rows, &h.OwnerName, &h.OwnerType, &h.LastStatus, &code, &tried, &queued, &h.Failed)
+			if err != nil {
+				return fmt.Errorf("scan webhook: %w", err)
+			}
+			h.Hook = w
+			if code.Valid {
+				c := int(code.Int64)
+				h.LastCode = &c
+			}
+			h.LastAt = timePtr(tried)
+			if h.LastAt == nil {
+				h.LastAt = timePtr(queued)
+			}
+			out = append(out, h)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		arrange(win, out)
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return out, total, nil
 }
 
 // ClaimedDelivery is a delivery a worker holds a lease on.

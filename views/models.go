@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/a-h/templ"
 
 	"tapioca/handlers/core/text"
 )
@@ -173,3 +176,59 @@ func Count(n int, one, many string) string { return text.Count(n, one, many) }
 
 // FieldErrors maps form field names to their messages.
 type FieldErrors map[string]string
+
+// UserURL is the dashboard page of a user.
+func UserURL(name string) templ.SafeURL { return templ.SafeURL("/admin/users/" + url.PathEscape(name)) }
+
+// OrgURL is the dashboard page of an organization.
+func OrgURL(name string) templ.SafeURL { return templ.SafeURL("/admin/orgs/" + url.PathEscape(name)) }
+
+// AccountURL is the page of a user or an organization (typ is the
+// account's store type).
+func AccountURL(typ, name string) templ.SafeURL {
+	if typ == "org" {
+		return OrgURL(name)
+	}
+	return UserURL(name)
+}
+
+// RepoURL is the dashboard page of a repository, by owner/name.
+func RepoURL(fullName string) templ.SafeURL {
+	owner, name, _ := strings.Cut(fullName, "/")
+	return templ.SafeURL("/admin/repos/" + url.PathEscape(owner) + "/" + url.PathEscape(name))
+}
+
+// DeliveryURL is the page of a webhook delivery.
+func DeliveryURL(id int64) templ.SafeURL {
+	return templ.SafeURL("/admin/webhooks/deliveries/" + strconv.FormatInt(id, 10))
+}
+
+// HookDeliveriesURL lists the deliveries of one hook.
+func HookDeliveriesURL(id int64) templ.SafeURL {
+	return templ.SafeURL("/admin/webhooks?hook=" + strconv.FormatInt(id, 10))
+}
+
+// RepoDeliveriesURL lists the deliveries of events in one repository.
+func RepoDeliveriesURL(fullName string) templ.SafeURL {
+	return templ.SafeURL("/admin/webhooks?repo=" + url.QueryEscape(fullName))
+}
+
+// Short is the first 7 characters of a commit id.
+func Short(sha string) string {
+	if len(sha) > 7 {
+		return sha[:7]
+	}
+	return sha
+}
+
+// NameURL is the page of whatever account name names (a user or an
+// organization): the dashboard redirects to the right one.
+func NameURL(name string) templ.SafeURL {
+	return templ.SafeURL("/admin/accounts/" + url.PathEscape(name))
+}
+
+// HookDeleteURL asks to confirm deleting a hook; back is the page to
+// return to.
+func HookDeleteURL(id int64, back string) templ.SafeURL {
+	return templ.SafeURL("/admin/webhooks/hooks/" + strconv.FormatInt(id, 10) + "/delete?back=" + url.QueryEscape(back))
+}

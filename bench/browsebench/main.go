@@ -2,7 +2,12 @@
 // against the git client doing the same on the same repository, in one
 // run, and prints median wall times and their ratio:
 //
-//	go run ./bench/browsebench [-commits 3000] [-files 5000] [-runs 7]
+//	go run ./bench/browsebench [-commits 3000] [-files 5000] [-runs 7] [-endpoints=false]
+//
+// With -endpoints (the default) it then pushes the repository into a
+// running Tapioca and times the REST endpoints an agent reads code with
+// (contents, compare, grep) over HTTP, JSON and all, against the same git
+// commands (endpoints.go).
 //
 // The repository is synthetic (git fast-import, fixed seed, then packed
 // with deltas as a served repository is). Tapioca's side runs in process
@@ -37,8 +42,9 @@ func main() {
 	reuse := flag.String("repo", "", "reuse a repository a -keep run built (with the same -commits and -files)")
 	only := flag.String("only", "", "run only operations whose name contains this")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of tapioca's side to this file")
+	endpoints := flag.Bool("endpoints", true, "also time the contents, compare and grep REST endpoints of a running Tapioca")
 	flag.Parse()
-	if err := run(*commits, *files, *runs, *keep, *reuse, *only, *cpuprofile); err != nil {
+	if err := run(*commits, *files, *runs, *keep, *reuse, *only, *cpuprofile, *endpoints); err != nil {
 		fmt.Fprintln(os.Stderr, "browsebench:", err)
 		os.Exit(1)
 	}
@@ -46,7 +52,7 @@ func main() {
 
 var words = strings.Fields("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau upsilon phi chi psi omega")
 
-func run(commits, files, runs int, keep bool, reuse, only, cpuprofile string) error {
+func run(commits, files, runs int, keep bool, reuse, only, cpuprofile string, endpoints bool) error {
 	work, err := os.MkdirTemp("", "browsebench-*")
 	if err != nil {
 		return err
@@ -170,22 +176,35 @@ func run(commits, files, runs int, keep bool, reuse, only, cpuprofile string) er
 				return fmt.Errorf("%s: %w", o.name, err)
 			}
 			tt = append(tt, time.Since(s))
-			s = time.Now()
-			cmd := exec.Command("git", o.git...)
-			cmd.Dir = repo
-			cmd.Stdout = io.Discard
-			if err := cmd.Run(); err != nil {
-				if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
-					return fmt.Errorf("git %v: %w", o.git, err)
-				}
+			g, err := timeGit(repo, o.git)
+			if err != nil {
+				return err
 			}
-			gt = append(gt, time.Since(s))
+			gt = append(gt, g)
 		}
 		t, g := median(tt), median(gt)
 		fmt.Printf("%-24s %12s %12s %7.2fx\n", o.name, round(t), round(g), float64(t)/float64(g))
 	}
 	fmt.Println("\nratio = tapioca / git (median wall time; below 1 means tapioca is faster)")
-	return nil
+	if !endpoints {
+		return nil
+	}
+	return runEndpoints(work, repo, runs, only, early, late, readPath)
+}
+
+// timeGit runs git args in repo and returns the wall time; exit status 1
+// (grep found nothing) is not an error.
+func timeGit(repo string, args []string) (time.Duration, error) {
+	s := time.Now()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = repo
+	cmd.Stdout = io.Discard
+	if err := cmd.Run(); err != nil {
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+			return 0, fmt.Errorf("git %v: %w", args, err)
+		}
+	}
+	return time.Since(s), nil
 }
 
 // synthRepo makes a bare repository: files of 1-6 KB of words in 50

@@ -263,8 +263,12 @@ func commitOnce(ctx context.Context, srv *gitserver.Server, repoPath string, st 
 		}
 	}
 	// Blobs, trees, then the commit: each object's closure is stored
-	// before it is.
-	if err := b.flush(); err != nil {
+	// before it is, and all of it is on disk before the ref names it.
+	wrote, err := b.flush()
+	if err != nil {
+		return nil, err
+	}
+	if err := syncLoose(repoPath, wrote); err != nil {
 		return nil, err
 	}
 	if err := srv.UpdateRef(ctx, repoPath, branch, head, ch); err != nil {

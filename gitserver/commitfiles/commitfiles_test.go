@@ -438,3 +438,21 @@ func TestCommitBranches(t *testing.T) {
 		r.fsck()
 	})
 }
+
+// TestSyncLooseFindsTheObjects pins the layout syncLoose syncs: the loose
+// files a commit wrote are found (and synced) where go-git put them, and
+// an object that is not there is an error rather than a silent no-op.
+func TestSyncLooseFindsTheObjects(t *testing.T) {
+	r := newRepo(t, true)
+	res, err := Commit(context.Background(), r.srv, r.path, req(Action{Op: Create, Path: "new/file.txt", Content: []byte("hi\n")}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syncLoose(r.path, []plumbing.Hash{res.Commit, res.Tree, res.Files[0].SHA}); err != nil {
+		t.Fatalf("sync written objects: %v", err)
+	}
+	missing := plumbing.NewHash("0123456789abcdef0123456789abcdef01234567")
+	if err := syncLoose(r.path, []plumbing.Hash{missing}); err == nil || !strings.Contains(err.Error(), missing.String()) {
+		t.Fatalf("sync of a missing object: %v, want an error naming it", err)
+	}
+}

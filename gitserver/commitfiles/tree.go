@@ -315,20 +315,22 @@ func (b *builder) put(c *object.Commit) (plumbing.Hash, error) {
 }
 
 // flush stores the objects the store does not have yet, in creation
-// order.
-func (b *builder) flush() error {
+// order, and returns the ones it wrote.
+func (b *builder) flush() ([]plumbing.Hash, error) {
+	var wrote []plumbing.Hash
 	for _, h := range b.order {
 		if err := b.ctx.Err(); err != nil {
-			return err
+			return wrote, err
 		}
 		if b.st.HasEncodedObject(h) == nil {
 			continue
 		}
 		if _, err := b.st.SetEncodedObject(b.created[h]); err != nil {
-			return fmt.Errorf("write object %s: %w", h, err)
+			return wrote, fmt.Errorf("write object %s: %w", h, err)
 		}
+		wrote = append(wrote, h)
 	}
-	return nil
+	return wrote, nil
 }
 
 func (b *builder) written() []File {

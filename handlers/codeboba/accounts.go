@@ -16,58 +16,76 @@ import (
 )
 
 func (d *Door) routesAccounts() {
-	d.api("POST /api/v1/users", core.AreaGeneral, d.register)
-	d.api("POST /api/v1/tokens", core.AreaGeneral, d.login)
-	d.user("GET /api/v1/user", core.AreaGeneral, d.getSelf)
-	d.user("PATCH /api/v1/user", core.AreaGeneral, d.updateSelf)
-	d.user("GET /api/v1/user/api_tokens", core.AreaGeneral, d.listTokens)
-	d.user("POST /api/v1/user/api_tokens", core.AreaGeneral, d.createToken)
-	d.user("DELETE /api/v1/user/api_tokens/{id}", core.AreaGeneral, d.deleteToken)
-	d.user("GET /api/v1/user/ssh_keys", core.AreaGeneral, d.listSSHKeys)
-	d.user("POST /api/v1/user/ssh_keys", core.AreaGeneral, d.addSSHKey)
-	d.user("DELETE /api/v1/user/ssh_keys/{id}", core.AreaGeneral, d.deleteSSHKey)
-	d.api("GET /api/v1/users/{username}", core.AreaGeneral, d.getProfile)
+	d.api("POST /api/v1/users", core.AreaGeneral, d.register,
+		Doc{Summary: "Register a user (returns its first token)", Body: registrationRequest{}, Out: authJSON{}, Status: http.StatusCreated})
+	d.api("POST /api/v1/tokens", core.AreaGeneral, d.login,
+		Doc{Summary: "Sign in with email (or username) and password; returns a new token", Body: loginRequest{}, Out: authJSON{}, Status: http.StatusCreated})
+	d.user("GET /api/v1/user", core.AreaGeneral, d.getSelf, Doc{Summary: "The signed-in user", Out: payload.Profile{}})
+	d.user("PATCH /api/v1/user", core.AreaGeneral, d.updateSelf, Doc{Summary: "Update the signed-in user's profile", Body: profileRequest{}, Out: payload.Profile{}})
+	d.user("GET /api/v1/user/api_tokens", core.AreaGeneral, d.listTokens, Doc{Summary: "List your API tokens", Paged: true, Out: []tokenJSON{}})
+	d.user("POST /api/v1/user/api_tokens", core.AreaGeneral, d.createToken,
+		Doc{Summary: "Create an API token (shown once)", Body: tokenRequest{}, Out: tokenJSON{}, Status: http.StatusCreated})
+	d.user("DELETE /api/v1/user/api_tokens/{id}", core.AreaGeneral, d.deleteToken, Doc{Summary: "Revoke an API token"})
+	d.user("GET /api/v1/user/ssh_keys", core.AreaGeneral, d.listSSHKeys, Doc{Summary: "List your SSH keys", Paged: true, Out: []sshKeyJSON{}})
+	d.user("POST /api/v1/user/ssh_keys", core.AreaGeneral, d.addSSHKey,
+		Doc{Summary: "Add an SSH key", Body: sshKeyRequest{}, Out: sshKeyJSON{}, Status: http.StatusCreated})
+	d.user("DELETE /api/v1/user/ssh_keys/{id}", core.AreaGeneral, d.deleteSSHKey, Doc{Summary: "Remove an SSH key"})
+	d.api("GET /api/v1/users/{username}", core.AreaGeneral, d.getProfile, Doc{Summary: "A user's or organization's public profile", Out: payload.Profile{}})
 }
 
-// accountFields are the fields of the registration and profile forms; they
-// may come flat or nested under "user".
-type accountFields struct {
-	Username             core.Opt[string] `json:"username"`
+// registrationFields are the registration form's fields; they may come
+// flat or nested under "user".
+type registrationFields struct {
+	Username             core.Opt[string] `json:"username" doc:"Letters, digits and hyphens, 1-39 characters"`
 	Email                core.Opt[string] `json:"email"`
-	Password             core.Opt[string] `json:"password"`
-	PasswordConfirmation core.Opt[string] `json:"password_confirmation"`
-	Kind                 core.Opt[string] `json:"kind"`
-	DisplayName          core.Opt[string] `json:"display_name"`
-	Bio                  core.Opt[string] `json:"bio"`
-	URL                  core.Opt[string] `json:"url"`
+	Password             core.Opt[string] `json:"password" doc:"At least 8 characters"`
+	PasswordConfirmation core.Opt[string] `json:"password_confirmation" doc:"The password again"`
+	Kind                 core.Opt[string] `json:"kind" enum:"human,bot" doc:"human (default) or bot"`
 }
 
-type accountRequest struct {
-	accountFields
-	User *accountFields `json:"user"`
+type registrationRequest struct {
+	registrationFields
+	User *registrationFields `json:"user" doc:"The same fields, nested"`
 }
 
 // merged returns the nested form's fields where given, else the flat ones.
-func (r *accountRequest) merged() accountFields {
-	n := accountFields{}
+func (r *registrationRequest) merged() registrationFields {
+	n := registrationFields{}
 	if r.User != nil {
 		n = *r.User
 	}
-	f := r.accountFields
-	return accountFields{
+	f := r.registrationFields
+	return registrationFields{
 		Username:             core.Or(n.Username, f.Username),
 		Email:                core.Or(n.Email, f.Email),
 		Password:             core.Or(n.Password, f.Password),
 		PasswordConfirmation: core.Or(n.PasswordConfirmation, f.PasswordConfirmation),
 		Kind:                 core.Or(n.Kind, f.Kind),
-		DisplayName:          core.Or(n.DisplayName, f.DisplayName),
-		Bio:                  core.Or(n.Bio, f.Bio),
-		URL:                  core.Or(n.URL, f.URL),
 	}
 }
 
+// profileFields are the profile form's fields, flat or nested under
+// "user".
+type profileFields struct {
+	DisplayName core.Opt[string] `json:"display_name" doc:"At most 255 characters; null clears it"`
+	Bio         core.Opt[string] `json:"bio" doc:"At most 500 characters; null clears it"`
+	URL         core.Opt[string] `json:"url" doc:"A web site; null clears it"`
+}
+
+type profileRequest struct {
+	profileFields
+	User *profileFields `json:"user" doc:"The same fields, nested"`
+}
+
+// authJSON is the answer of registration and sign-in: the new token,
+// shown once, and the account.
+type authJSON struct {
+	Token string          `json:"token"`
+	User  payload.Profile `json:"user"`
+}
+
 func (d *Door) register(w http.ResponseWriter, r *http.Request) error {
-	var req accountRequest
+	var req registrationRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
@@ -79,19 +97,21 @@ func (d *Door) register(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"token": token, "user": payload.PrivateProfile(u)})
+	writeJSON(w, http.StatusCreated, authJSON{Token: token, User: payload.PrivateProfile(u)})
 	return nil
 }
 
+type loginRequest struct {
+	Email    core.Opt[string] `json:"email" doc:"The account's email, or its username"`
+	Username core.Opt[string] `json:"username" doc:"Instead of email"`
+	Login    core.Opt[string] `json:"login" doc:"Instead of email"`
+	Password core.Opt[string] `json:"password" api:"required"`
+	Name     core.Opt[string] `json:"name" doc:"A label for the new token"`
+	Scopes   []string         `json:"scopes" doc:"Restrict the new token: read, write, repo, admin (none: full access)"`
+}
+
 func (d *Door) login(w http.ResponseWriter, r *http.Request) error {
-	var req struct {
-		Email    core.Opt[string] `json:"email"`
-		Username core.Opt[string] `json:"username"`
-		Login    core.Opt[string] `json:"login"`
-		Password core.Opt[string] `json:"password"`
-		Name     core.Opt[string] `json:"name"`
-		Scopes   []string         `json:"scopes"`
-	}
+	var req loginRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
@@ -109,7 +129,7 @@ func (d *Door) login(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"token": token, "user": payload.PrivateProfile(u)})
+	writeJSON(w, http.StatusCreated, authJSON{Token: token, User: payload.PrivateProfile(u)})
 	return nil
 }
 
@@ -123,12 +143,17 @@ func (d *Door) getSelf(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (d *Door) updateSelf(w http.ResponseWriter, r *http.Request) error {
-	var req accountRequest
+	var req profileRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	f := req.merged()
-	u, err := d.Accounts.UpdateProfile(r.Context(), actor(r), core.ProfileInput{DisplayName: f.DisplayName, Bio: f.Bio, URL: f.URL})
+	n := profileFields{}
+	if req.User != nil {
+		n = *req.User
+	}
+	f := req.profileFields
+	u, err := d.Accounts.UpdateProfile(r.Context(), actor(r), core.ProfileInput{DisplayName: core.Or(n.DisplayName, f.DisplayName),
+		Bio: core.Or(n.Bio, f.Bio), URL: core.Or(n.URL, f.URL)})
 	if err != nil {
 		return err
 	}
@@ -173,15 +198,18 @@ func (d *Door) listTokens(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+type tokenFields struct {
+	Name   core.Opt[string] `json:"name" api:"required" doc:"A label for the token"`
+	Scopes []string         `json:"scopes" doc:"read, write, repo, admin (none: full access)"`
+}
+
+type tokenRequest struct {
+	tokenFields
+	Token *tokenFields `json:"api_token" doc:"The same fields, nested"`
+}
+
 func (d *Door) createToken(w http.ResponseWriter, r *http.Request) error {
-	var req struct {
-		Name   core.Opt[string] `json:"name"`
-		Scopes []string         `json:"scopes"`
-		Token  *struct {
-			Name   core.Opt[string] `json:"name"`
-			Scopes []string         `json:"scopes"`
-		} `json:"api_token"`
-	}
+	var req tokenRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
@@ -245,17 +273,19 @@ func (d *Door) listSSHKeys(w http.ResponseWriter, r *http.Request) error {
 }
 
 type sshKeyFields struct {
-	Name      core.Opt[string] `json:"name"`
-	Title     core.Opt[string] `json:"title"`
-	PublicKey core.Opt[string] `json:"public_key"`
-	Key       core.Opt[string] `json:"key"`
+	Name      core.Opt[string] `json:"name" doc:"A label for the key"`
+	Title     core.Opt[string] `json:"title" doc:"Instead of name"`
+	PublicKey core.Opt[string] `json:"public_key" doc:"The public key, e.g. ssh-ed25519 AAAA... user@host"`
+	Key       core.Opt[string] `json:"key" doc:"Instead of public_key"`
+}
+
+type sshKeyRequest struct {
+	sshKeyFields
+	SSHKey *sshKeyFields `json:"ssh_key" doc:"The same fields, nested"`
 }
 
 func (d *Door) addSSHKey(w http.ResponseWriter, r *http.Request) error {
-	var req struct {
-		sshKeyFields
-		SSHKey *sshKeyFields `json:"ssh_key"`
-	}
+	var req sshKeyRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}

@@ -5,6 +5,10 @@ import (
 	"testing"
 
 	"tapioca/handlers/core"
+	"tapioca/handlers/core/code"
+	"tapioca/handlers/core/issues"
+	"tapioca/handlers/core/pulls"
+	"tapioca/handlers/core/statuses"
 	"tapioca/handlers/httpx"
 )
 
@@ -22,25 +26,9 @@ func FuzzDecodeRequests(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		targets := []any{
-			new(accountRequest), new(repoRequest), new(webhookRequest), new(labelRequest), new(orgRequest),
-			new(struct {
-				Title     core.Opt[string]   `json:"title"`
-				Body      core.Opt[string]   `json:"body"`
-				Labels    core.Opt[[]string] `json:"labels"`
-				Assignees []string           `json:"assignees"`
-				Draft     core.Opt[bool]     `json:"draft"`
-			}),
-			new(struct {
-				State    core.Opt[string] `json:"state"`
-				Comments []struct {
-					Path core.Opt[string] `json:"path"`
-					Line core.Opt[int]    `json:"line"`
-					Body core.Opt[string] `json:"body"`
-				} `json:"comments"`
-			}),
-			new(struct {
-				Score core.Opt[float64] `json:"score"`
-			}),
+			new(registrationRequest), new(profileRequest), new(repoRequest), new(webhookRequest), new(labelRequest),
+			new(orgBody), new(issues.Creation), new(pulls.Update), new(reviewRequest), new(reputationRequest),
+			new(code.CommitInput), new(statuses.Input),
 		}
 		for _, v := range targets {
 			err := httpx.DecodeBytes(body, v)

@@ -14,10 +14,21 @@ import (
 // GitHub's deploy key routes: keys that reach one repository over SSH.
 func (d *Door) routesDeployKeys() {
 	const repo = "/api/v1/repos/{owner}/{repo}"
-	d.api("GET "+repo+"/keys", core.AreaRepo, d.listDeployKeys)
-	d.api("POST "+repo+"/keys", core.AreaRepo, d.addDeployKey)
-	d.api("GET "+repo+"/keys/{id}", core.AreaRepo, d.getDeployKey)
-	d.api("DELETE "+repo+"/keys/{id}", core.AreaRepo, d.deleteDeployKey)
+	d.api("GET "+repo+"/keys", core.AreaRepo, d.listDeployKeys,
+		Doc{Summary: "List a repository's deploy keys (admins)", Paged: true, Out: []deployKeyJSON{}})
+	d.api("POST "+repo+"/keys", core.AreaRepo, d.addDeployKey,
+		Doc{Summary: "Add a deploy key (read-only unless read_only is false)", Body: deployKeyRequest{}, Out: deployKeyJSON{},
+			Status: http.StatusCreated})
+	d.api("GET "+repo+"/keys/{id}", core.AreaRepo, d.getDeployKey, Doc{Summary: "Get a deploy key", Out: deployKeyJSON{}})
+	d.api("DELETE "+repo+"/keys/{id}", core.AreaRepo, d.deleteDeployKey, Doc{Summary: "Remove a deploy key"})
+}
+
+type deployKeyRequest struct {
+	Title     core.Opt[string] `json:"title" doc:"A label for the key"`
+	Name      core.Opt[string] `json:"name" doc:"Instead of title"`
+	Key       core.Opt[string] `json:"key" doc:"The public key"`
+	PublicKey core.Opt[string] `json:"public_key" doc:"Instead of key"`
+	ReadOnly  core.Opt[bool]   `json:"read_only" doc:"false lets the key push (default true)"`
 }
 
 type deployKeyJSON struct {
@@ -74,13 +85,7 @@ func (d *Door) addDeployKey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var req struct {
-		Title     core.Opt[string] `json:"title"`
-		Name      core.Opt[string] `json:"name"`
-		Key       core.Opt[string] `json:"key"`
-		PublicKey core.Opt[string] `json:"public_key"`
-		ReadOnly  core.Opt[bool]   `json:"read_only"`
-	}
+	var req deployKeyRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}

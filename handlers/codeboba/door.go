@@ -14,11 +14,13 @@ import (
 
 	"tapioca/handlers/core"
 	"tapioca/handlers/core/accounts"
+	"tapioca/handlers/core/code"
 	"tapioca/handlers/core/deploykeys"
 	"tapioca/handlers/core/issues"
 	"tapioca/handlers/core/orgs"
 	"tapioca/handlers/core/pulls"
 	"tapioca/handlers/core/repos"
+	"tapioca/handlers/core/statuses"
 	"tapioca/handlers/core/vouches"
 	"tapioca/handlers/core/webhooks"
 	"tapioca/handlers/httpx"
@@ -33,6 +35,8 @@ type Services struct {
 	Pulls    *pulls.Service
 	Vouches  *vouches.Service
 	Webhooks *webhooks.Service
+	Code     *code.Service
+	Statuses *statuses.Service
 
 	DeployKeys *deploykeys.Service
 }
@@ -51,7 +55,9 @@ type Door struct {
 	Others []string
 }
 
-// Route is one API endpoint as registered.
+// Route is one API endpoint as registered: its pattern, the token scope
+// area it needs, and its Doc (what it takes and answers), which both the
+// strict input checks and the OpenAPI document read.
 type Route struct {
 	Method string
 	Path   string // a ServeMux path pattern, e.g. /api/v1/repos/{owner}/{repo}
@@ -59,6 +65,7 @@ type Route struct {
 	// SignedIn is true for routes that refuse anonymous callers before
 	// reading anything.
 	SignedIn bool
+	Doc      Doc
 }
 
 // Routes lists the API's endpoints in registration order.
@@ -70,8 +77,11 @@ func New(env *core.Env, s Services, gate *httpx.Gate) *Door {
 	return &Door{Services: s, env: env, log: env.Log, gate: gate}
 }
 
-// Prefix is where the API lives.
-const Prefix = "/api/"
+// Prefix is where the API lives, and V1 its version's routes.
+const (
+	Prefix = "/api/"
+	V1     = "/api/v1/"
+)
 
 // Register adds the API's routes to mux.
 func (d *Door) Register(mux *http.ServeMux) {
@@ -85,6 +95,8 @@ func (d *Door) Register(mux *http.ServeMux) {
 	d.routesPulls()
 	d.routesWebhooks()
 	d.routesDeployKeys()
+	d.routesCode()
+	d.routesOpenAPI()
 }
 
 // RegisterFallback adds the API's catch-all, which gives JSON 404s and
@@ -95,7 +107,7 @@ func (d *Door) RegisterFallback(mux *http.ServeMux) {
 		d.writeError(w, r, httpx.Unrouted(mux, r, Prefix))
 	})
 	// Without this the mux would answer /api with an HTML redirect to /api/.
-	mux.HandleFunc("/api", func(w http.ResponseWriter, r *http.Request) { d.writeError(w, r, core.ErrHidden) })
+	mux.HandleFunc("/api", func(w http.ResponseWriter, r *http.Request) { d.writeError(w, r, httpx.NoSuchEndpoint(r)) })
 }
 
 // handlerFunc is an API handler: it writes its success response itself
@@ -103,36 +115,21 @@ func (d *Door) RegisterFallback(mux *http.ServeMux) {
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
 // api registers an API route. area tells which token scopes cover it.
-func (d *Door) api(pattern string, area core.Area, h handlerFunc) {
-	d.route(pattern, area, false, h)
-}
-
-func (d *Door) route(pattern string, area core.Area, signedIn bool, h handlerFunc) {
-	method, path, _ := strings.Cut(pattern, " ")
-	d.routes = append(d.routes, Route{Method: method, Path: path, Area: area, SignedIn: signedIn})
-	d.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		write := r.Method != http.MethodGet && r.Method != http.MethodHead
-		if err := actor(r).CheckScope(write, area); err != nil {
-			d.writeError(w, r, err)
-			return
-		}
-		if err := h(w, r); err != nil {
-			d.writeError(w, r, err)
-		}
-	})
+func (d *Door) api(pattern string, area core.Area, h handlerFunc, doc Doc) {
+	d.route(pattern, area, false, h, doc)
 }
 
 // user registers an API route that needs an identity: an anonymous
 // request gets 401 before the handler reads anything. Routes about a
 // repository are registered with api instead, since a repository the
 // caller cannot see must answer 404 whoever asks.
-func (d *Door) user(pattern string, area core.Area, h handlerFunc) {
+func (d *Door) user(pattern string, area core.Area, h handlerFunc, doc Doc) {
 	d.route(pattern, area, true, func(w http.ResponseWriter, r *http.Request) error {
 		if _, err := actor(r).Require(); err != nil {
 			return err
 		}
 		return h(w, r)
-	})
+	}, doc)
 }
 
 // writeError answers an error in the API's shape. Every 401 says how to
@@ -164,14 +161,20 @@ func (d *Door) Middleware(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, httpx.MaxJSONBody)
+		if !strings.HasPrefix(r.URL.Path, V1) {
+			// The API's own routes set each its own limit (route.go).
+			r.Body = http.MaxBytesReader(w, r.Body, httpx.MaxJSONBody)
+		}
 		a, err := d.gate.Check(w, r)
 		if err != nil {
 			d.writeError(w, r, err)
 			return
 		}
-		ctx := context.WithValue(r.Context(), actorKey{}, a)
-		next.ServeHTTP(&noRedirects{ResponseWriter: w, d: d, r: r}, r.WithContext(ctx))
+		r = r.WithContext(context.WithValue(r.Context(), actorKey{}, a))
+		// A 304 costs the server little and the client nothing: it is
+		// not counted.
+		refund := func() { d.gate.Refund(w, r, a) }
+		httpx.Conditional(&noRedirects{ResponseWriter: w, d: d, r: r}, r, refund, next)
 	})
 }
 
@@ -206,7 +209,7 @@ func (n *noRedirects) WriteHeader(code int) {
 	if code >= 300 && code < 400 && n.Header().Get("Location") != "" {
 		n.suppressed = true
 		n.Header().Del("Location")
-		n.d.writeError(n.ResponseWriter, n.r, core.ErrHidden)
+		n.d.writeError(n.ResponseWriter, n.r, httpx.NoSuchEndpoint(n.r))
 		return
 	}
 	n.ResponseWriter.WriteHeader(code)
@@ -229,9 +232,6 @@ func (n *noRedirects) Unwrap() http.ResponseWriter { return n.ResponseWriter }
 
 // writeJSON is httpx.WriteJSON.
 func writeJSON(w http.ResponseWriter, status int, v any) { httpx.WriteJSON(w, status, v) }
-
-// decode is httpx.Decode.
-func decode(r *http.Request, v any) error { return httpx.Decode(r, v) }
 
 // page reads the pagination parameters.
 func page(r *http.Request) (httpx.Page, error) { return httpx.ParsePage(r) }

@@ -12,38 +12,53 @@ import (
 
 func (d *Door) routesIssues() {
 	const repo = "/api/v1/repos/{owner}/{repo}"
-	d.api("GET "+repo+"/issues", core.AreaRepo, d.listIssues)
-	d.api("POST "+repo+"/issues", core.AreaRepo, d.createIssue)
-	d.api("GET "+repo+"/issues/{number}", core.AreaRepo, d.getIssue)
-	d.api("PATCH "+repo+"/issues/{number}", core.AreaRepo, d.updateIssue)
+	d.api("GET "+repo+"/issues", core.AreaRepo, d.listIssues, Doc{Summary: "List and search issues",
+		Description: "q searches titles, bodies and comments; the other parameters filter and sort.",
+		Query:       issues.ListQuery{}, Paged: true, Out: []payload.Issue{}})
+	d.api("POST "+repo+"/issues", core.AreaRepo, d.createIssue,
+		Doc{Summary: "Open an issue", Body: issues.Creation{}, Out: payload.Issue{}, Status: http.StatusCreated})
+	d.api("GET "+repo+"/issues/{number}", core.AreaRepo, d.getIssue,
+		Doc{Summary: "Get an issue", Description: "A pull request's number answers 404 naming its /pulls path.", Out: payload.Issue{}})
+	d.api("PATCH "+repo+"/issues/{number}", core.AreaRepo, d.updateIssue,
+		Doc{Summary: "Edit, close or reopen an issue", Body: issues.Update{}, Out: payload.Issue{}})
 	d.routesIssueParts(repo+"/issues/{number}", false)
-	d.api("PATCH "+repo+"/comments/{id}", core.AreaRepo, d.updateComment)
-	d.api("DELETE "+repo+"/comments/{id}", core.AreaRepo, d.deleteComment)
+	d.api("PATCH "+repo+"/comments/{id}", core.AreaRepo, d.updateComment,
+		Doc{Summary: "Edit a comment", Body: issues.CommentInput{}, Out: payload.Comment{}})
+	d.api("DELETE "+repo+"/comments/{id}", core.AreaRepo, d.deleteComment, Doc{Summary: "Delete a comment"})
 }
 
 // routesIssueParts registers what issues and pull requests share:
 // comments, labels and assignees.
 func (d *Door) routesIssueParts(base string, pull bool) {
-	d.api("GET "+base+"/comments", core.AreaRepo, d.listComments(pull))
-	d.api("POST "+base+"/comments", core.AreaRepo, d.createComment(pull))
-	d.api("POST "+base+"/labels", core.AreaRepo, d.addLabels(pull))
-	d.api("DELETE "+base+"/labels/{name...}", core.AreaRepo, d.removeLabel(pull))
-	d.api("POST "+base+"/assignees", core.AreaRepo, d.assign(pull, true))
-	d.api("DELETE "+base+"/assignees", core.AreaRepo, d.assign(pull, false))
+	what, out := "an issue", any(payload.Issue{})
+	if pull {
+		what, out = "a pull request", payload.Pull{}
+	}
+	d.api("GET "+base+"/comments", core.AreaRepo, d.listComments(pull),
+		Doc{Summary: "List the comments on " + what, Query: issues.CommentQuery{}, Paged: true, Out: []payload.Comment{}})
+	d.api("POST "+base+"/comments", core.AreaRepo, d.createComment(pull),
+		Doc{Summary: "Comment on " + what, Body: issues.CommentInput{}, Out: payload.Comment{}, Status: http.StatusCreated})
+	d.api("POST "+base+"/labels", core.AreaRepo, d.addLabels(pull),
+		Doc{Summary: "Apply labels to " + what, Body: issues.LabelsInput{}, Out: []payload.LabelBrief{}})
+	d.api("DELETE "+base+"/labels/{name...}", core.AreaRepo, d.removeLabel(pull), Doc{Summary: "Take a label off " + what})
+	d.api("POST "+base+"/assignees", core.AreaRepo, d.assign(pull, true),
+		Doc{Summary: "Assign users to " + what, Body: assigneesRequest{}, Out: out})
+	d.api("DELETE "+base+"/assignees", core.AreaRepo, d.assign(pull, false),
+		Doc{Summary: "Unassign users from " + what, Body: assigneesRequest{}, Out: out})
 }
 
-// issueListQuery reads the shared filters of issue and pull request lists.
-func issueListQuery(r *http.Request) issues.ListQuery {
-	q := r.URL.Query()
-	return issues.ListQuery{State: q.Get("state"), Labels: q.Get("labels"), Assignee: q.Get("assignee"),
-		Sort: q.Get("sort"), Direction: q.Get("direction")}
+type assigneesRequest struct {
+	Assignees []string `json:"assignees" api:"required" doc:"Usernames"`
 }
 
 func (d *Door) listIssues(w http.ResponseWriter, r *http.Request) error {
 	if err := d.repoFirst(r, store.PermRead); err != nil {
 		return err
 	}
-	q := issueListQuery(r)
+	var q issues.ListQuery
+	if err := query(r, &q); err != nil {
+		return err
+	}
 	v := core.Validation{}
 	q.Filter(v, issues.IssueStates)
 	p := httpx.ReadPage(r, v)
@@ -78,17 +93,11 @@ func (d *Door) createIssue(w http.ResponseWriter, r *http.Request) error {
 	if err := d.issueFirst(r, store.PermRead); err != nil {
 		return err
 	}
-	var req struct {
-		Title     core.Opt[string] `json:"title"`
-		Body      core.Opt[string] `json:"body"`
-		Labels    []string         `json:"labels"`
-		Assignees []string         `json:"assignees"`
-	}
+	var req issues.Creation
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	i, err := d.Issues.Create(r.Context(), actor(r), r.PathValue("owner"), r.PathValue("repo"), issues.Creation{
-		Title: req.Title, Body: req.Body, Labels: req.Labels, Assignees: req.Assignees})
+	i, err := d.Issues.Create(r.Context(), actor(r), r.PathValue("owner"), r.PathValue("repo"), req)
 	if err != nil {
 		return err
 	}
@@ -109,18 +118,11 @@ func (d *Door) updateIssue(w http.ResponseWriter, r *http.Request) error {
 	if _, _, _, err := d.Issues.Load(r.Context(), actor(r), ref(r, false), store.PermRead); err != nil {
 		return err
 	}
-	var req struct {
-		Title     core.Opt[string]   `json:"title"`
-		Body      core.Opt[string]   `json:"body"`
-		State     core.Opt[string]   `json:"state"`
-		Labels    core.Opt[[]string] `json:"labels"`
-		Assignees core.Opt[[]string] `json:"assignees"`
-	}
+	var req issues.Update
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	i, err := d.Issues.Update(r.Context(), actor(r), ref(r, false), issues.Update{
-		Title: req.Title, Body: req.Body, State: req.State, Labels: req.Labels, Assignees: req.Assignees})
+	i, err := d.Issues.Update(r.Context(), actor(r), ref(r, false), req)
 	if err != nil {
 		return err
 	}
@@ -133,9 +135,7 @@ func (d *Door) addLabels(pull bool) handlerFunc {
 		if _, _, _, err := d.Issues.Load(r.Context(), actor(r), ref(r, pull), store.PermWrite); err != nil {
 			return err
 		}
-		var req struct {
-			Labels []string `json:"labels"`
-		}
+		var req issues.LabelsInput
 		if err := decode(r, &req); err != nil {
 			return err
 		}
@@ -164,9 +164,7 @@ func (d *Door) assign(pull, add bool) handlerFunc {
 		if _, _, _, err := d.Issues.Load(r.Context(), actor(r), ref(r, pull), store.PermWrite); err != nil {
 			return err
 		}
-		var req struct {
-			Assignees []string `json:"assignees"`
-		}
+		var req assigneesRequest
 		if err := decode(r, &req); err != nil {
 			return err
 		}
@@ -192,8 +190,10 @@ func (d *Door) listComments(pull bool) handlerFunc {
 		if _, _, _, err := d.Issues.Load(r.Context(), actor(r), ref(r, pull), store.PermRead); err != nil {
 			return err
 		}
-		q := r.URL.Query()
-		cq := issues.CommentQuery{Sort: q.Get("sort"), Direction: q.Get("direction")}
+		var cq issues.CommentQuery
+		if err := query(r, &cq); err != nil {
+			return err
+		}
 		v := core.Validation{}
 		cq.Check(v)
 		p, err := page(r)
@@ -220,9 +220,7 @@ func (d *Door) listComments(pull bool) handlerFunc {
 
 // commentBody reads a comment's body.
 func commentBody(r *http.Request) (string, error) {
-	var req struct {
-		Body core.Opt[string] `json:"body"`
-	}
+	var req issues.CommentInput
 	err := decode(r, &req)
 	return req.Body.V, err
 }

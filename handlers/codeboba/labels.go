@@ -11,15 +11,23 @@ import (
 
 func (d *Door) routesLabels() {
 	const repo = "/api/v1/repos/{owner}/{repo}"
-	d.api("GET "+repo+"/collaborators", core.AreaRepo, d.listCollaborators)
-	d.api("PUT "+repo+"/collaborators/{username}", core.AreaRepo, d.setCollaborator)
-	d.api("DELETE "+repo+"/collaborators/{username}", core.AreaRepo, d.removeCollaborator)
+	d.api("GET "+repo+"/collaborators", core.AreaRepo, d.listCollaborators,
+		Doc{Summary: "List collaborators", Paged: true, Out: []collaboratorJSON{}})
+	d.api("PUT "+repo+"/collaborators/{username}", core.AreaRepo, d.setCollaborator,
+		Doc{Summary: "Add a collaborator or change their permission", Body: collaboratorRequest{}, Out: collaboratorJSON{}})
+	d.api("DELETE "+repo+"/collaborators/{username}", core.AreaRepo, d.removeCollaborator, Doc{Summary: "Remove a collaborator"})
 
-	d.api("GET "+repo+"/labels", core.AreaRepo, d.listLabels)
-	d.api("POST "+repo+"/labels", core.AreaRepo, d.createLabel)
-	d.api("GET "+repo+"/labels/{name...}", core.AreaRepo, d.getLabel)
-	d.api("PATCH "+repo+"/labels/{name...}", core.AreaRepo, d.updateLabel)
-	d.api("DELETE "+repo+"/labels/{name...}", core.AreaRepo, d.deleteLabel)
+	d.api("GET "+repo+"/labels", core.AreaRepo, d.listLabels, Doc{Summary: "List labels", Paged: true, Out: []payload.Label{}})
+	d.api("POST "+repo+"/labels", core.AreaRepo, d.createLabel,
+		Doc{Summary: "Create a label", Body: labelRequest{}, Out: payload.Label{}, Status: http.StatusCreated})
+	d.api("GET "+repo+"/labels/{name...}", core.AreaRepo, d.getLabel, Doc{Summary: "Get a label", Out: payload.Label{}})
+	d.api("PATCH "+repo+"/labels/{name...}", core.AreaRepo, d.updateLabel,
+		Doc{Summary: "Update a label", Body: labelRequest{}, Out: payload.Label{}})
+	d.api("DELETE "+repo+"/labels/{name...}", core.AreaRepo, d.deleteLabel, Doc{Summary: "Delete a label"})
+}
+
+type collaboratorRequest struct {
+	Permission core.Opt[string] `json:"permission" enum:"read,write,admin" doc:"read, write (default) or admin"`
 }
 
 type collaboratorJSON struct {
@@ -67,9 +75,7 @@ func (d *Door) setCollaborator(w http.ResponseWriter, r *http.Request) error {
 	if err := d.repoFirst(r, store.PermAdmin); err != nil {
 		return err
 	}
-	var req struct {
-		Permission core.Opt[string] `json:"permission"`
-	}
+	var req collaboratorRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
@@ -110,8 +116,8 @@ func (d *Door) listLabels(w http.ResponseWriter, r *http.Request) error {
 }
 
 type labelRequest struct {
-	Name        core.Opt[string] `json:"name"`
-	Color       core.Opt[string] `json:"color"`
+	Name        core.Opt[string] `json:"name" doc:"1-50 characters, no commas"`
+	Color       core.Opt[string] `json:"color" doc:"#rrggbb, rrggbb, #rgb or rgb"`
 	Description core.Opt[string] `json:"description"`
 }
 

@@ -9,20 +9,39 @@ import (
 )
 
 func (d *Door) routesOrgs() {
-	d.user("POST /api/v1/orgs", core.AreaGeneral, d.createOrg)
-	d.api("GET /api/v1/orgs/{org}", core.AreaGeneral, d.getOrg)
-	d.api("PATCH /api/v1/orgs/{org}", core.AreaGeneral, d.updateOrg)
-	d.api("DELETE /api/v1/orgs/{org}", core.AreaAdmin, d.deleteOrg)
-	d.user("GET /api/v1/user/orgs", core.AreaGeneral, d.listOwnOrgs)
-	d.api("GET /api/v1/orgs/{org}/members", core.AreaGeneral, d.listMembers)
-	d.api("PUT /api/v1/orgs/{org}/members/{username}", core.AreaAdmin, d.setMember)
-	d.api("DELETE /api/v1/orgs/{org}/members/{username}", core.AreaAdmin, d.removeMember)
-	d.api("GET /api/v1/orgs/{org}/repos", core.AreaRepo, d.listOrgRepos)
-	d.api("POST /api/v1/orgs/{org}/repos", core.AreaRepo, d.createOrgRepo)
-	d.user("PUT /api/v1/user/alias", core.AreaAdmin, d.setAlias)
-	d.user("DELETE /api/v1/user/alias", core.AreaAdmin, d.removeAlias)
-	d.api("PUT /api/v1/orgs/{org}/alias", core.AreaAdmin, d.setAlias)
-	d.api("DELETE /api/v1/orgs/{org}/alias", core.AreaAdmin, d.removeAlias)
+	d.user("POST /api/v1/orgs", core.AreaGeneral, d.createOrg,
+		Doc{Summary: "Create an organization (you become its owner)", Body: orgBody{}, Out: orgJSON{}, Status: http.StatusCreated})
+	d.api("GET /api/v1/orgs/{org}", core.AreaGeneral, d.getOrg, Doc{Summary: "Get an organization", Out: orgJSON{}})
+	d.api("PATCH /api/v1/orgs/{org}", core.AreaGeneral, d.updateOrg,
+		Doc{Summary: "Update an organization's profile", Body: orgBody{}, Out: orgJSON{}})
+	d.api("DELETE /api/v1/orgs/{org}", core.AreaAdmin, d.deleteOrg, Doc{Summary: "Delete an organization and its repositories"})
+	d.user("GET /api/v1/user/orgs", core.AreaGeneral, d.listOwnOrgs,
+		Doc{Summary: "List the organizations you belong to", Paged: true, Out: []orgJSON{}})
+	d.api("GET /api/v1/orgs/{org}/members", core.AreaGeneral, d.listMembers,
+		Doc{Summary: "List an organization's members", Query: memberListParams{}, Paged: true, Out: []memberJSON{}})
+	d.api("PUT /api/v1/orgs/{org}/members/{username}", core.AreaAdmin, d.setMember,
+		Doc{Summary: "Add a member or change their role", Body: memberRequest{}, Out: memberJSON{}})
+	d.api("DELETE /api/v1/orgs/{org}/members/{username}", core.AreaAdmin, d.removeMember, Doc{Summary: "Remove a member"})
+	d.api("GET /api/v1/orgs/{org}/repos", core.AreaRepo, d.listOrgRepos,
+		Doc{Summary: "List an organization's repositories (private ones for members only)", Query: repoListParams{}, Paged: true, Out: []payload.Repo{}})
+	d.api("POST /api/v1/orgs/{org}/repos", core.AreaRepo, d.createOrgRepo,
+		Doc{Summary: "Create a repository for an organization", Body: repoRequest{}, Out: payload.Repo{}, Status: http.StatusCreated})
+	d.user("PUT /api/v1/user/alias", core.AreaAdmin, d.setAlias, Doc{Summary: "Set your alias", Body: aliasRequest{}, Out: aliasJSON{}})
+	d.user("DELETE /api/v1/user/alias", core.AreaAdmin, d.removeAlias, Doc{Summary: "Remove your alias"})
+	d.api("PUT /api/v1/orgs/{org}/alias", core.AreaAdmin, d.setAlias, Doc{Summary: "Set an organization's alias", Body: aliasRequest{}, Out: aliasJSON{}})
+	d.api("DELETE /api/v1/orgs/{org}/alias", core.AreaAdmin, d.removeAlias, Doc{Summary: "Remove an organization's alias"})
+}
+
+type memberListParams struct {
+	Role string `json:"role" enum:"owner,admin,member" doc:"Only members with this role"`
+}
+
+type memberRequest struct {
+	Role core.Opt[string] `json:"role" enum:"owner,admin,member" doc:"member (default), admin or owner"`
+}
+
+type aliasRequest struct {
+	Alias core.Opt[string] `json:"alias" api:"required" doc:"Letters, digits and hyphens, 1-39 characters"`
 }
 
 type orgJSON struct {
@@ -48,20 +67,22 @@ func orgOut(o *store.User) orgJSON {
 }
 
 type orgRequest struct {
-	Username    core.Opt[string] `json:"username"`
-	Login       core.Opt[string] `json:"login"`
+	Username    core.Opt[string] `json:"username" doc:"The organization's name (at creation)"`
+	Login       core.Opt[string] `json:"login" doc:"Instead of username"`
 	DisplayName core.Opt[string] `json:"display_name"`
 	Bio         core.Opt[string] `json:"bio"`
 	URL         core.Opt[string] `json:"url"`
 }
 
-// readOrg reads the two forms of an organization body: flat, or nested
-// under "organization".
+// orgBody is an organization body: flat, or nested under "organization".
+type orgBody struct {
+	orgRequest
+	Org *orgRequest `json:"organization" doc:"The same fields, nested"`
+}
+
+// readOrg reads the two forms of an organization body.
 func readOrg(r *http.Request) (orgRequest, error) {
-	var req struct {
-		orgRequest
-		Org *orgRequest `json:"organization"`
-	}
+	var req orgBody
 	if err := decode(r, &req); err != nil {
 		return orgRequest{}, err
 	}
@@ -159,7 +180,11 @@ func (d *Door) listMembers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	members, total, err := d.Orgs.Members(r.Context(), actor(r), r.PathValue("org"), r.URL.Query().Get("role"), p.Core())
+	var q memberListParams
+	if err := query(r, &q); err != nil {
+		return err
+	}
+	members, total, err := d.Orgs.Members(r.Context(), actor(r), r.PathValue("org"), q.Role, p.Core())
 	if err != nil {
 		return err
 	}
@@ -176,9 +201,7 @@ func (d *Door) setMember(w http.ResponseWriter, r *http.Request) error {
 	if _, _, err := d.env.OrgAccess(r.Context(), actor(r), r.PathValue("org"), store.RoleAdmin); err != nil {
 		return err
 	}
-	var req struct {
-		Role core.Opt[string] `json:"role"`
-	}
+	var req memberRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
@@ -234,9 +257,7 @@ func (d *Door) setAlias(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var req struct {
-		Alias core.Opt[string] `json:"alias"`
-	}
+	var req aliasRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}

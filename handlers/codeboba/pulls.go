@@ -13,24 +13,54 @@ import (
 
 func (d *Door) routesPulls() {
 	const pr = "/api/v1/repos/{owner}/{repo}/pulls"
-	d.api("GET "+pr, core.AreaRepo, d.listPulls)
-	d.api("POST "+pr, core.AreaRepo, d.createPull)
-	d.api("GET "+pr+"/{number}", core.AreaRepo, d.getPull)
-	d.api("PATCH "+pr+"/{number}", core.AreaRepo, d.updatePull)
-	d.api("PUT "+pr+"/{number}/merge", core.AreaRepo, d.mergePull)
+	d.api("GET "+pr, core.AreaRepo, d.listPulls, Doc{Summary: "List and search pull requests",
+		Description: "q searches titles, bodies and comments; the other parameters filter and sort.",
+		Query:       pulls.ListQuery{}, Paged: true, Out: []payload.Pull{}})
+	d.api("POST "+pr, core.AreaRepo, d.createPull,
+		Doc{Summary: "Open a pull request", Body: pulls.Creation{}, Out: payload.Pull{}, Status: http.StatusCreated})
+	d.api("GET "+pr+"/{number}", core.AreaRepo, d.getPull, Doc{Summary: "Get a pull request",
+		Description: "With mergeable_state and merge_blockers. Accept: " + mediaDiff + " answers its diff (git diff base...head), " +
+			mediaPatch + " its patch series.",
+		Out: payload.Pull{}, Media: []string{mediaDiff, mediaPatch}})
+	d.api("PATCH "+pr+"/{number}", core.AreaRepo, d.updatePull,
+		Doc{Summary: "Edit, close, reopen or retarget a pull request", Body: pulls.Update{}, Out: payload.Pull{}})
+	d.api("PUT "+pr+"/{number}/merge", core.AreaRepo, d.mergePull,
+		Doc{Summary: "Merge a pull request", Body: pulls.MergeInput{}, Out: mergeResultJSON{}})
+	d.api("GET "+pr+"/{number}/files", core.AreaRepo, d.listPullFiles,
+		Doc{Summary: "List the files a pull request changes, with patches", Paged: true, Out: []payload.File{}})
+	d.api("GET "+pr+"/{number}/commits", core.AreaRepo, d.listPullCommits,
+		Doc{Summary: "List a pull request's commits, oldest first", Paged: true, Out: []payload.Commit{}})
 	d.routesIssueParts(pr+"/{number}", true)
-	d.api("GET "+pr+"/{number}/reviews", core.AreaRepo, d.listReviews)
-	d.api("POST "+pr+"/{number}/reviews", core.AreaRepo, d.createReview)
-	d.api("GET "+pr+"/{number}/requested_reviewers", core.AreaRepo, d.listRequestedReviewers)
-	d.api("POST "+pr+"/{number}/requested_reviewers", core.AreaRepo, d.requestReviewers)
-	d.api("DELETE "+pr+"/{number}/requested_reviewers", core.AreaRepo, d.removeRequestedReviewers)
+	d.api("GET "+pr+"/{number}/reviews", core.AreaRepo, d.listReviews,
+		Doc{Summary: "List reviews", Paged: true, Out: []payload.Review{}})
+	d.api("POST "+pr+"/{number}/reviews", core.AreaRepo, d.createReview,
+		Doc{Summary: "Review a pull request (approve, request changes or comment; inline comments on lines)", Body: reviewRequest{},
+			Out: payload.Review{}, Status: http.StatusCreated})
+	d.api("GET "+pr+"/{number}/requested_reviewers", core.AreaRepo, d.listRequestedReviewers,
+		Doc{Summary: "List requested reviewers", Paged: true, Out: []reviewerJSON{}})
+	d.api("POST "+pr+"/{number}/requested_reviewers", core.AreaRepo, d.requestReviewers,
+		Doc{Summary: "Request reviews", Body: reviewersRequest{}, Out: []reviewerJSON{}, Status: http.StatusCreated})
+	d.api("DELETE "+pr+"/{number}/requested_reviewers", core.AreaRepo, d.removeRequestedReviewers,
+		Doc{Summary: "Withdraw review requests", Body: reviewersRequest{}, Out: []reviewerJSON{}})
+}
+
+type reviewRequest struct {
+	pulls.ReviewInput
+	Event core.Opt[string] `json:"event" doc:"GitHub's name for state (APPROVE, REQUEST_CHANGES, COMMENT)"`
+}
+
+type reviewersRequest struct {
+	Reviewers []string `json:"reviewers" api:"required" doc:"Usernames"`
 }
 
 func (d *Door) listPulls(w http.ResponseWriter, r *http.Request) error {
 	if err := d.repoFirst(r, store.PermRead); err != nil {
 		return err
 	}
-	q := pulls.ListQuery{ListQuery: issueListQuery(r), Head: r.URL.Query().Get("head"), Base: r.URL.Query().Get("base")}
+	var q pulls.ListQuery
+	if err := query(r, &q); err != nil {
+		return err
+	}
 	v := core.Validation{}
 	pulls.CheckListQuery(v, q)
 	p := httpx.ReadPage(r, v)
@@ -55,18 +85,11 @@ func (d *Door) createPull(w http.ResponseWriter, r *http.Request) error {
 	if err := d.issueFirst(r, store.PermRead); err != nil {
 		return err
 	}
-	var req struct {
-		Title core.Opt[string] `json:"title"`
-		Body  core.Opt[string] `json:"body"`
-		Head  core.Opt[string] `json:"head"`
-		Base  core.Opt[string] `json:"base"`
-		Draft core.Opt[bool]   `json:"draft"`
-	}
+	var req pulls.Creation
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	p, err := d.Pulls.Create(r.Context(), actor(r), r.PathValue("owner"), r.PathValue("repo"), pulls.Creation{
-		Title: req.Title, Body: req.Body, Head: req.Head.V, Base: req.Base.V, Draft: req.Draft.V})
+	p, err := d.Pulls.Create(r.Context(), actor(r), r.PathValue("owner"), r.PathValue("repo"), req)
 	if err != nil {
 		return err
 	}
@@ -75,11 +98,52 @@ func (d *Door) createPull(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (d *Door) getPull(w http.ResponseWriter, r *http.Request) error {
-	p, err := d.Pulls.Get(r.Context(), actor(r), ref(r, true))
+	if f, ok := diffFormat(r); ok {
+		dw, err := d.Code.PullDiff(r.Context(), actor(r), ref(r, true), f)
+		if err != nil {
+			return err
+		}
+		return d.writeDiff(w, r, dw, f)
+	}
+	p, gate, err := d.Pulls.Gate(r.Context(), actor(r), ref(r, true))
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, payload.PullOf(p))
+	out := payload.PullOf(p)
+	out.MergeableState, out.MergeBlockers = gate.State, gate.Blockers
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (d *Door) listPullFiles(w http.ResponseWriter, r *http.Request) error {
+	p, err := page(r)
+	if err != nil {
+		return err
+	}
+	files, total, err := d.Code.PullFiles(r.Context(), actor(r), ref(r, true), p.Core())
+	if err != nil {
+		return err
+	}
+	d.setPage(w, r, p, total)
+	writeJSON(w, http.StatusOK, payload.Files(files))
+	return nil
+}
+
+func (d *Door) listPullCommits(w http.ResponseWriter, r *http.Request) error {
+	p, err := page(r)
+	if err != nil {
+		return err
+	}
+	cs, total, err := d.Code.PullCommits(r.Context(), actor(r), ref(r, true), p.Core())
+	if err != nil {
+		return err
+	}
+	repo, err := d.env.Store.RepoByName(r.Context(), r.PathValue("owner"), r.PathValue("repo"))
+	if err != nil {
+		return err
+	}
+	d.setPage(w, r, p, total)
+	writeJSON(w, http.StatusOK, d.env.Site().Commits(repo, cs))
 	return nil
 }
 
@@ -90,20 +154,11 @@ func (d *Door) updatePull(w http.ResponseWriter, r *http.Request) error {
 	if _, err := actor(r).Require(); err != nil {
 		return err
 	}
-	var req struct {
-		Title     core.Opt[string]   `json:"title"`
-		Body      core.Opt[string]   `json:"body"`
-		State     core.Opt[string]   `json:"state"`
-		Base      core.Opt[string]   `json:"base"`
-		Draft     core.Opt[bool]     `json:"draft"`
-		Labels    core.Opt[[]string] `json:"labels"`
-		Assignees core.Opt[[]string] `json:"assignees"`
-	}
+	var req pulls.Update
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	p, err := d.Pulls.Update(r.Context(), actor(r), ref(r, true), pulls.Update{Title: req.Title, Body: req.Body,
-		State: req.State, Base: req.Base, Draft: req.Draft, Labels: req.Labels, Assignees: req.Assignees})
+	p, err := d.Pulls.Update(r.Context(), actor(r), ref(r, true), req)
 	if err != nil {
 		return err
 	}
@@ -122,17 +177,11 @@ func (d *Door) mergePull(w http.ResponseWriter, r *http.Request) error {
 	if _, _, _, err := d.Pulls.Load(r.Context(), actor(r), ref(r, true), store.PermWrite); err != nil {
 		return err
 	}
-	var req struct {
-		MergeMethod   core.Opt[string] `json:"merge_method"`
-		CommitTitle   core.Opt[string] `json:"commit_title"`
-		CommitMessage core.Opt[string] `json:"commit_message"`
-		SHA           core.Opt[string] `json:"sha"`
-	}
+	var req pulls.MergeInput
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	sha, err := d.Pulls.Merge(r.Context(), actor(r), ref(r, true), pulls.MergeInput{
-		Method: req.MergeMethod, Title: req.CommitTitle.V, Message: req.CommitMessage.V, SHA: req.SHA.V})
+	sha, err := d.Pulls.Merge(r.Context(), actor(r), ref(r, true), req)
 	if err != nil {
 		return err
 	}
@@ -168,22 +217,13 @@ func (d *Door) createReview(w http.ResponseWriter, r *http.Request) error {
 	if _, err := actor(r).Require(); err != nil {
 		return err
 	}
-	var req struct {
-		Body     core.Opt[string] `json:"body"`
-		State    core.Opt[string] `json:"state"`
-		Event    core.Opt[string] `json:"event"`
-		Comments []struct {
-			Path core.Opt[string] `json:"path"`
-			Line core.Opt[int]    `json:"line"`
-			Body core.Opt[string] `json:"body"`
-		} `json:"comments"`
-	}
+	var req reviewRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	in := pulls.ReviewInput{State: core.Or(req.State, req.Event).V, Body: req.Body}
-	for _, c := range req.Comments {
-		in.Comments = append(in.Comments, pulls.InlineComment{Path: c.Path, Line: c.Line, Body: c.Body})
+	in := req.ReviewInput
+	if in.State == "" {
+		in.State = req.Event.V
 	}
 	rv, err := d.Pulls.Review(r.Context(), actor(r), ref(r, true), in)
 	if err != nil {
@@ -227,10 +267,8 @@ func (d *Door) listRequestedReviewers(w http.ResponseWriter, r *http.Request) er
 }
 
 // reviewersRequest reads the reviewers of a request or withdrawal.
-func reviewersRequest(r *http.Request) ([]string, error) {
-	var req struct {
-		Reviewers []string `json:"reviewers"`
-	}
+func readReviewers(r *http.Request) ([]string, error) {
+	var req reviewersRequest
 	err := decode(r, &req)
 	return req.Reviewers, err
 }
@@ -240,7 +278,7 @@ func (d *Door) changeReviewers(w http.ResponseWriter, r *http.Request, status in
 	if _, _, _, err := d.Pulls.Load(r.Context(), actor(r), ref(r, true), store.PermWrite); err != nil {
 		return err
 	}
-	names, err := reviewersRequest(r)
+	names, err := readReviewers(r)
 	if err != nil {
 		return err
 	}

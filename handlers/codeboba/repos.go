@@ -2,6 +2,7 @@ package codeboba
 
 import (
 	"net/http"
+	"reflect"
 
 	"tapioca/handlers/core"
 	"tapioca/handlers/core/payload"
@@ -11,18 +12,39 @@ import (
 )
 
 func (d *Door) routesRepos() {
-	d.user("GET /api/v1/user/repos", core.AreaRepo, d.listOwnRepos)
-	d.user("POST /api/v1/user/repos", core.AreaRepo, d.createOwnRepo)
-	d.api("GET /api/v1/users/{username}/repos", core.AreaRepo, d.listUserRepos)
-	d.api("GET /api/v1/repos/{owner}/{repo}", core.AreaRepo, d.getRepo)
-	d.api("PATCH /api/v1/repos/{owner}/{repo}", core.AreaRepo, d.updateRepo)
-	d.api("DELETE /api/v1/repos/{owner}/{repo}", core.AreaAdmin, d.deleteRepo)
-	d.api("GET /api/v1/repos/{owner}/{repo}/branches", core.AreaRepo, d.listBranches)
-	d.api("POST /api/v1/repos/{owner}/{repo}/branches", core.AreaRepo, d.createBranch)
-	d.api("GET /api/v1/repos/{owner}/{repo}/branches/{branch...}", core.AreaRepo, d.getBranch)
-	d.api("PATCH /api/v1/repos/{owner}/{repo}/branches/{branch...}", core.AreaRepo, d.updateBranch)
-	d.api("DELETE /api/v1/repos/{owner}/{repo}/branches/{branch...}", core.AreaRepo, d.deleteBranch)
-	d.api("GET /api/v1/repos/{owner}/{repo}/archive/{ref...}", core.AreaRepo, d.getArchive)
+	d.user("GET /api/v1/user/repos", core.AreaRepo, d.listOwnRepos,
+		Doc{Summary: "List the repositories you own", Query: repoListParams{}, Paged: true, Out: []payload.Repo{}})
+	d.user("POST /api/v1/user/repos", core.AreaRepo, d.createOwnRepo,
+		Doc{Summary: "Create a repository", Body: repoRequest{}, Out: payload.Repo{}, Status: http.StatusCreated})
+	d.api("GET /api/v1/users/{username}/repos", core.AreaRepo, d.listUserRepos,
+		Doc{Summary: "List a user's public repositories", Query: repoSortParams{}, Paged: true, Out: []payload.Repo{}})
+	d.api("GET /api/v1/repos/{owner}/{repo}", core.AreaRepo, d.getRepo, Doc{Summary: "Get a repository", Out: payload.Repo{}})
+	d.api("PATCH /api/v1/repos/{owner}/{repo}", core.AreaRepo, d.updateRepo,
+		Doc{Summary: "Update a repository (rename, describe, change visibility or default branch)", Body: repoUpdateRequest{}, Out: payload.Repo{}})
+	d.api("DELETE /api/v1/repos/{owner}/{repo}", core.AreaAdmin, d.deleteRepo, Doc{Summary: "Delete a repository and its files"})
+	d.api("GET /api/v1/repos/{owner}/{repo}/branches", core.AreaRepo, d.listBranches,
+		Doc{Summary: "List branches", Paged: true, Out: []branchJSON{}})
+	d.api("POST /api/v1/repos/{owner}/{repo}/branches", core.AreaRepo, d.createBranch,
+		Doc{Summary: "Create a branch at a commit", Body: repos.BranchCreation{}, Out: branchFullJSON{}, Status: http.StatusCreated})
+	d.api("GET /api/v1/repos/{owner}/{repo}/branches/{branch...}", core.AreaRepo, d.getBranch,
+		Doc{Summary: "Get a branch with its tip commit and protection", Out: branchFullJSON{}})
+	d.api("PATCH /api/v1/repos/{owner}/{repo}/branches/{branch...}", core.AreaRepo, d.updateBranch,
+		Doc{Summary: "Protect a branch or change what its protection requires", Body: repos.ProtectionInput{}, Out: branchFullJSON{}})
+	d.api("DELETE /api/v1/repos/{owner}/{repo}/branches/{branch...}", core.AreaRepo, d.deleteBranch, Doc{Summary: "Delete a branch"})
+	d.api("GET /api/v1/repos/{owner}/{repo}/archive/{ref...}", core.AreaRepo, d.getArchive,
+		Doc{Summary: "Download a ZIP of a branch, tag or commit", Raw: true, Media: []string{"application/zip"}})
+}
+
+// repoSortParams order a repository list.
+type repoSortParams struct {
+	Sort      string `json:"sort" enum:"created,updated,name" doc:"created (default), updated or name"`
+	Direction string `json:"direction" enum:"asc,desc" doc:"desc (default) or asc"`
+}
+
+// repoListParams also filter by visibility.
+type repoListParams struct {
+	Visibility string `json:"visibility" enum:"all,public,private" doc:"all (default), public or private"`
+	repoSortParams
 }
 
 func (d *Door) repoJSON(r *store.Repo) payload.Repo { return d.env.Site().RepoOf(r) }
@@ -30,9 +52,21 @@ func (d *Door) repoJSON(r *store.Repo) payload.Repo { return d.env.Site().RepoOf
 // repoListQuery reads sort, direction and visibility, and the page,
 // reporting every bad parameter at once.
 func repoListQuery(r *http.Request, withVisibility bool) (repos.ListQuery, httpx.Page, error) {
-	q := r.URL.Query()
+	var lq repos.ListQuery
+	if rt := routeOf(r); rt != nil && reflect.TypeOf(rt.Doc.Query) == reflect.TypeFor[repoSortParams]() {
+		var q repoSortParams
+		if err := query(r, &q); err != nil {
+			return lq, httpx.Page{}, err
+		}
+		lq = repos.ListQuery{Sort: q.Sort, Direction: q.Direction}
+	} else {
+		var q repoListParams
+		if err := query(r, &q); err != nil {
+			return lq, httpx.Page{}, err
+		}
+		lq = repos.ListQuery{Visibility: q.Visibility, Sort: q.Sort, Direction: q.Direction}
+	}
 	v := core.Validation{}
-	lq := repos.ListQuery{Visibility: q.Get("visibility"), Sort: q.Get("sort"), Direction: q.Get("direction")}
 	repos.CheckListQuery(v, lq, withVisibility)
 	p := httpx.ReadPage(r, v)
 	lq.Page = p.Core()
@@ -75,13 +109,17 @@ func (d *Door) listUserRepos(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-type repoRequest struct {
-	Name          core.Opt[string] `json:"name"`
+type repoUpdateRequest struct {
+	Name          core.Opt[string] `json:"name" doc:"Letters, digits, -, _ and . (1-100 characters)"`
 	Description   core.Opt[string] `json:"description"`
-	Visibility    core.Opt[string] `json:"visibility"`
-	Private       core.Opt[bool]   `json:"private"`
+	Visibility    core.Opt[string] `json:"visibility" enum:"public,private" doc:"public or private"`
+	Private       core.Opt[bool]   `json:"private" doc:"Instead of visibility"`
 	DefaultBranch core.Opt[string] `json:"default_branch"`
-	AutoInit      core.Opt[bool]   `json:"auto_init"`
+}
+
+type repoRequest struct {
+	repoUpdateRequest
+	AutoInit core.Opt[bool] `json:"auto_init" doc:"Start with a commit holding README.md"`
 }
 
 func (req repoRequest) creation() repos.Creation {
@@ -117,7 +155,7 @@ func (d *Door) getRepo(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (d *Door) updateRepo(w http.ResponseWriter, r *http.Request) error {
-	var req repoRequest
+	var req repoUpdateRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
@@ -175,22 +213,31 @@ type commitJSON struct {
 }
 
 type branchFullJSON struct {
-	Name      string     `json:"name"`
-	SHA       string     `json:"sha"`
-	Protected bool       `json:"protected"`
-	Commit    commitJSON `json:"commit"`
+	Name       string         `json:"name"`
+	SHA        string         `json:"sha"`
+	Protected  bool           `json:"protected"`
+	Protection protectionJSON `json:"protection"`
+	Commit     commitJSON     `json:"commit"`
+}
+
+// protectionJSON is what a protected branch requires (nothing for an
+// unprotected one).
+type protectionJSON struct {
+	RequiredStatusChecks []string `json:"required_status_checks"`
+	RequiredApprovals    int      `json:"required_approvals"`
 }
 
 func branchOut(b *repos.Branch) branchFullJSON {
-	return branchFullJSON{Name: b.Name, SHA: b.SHA, Protected: b.Protected, Commit: commitJSON{
+	p := protectionJSON{RequiredStatusChecks: b.Protection.RequiredContexts, RequiredApprovals: b.Protection.RequiredApprovals}
+	if p.RequiredStatusChecks == nil {
+		p.RequiredStatusChecks = []string{}
+	}
+	return branchFullJSON{Name: b.Name, SHA: b.SHA, Protected: b.Protected, Protection: p, Commit: commitJSON{
 		SHA: b.Commit.SHA, Message: b.Commit.Message, Author: b.Commit.Author, CommittedAt: payload.Time(b.Commit.CommittedAt)}}
 }
 
 func (d *Door) createBranch(w http.ResponseWriter, r *http.Request) error {
-	var req struct {
-		Name core.Opt[string] `json:"name"`
-		SHA  core.Opt[string] `json:"sha"`
-	}
+	var req repos.BranchCreation
 	if err := decode(r, &req); err != nil {
 		return err
 	}
@@ -213,13 +260,11 @@ func (d *Door) getBranch(w http.ResponseWriter, r *http.Request) error {
 
 // updateBranch turns protection on or off.
 func (d *Door) updateBranch(w http.ResponseWriter, r *http.Request) error {
-	var req struct {
-		Protected core.Opt[bool] `json:"protected"`
-	}
+	var req repos.ProtectionInput
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	b, err := d.Repos.SetProtected(r.Context(), actor(r), r.PathValue("owner"), r.PathValue("repo"), r.PathValue("branch"), req.Protected)
+	b, err := d.Repos.SetProtection(r.Context(), actor(r), r.PathValue("owner"), r.PathValue("repo"), r.PathValue("branch"), req)
 	if err != nil {
 		return err
 	}

@@ -10,16 +10,46 @@ import (
 )
 
 func (d *Door) routesVouches() {
-	d.user("POST /api/v1/vouches", core.AreaGeneral, d.createVouch)
-	d.api("GET /api/v1/users/{username}/vouches", core.AreaGeneral, d.listVouches)
+	d.user("POST /api/v1/vouches", core.AreaGeneral, d.createVouch,
+		Doc{Summary: "Vouch for a user, organization or repository", Body: vouchRequest{}, Out: vouchJSON{}, Status: http.StatusCreated})
+	d.api("GET /api/v1/users/{username}/vouches", core.AreaGeneral, d.listVouches,
+		Doc{Summary: "List the vouches for an account", Paged: true, Out: []vouchJSON{}})
 	const repo = "/api/v1/repos/{owner}/{repo}/reputations"
-	d.api("GET "+repo, core.AreaRepo, d.listReputations(d.repoScope(store.PermRead)))
-	d.api("PUT "+repo+"/{username}", core.AreaRepo, d.setReputation(d.repoScope(store.PermWrite)))
-	d.api("DELETE "+repo+"/{username}", core.AreaRepo, d.deleteReputation(d.repoScope(store.PermRead)))
+	d.api("GET "+repo, core.AreaRepo, d.listReputations(d.repoScope(store.PermRead)),
+		Doc{Summary: "List endorsements in a repository, by user", Paged: true, Out: []reputationGroupJSON{}})
+	d.api("PUT "+repo+"/{username}", core.AreaRepo, d.setReputation(d.repoScope(store.PermWrite)),
+		Doc{Summary: "Endorse a user in a repository", Body: reputationRequest{}, Out: endorsementOutJSON{}})
+	d.api("DELETE "+repo+"/{username}", core.AreaRepo, d.deleteReputation(d.repoScope(store.PermRead)),
+		Doc{Summary: "Remove an endorsement in a repository", Query: reputationDeleteParams{}})
 	const org = "/api/v1/orgs/{org}/reputations"
-	d.api("GET "+org, core.AreaGeneral, d.listReputations(d.orgScope))
-	d.api("PUT "+org+"/{username}", core.AreaGeneral, d.setReputation(d.orgScope))
-	d.api("DELETE "+org+"/{username}", core.AreaGeneral, d.deleteReputation(d.orgScope))
+	d.api("GET "+org, core.AreaGeneral, d.listReputations(d.orgScope),
+		Doc{Summary: "List endorsements in an organization, by user", Paged: true, Out: []reputationGroupJSON{}})
+	d.api("PUT "+org+"/{username}", core.AreaGeneral, d.setReputation(d.orgScope),
+		Doc{Summary: "Endorse a user in an organization", Body: reputationRequest{}, Out: endorsementOutJSON{}})
+	d.api("DELETE "+org+"/{username}", core.AreaGeneral, d.deleteReputation(d.orgScope),
+		Doc{Summary: "Remove an endorsement in an organization", Query: reputationDeleteParams{}})
+}
+
+type vouchRequest struct {
+	TargetType core.Opt[string] `json:"target_type" api:"required" enum:"User,Organization,Repository"`
+	Target     core.Opt[string] `json:"target" api:"required" doc:"A username, or owner/repo for a repository"`
+}
+
+type reputationRequest struct {
+	Score core.Opt[float64] `json:"score" api:"required" doc:"Greater than 0"`
+}
+
+type reputationDeleteParams struct {
+	Grantor string `json:"grantor" doc:"Remove this user's endorsement (scope admins)"`
+}
+
+type endorsementOutJSON struct {
+	ID        int64       `json:"id"`
+	User      repUserJSON `json:"user"`
+	Grantor   repUserJSON `json:"grantor"`
+	Score     float64     `json:"score"`
+	CreatedAt string      `json:"created_at"`
+	UpdatedAt string      `json:"updated_at"`
 }
 
 type voucherJSON struct {
@@ -40,10 +70,7 @@ type vouchJSON struct {
 }
 
 func (d *Door) createVouch(w http.ResponseWriter, r *http.Request) error {
-	var req struct {
-		TargetType core.Opt[string] `json:"target_type"`
-		Target     core.Opt[string] `json:"target"`
-	}
+	var req vouchRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
@@ -172,9 +199,7 @@ func (d *Door) setReputation(scope scopeFunc) handlerFunc {
 		if err != nil {
 			return err
 		}
-		var req struct {
-			Score core.Opt[float64] `json:"score"`
-		}
+		var req reputationRequest
 		if err := decode(r, &req); err != nil {
 			return err
 		}
@@ -182,10 +207,8 @@ func (d *Door) setReputation(scope scopeFunc) handlerFunc {
 		if err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusOK, map[string]any{
-			"id": e.ID, "user": repUser(e.User), "grantor": repUser(e.Grantor), "score": e.Score,
-			"created_at": payload.Time(e.CreatedAt), "updated_at": payload.Time(e.UpdatedAt),
-		})
+		writeJSON(w, http.StatusOK, endorsementOutJSON{ID: e.ID, User: repUser(e.User), Grantor: repUser(e.Grantor), Score: e.Score,
+			CreatedAt: payload.Time(e.CreatedAt), UpdatedAt: payload.Time(e.UpdatedAt)})
 		return nil
 	}
 }
@@ -196,7 +219,11 @@ func (d *Door) deleteReputation(scope scopeFunc) handlerFunc {
 		if err != nil {
 			return err
 		}
-		if err := d.Vouches.RemoveEndorsements(r.Context(), actor(r), sc, r.PathValue("username"), r.URL.Query().Get("grantor")); err != nil {
+		var q reputationDeleteParams
+		if err := query(r, &q); err != nil {
+			return err
+		}
+		if err := d.Vouches.RemoveEndorsements(r.Context(), actor(r), sc, r.PathValue("username"), q.Grantor); err != nil {
 			return err
 		}
 		return noContent(w)

@@ -3,6 +3,7 @@ package codeboba
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 
 	"tapioca/handlers/core"
 	"tapioca/handlers/core/payload"
@@ -16,18 +17,34 @@ import (
 // hooks a request is about.
 func (d *Door) routesWebhooks() {
 	for _, base := range []string{"/api/v1/user/webhooks", "/api/v1/orgs/{org}/webhooks"} {
-		d.api("GET "+base, core.AreaGeneral, d.listWebhooks)
-		d.api("POST "+base, core.AreaGeneral, d.createWebhook)
-		d.api("GET "+base+"/{id}", core.AreaGeneral, d.getWebhook)
-		d.api("PATCH "+base+"/{id}", core.AreaGeneral, d.updateWebhook)
-		d.api("DELETE "+base+"/{id}", core.AreaGeneral, d.deleteWebhook)
-		d.api("POST "+base+"/{id}/pings", core.AreaGeneral, d.pingWebhook)
-		d.api("GET "+base+"/{id}/deliveries", core.AreaGeneral, d.listHookDeliveries)
-		d.api("GET "+base+"/{id}/deliveries/{delivery_id}", core.AreaGeneral, d.getHookDelivery)
-		d.api("POST "+base+"/{id}/deliveries/{delivery_id}/redeliver", core.AreaGeneral, d.redeliverHookDelivery)
+		whose := "your"
+		if strings.Contains(base, "{org}") {
+			whose = "an organization's"
+		}
+		d.api("GET "+base, core.AreaGeneral, d.listWebhooks, Doc{Summary: "List " + whose + " webhooks", Paged: true, Out: []payload.Webhook{}})
+		d.api("POST "+base, core.AreaGeneral, d.createWebhook,
+			Doc{Summary: "Create a webhook", Body: webhookRequest{}, Out: payload.Webhook{}, Status: http.StatusCreated})
+		d.api("GET "+base+"/{id}", core.AreaGeneral, d.getWebhook, Doc{Summary: "Get a webhook", Out: payload.Webhook{}})
+		d.api("PATCH "+base+"/{id}", core.AreaGeneral, d.updateWebhook,
+			Doc{Summary: "Update a webhook", Body: webhookRequest{}, Out: payload.Webhook{}})
+		d.api("DELETE "+base+"/{id}", core.AreaGeneral, d.deleteWebhook, Doc{Summary: "Delete a webhook"})
+		d.api("POST "+base+"/{id}/pings", core.AreaGeneral, d.pingWebhook,
+			Doc{Summary: "Queue a ping delivery", Out: deliveryJSON{}, Status: http.StatusAccepted})
+		d.api("GET "+base+"/{id}/deliveries", core.AreaGeneral, d.listHookDeliveries,
+			Doc{Summary: "List a webhook's deliveries, newest first", Query: deliveryListParams{}, Paged: true, Out: []deliveryJSON{}})
+		d.api("GET "+base+"/{id}/deliveries/{delivery_id}", core.AreaGeneral, d.getHookDelivery,
+			Doc{Summary: "Get a delivery with its request, response and attempts", Out: deliveryDetailJSON{}})
+		d.api("POST "+base+"/{id}/deliveries/{delivery_id}/redeliver", core.AreaGeneral, d.redeliverHookDelivery,
+			Doc{Summary: "Queue a delivery again", Out: deliveryJSON{}, Status: http.StatusAccepted})
 		// GitHub's name for the same action.
-		d.api("POST "+base+"/{id}/deliveries/{delivery_id}/attempts", core.AreaGeneral, d.redeliverHookDelivery)
+		d.api("POST "+base+"/{id}/deliveries/{delivery_id}/attempts", core.AreaGeneral, d.redeliverHookDelivery,
+			Doc{Summary: "Queue a delivery again (GitHub's name)", Out: deliveryJSON{}, Status: http.StatusAccepted})
 	}
+}
+
+type deliveryListParams struct {
+	Status string `json:"status" enum:"pending,retrying,succeeded,failed" doc:"Only deliveries in this state"`
+	Event  string `json:"event" doc:"Only deliveries of this event"`
 }
 
 // hookOwner is the account whose hooks the request addresses.
@@ -56,18 +73,18 @@ func (d *Door) hookFor(r *http.Request) (*store.User, *store.Webhook, error) {
 // GitHub's {"config": {"url", "secret", "content_type"}} or wrapped in
 // {"webhook": {...}}.
 type webhookFields struct {
-	URL           core.Opt[string]   `json:"url"`
-	Secret        core.Opt[string]   `json:"secret"`
-	ContentType   core.Opt[string]   `json:"content_type"`
-	Events        core.Opt[[]string] `json:"events"`
+	URL           core.Opt[string]   `json:"url" doc:"An absolute http or https URL"`
+	Secret        core.Opt[string]   `json:"secret" doc:"Signs deliveries (X-CodeBoba-Signature); write-only"`
+	ContentType   core.Opt[string]   `json:"content_type" enum:"json,form" doc:"json (default) or form"`
+	Events        core.Opt[[]string] `json:"events" doc:"push, pull_request, issues, issue_comment, create, delete"`
 	Active        core.Opt[bool]     `json:"active"`
-	AllowLoopback core.Opt[bool]     `json:"allow_loopback"`
+	AllowLoopback core.Opt[bool]     `json:"allow_loopback" doc:"Let this hook reach loopback addresses (site admins)"`
 }
 
 type webhookRequest struct {
 	webhookFields
-	Config  *webhookFields `json:"config"`
-	Webhook *webhookFields `json:"webhook"`
+	Config  *webhookFields `json:"config" doc:"GitHub's form: the same fields"`
+	Webhook *webhookFields `json:"webhook" doc:"The same fields, wrapped"`
 }
 
 // fields merges the accepted forms; a field given in several places takes
@@ -220,7 +237,11 @@ func (d *Door) listHookDeliveries(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	list, total, err := d.Webhooks.Deliveries(r.Context(), h, r.URL.Query().Get("status"), r.URL.Query().Get("event"), p.Core())
+	var q deliveryListParams
+	if err := query(r, &q); err != nil {
+		return err
+	}
+	list, total, err := d.Webhooks.Deliveries(r.Context(), h, q.Status, q.Event, p.Core())
 	if err != nil {
 		return err
 	}

@@ -8,22 +8,33 @@ import (
 )
 
 // RepoAccess loads owner/name and checks that the actor has at least
-// need. A repository the actor cannot read does not exist for them:
-// ErrHidden, never a refusal, so no private name leaks. Below need, an
-// anonymous actor is asked to sign in and a signed-in one is refused.
+// need. A repository the actor cannot read does not exist for them: the
+// same "not found" as a missing one (RepoNotFound), never a refusal, so
+// no private name leaks. Below need, an anonymous actor is asked to sign
+// in and a signed-in one is refused.
 func (e *Env) RepoAccess(ctx context.Context, a Actor, owner, name string, need store.Perm) (*store.Repo, store.Perm, error) {
 	repo, err := e.Store.RepoByName(ctx, owner, name)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, store.PermNone, ErrHidden
+			return nil, store.PermNone, RepoNotFound(owner, name)
 		}
 		return nil, store.PermNone, err
 	}
 	perm, err := e.CheckRepo(ctx, a, repo, need)
+	if errors.Is(err, ErrHidden) {
+		return nil, perm, RepoNotFound(owner, name)
+	}
 	if err != nil {
 		return nil, perm, err
 	}
 	return repo, perm, nil
+}
+
+// RepoNotFound is the answer for a repository that does not exist or
+// that the actor may not see: it says what is missing without repeating
+// the name, so an answer about a private repository never carries it.
+func RepoNotFound(owner, name string) error {
+	return NotFound("Repository not found")
 }
 
 // CheckRepo is RepoAccess for a repository already loaded.

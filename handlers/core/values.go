@@ -3,6 +3,7 @@ package core
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strings"
 	"unicode/utf8"
 )
@@ -27,6 +28,10 @@ func (o *Opt[T]) UnmarshalJSON(b []byte) error {
 	}
 	return json.Unmarshal(b, &o.V)
 }
+
+// SchemaElem names the type the field holds, for the API's schemas: an
+// Opt is described as its value, which may also be null.
+func (Opt[T]) SchemaElem() reflect.Type { return reflect.TypeFor[T]() }
 
 // Given reports whether the field holds a value (set and not null).
 func (o Opt[T]) Given() bool { return o.Set && !o.Null }

@@ -54,7 +54,7 @@ func (d *Door) adminCreateApp(w http.ResponseWriter, r *http.Request, ar *adminR
 	var ce *core.Error
 	switch {
 	case err == nil:
-		d.audit(ctx, ar, "onboard app", app.Name)
+		d.Admin.Audit(ctx, ar.actor(), "onboarded app", app.Name)
 		d.flashSecret(ctx, "success", "Onboarded "+app.Name+". Its token for /api/repositories:", token)
 		redirect(w, r, "/admin/apps")
 		return nil
@@ -95,7 +95,7 @@ func (d *Door) adminRotateAppToken(w http.ResponseWriter, r *http.Request, ar *a
 	if err != nil {
 		return err
 	}
-	d.audit(ctx, ar, "rotate app token", app.Name)
+	d.Admin.Audit(ctx, ar.actor(), "rotated the token of app", app.Name)
 	d.flashSecret(ctx, "success", "New token for "+app.Name+"; the old one no longer works:", token)
 	redirect(w, r, "/admin/apps")
 	return nil
@@ -112,7 +112,7 @@ func (d *Door) adminSetAppDisabled(w http.ResponseWriter, r *http.Request, ar *a
 		return err
 	}
 	verb := map[bool]string{true: "Disabled", false: "Enabled"}[disabled]
-	d.audit(ctx, ar, strings.ToLower(verb)+" app", app.Name)
+	d.Admin.Audit(ctx, ar.actor(), strings.ToLower(verb)+" app", app.Name)
 	msg := verb + " " + app.Name + "."
 	if disabled {
 		msg += " Its token is refused and its deliveries wait until it is enabled."
@@ -151,7 +151,7 @@ func (d *Door) adminDeleteApp(w http.ResponseWriter, r *http.Request, ar *adminR
 	if err := d.Apps.Delete(ctx, ar.actor(), app.ID); err != nil {
 		return err
 	}
-	d.audit(ctx, ar, "delete app", app.Name)
+	d.Admin.Audit(ctx, ar.actor(), "deleted app", app.Name)
 	return d.flashTo(w, r, "success", "Deleted app "+app.Name+".", "/admin/apps")
 }
 
@@ -206,7 +206,7 @@ func (d *Door) adminSyncMirror(w http.ResponseWriter, r *http.Request, ar *admin
 	if err != nil {
 		return err
 	}
-	d.audit(r.Context(), ar, "sync mirror", m.URL)
+	d.Admin.Audit(r.Context(), ar.actor(), "started a sync of mirror", m.URL)
 	return d.flashTo(w, r, "success", "Syncing "+m.URL+" now; reload to see the result.", "/admin/watched")
 }
 
@@ -220,6 +220,6 @@ func (d *Door) adminResetBreaker(w http.ResponseWriter, r *http.Request, ar *adm
 	if err != nil {
 		return err
 	}
-	d.audit(r.Context(), ar, "reset breaker", wt.PublicID+" ("+wt.GitHubURL+")")
+	d.Admin.Audit(r.Context(), ar.actor(), "reset the circuit breaker of", wt.PublicID+" ("+wt.GitHubURL+")")
 	return d.flashTo(w, r, "success", "Reset the circuit breaker of "+wt.GitHubURL+" for "+wt.AppName+"; its deliveries resume.", "/admin/watched")
 }

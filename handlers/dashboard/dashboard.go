@@ -29,6 +29,7 @@ import (
 	"tapioca/handlers/core/apps"
 	"tapioca/handlers/core/jobs"
 	"tapioca/handlers/core/mirrors"
+	"tapioca/handlers/core/projects"
 	"tapioca/handlers/core/siteadmin"
 	"tapioca/store"
 	"tapioca/views"
@@ -42,7 +43,16 @@ type Config struct {
 	RateLimitAuth   int  // the --rate-limit-auth default
 	RateLimitAnon   int  // the --rate-limit-anon default
 	BaseURL         string
+	// Server is the rest of the process's configuration, as the
+	// read-only configuration page lists it after the runtime settings.
+	Server []ConfigSection
 }
+
+// ConfigSection is a group of values on the configuration page.
+type ConfigSection = views.ConfigSection
+
+// ConfigEntry is one value on the configuration page.
+type ConfigEntry = views.ConfigEntry
 
 // Services are the core services the dashboard calls.
 type Services struct {
@@ -51,6 +61,7 @@ type Services struct {
 	Jobs     *jobs.Scheduler
 	Apps     *apps.Service
 	Mirrors  *mirrors.Engine
+	Projects *projects.Service
 }
 
 // Door is the admin dashboard: server-rendered pages (views/), sessions
@@ -115,7 +126,11 @@ func (d *Door) Register(mux *http.ServeMux) {
 	d.admin("GET /admin/{$}", d.adminOverview)
 	d.admin("GET /admin/users", d.adminUsers)
 	d.admin("POST /admin/users", d.adminCreateUser)
+	d.admin("GET /admin/accounts/{name}", d.adminAccount)
 	d.admin("GET /admin/users/{name}", d.adminUser)
+	d.admin("POST /admin/users/{name}/edit", d.adminEditUser)
+	d.admin("POST /admin/users/{name}/tokens/{id}/revoke", d.adminRevokeToken)
+	d.admin("POST /admin/users/{name}/keys/{id}/revoke", d.adminRevokeKey)
 	d.admin("POST /admin/users/{name}/admin", d.adminSetAdmin)
 	d.admin("POST /admin/users/{name}/disabled", d.adminSetDisabled)
 	d.admin("POST /admin/users/{name}/password", d.adminResetPassword)
@@ -123,13 +138,31 @@ func (d *Door) Register(mux *http.ServeMux) {
 	d.admin("GET /admin/users/{name}/delete", d.adminConfirmDeleteUser)
 	d.admin("POST /admin/users/{name}/delete", d.adminDeleteUser)
 	d.admin("GET /admin/orgs", d.adminOrgs)
+	d.admin("POST /admin/orgs", d.adminCreateOrg)
+	d.admin("GET /admin/orgs/{name}", d.adminOrg)
+	d.admin("POST /admin/orgs/{name}/members", d.adminAddMember)
+	d.admin("POST /admin/orgs/{name}/members/{user}/role", d.adminSetMemberRole)
+	d.admin("POST /admin/orgs/{name}/members/{user}/remove", d.adminRemoveMember)
 	d.admin("GET /admin/orgs/{name}/delete", d.adminConfirmDeleteOrg)
 	d.admin("POST /admin/orgs/{name}/delete", d.adminDeleteOrg)
 	d.admin("GET /admin/repos", d.adminRepos)
+	d.admin("POST /admin/repos", d.adminCreateRepo)
+	d.admin("GET /admin/repos/{owner}/{repo}", d.adminRepo)
+	d.admin("POST /admin/repos/{owner}/{repo}/rename", d.adminRenameRepo)
+	d.admin("POST /admin/repos/{owner}/{repo}/transfer", d.adminTransferRepo)
+	d.admin("POST /admin/repos/{owner}/{repo}/visibility", d.adminRepoVisibility)
+	d.admin("POST /admin/repos/{owner}/{repo}/maintain", d.adminMaintainRepo)
 	d.admin("GET /admin/repos/{owner}/{repo}/delete", d.adminConfirmDeleteRepo)
 	d.admin("POST /admin/repos/{owner}/{repo}/delete", d.adminDeleteRepo)
 	d.admin("GET /admin/webhooks", d.adminWebhooks)
+	d.admin("GET /admin/deployments", d.adminDeployments)
+	d.admin("GET /admin/webhooks/deliveries/{id}", d.adminDelivery)
 	d.admin("POST /admin/webhooks/deliveries/{id}/redeliver", d.adminRedeliver)
+	d.admin("POST /admin/webhooks/redeliver-failed", d.adminRedeliverFailed)
+	d.admin("GET /admin/webhooks/hooks", d.adminHooks)
+	d.admin("POST /admin/webhooks/hooks/{id}/active", d.adminSetHookActive)
+	d.admin("GET /admin/webhooks/hooks/{id}/delete", d.adminConfirmDeleteHook)
+	d.admin("POST /admin/webhooks/hooks/{id}/delete", d.adminDeleteHook)
 	d.admin("GET /admin/apps", d.adminApps)
 	d.admin("POST /admin/apps", d.adminCreateApp)
 	d.admin("POST /admin/apps/{id}/token", d.adminRotateAppToken)
@@ -144,6 +177,7 @@ func (d *Door) Register(mux *http.ServeMux) {
 	d.admin("POST /admin/jobs/{name}/enabled", d.adminSetJobEnabled)
 	d.admin("GET /admin/settings", d.adminSettings)
 	d.admin("POST /admin/settings", d.adminSaveSettings)
+	d.admin("GET /admin/config", d.adminConfig)
 	d.admin("/admin/", func(w http.ResponseWriter, r *http.Request, ar *adminReq) error {
 		return pageErr(http.StatusNotFound, "Page not found", "There is no dashboard page at "+r.URL.Path+".")
 	})
@@ -474,6 +508,8 @@ func (d *Door) adminError(w http.ResponseWriter, r *http.Request, ar *adminReq, 
 		d.renderError(w, r, ar, http.StatusRequestEntityTooLarge, "Form too large", "The form sent more data than the dashboard accepts.")
 	case errors.As(err, &ce) && errors.Is(err, core.ErrForbidden):
 		d.renderError(w, r, ar, http.StatusForbidden, "Not allowed", ce.Msg)
+	case errors.As(err, &ce) && errors.Is(err, core.ErrNotFound):
+		d.renderError(w, r, ar, http.StatusNotFound, "Not found", ce.Msg)
 	case errors.As(err, &ce) && (errors.Is(err, core.ErrConflict) || errors.Is(err, core.ErrInvalid)):
 		d.renderError(w, r, ar, http.StatusConflict, "Refused", ce.Msg)
 	default:
@@ -490,14 +526,6 @@ func (d *Door) renderError(w http.ResponseWriter, r *http.Request, ar *adminReq,
 	d.render(w, r, status, views.ErrorPage(d.page(ar, "", title), status, title, msg))
 }
 
-// audit records a dashboard action; a failure to record is only logged,
-// the action itself has happened.
-func (d *Door) audit(ctx context.Context, ar *adminReq, action, target string) {
-	if err := d.env.Store.Audit(ctx, ar.user.Username, action, target); err != nil {
-		d.env.Log.WarnContext(ctx, "audit log", "err", err)
-	}
-}
-
 // listParams reads a list page's ?q= and ?page= (anything but a positive
 // page number is page 1: it is a browser address, not an API).
 func listParams(r *http.Request) (q string, page int) {
@@ -510,3 +538,46 @@ func listParams(r *http.Request) (q string, page int) {
 }
 
 func platform() string { return runtime.GOOS + "/" + runtime.GOARCH }
+
+// formErrors turns the core's field errors into the form's messages,
+// each led by its field's label (labels; else the field's name).
+func formErrors(ce *core.Error, labels map[string]string) views.FieldErrors {
+	errs := views.FieldErrors{}
+	for field, msgs := range ce.Fields {
+		label, ok := labels[field]
+		if !ok {
+			label = capitalize(strings.ReplaceAll(field, "_", " "))
+		}
+		errs[field] = label + " " + strings.Join(msgs, "; ")
+	}
+	return errs
+}
+
+// fieldsOf reports the field errors in err, if that is what it is.
+func fieldsOf(err error) (*core.Error, bool) {
+	var ce *core.Error
+	if errors.As(err, &ce) && errors.Is(err, core.ErrInvalid) && len(ce.Fields) > 0 {
+		return ce, true
+	}
+	return nil, false
+}
+
+// refusedTo answers the core's refusals of an action (a conflict, a
+// forbidden or missing target) with a message on the page at target;
+// any other error is returned as it is.
+func (d *Door) refusedTo(w http.ResponseWriter, r *http.Request, target string, err error) error {
+	var ce *core.Error
+	if errors.As(err, &ce) && (errors.Is(err, core.ErrConflict) || errors.Is(err, core.ErrForbidden) || errors.Is(err, core.ErrNotFound)) {
+		return d.flashTo(w, r, "error", ce.Msg, target)
+	}
+	return err
+}
+
+// pathID reads a positive id from the path, or answers 404 for what.
+func pathID(r *http.Request, key, what string) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue(key), 10, 64)
+	if err != nil || id < 1 {
+		return 0, pageErr(http.StatusNotFound, "No such "+what, "There is no "+what+" "+r.PathValue(key)+".")
+	}
+	return id, nil
+}

@@ -41,6 +41,7 @@ func (d *Door) adminOverview(w http.ResponseWriter, r *http.Request, ar *adminRe
 		o.Healthy, o.HealthError = false, err.Error()
 	}
 	o.RepoBytes = diskUsage(filepath.Join(d.cfg.DataDir, "repos"))
+	o.DiskFree, o.DiskTotal, o.DiskKnown = volumeSpace(d.cfg.DataDir)
 	for _, suffix := range []string{"", "-wal", "-shm"} {
 		if st, err := os.Stat(d.env.Store.Path() + suffix); err == nil {
 			o.DBBytes += st.Size()
@@ -85,110 +86,6 @@ func diskUsage(root string) int64 {
 		return nil
 	})
 	return total
-}
-
-func (d *Door) adminOrgs(w http.ResponseWriter, r *http.Request, ar *adminReq) error {
-	q, pg := listParams(r)
-	orgs, total, err := d.env.Store.ListOrgSummaries(r.Context(), q, adminPerPage, (pg-1)*adminPerPage)
-	if err != nil {
-		return err
-	}
-	od := views.OrgsData{Orgs: orgs, Query: q,
-		Pager: views.Pager{Path: "/admin/orgs", Query: r.URL.Query(), Page: pg, PerPage: adminPerPage, Total: total}}
-	d.render(w, r, http.StatusOK, views.OrgsPage(d.page(ar, "orgs", "Organizations"), od))
-	return nil
-}
-
-func (d *Door) adminConfirmDeleteOrg(w http.ResponseWriter, r *http.Request, ar *adminReq) error {
-	org, err := d.env.Store.OrgByName(r.Context(), r.PathValue("name"))
-	if err != nil {
-		return err
-	}
-	d.renderConfirmDeleteOrg(w, r, ar, org, http.StatusOK, "")
-	return nil
-}
-
-func (d *Door) renderConfirmDeleteOrg(w http.ResponseWriter, r *http.Request, ar *adminReq, org *store.User, status int, errMsg string) {
-	n, _ := d.env.Store.CountOwnedRepos(r.Context(), org.ID)
-	d.render(w, r, status, views.ConfirmPage(d.page(ar, "orgs", "Delete organization"), views.ConfirmData{
-		Action: "/admin/orgs/" + org.Username + "/delete", Title: "Delete organization " + org.Username,
-		Message: "This deletes " + org.Username + " and its " + views.Count(n, "repository", "repositories") +
-			", with their issues, pull requests and webhooks. It cannot be undone.",
-		Name: org.Username, Button: "Delete organization", Back: "/admin/orgs", Error: errMsg,
-	}))
-}
-
-func (d *Door) adminDeleteOrg(w http.ResponseWriter, r *http.Request, ar *adminReq) error {
-	ctx := r.Context()
-	org, err := d.env.Store.OrgByName(ctx, r.PathValue("name"))
-	if err != nil {
-		return err
-	}
-	if r.PostFormValue("confirm") != org.Username {
-		d.renderConfirmDeleteOrg(w, r, ar, org, http.StatusUnprocessableEntity, "Type "+org.Username+" exactly to confirm.")
-		return nil
-	}
-	n, err := d.Admin.DeleteOrg(ctx, ar.actor(), org)
-	if err != nil {
-		return err
-	}
-	return d.flashTo(w, r, "success", "Deleted organization "+org.Username+" and its "+views.Count(n, "repository", "repositories")+".", "/admin/orgs")
-}
-
-func (d *Door) adminRepos(w http.ResponseWriter, r *http.Request, ar *adminReq) error {
-	q, pg := listParams(r)
-	query := r.URL.Query()
-	sort := query.Get("sort")
-	if sort != "created" && sort != "size" && sort != "name" {
-		sort = "pushed"
-	}
-	vis := query.Get("visibility")
-	if vis != "public" && vis != "private" {
-		vis = "all"
-	}
-	repos, total, err := d.env.Store.ListRepos(r.Context(), store.RepoList{Visibility: vis, Query: q, Sort: sort,
-		Asc: sort == "name", Limit: adminPerPage, Offset: (pg - 1) * adminPerPage})
-	if err != nil {
-		return err
-	}
-	rd := views.ReposData{Repos: repos, Query: q, Sort: sort, Visibility: vis,
-		Pager: views.Pager{Path: "/admin/repos", Query: query, Page: pg, PerPage: adminPerPage, Total: total}}
-	d.render(w, r, http.StatusOK, views.ReposPage(d.page(ar, "repos", "Repositories"), rd))
-	return nil
-}
-
-func (d *Door) adminConfirmDeleteRepo(w http.ResponseWriter, r *http.Request, ar *adminReq) error {
-	repo, err := d.env.Store.RepoByName(r.Context(), r.PathValue("owner"), r.PathValue("repo"))
-	if err != nil {
-		return err
-	}
-	d.renderConfirmDeleteRepo(w, r, ar, repo, http.StatusOK, "")
-	return nil
-}
-
-func (d *Door) renderConfirmDeleteRepo(w http.ResponseWriter, r *http.Request, ar *adminReq, repo *store.Repo, status int, errMsg string) {
-	d.render(w, r, status, views.ConfirmPage(d.page(ar, "repos", "Delete repository"), views.ConfirmData{
-		Action: "/admin/repos/" + repo.FullName() + "/delete", Title: "Delete repository " + repo.FullName(),
-		Message: "This deletes " + repo.FullName() + " (" + views.Bytes(repo.SizeBytes) +
-			") with its git data, issues, pull requests and labels. It cannot be undone.",
-		Name: repo.FullName(), Button: "Delete repository", Back: "/admin/repos", Error: errMsg,
-	}))
-}
-
-func (d *Door) adminDeleteRepo(w http.ResponseWriter, r *http.Request, ar *adminReq) error {
-	ctx := r.Context()
-	repo, err := d.env.Store.RepoByName(ctx, r.PathValue("owner"), r.PathValue("repo"))
-	if err != nil {
-		return err
-	}
-	if r.PostFormValue("confirm") != repo.FullName() {
-		d.renderConfirmDeleteRepo(w, r, ar, repo, http.StatusUnprocessableEntity, "Type "+repo.FullName()+" exactly to confirm.")
-		return nil
-	}
-	if err := d.Admin.DeleteRepo(ctx, ar.actor(), repo); err != nil {
-		return err
-	}
-	return d.flashTo(w, r, "success", "Deleted repository "+repo.FullName()+".", "/admin/repos")
 }
 
 // settingsData is the settings form as stored.

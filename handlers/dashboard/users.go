@@ -15,13 +15,21 @@ import (
 
 func (d *Door) usersData(r *http.Request) (views.UsersData, error) {
 	q, pg := listParams(r)
+	query := r.URL.Query()
+	ud := views.UsersData{Query: q, Admin: query.Get("admin") == "1", Bot: query.Get("bot") == "1",
+		Disabled: query.Get("disabled") == "1", Sort: query.Get("sort")}
+	if ud.Sort != "created" && ud.Sort != "signin" {
+		ud.Sort = "name"
+	}
 	users, total, err := d.env.Store.ListUsers(r.Context(), store.UserList{Type: store.TypeUser, Query: q,
+		Admin: ud.Admin, Bot: ud.Bot, Disabled: ud.Disabled, Sort: ud.Sort,
 		Limit: adminPerPage, Offset: (pg - 1) * adminPerPage})
 	if err != nil {
 		return views.UsersData{}, err
 	}
-	return views.UsersData{Users: users, Query: q,
-		Pager: views.Pager{Path: "/admin/users", Query: r.URL.Query(), Page: pg, PerPage: adminPerPage, Total: total}}, nil
+	ud.Users = users
+	ud.Pager = views.Pager{Path: "/admin/users", Query: query, Page: pg, PerPage: adminPerPage, Total: total}
+	return ud, nil
 }
 
 func (d *Door) adminUsers(w http.ResponseWriter, r *http.Request, ar *adminReq) error {
@@ -92,9 +100,20 @@ func (d *Door) userNamed(r *http.Request, ar *adminReq) (*store.User, error) {
 	return u, err
 }
 
+// adminAccount sends a name to its user's or organization's page, for
+// links that do not know which it is.
+func (d *Door) adminAccount(w http.ResponseWriter, r *http.Request, ar *adminReq) error {
+	u, err := d.env.Store.UserByName(r.Context(), r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	http.Redirect(w, r, string(views.AccountURL(u.Type, u.Username)), http.StatusFound)
+	return nil
+}
+
 func (d *Door) userDetail(r *http.Request, u *store.User, ar *adminReq) (views.UserDetail, error) {
 	ctx := r.Context()
-	orgs, err := d.env.Store.ListUserOrgs(ctx, u.ID)
+	ms, err := d.env.Store.ListMemberships(ctx, u.ID)
 	if err != nil {
 		return views.UserDetail{}, err
 	}
@@ -102,7 +121,34 @@ func (d *Door) userDetail(r *http.Request, u *store.User, ar *adminReq) (views.U
 	if err != nil {
 		return views.UserDetail{}, err
 	}
-	return views.UserDetail{U: u, Self: u.ID == ar.user.ID, Orgs: orgs, Repos: repos, RepoTotal: total}, nil
+	tokens, err := d.env.Store.ListTokens(ctx, u.ID)
+	if err != nil {
+		return views.UserDetail{}, err
+	}
+	keys, err := d.env.Store.ListSSHKeys(ctx, u.ID)
+	if err != nil {
+		return views.UserDetail{}, err
+	}
+	ud := views.UserDetail{U: u, Self: u.ID == ar.user.ID, Memberships: ms, Repos: repos, RepoTotal: total,
+		SiteRepoLimit: d.env.Cfg.MaxReposPerUser, Tokens: tokens, Keys: keys, Edit: editForm(u)}
+	for _, t := range tokens {
+		if t.LastUsedAt != nil && (ud.LastAPIUse == nil || t.LastUsedAt.After(*ud.LastAPIUse)) {
+			ud.LastAPIUse = t.LastUsedAt
+		}
+	}
+	return ud, nil
+}
+
+// editForm is the account form filled with u's values.
+func editForm(u *store.User) views.UserEditForm {
+	f := views.UserEditForm{Email: u.Email, Kind: u.Kind}
+	if u.DisplayName != nil {
+		f.DisplayName = *u.DisplayName
+	}
+	if u.MaxRepos != nil {
+		f.MaxRepos = strconv.Itoa(*u.MaxRepos)
+	}
+	return f
 }
 
 func (d *Door) adminUser(w http.ResponseWriter, r *http.Request, ar *adminReq) error {
@@ -118,18 +164,88 @@ func (d *Door) adminUser(w http.ResponseWriter, r *http.Request, ar *adminReq) e
 	return nil
 }
 
-// renderUserErrors re-shows a user's page with a field error: nothing
+// renderUserErrors re-shows a user's page with field errors: nothing
 // was changed.
 func (d *Door) renderUserErrors(w http.ResponseWriter, r *http.Request, ar *adminReq, u *store.User, errs views.FieldErrors) error {
+	return d.renderUserForm(w, r, ar, u, errs, nil)
+}
+
+// renderUserForm re-shows a user's page with field errors, and the
+// account form as it was sent when edit is not nil.
+func (d *Door) renderUserForm(w http.ResponseWriter, r *http.Request, ar *adminReq, u *store.User, errs views.FieldErrors, edit *views.UserEditForm) error {
 	ud, err := d.userDetail(r, u, ar)
 	if err != nil {
 		return err
 	}
 	ud.Errors = errs
+	if edit != nil {
+		ud.Edit = *edit
+	}
 	p := d.page(ar, "users", u.Username)
-	p.Flash = &views.Flash{Kind: "error", Message: "Nothing was changed: fix the field marked below."}
+	p.Flash = &views.Flash{Kind: "error", Message: "Nothing was changed: fix the fields marked below."}
 	d.render(w, r, http.StatusUnprocessableEntity, views.UserPage(p, ud))
 	return nil
+}
+
+var userLabels = map[string]string{"email": "Email", "display_name": "Display name", "kind": "Kind", "max_repos": "Repository limit"}
+
+// adminEditUser saves the account form: email, display name, kind and
+// repository limit, all or nothing.
+func (d *Door) adminEditUser(w http.ResponseWriter, r *http.Request, ar *adminReq) error {
+	u, err := d.userNamed(r, ar)
+	if err != nil {
+		return err
+	}
+	f := views.UserEditForm{Email: strings.TrimSpace(r.PostFormValue("email")), DisplayName: strings.TrimSpace(r.PostFormValue("display_name")),
+		Kind: r.PostFormValue("kind"), MaxRepos: strings.TrimSpace(r.PostFormValue("max_repos"))}
+	in := siteadmin.UserEdit{Email: f.Email, DisplayName: f.DisplayName, Kind: f.Kind}
+	if f.MaxRepos != "" {
+		n, err := strconv.Atoi(f.MaxRepos)
+		if err != nil {
+			n = -1 // the core refuses it with the form's message
+		}
+		in.MaxRepos = &n
+	}
+	_, err = d.Admin.UpdateUser(r.Context(), ar.actor(), u, in)
+	if ce, ok := fieldsOf(err); ok {
+		return d.renderUserForm(w, r, ar, u, formErrors(ce, userLabels), &f)
+	}
+	if err != nil {
+		return err
+	}
+	return d.flashTo(w, r, "success", "Saved the account of "+u.Username+".", userPath(u))
+}
+
+func (d *Door) adminRevokeToken(w http.ResponseWriter, r *http.Request, ar *adminReq) error {
+	u, err := d.userNamed(r, ar)
+	if err != nil {
+		return err
+	}
+	id, err := pathID(r, "id", "token")
+	if err != nil {
+		return err
+	}
+	t, err := d.Admin.RevokeToken(r.Context(), ar.actor(), u, id)
+	if err != nil {
+		return d.refusedTo(w, r, userPath(u)+"#tokens", err)
+	}
+	return d.flashTo(w, r, "success", "Revoked the token “"+t.Name+"” of "+u.Username+": it no longer works.", userPath(u)+"#tokens")
+}
+
+func (d *Door) adminRevokeKey(w http.ResponseWriter, r *http.Request, ar *adminReq) error {
+	u, err := d.userNamed(r, ar)
+	if err != nil {
+		return err
+	}
+	id, err := pathID(r, "id", "SSH key")
+	if err != nil {
+		return err
+	}
+	k, err := d.Admin.RevokeSSHKey(r.Context(), ar.actor(), u, id)
+	if err != nil {
+		return d.refusedTo(w, r, userPath(u)+"#keys", err)
+	}
+	return d.flashTo(w, r, "success", "Removed the SSH key “"+k.Title+"” of "+u.Username+".", userPath(u)+"#keys")
 }
 
 func userPath(u *store.User) string { return "/admin/users/" + u.Username }

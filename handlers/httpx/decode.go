@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,9 +20,9 @@ import (
 const MaxJSONBody = 1 << 20
 
 // Decode reads a JSON object body into v. An empty body is an empty
-// object, so optional-only requests may send nothing. A field of the
-// wrong type is a validation error on that field; malformed JSON is a
-// bad request.
+// object, so optional-only requests may send nothing. A field v does not
+// have is a validation error naming it (a typo never silently succeeds),
+// as is a field of the wrong type; malformed JSON is a bad request.
 func Decode(r *http.Request, v any) error {
 	body, err := ReadBody(r)
 	if err != nil {
@@ -40,9 +41,13 @@ func DecodeBytes(body []byte, v any) error {
 	if len(strings.TrimSpace(string(body))) == 0 {
 		body = []byte("{}")
 	}
-	if err := json.Unmarshal(body, v); err != nil {
+	if err := strictUnmarshal(body, v); err != nil {
+		if name, ok := unknownField(err); ok {
+			return UnknownField(name, reflect.TypeOf(v))
+		}
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
+			te.Field = jsonPath(reflect.TypeOf(v), te.Field)
 			if ae := arrayItemTypeError(body, te); ae != nil {
 				return ae
 			}
@@ -59,6 +64,75 @@ func DecodeBytes(body []byte, v any) error {
 		return core.BadRequest("Problems parsing JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
 	}
 	return nil
+}
+
+// jsonPath drops from an UnmarshalTypeError's field path the Go names
+// of embedded structs that encoding/json puts there ("In.comments.line"
+// for a field of an embedded In), leaving the JSON names the client
+// sent.
+func jsonPath(t reflect.Type, field string) string {
+	var out []string
+	for _, seg := range strings.Split(field, ".") {
+		for t != nil && (t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+			t = t.Elem()
+		}
+		if t != nil && t.Kind() == reflect.Struct {
+			if sf, ok := t.FieldByName(seg); ok && sf.Anonymous && sf.Tag.Get("json") == "" {
+				t = sf.Type
+				continue
+			}
+		}
+		out = append(out, seg)
+		var next reflect.Type
+		if t != nil && t.Kind() == reflect.Struct {
+			for _, f := range StructFields(t) {
+				if f.Name == seg {
+					next = f.Type
+					break
+				}
+			}
+		}
+		t = next
+	}
+	return strings.Join(out, ".")
+}
+
+// strictUnmarshal is json.Unmarshal that refuses fields the target does
+// not have.
+func strictUnmarshal(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	// Anything after the value is malformed, as json.Unmarshal says.
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("json: invalid character after top-level value")
+	}
+	return nil
+}
+
+// unknownField recognizes encoding/json's refusal of an unknown field.
+func unknownField(err error) (string, bool) {
+	rest, ok := strings.CutPrefix(err.Error(), "json: unknown field ")
+	if !ok {
+		return "", false
+	}
+	name, uerr := strconv.Unquote(rest)
+	if uerr != nil {
+		return rest, true
+	}
+	return name, true
+}
+
+// UnknownField is the 422 for a body field the endpoint does not take,
+// with the closest field it does take as a hint; t is the body's type.
+func UnknownField(name string, t reflect.Type) error {
+	msg := fmt.Sprintf("Unknown field %q", name)
+	if near := Nearest(name, JSONNames(t)); near != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", near)
+	}
+	return &core.Error{Kind: core.ErrInvalid, Msg: msg, Fields: map[string][]string{name: {"is not a known field"}}}
 }
 
 // arrayItemTypeError reports a wrong type inside an array of objects

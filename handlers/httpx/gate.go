@@ -61,3 +61,15 @@ func (g *Gate) Check(w http.ResponseWriter, r *http.Request) (core.Actor, error)
 	}
 	return a, nil
 }
+
+// Refund gives back the request Check counted for a, and corrects the
+// answer's X-RateLimit-Remaining: an answer that cost nothing (a 304 to
+// a conditional request) does not count against the limit.
+func (g *Gate) Refund(w http.ResponseWriter, r *http.Request, a core.Actor) {
+	authLimit, anonLimit := g.Limits()
+	key, limit := "ip:"+ClientIP(r), anonLimit
+	if a.User != nil {
+		key, limit = "user:"+strconv.FormatInt(a.User.ID, 10), authLimit
+	}
+	w.Header().Set("X-RateLimit-Remaining", strconv.Itoa(g.limiter.Refund(key, limit)))
+}

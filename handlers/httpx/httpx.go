@@ -80,11 +80,21 @@ func ProblemOf(err error) (p Problem, internal bool) {
 	case errors.As(err, &mbe):
 		return Problem{Status: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf("Request body too large (limit %d bytes)", mbe.Limit)}, false
 	case errors.Is(err, store.ErrNotFound):
-		return Problem{Status: http.StatusNotFound, Msg: "Not found"}, false
+		return Problem{Status: http.StatusNotFound, Msg: notFoundMessage(err)}, false
 	case errors.Is(err, store.ErrDuplicate):
 		return Problem{Status: http.StatusConflict, Msg: "Conflict: " + strings.TrimSpace(err.Error())}, false
 	}
 	return Problem{Status: http.StatusInternalServerError, Msg: "Internal server error"}, true
+}
+
+// notFoundMessage says what a store lookup did not find: the store wraps
+// its sentinel as "<what>: not found".
+func notFoundMessage(err error) string {
+	what, _, ok := strings.Cut(err.Error(), ": ")
+	if !ok || what == "" || strings.ContainsAny(what, ":\n") {
+		return "Not found"
+	}
+	return strings.ToUpper(what[:1]) + what[1:] + " not found"
 }
 
 // WriteJSON writes v with status. Encoding errors can only be logged: the
@@ -100,12 +110,14 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-// WriteError answers err as {"error": msg, "errors": {...}, ...details}.
-// Internal errors are logged with the request, never shown.
+// WriteError answers err as {"error": msg, "errors": {...}, ...details,
+// "request_id": id}. Internal errors are logged with the request, never
+// shown.
 func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	p, internal := ProblemOf(err)
+	id := RequestIDOf(r.Context())
 	if internal {
-		log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "request_id", id, "err", err)
 	}
 	body := map[string]any{"error": p.Msg}
 	if p.Fields != nil {
@@ -113,6 +125,9 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	}
 	for k, v := range p.Details {
 		body[k] = v
+	}
+	if id != "" {
+		body["request_id"] = id
 	}
 	for k, v := range p.Headers {
 		w.Header().Set(k, v)
@@ -167,7 +182,8 @@ var AllMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.
 
 // Unrouted is the answer for a path that only a door's catch-all pattern
 // matched on mux: 405 with Allow when the path exists for other methods,
-// else 404.
+// else a 404 that says there is no such endpoint (not that some resource
+// is missing).
 func Unrouted(mux *http.ServeMux, r *http.Request, catchAll string) error {
 	var allow []string
 	for _, m := range AllMethods {
@@ -181,5 +197,11 @@ func Unrouted(mux *http.ServeMux, r *http.Request, catchAll string) error {
 		return &StatusError{Status: http.StatusMethodNotAllowed, Msg: "Method " + r.Method + " not allowed",
 			Headers: map[string]string{"Allow": strings.Join(allow, ", ")}}
 	}
-	return core.ErrHidden
+	return NoSuchEndpoint(r)
+}
+
+// NoSuchEndpoint is the 404 of a request no route serves, naming its
+// method and path.
+func NoSuchEndpoint(r *http.Request) error {
+	return core.NotFound("No such endpoint: %s %s", r.Method, r.URL.Path)
 }

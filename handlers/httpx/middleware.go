@@ -60,7 +60,8 @@ func AccessLog(log *slog.Logger, next http.Handler) http.Handler {
 			rec.status = http.StatusOK
 		}
 		log.Info("http", "method", r.Method, "path", r.URL.Path, "status", rec.status,
-			"bytes", rec.bytes, "ms", time.Since(start).Milliseconds(), "ip", ClientIP(r), "user", rec.user)
+			"bytes", rec.bytes, "ms", time.Since(start).Milliseconds(), "ip", ClientIP(r), "user", rec.user,
+			"request_id", RequestIDOf(r.Context()))
 	})
 }
 

@@ -56,6 +56,30 @@ func ReadPage(r *http.Request, v core.Validation) Page {
 	return p
 }
 
+// SetPageLinks writes the Link header of a list whose total is not known
+// (history, walked page by page): first, prev and, when more follow,
+// next; no last and no X-Total-Count.
+func SetPageLinks(w http.ResponseWriter, r *http.Request, baseURL string, p Page, hasMore bool) {
+	links := []string{pageLink(r, baseURL, p, 1, "first")}
+	if p.Page > 1 {
+		links = append(links, pageLink(r, baseURL, p, p.Page-1, "prev"))
+	}
+	if hasMore {
+		links = append(links, pageLink(r, baseURL, p, p.Page+1, "next"))
+	}
+	w.Header().Set("Link", strings.Join(links, ", "))
+}
+
+func pageLink(r *http.Request, baseURL string, p Page, n int, rel string) string {
+	q := url.Values{}
+	for k, vs := range r.URL.Query() {
+		q[k] = vs
+	}
+	q.Set("page", strconv.Itoa(n))
+	q.Set("per_page", strconv.Itoa(p.PerPage))
+	return fmt.Sprintf(`<%s?%s>; rel="%s"`, strings.TrimRight(baseURL, "/")+r.URL.EscapedPath(), q.Encode(), rel)
+}
+
 // SetPageHeaders writes X-Total-Count and a Link header with first,
 // prev, next and last as absolute URLs under baseURL, keeping the other
 // query parameters.

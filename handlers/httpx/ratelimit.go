@@ -44,3 +44,18 @@ func (l *RateLimiter) Take(key string, limit int) (ok bool, remaining int, reset
 	l.counts[key] = used
 	return true, limit - used, reset
 }
+
+// Refund gives back one request counted for key in the current window:
+// an answer that cost nothing (a 304 to a conditional request) does not
+// count against the limit. It returns how many remain now.
+func (l *RateLimiter) Refund(key string, limit int) (remaining int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.now().Truncate(l.window).Equal(l.start) {
+		return limit // the window it was counted in is over
+	}
+	if l.counts[key] > 0 {
+		l.counts[key]--
+	}
+	return max(0, limit-l.counts[key])
+}

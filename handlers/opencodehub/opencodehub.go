@@ -64,8 +64,10 @@ type requestIDKey struct{}
 // the dialect's error envelope.
 func (d *Door) route(pattern string, h handlerFunc) {
 	d.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("X-Request-Id")
-		if id == "" || len(id) > 128 || core.LineProblem(id) != "" {
+		// The process's id (httpx.RequestID), so the access log line and
+		// the answer name the same one; a door served alone makes its own.
+		id := httpx.RequestIDOf(r.Context())
+		if id == "" {
 			b := make([]byte, 8)
 			_, _ = rand.Read(b)
 			id = "req-" + hex.EncodeToString(b)

@@ -91,11 +91,15 @@ func (s *Service) failed(ctx context.Context, k throttleKeys, now time.Time) {
 	}
 }
 
-// succeeded forgets this address's failures on the account and
-// remembers the address. The account's failures from elsewhere stay until
-// they age out: the owner signing in must not hand a guesser fresh tries.
+// succeeded forgets this address's failures on the account, remembers
+// the address and records the sign-in (the dashboard shows it). The
+// account's failures from elsewhere stay until they age out: the owner
+// signing in must not hand a guesser fresh tries.
 func (s *Service) succeeded(ctx context.Context, u *store.User, k throttleKeys, addr string) {
 	ctx = context.WithoutCancel(ctx)
+	if err := s.env.Store.RecordSignIn(ctx, u.ID, time.Now()); err != nil {
+		s.env.Log.WarnContext(ctx, "record sign-in", "err", err)
+	}
 	if err := s.env.Store.ClearLoginFailures(ctx, k.pair); err != nil {
 		s.env.Log.WarnContext(ctx, "clear sign-in failures", "err", err)
 	}

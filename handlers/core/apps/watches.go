@@ -148,6 +148,20 @@ func (s *Service) Register(ctx context.Context, app *store.App, in Registration)
 		}
 		private = !public
 	}
+	// An app unregistering the mirror's last watch at the same moment
+	// removes the mirror between Ensure and the insert; the next attempt
+	// makes a new one.
+	for attempt := 1; ; attempt++ {
+		w, err := s.watchOnMirror(ctx, app, r, private, in.GitHubToken)
+		if errors.Is(err, store.ErrNotFound) && attempt < 3 {
+			continue
+		}
+		return w, err
+	}
+}
+
+// watchOnMirror ensures r's mirror and records app's watch of it.
+func (s *Service) watchOnMirror(ctx context.Context, app *store.App, r RepoURL, private bool, token string) (*store.Watch, error) {
 	m, err := s.mirrors.Ensure(ctx, r.Git)
 	if err != nil {
 		return nil, err
@@ -157,13 +171,13 @@ func (s *Service) Register(ctx context.Context, app *store.App, in Registration)
 	if err := s.mirrors.Schedule(ctx, m.ID); err != nil {
 		return nil, err
 	}
-	if in.GitHubToken != "" {
-		if err := s.mirrors.SetToken(ctx, m.ID, in.GitHubToken); err != nil {
+	if token != "" {
+		if err := s.mirrors.SetToken(ctx, m.ID, token); err != nil {
 			return nil, err
 		}
 	}
 	w, err := s.env.Store.CreateWatch(ctx, store.NewWatch{AppID: app.ID, MirrorID: m.ID, GitHubURL: r.Canonical,
-		Owner: r.Owner, Name: r.Name, IsPrivate: private, Token: s.env.Secrets.Seal(in.GitHubToken)})
+		Owner: r.Owner, Name: r.Name, IsPrivate: private, Token: s.env.Secrets.Seal(token)})
 	if errors.Is(err, store.ErrDuplicate) {
 		if prev, lerr := s.findWatch(ctx, app.ID, m.ID); lerr == nil {
 			return nil, core.Conflict("This repository is already registered for this app as %s", prev.PublicID)

@@ -16,12 +16,14 @@ import (
 	"tapioca/gitserver"
 	"tapioca/handlers/core"
 	"tapioca/handlers/core/accounts"
+	"tapioca/handlers/core/code"
 	"tapioca/handlers/core/events"
 	"tapioca/handlers/core/issues"
 	"tapioca/handlers/core/orgs"
 	"tapioca/handlers/core/pulls"
 	"tapioca/handlers/core/pushes"
 	"tapioca/handlers/core/repos"
+	"tapioca/handlers/core/statuses"
 	"tapioca/handlers/core/webhooks"
 	"tapioca/store"
 )
@@ -37,6 +39,8 @@ type Forge struct {
 	Pulls    *pulls.Service
 	Pushes   *pushes.Service
 	Webhooks *webhooks.Service
+	Code     *code.Service
+	Statuses *statuses.Service
 }
 
 // New builds a forge on a fresh data directory.
@@ -66,6 +70,8 @@ func New(t testing.TB) *Forge {
 	f.Pushes = pushes.New(env, f.Events, f.Pulls)
 	f.Repos.Refs, f.Pulls.Refs = f.Pushes, f.Pushes
 	f.Webhooks = webhooks.New(env, f.Events, core.NetPolicy{})
+	f.Code = code.New(env, f.Pulls, f.Pushes)
+	f.Statuses = statuses.New(env)
 	return f
 }
 

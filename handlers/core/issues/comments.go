@@ -12,9 +12,9 @@ import (
 
 // CommentQuery sorts a comment list.
 type CommentQuery struct {
-	Sort      string // created (default) or updated
-	Direction string // asc (default) or desc
-	Page      core.Page
+	Sort      string    `json:"sort" enum:"created,updated" doc:"created (default) or updated"`
+	Direction string    `json:"direction" enum:"asc,desc" doc:"asc (default) or desc"`
+	Page      core.Page `json:"-"`
 }
 
 // Check validates q, adding problems to v, and returns the direction.
@@ -91,7 +91,7 @@ func (s *Service) comment(ctx context.Context, a core.Actor, owner, name string,
 		return nil, perm, nil, err
 	}
 	if id < 1 {
-		return nil, perm, nil, core.ErrHidden
+		return nil, perm, nil, core.NotFound("Comment %d not found", id)
 	}
 	c, err := s.env.Store.CommentByID(ctx, repo.ID, id)
 	if err != nil {

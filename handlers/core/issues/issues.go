@@ -8,7 +8,9 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"tapioca/handlers/core"
@@ -43,13 +45,43 @@ func (s *Service) Load(ctx context.Context, a core.Actor, ref Ref, need store.Pe
 		return nil, perm, nil, err
 	}
 	if ref.Number < 1 {
-		return nil, perm, nil, core.ErrHidden
+		return nil, perm, nil, ref.notFound(repo)
 	}
 	i, err := s.env.Store.IssueByNumber(ctx, repo.ID, ref.Number, ref.Pull)
+	if core.IsNotFound(err) {
+		return nil, perm, nil, s.wrongKind(ctx, repo, ref)
+	}
 	if err != nil {
 		return nil, perm, nil, err
 	}
 	return repo, perm, i, nil
+}
+
+func (ref Ref) kind() string {
+	if ref.Pull {
+		return "Pull request"
+	}
+	return "Issue"
+}
+
+func (ref Ref) notFound(repo *store.Repo) error {
+	return core.NotFound("%s #%d not found", ref.kind(), ref.Number)
+}
+
+// wrongKind explains a miss: the number may be the other kind (issues
+// and pull requests share numbers), and then the answer says where it is.
+func (s *Service) wrongKind(ctx context.Context, repo *store.Repo, ref Ref) error {
+	if _, err := s.env.Store.IssueByNumber(ctx, repo.ID, ref.Number, !ref.Pull); err != nil {
+		return ref.notFound(repo)
+	}
+	other, path := "a pull request", "pulls"
+	if ref.Pull {
+		other, path = "an issue", "issues"
+	}
+	e := core.NotFound("%s #%d not found: #%d is %s, at /repos/%s/%s/%d", ref.kind(), ref.Number,
+		ref.Number, other, repo.FullName(), path, ref.Number)
+	e.Details = map[string]any{"url": s.env.Site().APIURL("repos/" + repo.FullName() + "/" + path + "/" + strconv.FormatInt(ref.Number, 10))}
+	return e
 }
 
 // IssueStates are the state filters of the issue list.
@@ -57,12 +89,15 @@ var IssueStates = map[string][]string{"open": {"open"}, "closed": {"closed"}, "a
 
 // ListQuery filters and sorts an issue or pull request list.
 type ListQuery struct {
-	State     string // "" = open
-	Labels    string // comma-separated names, all of which must be applied
-	Assignee  string // username, "none" or "*"
-	Sort      string // created (default), updated, comments
-	Direction string // desc (default), asc
-	Page      core.Page
+	State     string    `json:"state" doc:"open (default), closed or all; pull requests also take merged"`
+	Labels    string    `json:"labels" doc:"Comma-separated label names, all of which must be applied"`
+	Assignee  string    `json:"assignee" doc:"A username, none (unassigned) or * (assigned to anyone)"`
+	Creator   string    `json:"creator" doc:"The author's username"`
+	Since     time.Time `json:"since" doc:"Only those updated at or after this time"`
+	Q         string    `json:"q" doc:"Words the title, body or comments must all contain (any order, any case, stemmed); \"quoted words\" as a phrase; a word ending in * as a prefix"`
+	Sort      string    `json:"sort" doc:"created (default), updated or comments (issues only)"`
+	Direction string    `json:"direction" enum:"asc,desc" doc:"desc (default) or asc"`
+	Page      core.Page `json:"-"`
 }
 
 // Filter validates q against the accepted states into a store filter,
@@ -87,6 +122,9 @@ func (q ListQuery) Filter(v core.Validation, states map[string][]string) store.I
 		f.Labels = strings.Split(q.Labels, ",")
 	}
 	f.Assignee = q.Assignee
+	f.Creator = strings.TrimSpace(q.Creator)
+	f.Since = q.Since
+	f.Search = strings.TrimSpace(q.Q)
 	switch q.Sort {
 	case "", "created", "updated", "comments":
 		if q.Sort != "" {
@@ -220,10 +258,10 @@ func EditedChanges(before *store.Issue, upd store.IssueUpdate) map[string]any {
 
 // Creation is the input of Create.
 type Creation struct {
-	Title     core.Opt[string]
-	Body      core.Opt[string]
-	Labels    []string
-	Assignees []string
+	Title     core.Opt[string] `json:"title" api:"required" doc:"The title (at most 256 characters)"`
+	Body      core.Opt[string] `json:"body" doc:"The description (Markdown)"`
+	Labels    []string         `json:"labels" doc:"Label names to apply (write access)"`
+	Assignees []string         `json:"assignees" doc:"Usernames to assign (write access)"`
 }
 
 // Create opens an issue: anyone signed in who can read the repository
@@ -278,11 +316,21 @@ func (s *Service) Get(ctx context.Context, a core.Actor, ref Ref) (*store.Issue,
 
 // Update is the input of Update; absent fields stay as they are.
 type Update struct {
-	Title     core.Opt[string]
-	Body      core.Opt[string]
-	State     core.Opt[string]
-	Labels    core.Opt[[]string] // replaces the labels; [] clears
-	Assignees core.Opt[[]string] // replaces the assignees; [] clears
+	Title     core.Opt[string]   `json:"title" doc:"The new title"`
+	Body      core.Opt[string]   `json:"body" doc:"The new description; null clears it"`
+	State     core.Opt[string]   `json:"state" enum:"open,closed" doc:"open or closed"`
+	Labels    core.Opt[[]string] `json:"labels" doc:"Replaces the labels; [] clears them"`
+	Assignees core.Opt[[]string] `json:"assignees" doc:"Replaces the assignees; [] clears them"`
+}
+
+// CommentInput is a comment to post or the new text of one.
+type CommentInput struct {
+	Body core.Opt[string] `json:"body" api:"required" doc:"The comment (Markdown)"`
+}
+
+// LabelsInput names labels to apply.
+type LabelsInput struct {
+	Labels []string `json:"labels" api:"required" doc:"Label names"`
 }
 
 // Update edits title, body, state, labels or assignees: the author or

@@ -262,7 +262,12 @@ func (e *Engine) backoff(m *store.Mirror, n int) time.Duration {
 
 // Kick syncs a mirror in the background with its stored token; the sync
 // goes on until the server shuts down.
-func (e *Engine) Kick(id int64) {
+func (e *Engine) Kick(id int64) { e.kick(id, nil) }
+
+// KickWith is Kick with credentials (a project's own token).
+func (e *Engine) KickWith(id int64, c Credentials) { e.kick(id, &c) }
+
+func (e *Engine) kick(id int64, c *Credentials) {
 	e.mu.Lock()
 	base := e.base
 	e.runs.Add(1)
@@ -270,7 +275,7 @@ func (e *Engine) Kick(id int64) {
 	go func() {
 		defer e.runs.Done()
 		// The error is on the mirror's record.
-		_, _ = e.Sync(base, id, nil)
+		_, _ = e.Sync(base, id, c)
 	}()
 }
 

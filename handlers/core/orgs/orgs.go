@@ -29,6 +29,12 @@ func (s *Service) Create(ctx context.Context, a core.Actor, name string, profile
 	if err != nil {
 		return nil, err
 	}
+	return s.CreateFor(ctx, u, name, profile)
+}
+
+// CreateFor makes an organization whose first owner is u (already
+// authorized).
+func (s *Service) CreateFor(ctx context.Context, u *store.User, name string, profile core.ProfileInput) (*store.User, error) {
 	v := core.Validation{}
 	name = strings.TrimSpace(name)
 	if err := s.env.CheckNewName(ctx, v, "username", name); err != nil {

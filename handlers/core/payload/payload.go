@@ -99,6 +99,11 @@ type Site struct {
 
 func (s Site) base() string { return strings.TrimRight(s.BaseURL, "/") }
 
+// APIURL is the URL of an API path (relative to /api/v1/).
+func (s Site) APIURL(path string) string {
+	return s.base() + "/api/v1/" + strings.TrimPrefix(path, "/")
+}
+
 // CloneURL is the HTTP clone URL of a repository.
 func (s Site) CloneURL(fullName string) string { return s.base() + "/" + fullName + ".git" }
 
@@ -294,6 +299,11 @@ type Pull struct {
 	Mergeable           bool         `json:"mergeable"`
 	MergedBy            *UserBrief   `json:"merged_by"`
 	MergeCommitSHA      *string      `json:"merge_commit_sha"`
+	// MergeableState and MergeBlockers are in single pull request
+	// answers (as GitHub's mergeable_state): what stands in the way of a
+	// merge, and why when it is blocked.
+	MergeableState string   `json:"mergeable_state,omitempty" doc:"clean, blocked, dirty, behind, unstable, draft or unknown (single pull request answers only)"`
+	MergeBlockers  []string `json:"merge_blockers,omitempty" doc:"Why the pull request is blocked"`
 }
 
 // PullOf is the shape of p.

@@ -81,13 +81,15 @@ var (
 
 // MergeInput is how to merge.
 type MergeInput struct {
-	Method  core.Opt[string] // merge (default), squash or rebase
-	Title   string           // commit title; a default when empty
-	Message string           // commit body; a default when empty
-	SHA     string           // optional: the head the caller reviewed
+	Method  core.Opt[string] `json:"merge_method" enum:"merge,squash,rebase" doc:"merge (default: a merge commit), squash (one commit) or rebase"`
+	Title   string           `json:"commit_title" doc:"The merge or squash commit's title (a default when empty)"`
+	Message string           `json:"commit_message" doc:"The commit's body (a default when empty)"`
+	SHA     string           `json:"sha" doc:"The head commit the caller reviewed: 409 if the head moved since"`
 }
 
-// Merge merges a pull request: write access. The new commit is made by
+// Merge merges a pull request: write access, and nothing may block it
+// (see Gate: failing statuses, requested changes, the base branch's
+// protection). The new commit is made by
 // gitserver/merge and the base branch moves by compare-and-swap from the
 // tip it was computed on, so a push that lands meanwhile is never
 // overwritten (the merge is recomputed on the new tip). It returns the
@@ -151,6 +153,15 @@ func (s *Service) Merge(ctx context.Context, a core.Actor, ref issues.Ref, in Me
 		}
 		if sha != "" && !strings.HasPrefix(head.String(), sha) {
 			return plumbing.ZeroHash, ErrHeadModified
+		}
+		// Judged on the head about to be merged: a status that passed on
+		// an earlier head says nothing about this one.
+		blockers, _, err := s.blockers(ctx, repo, p, head)
+		if err != nil {
+			return plumbing.ZeroHash, err
+		}
+		if len(blockers) > 0 {
+			return plumbing.ZeroHash, core.Conflict("Pull request is blocked: %s.", strings.Join(blockers, "; "))
 		}
 		tip, err := s.mergeCommit(ctx, repo, p, u, method, title, in.Message, head, base)
 		if err != nil {

@@ -286,7 +286,8 @@ func HeadBranch(repo *store.Repo, s string) (string, bool) {
 // base branches.
 type ListQuery struct {
 	issues.ListQuery
-	Head, Base string
+	Head string `json:"head" doc:"The head branch (branch or owner:branch)"`
+	Base string `json:"base" doc:"The base branch"`
 }
 
 // CheckListQuery validates q, adding problems to v.
@@ -370,11 +371,11 @@ func duplicateMessage(head, base string, n int64) string {
 
 // Creation is the input of Create.
 type Creation struct {
-	Title core.Opt[string]
-	Body  core.Opt[string]
-	Head  string
-	Base  string
-	Draft bool
+	Title core.Opt[string] `json:"title" api:"required" doc:"The title"`
+	Body  core.Opt[string] `json:"body" doc:"The description; \"Closes #N\" closes issue N when the pull request merges"`
+	Head  string           `json:"head" api:"required" doc:"The branch with the changes (branch or owner:branch)"`
+	Base  string           `json:"base" api:"required" doc:"The branch to merge into"`
+	Draft bool             `json:"draft" doc:"Open as a draft, which cannot be merged"`
 }
 
 // Create opens a pull request: anyone signed in who can read the
@@ -449,13 +450,13 @@ func (s *Service) Get(ctx context.Context, a core.Actor, ref issues.Ref) (*store
 
 // Update is the input of Update; absent fields stay as they are.
 type Update struct {
-	Title     core.Opt[string]
-	Body      core.Opt[string]
-	State     core.Opt[string]
-	Base      core.Opt[string]
-	Draft     core.Opt[bool]
-	Labels    core.Opt[[]string] // replace the labels, as on issues
-	Assignees core.Opt[[]string]
+	Title     core.Opt[string]   `json:"title" doc:"The new title"`
+	Body      core.Opt[string]   `json:"body" doc:"The new description; null clears it"`
+	State     core.Opt[string]   `json:"state" enum:"open,closed" doc:"open or closed"`
+	Base      core.Opt[string]   `json:"base" doc:"A new base branch"`
+	Draft     core.Opt[bool]     `json:"draft" doc:"Mark as a draft, or ready for review"`
+	Labels    core.Opt[[]string] `json:"labels" doc:"Replaces the labels, as on issues"`
+	Assignees core.Opt[[]string] `json:"assignees" doc:"Replaces the assignees"`
 }
 
 // Update edits title, body, state, base, draft, labels or assignees: the

@@ -37,16 +37,16 @@ var reviewStates = map[string]string{
 
 // InlineComment is a review comment on a line of a file.
 type InlineComment struct {
-	Path core.Opt[string]
-	Line core.Opt[int]
-	Body core.Opt[string]
+	Path core.Opt[string] `json:"path" api:"required" doc:"A file the pull request changes"`
+	Line core.Opt[int]    `json:"line" api:"required" doc:"The line of that file (as of the head; of the base for a deleted file)"`
+	Body core.Opt[string] `json:"body" api:"required" doc:"The comment"`
 }
 
 // ReviewInput is a review to submit.
 type ReviewInput struct {
-	State    string // approve, request_changes or comment (any case)
-	Body     core.Opt[string]
-	Comments []InlineComment
+	State    string           `json:"state" api:"required" enum:"approve,request_changes,comment" doc:"approve, request_changes or comment (any case)"`
+	Body     core.Opt[string] `json:"body" doc:"The review's text: required to request changes, and for a comment without inline comments"`
+	Comments []InlineComment  `json:"comments" doc:"Comments on lines of changed files"`
 }
 
 // Review submits a review: anyone signed in who can read the repository

@@ -20,6 +20,8 @@ import (
 	"tapioca/handlers/core"
 	"tapioca/handlers/core/events"
 	"tapioca/handlers/core/pulls"
+	"tapioca/handlers/core/statuses"
+	"tapioca/handlers/core/text"
 	"tapioca/store"
 )
 
@@ -28,6 +30,16 @@ type Service struct {
 	env    *core.Env
 	events *events.Emitter
 	pulls  *pulls.Service
+
+	// Followers are told about every recorded push, after its events
+	// (projects notify their deploy targets). Set them before serving.
+	Followers []Follower
+}
+
+// Follower is told about a recorded push. Record runs again for a push a
+// crash interrupted, so a follower must tolerate hearing of one twice.
+type Follower interface {
+	Pushed(ctx context.Context, repo *store.Repo, pusher *store.User, updates []gitserver.RefUpdate)
 }
 
 // New returns the push service.
@@ -36,7 +48,12 @@ func New(env *core.Env, ev *events.Emitter, pl *pulls.Service) *Service {
 }
 
 // Check refuses force-pushes and deletions of protected branches, and
-// deleting the default branch. The error text is shown to the pusher.
+// deleting the default branch; a protected branch that requires
+// approving reviews takes changes only through pull requests, and one
+// that requires status checks only commits on which they all passed. The
+// error text is shown to the pusher. Every way of moving a branch but a
+// merge goes through it (git over HTTP and SSH, files written through the
+// API).
 func (s *Service) Check(ctx context.Context, repo *store.Repo, u gitserver.RefUpdate) error {
 	branch, ok := strings.CutPrefix(u.Name, "refs/heads/")
 	if !ok {
@@ -59,6 +76,30 @@ func (s *Service) Check(ctx context.Context, repo *store.Repo, u gitserver.RefUp
 	}
 	if !u.Old.IsZero() && !u.FastForward {
 		return fmt.Errorf("branch %s is protected: force-push is not allowed", branch)
+	}
+	return s.checkRequirements(ctx, repo, branch, u.New)
+}
+
+// checkRequirements applies what a protected branch requires of a commit
+// pushed straight to it.
+func (s *Service) checkRequirements(ctx context.Context, repo *store.Repo, branch string, to plumbing.Hash) error {
+	p, ok, err := s.env.Store.BranchProtection(ctx, repo.ID, branch)
+	if err != nil || !ok {
+		return err
+	}
+	if p.RequiredApprovals > 0 {
+		return fmt.Errorf("branch %s is protected: changes must be made through a pull request (%d approving %s required)",
+			branch, p.RequiredApprovals, text.Plural(p.RequiredApprovals, "review", "reviews"))
+	}
+	if len(p.RequiredContexts) == 0 {
+		return nil
+	}
+	latest, err := s.env.Store.LatestStatuses(ctx, repo.ID, to.String())
+	if err != nil {
+		return err
+	}
+	if unmet := statuses.Unmet(p.RequiredContexts, latest); len(unmet) > 0 {
+		return fmt.Errorf("branch %s is protected: %s on %s", branch, strings.Join(unmet, "; "), to.String()[:12])
 	}
 	return nil
 }
@@ -120,6 +161,9 @@ func (s *Service) Record(ctx context.Context, repo *store.Repo, pusher *store.Us
 	}
 	s.events.Push(ctx, repo, pusher, updates)
 	s.pulls.Sync(ctx, repo, pusher, updates)
+	for _, f := range s.Followers {
+		f.Pushed(ctx, repo, pusher, updates)
+	}
 }
 
 // followHEAD makes the repository's default branch the one HEAD names

@@ -15,15 +15,19 @@ import (
 	"tapioca/store"
 )
 
-// ErrBranchNotFound is a branch the repository does not have.
-var ErrBranchNotFound = core.NotFound("Branch not found")
+// BranchNotFound is the answer for a branch the repository does not have.
+func BranchNotFound(repo *store.Repo, branch string) error {
+	return core.NotFound("Branch %s not found", branch)
+}
 
-// Branch is a branch with its tip commit.
+// Branch is a branch with its tip commit and what its protection
+// requires.
 type Branch struct {
-	Name      string
-	SHA       string
-	Protected bool
-	Commit    CommitInfo
+	Name       string
+	SHA        string
+	Protected  bool
+	Protection store.Protection
+	Commit     CommitInfo
 }
 
 // CommitInfo is the brief commit shown with a branch. Author is the
@@ -83,10 +87,20 @@ func (s *Service) branch(ctx context.Context, repo *store.Repo, name string, tip
 	if err != nil {
 		return nil, err
 	}
-	return &Branch{Name: name, SHA: tip.String(), Protected: protected[name], Commit: CommitInfo{
+	prot, _, err := s.env.Store.BranchProtection(ctx, repo.ID, name)
+	if err != nil {
+		return nil, err
+	}
+	return &Branch{Name: name, SHA: tip.String(), Protected: protected[name], Protection: prot, Commit: CommitInfo{
 		SHA: tip.String(), Message: strings.TrimRight(c.Message, "\n"), Author: author,
 		CommittedAt: c.Committer.When.UTC(),
 	}}, nil
+}
+
+// BranchCreation is a branch to make.
+type BranchCreation struct {
+	Name core.Opt[string] `json:"name" api:"required" doc:"The new branch's name"`
+	SHA  core.Opt[string] `json:"sha" api:"required" doc:"The commit it starts at: a full or abbreviated (4+ hex digits) SHA"`
 }
 
 // CreateBranch makes a branch at a commit given by full or abbreviated
@@ -171,7 +185,7 @@ func (s *Service) branchAccess(ctx context.Context, a core.Actor, owner, name, b
 		return nil, plumbing.ZeroHash, err
 	}
 	if !ok {
-		return nil, plumbing.ZeroHash, ErrBranchNotFound
+		return nil, plumbing.ZeroHash, BranchNotFound(repo, branch)
 	}
 	return repo, tip, nil
 }
@@ -185,16 +199,69 @@ func (s *Service) Branch(ctx context.Context, a core.Actor, owner, name, branch 
 	return s.branch(ctx, repo, branch, tip)
 }
 
-// SetProtected turns protection on or off: repository admins only.
-func (s *Service) SetProtected(ctx context.Context, a core.Actor, owner, name, branch string, protected core.Opt[bool]) (*Branch, error) {
+// ProtectionInput changes a branch's protection; absent fields stay as
+// they are.
+type ProtectionInput struct {
+	Protected            core.Opt[bool]     `json:"protected" doc:"Refuse force-pushes and deletion of the branch"`
+	RequiredStatusChecks core.Opt[[]string] `json:"required_status_checks" doc:"Status contexts that must have succeeded on a commit pushed to the branch, and on a pull request's head before it merges (protects the branch)"`
+	RequiredApprovals    core.Opt[int]      `json:"required_approvals" doc:"Approving reviews from users with write access a pull request needs before it merges; above 0, changes reach the branch only through pull requests (protects the branch)"`
+}
+
+// SetProtection turns protection on or off and sets what it requires:
+// repository admins only. Requirements protect the branch; turning
+// protection off drops them.
+func (s *Service) SetProtection(ctx context.Context, a core.Actor, owner, name, branch string, in ProtectionInput) (*Branch, error) {
 	repo, tip, err := s.branchAccess(ctx, a, owner, name, branch, store.PermAdmin)
 	if err != nil {
 		return nil, err
 	}
-	if !protected.Given() {
-		return nil, core.Invalid("protected", "must be true or false")
+	v := core.Validation{}
+	requirements := in.RequiredStatusChecks.Set || in.RequiredApprovals.Set
+	switch {
+	case in.Protected.Set && in.Protected.Null:
+		v.Add("protected", "must be true or false")
+	case !in.Protected.Set && !requirements:
+		v.Add("protected", "must be true or false")
+	case in.Protected.Set && !in.Protected.V && requirements:
+		v.Add("protected", "must be true when requirements are given")
 	}
-	if err := s.env.Store.SetBranchProtected(ctx, repo.ID, branch, protected.V); err != nil {
+	prot, _, err := s.env.Store.BranchProtection(ctx, repo.ID, branch)
+	if err != nil {
+		return nil, err
+	}
+	if in.RequiredStatusChecks.Set {
+		prot.RequiredContexts = []string{}
+		seen := map[string]bool{}
+		for _, c := range in.RequiredStatusChecks.V {
+			c = strings.TrimSpace(c)
+			switch {
+			case c == "":
+				v.Add("required_status_checks", "can't contain a blank context")
+			case core.LineProblem(c) != "" || len(c) > 255:
+				v.Add("required_status_checks", fmt.Sprintf("context %q is not a valid context name", c))
+			case !seen[c]:
+				seen[c] = true
+				prot.RequiredContexts = append(prot.RequiredContexts, c)
+			}
+		}
+	}
+	if in.RequiredApprovals.Set {
+		switch n := in.RequiredApprovals.V; {
+		case in.RequiredApprovals.Null || n < 0 || n > 10:
+			v.Add("required_approvals", "must be a number from 0 to 10")
+		default:
+			prot.RequiredApprovals = n
+		}
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	if in.Protected.Set && !in.Protected.V {
+		err = s.env.Store.SetBranchProtected(ctx, repo.ID, branch, false)
+	} else {
+		err = s.env.Store.SetBranchRequirements(ctx, repo.ID, prot)
+	}
+	if err != nil {
 		return nil, err
 	}
 	return s.branch(ctx, repo, branch, tip)

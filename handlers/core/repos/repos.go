@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"tapioca/gitserver"
 	"tapioca/handlers/core"
 	"tapioca/handlers/core/text"
 	"tapioca/store"
@@ -35,10 +36,10 @@ func (s *Service) Get(ctx context.Context, a core.Actor, owner, name string) (*s
 
 // ListQuery is how a repository list is filtered and sorted.
 type ListQuery struct {
-	Visibility string // all, public, private; "" = all
-	Sort       string // created, updated, name; "" = created
-	Direction  string // asc, desc; "" = desc
-	Page       core.Page
+	Visibility string    `json:"visibility" enum:"all,public,private" doc:"all (default), public or private (your own and your organizations' repositories)"`
+	Sort       string    `json:"sort" enum:"created,updated,name" doc:"created (default), updated or name"`
+	Direction  string    `json:"direction" enum:"asc,desc" doc:"desc (default) or asc"`
+	Page       core.Page `json:"-"`
 }
 
 // list validates q into a store filter. Visibility is only read when
@@ -144,9 +145,35 @@ func visibility(v core.Validation, vis core.Opt[string], private core.Opt[bool])
 
 const badRepoName = "is invalid (letters, digits, '-', '_' and '.', 1-100 characters, not ending in .git)"
 
+// CheckName validates a repository name for field of v and returns it
+// trimmed.
+func CheckName(v core.Validation, field, name string) string {
+	name = strings.TrimSpace(name)
+	switch {
+	case name == "":
+		v.Add(field, "can't be blank")
+	case !store.ValidRepoName(name):
+		v.Add(field, badRepoName)
+	}
+	return name
+}
+
+// Limit is how many repositories owner may own: its own limit, else the
+// site's (--max-repos).
+func (s *Service) Limit(owner *store.User) int {
+	if owner.MaxRepos != nil {
+		return *owner.MaxRepos
+	}
+	return s.env.Cfg.MaxReposPerUser
+}
+
+// limitReached is the refusal of a repository over owner's limit.
+func limitReached(limit int) error {
+	return core.Invalid("base", fmt.Sprintf("repository limit reached: an account can own at most %d repositories", limit))
+}
+
 // Create makes a repository owned by the actor (org empty) or by the
-// organization org (members may). The row and the bare repository on
-// disk are made in one transaction: if git fails, no row remains.
+// organization org (members may).
 func (s *Service) Create(ctx context.Context, a core.Actor, org string, in Creation) (*store.Repo, error) {
 	actor, err := a.Require()
 	if err != nil {
@@ -158,14 +185,15 @@ func (s *Service) Create(ctx context.Context, a core.Actor, org string, in Creat
 			return nil, err
 		}
 	}
+	return s.CreateFor(ctx, actor, owner, in)
+}
+
+// CreateFor makes a repository owned by owner (already authorized);
+// creator signs the initial commit. The row and the bare repository on
+// disk are made in one transaction: if git fails, no row remains.
+func (s *Service) CreateFor(ctx context.Context, creator, owner *store.User, in Creation) (*store.Repo, error) {
 	v := core.Validation{}
-	name := strings.TrimSpace(in.Name)
-	switch {
-	case name == "":
-		v.Add("name", "can't be blank")
-	case !store.ValidRepoName(name):
-		v.Add("name", badRepoName)
-	}
+	name := CheckName(v, "name", in.Name)
 	private := visibility(v, in.Visibility, in.Private)
 	desc := core.OptionalLine(v, "description", in.Description, 1000, nil)
 	branch := "master"
@@ -182,8 +210,8 @@ func (s *Service) Create(ctx context.Context, a core.Actor, org string, in Creat
 	if err != nil {
 		return nil, err
 	}
-	if limit := s.env.Cfg.MaxReposPerUser; n >= limit {
-		return nil, core.Invalid("base", fmt.Sprintf("repository limit reached: an account can own at most %d repositories", limit))
+	if limit := s.Limit(owner); n >= limit {
+		return nil, limitReached(limit)
 	}
 	nr := store.NewRepo{OwnerID: owner.ID, Name: name, DefaultBranch: branch}
 	if private != nil {
@@ -209,7 +237,7 @@ func (s *Service) Create(ctx context.Context, a core.Actor, org string, in Creat
 			if repo.Description != nil {
 				readme += "\n" + *repo.Description + "\n"
 			}
-			if _, err := s.env.Git.InitialCommit(ctx, path, branch, readme, core.Signature(actor)); err != nil {
+			if _, err := s.env.Git.InitialCommit(ctx, path, branch, readme, core.Signature(creator)); err != nil {
 				return fmt.Errorf("initial commit: %w", err)
 			}
 		}
@@ -303,6 +331,45 @@ func (s *Service) Update(ctx context.Context, a core.Actor, owner, name string, 
 		return nil, core.Invalid("name", "has already been taken")
 	}
 	return repo, err
+}
+
+// Transfer gives a repository (already authorized) to newOwner under
+// name ("" keeps its name), within newOwner's repository limit. The
+// files stay: they are kept by id.
+func (s *Service) Transfer(ctx context.Context, repo *store.Repo, newOwner *store.User, name string) (*store.Repo, error) {
+	v := core.Validation{}
+	if strings.TrimSpace(name) == "" {
+		name = repo.Name
+	}
+	name = CheckName(v, "name", name)
+	if newOwner.ID == repo.OwnerID {
+		v.Add("owner", "already owns "+repo.FullName())
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	limit := s.Limit(newOwner)
+	moved, err := s.env.Store.TransferRepo(ctx, repo.ID, newOwner.ID, name, limit)
+	switch {
+	case errors.Is(err, store.ErrRepoExists):
+		return nil, core.Invalid("name", fmt.Sprintf("is taken: %s already has a repository named %s", newOwner.Username, name))
+	case errors.Is(err, store.ErrRepoLimit):
+		return nil, core.Invalid("owner", fmt.Sprintf("has reached its repository limit (%d)", limit))
+	}
+	return moved, err
+}
+
+// Maintain repacks one repository now, as the scheduled maintenance does
+// for all, and records its new size.
+func (s *Service) Maintain(ctx context.Context, repo *store.Repo) (gitserver.MaintainResult, error) {
+	res, err := s.env.Git.Maintain(ctx, s.env.RepoPath(repo.ID))
+	if err != nil {
+		return res, fmt.Errorf("maintain %s: %w", repo.FullName(), err)
+	}
+	if err := s.env.Store.SetRepoSize(ctx, repo.ID, res.BytesAfter); err != nil {
+		return res, err
+	}
+	return res, nil
 }
 
 // Delete removes a repository and its files: admins.

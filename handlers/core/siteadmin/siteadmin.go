@@ -1,9 +1,12 @@
 // Package siteadmin is the forge core's site administration: what a site
 // administrator does to the whole forge from the dashboard (accounts,
-// rights, passwords, vouch grants, deleting users, organizations and
-// repositories, runtime settings), with the rules that keep the site
-// usable (nobody removes themselves, the last administrator stays, an
-// organization keeps an owner) and an audit trail of every action.
+// rights, passwords, vouch grants, tokens and keys; organizations and
+// their members; repositories: creating, renaming, transferring,
+// visibility, maintenance; webhooks and their deliveries; deleting users,
+// organizations and repositories; runtime settings), with the rules that
+// keep the site usable (nobody removes themselves, the last administrator
+// stays, an organization keeps an owner) and an audit trail of every
+// action.
 package siteadmin
 
 import (
@@ -17,6 +20,7 @@ import (
 	"tapioca/handlers/core"
 	"tapioca/handlers/core/accounts"
 	"tapioca/handlers/core/jobs"
+	"tapioca/handlers/core/orgs"
 	"tapioca/handlers/core/repos"
 	"tapioca/handlers/core/text"
 	"tapioca/handlers/core/webhooks"
@@ -27,14 +31,15 @@ import (
 type Service struct {
 	env      *core.Env
 	accounts *accounts.Service
+	orgs     *orgs.Service
 	repos    *repos.Service
 	hooks    *webhooks.Service
 	jobs     *jobs.Scheduler
 }
 
 // New returns the site administration service.
-func New(env *core.Env, acc *accounts.Service, r *repos.Service, h *webhooks.Service, j *jobs.Scheduler) *Service {
-	return &Service{env: env, accounts: acc, repos: r, hooks: h, jobs: j}
+func New(env *core.Env, acc *accounts.Service, o *orgs.Service, r *repos.Service, h *webhooks.Service, j *jobs.Scheduler) *Service {
+	return &Service{env: env, accounts: acc, orgs: o, repos: r, hooks: h, jobs: j}
 }
 
 // ErrNotAdmin refuses anyone but an enabled site administrator.
@@ -71,7 +76,13 @@ func (s *Service) SignIn(ctx context.Context, login, password, addr string) (*st
 // Audit records a dashboard action; a failure to record is only logged,
 // the action itself has happened.
 func (s *Service) Audit(ctx context.Context, a core.Actor, action, target string) {
-	if err := s.env.Store.Audit(ctx, a.User.Username, action, target); err != nil {
+	s.auditOf(ctx, a, action, "", target)
+}
+
+// auditOf is Audit of a target of a kind (store.TargetUser...), which
+// recent activity links to its page.
+func (s *Service) auditOf(ctx context.Context, a core.Actor, action, kind, target string) {
+	if err := s.env.Store.AuditOf(ctx, a.User.Username, action, kind, target); err != nil {
 		s.env.Log.WarnContext(ctx, "audit log", "err", err)
 	}
 }
@@ -153,7 +164,7 @@ func (s *Service) CreateUser(ctx context.Context, a core.Actor, in NewUser) (*st
 	case err != nil:
 		return nil, "", err
 	}
-	s.Audit(ctx, a, "created user", u.Username)
+	s.auditOf(ctx, a, "created user", store.TargetUser, u.Username)
 	return u, generated, nil
 }
 
@@ -183,9 +194,9 @@ func (s *Service) SetAdmin(ctx context.Context, a core.Actor, u *store.User, adm
 		return refusal(err)
 	}
 	if admin {
-		s.Audit(ctx, a, "made site administrator", u.Username)
+		s.auditOf(ctx, a, "made site administrator", store.TargetUser, u.Username)
 	} else {
-		s.Audit(ctx, a, "removed site administrator", u.Username)
+		s.auditOf(ctx, a, "removed site administrator", store.TargetUser, u.Username)
 	}
 	return nil
 }
@@ -203,9 +214,9 @@ func (s *Service) SetDisabled(ctx context.Context, a core.Actor, u *store.User, 
 		return refusal(err)
 	}
 	if disabled {
-		s.Audit(ctx, a, "disabled", u.Username)
+		s.auditOf(ctx, a, "disabled", store.TargetUser, u.Username)
 	} else {
-		s.Audit(ctx, a, "enabled", u.Username)
+		s.auditOf(ctx, a, "enabled", store.TargetUser, u.Username)
 	}
 	return nil
 }
@@ -231,7 +242,7 @@ func (s *Service) ResetPassword(ctx context.Context, a core.Actor, u *store.User
 	if err := s.env.Store.SetPasswordHash(ctx, u.ID, hash); err != nil {
 		return "", "", err
 	}
-	s.Audit(ctx, a, "reset the password of", u.Username)
+	s.auditOf(ctx, a, "reset the password of", store.TargetUser, u.Username)
 	return generated, hash, nil
 }
 
@@ -251,7 +262,7 @@ func (s *Service) GrantVouches(ctx context.Context, a core.Actor, u *store.User,
 	if err != nil {
 		return 0, err
 	}
-	s.Audit(ctx, a, fmt.Sprintf("granted %d %s to", n, text.Plural(int(n), "vouch", "vouches")), u.Username)
+	s.auditOf(ctx, a, fmt.Sprintf("granted %d %s to", n, text.Plural(int(n), "vouch", "vouches")), store.TargetUser, u.Username)
 	return balance, nil
 }
 
@@ -394,7 +405,7 @@ func (s *Service) SaveSettings(ctx context.Context, a core.Actor, st Settings) e
 	if err := s.env.LoadSettings(ctx); err != nil {
 		return err
 	}
-	s.Audit(ctx, a, "changed", "settings")
+	s.auditOf(ctx, a, "changed", store.TargetSettings, "settings")
 	return nil
 }
 
@@ -410,7 +421,7 @@ func (s *Service) Redeliver(ctx context.Context, a core.Actor, id int64) (*store
 	if err != nil {
 		return nil, err
 	}
-	s.Audit(ctx, a, "redelivered webhook delivery", "#"+strconv.FormatInt(id, 10))
+	s.auditOf(ctx, a, "redelivered webhook delivery", store.TargetDelivery, "#"+strconv.FormatInt(id, 10))
 	return nd, nil
 }
 
@@ -427,7 +438,7 @@ func (s *Service) RunJob(ctx context.Context, a core.Actor, d *jobs.Def) (*jobs.
 		return nil, err
 	}
 	if !joined {
-		s.Audit(ctx, a, "ran job", d.Name)
+		s.auditOf(ctx, a, "ran job", store.TargetJob, d.Name)
 	}
 	return run, nil
 }
@@ -444,6 +455,6 @@ func (s *Service) SetJobEnabled(ctx context.Context, a core.Actor, d *jobs.Def, 
 	if enabled {
 		verb = "enabled"
 	}
-	s.Audit(ctx, a, verb+" job", d.Name)
+	s.auditOf(ctx, a, verb+" job", store.TargetJob, d.Name)
 	return nil
 }

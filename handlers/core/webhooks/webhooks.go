@@ -361,6 +361,27 @@ func (s *Service) Redeliver(ctx context.Context, deliveryID int64) (*store.Deliv
 	return d, nil
 }
 
+// CheckEvent validates an event filter: "", ping or an event's name.
+func CheckEvent(v core.Validation, field, event string) {
+	if event != "" && event != "ping" && !slices.Contains(events.Names, event) {
+		v.Add(field, "must be one of ping, "+strings.Join(events.Names, ", "))
+	}
+}
+
+// RedeliverFailed queues a redelivery of every failed delivery f selects
+// that was not redelivered yet, at most limit of them; more reports that
+// others are left for another call.
+func (s *Service) RedeliverFailed(ctx context.Context, f store.DeliveryFilter, limit int) (n int, more bool, err error) {
+	n, more, err = s.env.Store.RedeliverFailed(ctx, f, limit)
+	if err != nil {
+		return 0, false, err
+	}
+	if n > 0 {
+		s.events.Wake()
+	}
+	return n, more, nil
+}
+
 // SealSecrets seals the hook secrets stored in plain text before
 // secrets were sealed; it runs at start-up.
 func (s *Service) SealSecrets(ctx context.Context) error {
