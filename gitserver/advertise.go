@@ -211,7 +211,14 @@ func (s *Server) lsRefs(ctx context.Context, repoPath string, req *lsRefsRequest
 			b.WriteString(" symref-target:" + symref)
 		}
 		if req.peel {
-			h, ok, err := p.peel(r)
+			named := r
+			if symref != "" {
+				// HEAD peels as the branch it names, which packed-refs
+				// may know, sparing an object read (and the opening of
+				// every pack index) for the one symref.
+				named.name = symref
+			}
+			h, ok, err := p.peel(named)
 			if err != nil {
 				return err
 			}

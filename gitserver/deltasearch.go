@@ -136,6 +136,12 @@ func (pw *packWriter) searchCandidate(l objLoc) (*searchEntry, error) {
 	if pw.en.sending[base] || pw.thin && pw.en.clientHas[base] && pw.filteredBaseOK(base) {
 		return nil, nil // reused as it is
 	}
+	if pw.thinBase(h) {
+		// thinDelta tries the client's version at the same path first,
+		// git's preferred base; searching a window too would read and
+		// index every such object twice.
+		return nil, nil
+	}
 	typ, err := pw.db.typeOf(h)
 	if err != nil {
 		return nil, err

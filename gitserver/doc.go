@@ -39,8 +39,13 @@
 //     refs.go: ref files; refbatch.go: ref updates in batches and ref
 //     packing; refname.go: branch name checks; repo.go: Init,
 //     InitialCommit and the ref API used by handlers.
-//   - maintain.go: Maintain (repack, pack refs); repack.go: the repack's
-//     plan, delta search and pack writer.
+//   - maintain.go: Maintain (repack, pack refs, reachability index);
+//     repack.go: the repack's plan, delta search and pack writer;
+//     reach.go: the reachability index maintenance writes (the branch
+//     and tag tips and a bitmap of the pack entries they reach) and the
+//     pack reuse it allows: a clone (blob:none too) is answered with the
+//     stored entries, the whole pack verbatim when it is the closure,
+//     without walking the history.
 //   - fetch.go: the client side, a mirror's sync from an upstream over
 //     smart HTTP protocol v2 (ls-refs, negotiated fetch) through the
 //     push's quarantine, limits and checks; treediff.go: the files that
@@ -84,5 +89,12 @@
 //     found all the replaced ones), then removes only what it replaced,
 //     then packs loose refs. Objects are never pruned.
 //   - A fetch serves only objects reachable from a ref (by id too: a
-//     partial clone asks for what it left out), never a dangling one.
+//     partial clone asks for what it left out), never a dangling one. A
+//     reachability index is used only when every tip it records is
+//     wanted or an ancestor of a wanted commit, so its closure is
+//     reachable from what the client was offered.
+//   - A pack's reachability index is named by the pack's checksum and
+//     describes that pack's entries only; objects never change, so it is
+//     never wrong for its pack, only inapplicable once its tips move
+//     away (until the next maintenance).
 package gitserver

@@ -49,7 +49,26 @@ func (s *Server) Maintain(ctx context.Context, repoPath string) (MaintainResult,
 // hashes every object again) and found to hold every object it replaces.
 // With the default options a single pack and no loose objects is left as
 // it is; NoReuse repacks it anyway.
+//
+// Last, without the lock, it writes the reachability index of the pack
+// (reach.go) that lets clones skip the history walk.
 func (s *Server) MaintainWith(ctx context.Context, repoPath string, opts RepackOptions) (MaintainResult, error) {
+	res, err := s.repackAndPackRefs(ctx, repoPath, opts)
+	if err != nil {
+		return res, err
+	}
+	if err := s.writeReachIndex(ctx, repoPath); err != nil {
+		// Clones walk the history without it: slower, not wrong.
+		s.log.Warn("maintain: reachability index", "repo", repoPath, "err", err)
+	}
+	if res.BytesAfter, err = dirSize(repoPath); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// repackAndPackRefs is MaintainWith but the reachability index.
+func (s *Server) repackAndPackRefs(ctx context.Context, repoPath string, opts RepackOptions) (MaintainResult, error) {
 	var res MaintainResult
 	if !isRepo(repoPath) {
 		return res, fmt.Errorf("maintain %s: %w", repoPath, ErrNotFound)

@@ -3,13 +3,16 @@ package gitserver
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"compress/zlib"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,6 +35,11 @@ const (
 const (
 	maxDeltaChain  = 10000
 	baseCacheBytes = 64 << 20
+	// fetchCacheBytes is the delta base cache of a fetch: a shallow
+	// clone of git/git filled 64 MiB with bases it never read again
+	// (peak RSS 210 MiB against 143 MiB with 8 MiB, same CPU). The
+	// repack, which walks long chains of large objects, keeps the larger.
+	fetchCacheBytes = 8 << 20
 )
 
 // odb reads a repository's objects directly from its packs and loose
@@ -232,6 +240,11 @@ func (db *odb) addPack(path string, idx *idxfile.MemoryIndex, quarantine bool) e
 }
 
 // close releases the pack files; it may be called more than once.
+// setCacheBudget replaces the delta base cache with one of max bytes.
+func (db *odb) setCacheBudget(max int) {
+	db.cache = newLRU[cacheKey](max, func(o cachedObject) int { return len(o.data) + 64 })
+}
+
 func (db *odb) close() {
 	for _, p := range db.packs {
 		unmapFile(p.data)
@@ -369,27 +382,48 @@ func isEntryType(t plumbing.ObjectType) bool {
 }
 
 // sortedEntries returns the pack's entries by offset; the end of an entry
-// is the start of the next one (or the trailer).
+// is the start of the next one (or the trailer). It is built straight from
+// the index's tables: go-git's EntriesByOffset allocates an entry per
+// object and sorts through an interface, which on git/git (400k objects)
+// cost more than the rest of a small fetch.
 func (p *packFile) sortedEntries() ([]idxEntry, error) {
 	if p.byOffset != nil {
 		return p.byOffset, nil
 	}
-	iter, err := p.idx.EntriesByOffset()
+	idx := p.idx
+	n, err := idx.Count()
 	if err != nil {
 		return nil, fmt.Errorf("index entries: %w", err)
 	}
-	defer iter.Close()
-	var out []idxEntry
-	for {
-		e, err := iter.Next()
-		if err == io.EOF {
-			break
+	out := make([]idxEntry, 0, n)
+	for b := 0; b < 256; b++ {
+		k := idx.FanoutMapping[b]
+		if k < 0 || k >= len(idx.Names) {
+			continue
 		}
-		if err != nil {
-			return nil, fmt.Errorf("index entries: %w", err)
+		names, offs := idx.Names[k], idx.Offset32[k]
+		if len(offs)*5 != len(names) {
+			return nil, fmt.Errorf("index entries: bad table sizes in %s", filepath.Base(p.path))
 		}
-		out = append(out, idxEntry{int64(e.Offset), e.Hash})
+		for i := 0; i < len(offs)/4; i++ {
+			off := int64(binary.BigEndian.Uint32(offs[4*i:]))
+			if off&0x80000000 != 0 {
+				j := 8 * (off &^ 0x80000000)
+				if j+8 > int64(len(idx.Offset64)) {
+					return nil, fmt.Errorf("index entries: 64-bit offset out of range in %s", filepath.Base(p.path))
+				}
+				off = int64(binary.BigEndian.Uint64(idx.Offset64[j:]))
+			}
+			var e idxEntry
+			e.off = off
+			copy(e.hash[:], names[20*i:])
+			out = append(out, e)
+		}
 	}
+	if int64(len(out)) != n {
+		return nil, fmt.Errorf("index entries: %d listed, %d counted in %s", len(out), n, filepath.Base(p.path))
+	}
+	slices.SortFunc(out, func(a, b idxEntry) int { return cmp.Compare(a.off, b.off) })
 	p.byOffset = out
 	return out, nil
 }
@@ -423,7 +457,12 @@ func (p *packFile) hashAt(off int64) (plumbing.Hash, error) {
 // inflate returns size bytes of the zlib stream starting at dataOff.
 func (db *odb) inflate(p *packFile, dataOff, size int64) ([]byte, error) {
 	var src io.Reader
-	if end, err := p.entryEnd(dataOff); err == nil && (p.data != nil || end-dataOff <= packWindow) {
+	if p.data != nil && dataOff < p.size-20 {
+		// The zlib stream ends by itself: no need to find where the
+		// entry ends (which costs the entry list by offset).
+		db.rd.Reset(p.data[dataOff : p.size-20])
+		src = &db.rd
+	} else if end, err := p.entryEnd(dataOff); err == nil && end-dataOff <= packWindow {
 		v, err := p.view(dataOff, end-dataOff)
 		if err != nil {
 			return nil, err
@@ -718,9 +757,11 @@ func (db *odb) deltaResultSize(p *packFile, off int64, eh entryHeader) (int64, e
 
 // inflatePrefix returns the first n bytes of the zlib stream at dataOff.
 func (db *odb) inflatePrefix(p *packFile, dataOff, n int64) ([]byte, error) {
-	end, err := p.entryEnd(dataOff)
-	if err != nil {
-		return nil, err
+	// The view may run past the entry (the zlib stream ends by itself),
+	// so the entry's end need not be looked up.
+	end := p.size - 20
+	if dataOff >= end {
+		return nil, fmt.Errorf("inflate at %d: past the pack's end", dataOff)
 	}
 	// Before its first bytes a deflate stream may hold a dynamic Huffman
 	// table of a few hundred bytes; 4 KiB covers that with room to spare.

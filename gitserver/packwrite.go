@@ -13,7 +13,6 @@ import (
 	"sort"
 
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 )
 
 // packWriter streams a pack for an enumeration. Stored entries are copied
@@ -75,9 +74,14 @@ func (pw *packWriter) writePack(tick func() error) error {
 	var hdr [12]byte
 	copy(hdr[:4], "PACK")
 	binary.BigEndian.PutUint32(hdr[4:], 2)
-	binary.BigEndian.PutUint32(hdr[8:], uint32(len(pw.en.objects)))
+	binary.BigEndian.PutUint32(hdr[8:], uint32(pw.en.count()))
 	if _, err := pw.Write(hdr[:]); err != nil {
 		return err
+	}
+	if pw.en.reuse != nil {
+		if err := pw.writeReused(pw.en.reuse, tick); err != nil {
+			return err
+		}
 	}
 	for i, l := range locs {
 		if i&255 == 0 {
@@ -178,6 +182,16 @@ func (pw *packWriter) writeObject(h plumbing.Hash) error {
 	// pack or, for a thin pack, is on the client.
 	var hdr []byte
 	switch {
+	case pw.en.reuse.sends(base):
+		boff, ok := pw.en.reuse.sentAt(base)
+		if !ok {
+			return fmt.Errorf("pack reuse: base %s of %s not written first", base, h)
+		}
+		if pw.ofsDelta {
+			hdr = appendOfsDistance(appendEntryHeader(nil, objOFS, eh.size), pw.n-boff)
+		} else {
+			hdr = refDeltaHeader(eh.size, base)
+		}
 	case pw.en.sending[base]:
 		pw.inProgress[h] = true
 		err := pw.writeObject(base)
@@ -255,10 +269,10 @@ const (
 // is less than half the object. Only objects the pack writer could not
 // reuse as deltas get here, so this runs for few objects per fetch.
 func (pw *packWriter) thinDelta(h plumbing.Hash) (bool, error) {
-	base, ok := pw.en.deltaBase[h]
-	if !pw.thin || !ok || !pw.en.clientHas[base] || !pw.filteredBaseOK(base) {
+	if !pw.thinBase(h) {
 		return false, nil
 	}
+	base := pw.en.deltaBase[h]
 	typ, target, err := pw.db.read(h)
 	if err != nil {
 		return false, err
@@ -270,8 +284,10 @@ func (pw *packWriter) thinDelta(h plumbing.Hash) (bool, error) {
 	if err != nil || btyp != typ || len(src) == 0 || len(src) > thinDeltaMax {
 		return false, nil
 	}
-	delta := packfile.DiffDelta(src, target)
-	if len(delta) >= len(target)/2 {
+	// The same encoder as the delta search and the repack: go-git's
+	// DiffDelta indexes the base more slowly.
+	delta := newDeltaIndex(src).encode(target, len(target)/2)
+	if delta == nil || len(delta) >= len(target)/2 {
 		return false, nil
 	}
 	// Trust but verify: a wrong delta would corrupt the client's object.
@@ -284,6 +300,13 @@ func (pw *packWriter) thinDelta(h plumbing.Hash) (bool, error) {
 		return true, err
 	}
 	return true, pw.deflate(delta)
+}
+
+// thinBase reports whether h has a previous version on the client that
+// thinDelta may use.
+func (pw *packWriter) thinBase(h plumbing.Hash) bool {
+	base, ok := pw.en.deltaBase[h]
+	return pw.thin && ok && pw.en.clientHas[base] && pw.filteredBaseOK(base)
 }
 
 // filteredBaseOK reports whether a partial clone can be trusted to hold

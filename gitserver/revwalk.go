@@ -179,6 +179,38 @@ type enumeration struct {
 	// omitted caches the blobs blob:limit left out, so each size is
 	// read once.
 	omitted map[plumbing.Hash]bool
+
+	// reuse, when set, are stored entries sent first, besides objects
+	// (which never holds one of them).
+	reuse *packReuse
+}
+
+// has reports whether h is in the pack, as an object or a reused entry.
+func (en *enumeration) has(h plumbing.Hash) bool { return en.sending[h] || en.reuse.sends(h) }
+
+// count is the number of objects in the pack.
+func (en *enumeration) count() int {
+	if en.reuse != nil {
+		return len(en.objects) + en.reuse.count
+	}
+	return len(en.objects)
+}
+
+// setReuse sends ru's entries first and drops them from objects.
+func (en *enumeration) setReuse(ru *packReuse) {
+	en.reuse = ru
+	objs, names := en.objects[:0], en.names[:0]
+	for i, h := range en.objects {
+		if ru.sends(h) {
+			delete(en.sending, h)
+			continue
+		}
+		objs = append(objs, h)
+		if i < len(en.names) {
+			names = append(names, en.names[i])
+		}
+	}
+	en.objects, en.names = objs, names
 }
 
 // add puts h in the pack unless it is already there or on the client.

@@ -219,9 +219,10 @@ func refusef(format string, args ...any) error { return &refusal{fmt.Sprintf(for
 // fetchState is what serving one fetch reads from the repository: the
 // refs, then (in this order, see doc.go) the object database.
 type fetchState struct {
-	refs []ref
-	db   *odb
-	w    *walker
+	repoPath string
+	refs     []ref
+	db       *odb
+	w        *walker
 	// cut holds the commits whose parents are not sent: the client's
 	// shallow commits we have, then the new shallow boundary.
 	cut           map[plumbing.Hash]bool
@@ -237,7 +238,8 @@ func openFetch(ctx context.Context, repoPath string, req *uploadRequest) (*fetch
 	if err != nil {
 		return nil, err
 	}
-	st := &fetchState{refs: refs, db: db, w: newWalker(ctx, db), cut: map[plumbing.Hash]bool{}}
+	db.setCacheBudget(fetchCacheBytes)
+	st := &fetchState{repoPath: repoPath, refs: refs, db: db, w: newWalker(ctx, db), cut: map[plumbing.Hash]bool{}}
 	for _, h := range req.clientShallows {
 		// A shallow commit we do not have says nothing about our history.
 		if db.has(h) {
@@ -606,7 +608,7 @@ func (s *Server) sendPack(ctx context.Context, st *fetchState, req *uploadReques
 		lastReport = time.Now()
 		say("Enumerating objects: %d\r", w.steps)
 	}
-	en, err := w.enumerate(wants, common, st.cut, unshallowed, req.filter)
+	en, err := s.enumerateFetch(st, req, wants, common, unshallowed)
 	if err != nil {
 		fatal("upload-pack: " + err.Error())
 		return err
@@ -615,8 +617,8 @@ func (s *Server) sendPack(ctx context.Context, st *fetchState, req *uploadReques
 		w.includeTags(en, st.refs)
 	}
 	w.progress = nil
-	say("Enumerating objects: %d, done.\n", len(en.objects))
-	say("Counting objects: 100%% (%d/%d), done.\n", len(en.objects), len(en.objects))
+	say("Enumerating objects: %d, done.\n", en.count())
+	say("Counting objects: 100%% (%d/%d), done.\n", en.count(), en.count())
 
 	bw := bufio.NewWriterSize(data, max(bandMax, 32*1024))
 	pw := newPackWriter(w.db, bw, en, req.caps.has("ofs-delta"), req.caps.has("thin-pack"))
@@ -627,9 +629,13 @@ func (s *Server) sendPack(ctx context.Context, st *fetchState, req *uploadReques
 	if err := bw.Flush(); err != nil {
 		return err
 	}
-	say("Total %d (delta %d), reused %d (delta %d), pack-reused 0\n",
-		len(en.objects), pw.deltas, pw.reused, pw.reusedDeltas)
-	s.log.Debug("upload-pack", "objects", len(en.objects), "bytes", pw.n, "filter", filterSpec(req.filter), "took", time.Since(start))
+	reusedEntries := 0
+	if en.reuse != nil {
+		reusedEntries = en.reuse.count
+	}
+	say("Total %d (delta %d), reused %d (delta %d), pack-reused %d\n",
+		en.count(), pw.deltas, pw.reused, pw.reusedDeltas, reusedEntries)
+	s.log.Debug("upload-pack", "objects", en.count(), "pack-reused", reusedEntries, "bytes", pw.n, "filter", filterSpec(req.filter), "took", time.Since(start))
 	if bandMax > 0 {
 		writeFlush(out)
 	}
@@ -647,16 +653,18 @@ func filterSpec(f *objectFilter) string {
 // (include-tag), so the client's tag auto-following needs no second fetch.
 func (w *walker) includeTags(en *enumeration, refs []ref) {
 	for _, r := range refs {
-		if !strings.HasPrefix(r.name, "refs/tags/") || en.sending[r.hash] || en.clientHas[r.hash] {
+		if !strings.HasPrefix(r.name, "refs/tags/") || en.has(r.hash) || en.clientHas[r.hash] {
 			continue
 		}
 		var chain []plumbing.Hash // empty for a lightweight tag
 		target, _, err := w.peel(r.hash, func(t plumbing.Hash) { chain = append(chain, t) })
-		if err != nil || len(chain) == 0 || !en.sending[target] {
+		if err != nil || len(chain) == 0 || !en.has(target) {
 			continue
 		}
 		for _, t := range chain {
-			en.add(t)
+			if !en.reuse.sends(t) {
+				en.add(t)
+			}
 		}
 	}
 }

@@ -1,0 +1,279 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cgi"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime/pprof"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"tapioca/gitserver"
+)
+
+// The two servers run as child processes of the bench, each started
+// fresh for every measured operation, so that what one run leaves behind
+// (heap, caches, peak RSS) is not charged to the next. Both answer
+// GET /_rusage with what the operation cost on the server side:
+//
+//   - tapioca: the process itself (getrusage RUSAGE_SELF), since the
+//     whole server is that one process;
+//   - git http-backend: the CGI children (RUSAGE_CHILDREN: http-backend,
+//     upload-pack or receive-pack, pack-objects, index-pack, rev-list),
+//     not the Go process that only relays bytes between HTTP and CGI, as
+//     Apache or nginx would.
+//
+// ru_maxrss of RUSAGE_CHILDREN is the peak RSS of the largest
+// descendant, which for git is the process doing the work.
+
+// usage is what /_rusage answers.
+type usage struct {
+	CPU    time.Duration `json:"cpu_ns"`
+	MaxRSS int64         `json:"maxrss_bytes"`
+}
+
+func rusage(who int) usage {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(who, &ru)
+	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return usage{CPU: cpu, MaxRSS: ru.Maxrss * 1024}
+}
+
+// serveTapioca is the child process mode "serve-tapioca": gitserver's
+// smart-HTTP handlers for the bare repositories under -root, without
+// the forge around them (accounts, database, API), which would only add
+// a constant to every figure.
+func serveTapioca(args []string) error {
+	fs := flag.NewFlagSet("serve-tapioca", flag.ExitOnError)
+	root := fs.String("root", "", "directory holding the bare repositories")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the process's life to this file")
+	memprofile := fs.String("memprofile", "", "write a heap profile when the process stops")
+	fs.Parse(args)
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
+	srv := gitserver.New(gitserver.Config{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/_rusage" {
+			json.NewEncoder(w).Encode(rusage(syscall.RUSAGE_SELF))
+			return
+		}
+		p := r.URL.Path
+		for _, suffix := range []string{"/info/refs", "/git-upload-pack", "/git-receive-pack"} {
+			name, ok := strings.CutSuffix(p, suffix)
+			if !ok {
+				continue
+			}
+			repo := filepath.Join(*root, filepath.Clean("/"+name))
+			switch suffix {
+			case "/info/refs":
+				srv.ServeInfoRefs(w, r, repo, r.URL.Query().Get("service"))
+			case "/git-upload-pack":
+				srv.ServeUploadPack(w, r, repo)
+			default:
+				srv.ServeReceivePack(w, r, repo, gitserver.ReceiveOptions{})
+			}
+			return
+		}
+		http.NotFound(w, r)
+	})
+	return serveUntilSignal(h, func() {
+		if *cpuprofile != "" {
+			pprof.StopCPUProfile()
+		}
+		if *memprofile != "" {
+			if f, err := os.Create(*memprofile); err == nil {
+				pprof.Lookup("allocs").WriteTo(f, 0)
+				f.Close()
+			}
+		}
+	})
+}
+
+// serveCgit is the child process mode "serve-cgit": C git's own
+// `git http-backend` for the repositories under -root, through
+// net/http/cgi, with protocol v2 (http-backend passes the Git-Protocol
+// header on), partial clone and fetches by object id allowed, and push
+// enabled.
+func serveCgit(args []string) error {
+	fs := flag.NewFlagSet("serve-cgit", flag.ExitOnError)
+	root := fs.String("root", "", "directory holding the bare repositories")
+	fs.Parse(args)
+	gitPath, err := exec.LookPath("git")
+	if err != nil {
+		return err
+	}
+	home, err := os.MkdirTemp("", "gitbench-cgit-home-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(home)
+	config := [][2]string{
+		{"uploadpack.allowFilter", "true"},
+		{"uploadpack.allowAnySHA1InWant", "true"},
+		{"http.receivepack", "true"},
+		{"receive.autogc", "false"}, // no detached gc outliving the measurement
+	}
+	env := []string{
+		"GIT_PROJECT_ROOT=" + *root, "GIT_HTTP_EXPORT_ALL=1", "REMOTE_USER=bench",
+		"HOME=" + home, "GIT_CONFIG_NOSYSTEM=1", "PATH=" + os.Getenv("PATH"),
+		fmt.Sprintf("GIT_CONFIG_COUNT=%d", len(config)),
+	}
+	for i, kv := range config {
+		env = append(env, fmt.Sprintf("GIT_CONFIG_KEY_%d=%s", i, kv[0]), fmt.Sprintf("GIT_CONFIG_VALUE_%d=%s", i, kv[1]))
+	}
+	backend := &cgi.Handler{Path: gitPath, Args: []string{"http-backend"}, Env: env}
+	var mu sync.Mutex
+	cond := sync.NewCond(&mu)
+	inflight := 0
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/_rusage" {
+			// Children are counted once waited for: let the last
+			// request's CGI process be reaped first.
+			mu.Lock()
+			for inflight > 0 {
+				cond.Wait()
+			}
+			mu.Unlock()
+			json.NewEncoder(w).Encode(rusage(syscall.RUSAGE_CHILDREN))
+			return
+		}
+		mu.Lock()
+		inflight++
+		mu.Unlock()
+		defer func() {
+			mu.Lock()
+			inflight--
+			cond.Broadcast()
+			mu.Unlock()
+		}()
+		backend.ServeHTTP(w, r)
+	})
+	return serveUntilSignal(h, func() {})
+}
+
+// serveUntilSignal serves h on a free port of 127.0.0.1, prints the
+// address as the first line of stdout, and returns after SIGTERM, once
+// stop ran.
+func serveUntilSignal(h http.Handler, stop func()) error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	fmt.Println(ln.Addr().String())
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	srv := &http.Server{Handler: h}
+	go srv.Serve(ln)
+	<-sig
+	srv.Close()
+	stop()
+	return nil
+}
+
+// serverProc is a running server child.
+type serverProc struct {
+	cmd  *exec.Cmd
+	base string // http://127.0.0.1:port
+	done chan error
+
+	once    sync.Once
+	stopErr error
+}
+
+// startServer runs this executable in mode with args and waits for its
+// address.
+func startServer(ctx context.Context, mode string, args ...string) (*serverProc, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, exe, append([]string{mode}, args...)...)
+	cmd.Stderr = os.Stderr
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, fmt.Errorf("%s did not start: %w", mode, err)
+	}
+	p := &serverProc{cmd: cmd, base: "http://" + strings.TrimSpace(line), done: make(chan error, 1)}
+	go func() {
+		io.Copy(io.Discard, stdout)
+		p.done <- cmd.Wait()
+	}()
+	return p, nil
+}
+
+func (p *serverProc) usage() (usage, error) {
+	var u usage
+	resp, err := http.Get(p.base + "/_rusage")
+	if err != nil {
+		return u, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return u, fmt.Errorf("/_rusage: %s", resp.Status)
+	}
+	return u, json.NewDecoder(resp.Body).Decode(&u)
+}
+
+// stop ends the server and waits for it (SIGTERM, then SIGKILL); it
+// may be called more than once.
+func (p *serverProc) stop() error {
+	p.once.Do(func() {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-p.done:
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) { // an exit status is our signal's doing
+				p.stopErr = err
+			}
+		case <-time.After(30 * time.Second):
+			p.cmd.Process.Kill()
+			p.stopErr = fmt.Errorf("server did not stop: %w", <-p.done)
+		}
+	})
+	return p.stopErr
+}
+
+// maintainRepo is the child process mode "maintain": Tapioca's
+// maintenance on one repository, as its scheduler runs it.
+func maintainRepo(args []string) error {
+	if len(args) != 1 {
+		return errors.New("usage: gitbench maintain <repo.git>")
+	}
+	srv := gitserver.New(gitserver.Config{})
+	res, err := srv.Maintain(context.Background(), args[0])
+	if err != nil {
+		return err
+	}
+	fmt.Printf("maintain %s: %+v\n", args[0], res)
+	return nil
+}
