@@ -53,8 +53,7 @@ type HostKeyChangedError struct {
 }
 
 func (e *HostKeyChangedError) Error() string {
-	return fmt.Sprintf("host key for %s changed: it was %s and is now %s; nothing was fetched "+
-		"(if the server's key was replaced on purpose, reconnect the upstream to trust the new one)", e.Host, e.Pinned, e.Offered)
+	return fmt.Sprintf("host key for %s changed: it was %s and is now %s; nothing was fetched", e.Host, e.Pinned, e.Offered)
 }
 
 // Is makes errors.Is(err, ErrHostKeyChanged) true.
