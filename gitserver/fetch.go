@@ -18,8 +18,9 @@ import (
 )
 
 // The fetch client: a mirror of an upstream repository is brought up to
-// date over smart HTTP or SSH (fetch_ssh.go), protocol v2 (ls-refs, then fetch with real
-// negotiation, so a sync after a push moves only the new objects). The
+// date over smart HTTP or SSH (fetch_ssh.go), protocol v2 (ls-refs, then
+// fetch with real negotiation, so a sync after a push moves only the new
+// objects). The
 // pack that arrives goes through the same quarantine, indexer, limits
 // and connectivity check as a push, and the mirror's refs move by
 // compare-and-swap under the repository lock, which the whole sync
