@@ -186,7 +186,8 @@ func dialSSH(ctx context.Context, auth *SSHAuth, addr sshAddr) (*sshTransport, e
 			}
 			return nil
 		},
-		ClientVersion: "SSH-2.0-" + strings.ReplaceAll(fetchUserAgent, " ", "_"),
+		// RFC 4253: no spaces or minus signs in the software version.
+		ClientVersion: "SSH-2.0-" + strings.NewReplacer(" ", "_", "-", "_").Replace(Agent),
 	}
 	if pinned != nil {
 		// A server with keys of several types shows the pinned one.
