@@ -18,17 +18,19 @@ import (
 )
 
 // The fetch client: a mirror of an upstream repository is brought up to
-// date over smart HTTP, protocol v2 (ls-refs, then fetch with real
-// negotiation, so a sync after a push moves only the new objects). The
+// date over smart HTTP or SSH (fetch_ssh.go), protocol v2 (ls-refs, then
+// fetch with real negotiation, so a sync after a push moves only the new
+// objects). The
 // pack that arrives goes through the same quarantine, indexer, limits
 // and connectivity check as a push, and the mirror's refs move by
 // compare-and-swap under the repository lock, which the whole sync
 // holds: one sync at a time per mirror.
 
-// Upstream is a repository to fetch from over smart HTTP.
+// Upstream is a repository to fetch from over smart HTTP or SSH.
 type Upstream struct {
 	// URL is the repository's http(s) URL without credentials
-	// (https://host/owner/repo.git).
+	// (https://host/owner/repo.git), or an SSH address:
+	// ssh://[user@]host[:port]/path or user@host:path.
 	URL string
 	// Client makes the requests; the app's is guarded against reaching
 	// refused networks. Nil is http.DefaultClient.
@@ -37,6 +39,8 @@ type Upstream struct {
 	// credentials (Username "x-access-token" when only a password is
 	// given): GitHub, Gitea and Tapioca take a token as the password.
 	Username, Password string
+	// SSH is how an SSH address is reached; required for one.
+	SSH *SSHAuth
 }
 
 // ErrUpstreamNotReadable is returned when the upstream answers 401, 403
@@ -63,6 +67,9 @@ type RemoteRefs struct {
 	HEAD string
 	// Refs are the branches and tags, sorted by name.
 	Refs []RemoteRef
+	// HostKey is the SSH server's host key (authorized_keys form), for
+	// the caller to pin; "" over HTTP.
+	HostKey string
 }
 
 // Limits on what an upstream may send outside the pack.
@@ -79,11 +86,20 @@ const (
 // ListRemote asks the upstream for its HEAD, branches and tags: the
 // check that a repository exists and these credentials read it.
 func ListRemote(ctx context.Context, up Upstream) (*RemoteRefs, error) {
-	c := &fetchClient{up: up}
+	c, err := dialUpstream(ctx, up)
+	if err != nil {
+		return nil, err
+	}
+	defer c.close()
 	if err := c.capabilities(ctx); err != nil {
 		return nil, err
 	}
-	return c.lsRefs(ctx)
+	refs, err := c.lsRefs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	refs.HostKey = c.t.hostKey()
+	return refs, nil
 }
 
 // FetchResult is what a mirror sync did.
@@ -99,6 +115,9 @@ type FetchResult struct {
 	Objects   int
 	PackBytes int64
 	Haves     int
+	// HostKey is the SSH server's host key (authorized_keys form), for
+	// the caller to pin; "" over HTTP.
+	HostKey string
 }
 
 // FetchMirror brings the bare repository at repoPath (created if
@@ -119,7 +138,11 @@ func (s *Server) FetchMirror(ctx context.Context, repoPath string, up Upstream) 
 			return nil, fmt.Errorf("create mirror: %w", err)
 		}
 	}
-	c := &fetchClient{up: up}
+	c, err := dialUpstream(ctx, up)
+	if err != nil {
+		return nil, err
+	}
+	defer c.close()
 	if err := c.capabilities(ctx); err != nil {
 		return nil, err
 	}
@@ -127,7 +150,7 @@ func (s *Server) FetchMirror(ctx context.Context, repoPath string, up Upstream) 
 	if err != nil {
 		return nil, err
 	}
-	res := &FetchResult{HEAD: remote.HEAD}
+	res := &FetchResult{HEAD: remote.HEAD, HostKey: c.t.hostKey()}
 
 	local, _, err := listRefs(repoPath, "refs/")
 	if err != nil {
@@ -294,25 +317,67 @@ func mirrorRefs(repoPath string, local []ref, remote *RemoteRefs) ([]RefUpdate, 
 	return done, nil
 }
 
-// fetchClient speaks smart HTTP protocol v2 to one upstream.
+// transport carries protocol v2 to one upstream: smart HTTP (a GET for
+// the advertisement, a POST per command) or SSH (one session whose
+// stdin takes the commands one after another; v2 is stateless per
+// command, so the same requests serve both).
+type transport interface {
+	// advertisement returns a reader over the capability advertisement,
+	// cut off after maxAdvertisement bytes; done ends reading it.
+	advertisement(ctx context.Context) (pr *pktReader, done func(), err error)
+	// command sends a command request and returns its response and what
+	// releases it. Over SSH the next response follows on the same
+	// stream, so each must be read to its end.
+	command(ctx context.Context, name string, body []byte) (*pktReader, io.Closer, error)
+	// notV2 adds to the message for an upstream that did not answer in
+	// protocol v2 what this transport knows about why.
+	notV2() string
+	// hostKey is the SSH server's host key, "" over HTTP.
+	hostKey() string
+	close() error
+}
+
+// fetchClient speaks git protocol v2 to one upstream.
 type fetchClient struct {
 	up   Upstream
+	t    transport
 	caps capabilities
 }
 
-func (c *fetchClient) client() *http.Client {
-	if c.up.Client != nil {
-		return c.up.Client
+// dialUpstream picks the transport for up's URL: SSH for ssh:// and
+// scp-like (user@host:path) addresses, which connects now, smart HTTP
+// otherwise.
+func dialUpstream(ctx context.Context, up Upstream) (*fetchClient, error) {
+	if addr, ok := parseSSHURL(up.URL); ok {
+		t, err := dialSSH(ctx, up.SSH, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &fetchClient{up: up, t: t}, nil
+	}
+	return &fetchClient{up: up, t: &httpTransport{up: up}}, nil
+}
+
+func (c *fetchClient) close() { _ = c.t.close() }
+
+// httpTransport is smart HTTP: each request a separate call.
+type httpTransport struct {
+	up Upstream
+}
+
+func (h *httpTransport) client() *http.Client {
+	if h.up.Client != nil {
+		return h.up.Client
 	}
 	return http.DefaultClient
 }
 
-func (c *fetchClient) request(ctx context.Context, method, path string, body []byte) (*http.Response, error) {
+func (h *httpTransport) request(ctx context.Context, method, path string, body []byte) (*http.Response, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.up.URL, "/")+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(h.up.URL, "/")+path, rd)
 	if err != nil {
 		return nil, fmt.Errorf("upstream request: %w", err)
 	}
@@ -322,27 +387,57 @@ func (c *fetchClient) request(ctx context.Context, method, path string, body []b
 		req.Header.Set("Content-Type", "application/x-git-upload-pack-request")
 		req.Header.Set("Accept", "application/x-git-upload-pack-result")
 	}
-	if c.up.Password != "" || c.up.Username != "" {
-		user := c.up.Username
+	if h.up.Password != "" || h.up.Username != "" {
+		user := h.up.Username
 		if user == "" {
 			user = "x-access-token"
 		}
-		req.SetBasicAuth(user, c.up.Password)
+		req.SetBasicAuth(user, h.up.Password)
 	}
-	resp, err := c.client().Do(req)
+	resp, err := h.client().Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("upstream %s: %w", redactURL(c.up.URL), err)
+		return nil, fmt.Errorf("upstream %s: %w", redactURL(h.up.URL), err)
 	}
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusNotFound:
 		resp.Body.Close()
-		return nil, fmt.Errorf("%w (%s answered %s)", ErrUpstreamNotReadable, redactURL(c.up.URL), resp.Status)
+		return nil, fmt.Errorf("%w (%s answered %s)", ErrUpstreamNotReadable, redactURL(h.up.URL), resp.Status)
 	case resp.StatusCode != http.StatusOK:
 		resp.Body.Close()
-		return nil, fmt.Errorf("upstream %s answered %s", redactURL(c.up.URL), resp.Status)
+		return nil, fmt.Errorf("upstream %s answered %s", redactURL(h.up.URL), resp.Status)
 	}
 	return resp, nil
 }
+
+// advertisement is GET info/refs.
+func (h *httpTransport) advertisement(ctx context.Context) (*pktReader, func(), error) {
+	resp, err := h.request(ctx, http.MethodGet, "/info/refs?service="+serviceUploadPack, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/x-git-upload-pack-advertisement" {
+		resp.Body.Close()
+		return nil, nil, fmt.Errorf("%w: %s is not a smart HTTP git repository (Content-Type %q)", ErrUpstreamNotReadable, redactURL(h.up.URL), ct)
+	}
+	return newPktReader(bufio.NewReader(io.LimitReader(resp.Body, maxAdvertisement))), func() { resp.Body.Close() }, nil
+}
+
+// command is a POST; a fetch must answer with the result content type.
+func (h *httpTransport) command(ctx context.Context, name string, body []byte) (*pktReader, io.Closer, error) {
+	resp, err := h.request(ctx, http.MethodPost, "/"+serviceUploadPack, body)
+	if err != nil {
+		return nil, nil, err
+	}
+	if ct := resp.Header.Get("Content-Type"); name == "fetch" && ct != "application/x-git-upload-pack-result" {
+		resp.Body.Close()
+		return nil, nil, fmt.Errorf("%w: fetch answered with Content-Type %q", ErrUpstreamProtocol, ct)
+	}
+	return newPktReader(bufio.NewReaderSize(resp.Body, 64<<10)), resp.Body, nil
+}
+
+func (h *httpTransport) notV2() string   { return "" }
+func (h *httpTransport) hostKey() string { return "" }
+func (h *httpTransport) close() error    { return nil }
 
 // redactURL drops anything but scheme, host and path from a URL for
 // messages.
@@ -355,17 +450,13 @@ func redactURL(u string) string {
 	return u
 }
 
-// capabilities reads the v2 capability advertisement (GET info/refs).
+// capabilities reads the v2 capability advertisement.
 func (c *fetchClient) capabilities(ctx context.Context) error {
-	resp, err := c.request(ctx, http.MethodGet, "/info/refs?service="+serviceUploadPack, nil)
+	pr, done, err := c.t.advertisement(ctx)
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	if ct := resp.Header.Get("Content-Type"); ct != "application/x-git-upload-pack-advertisement" {
-		return fmt.Errorf("%w: %s is not a smart HTTP git repository (Content-Type %q)", ErrUpstreamNotReadable, redactURL(c.up.URL), ct)
-	}
-	pr := newPktReader(bufio.NewReader(io.LimitReader(resp.Body, maxAdvertisement)))
+	defer done()
 	line, err := pr.next()
 	if err == nil && strings.HasPrefix(string(line), "# service=") {
 		// The v0 framing some servers keep in front of v2: the service
@@ -375,7 +466,7 @@ func (c *fetchClient) capabilities(ctx context.Context) error {
 		}
 	}
 	if err != nil || chomp(line) != "version 2" {
-		return fmt.Errorf("%w: the upstream does not speak git protocol version 2", ErrUpstreamProtocol)
+		return fmt.Errorf("%w: the upstream does not speak git protocol version 2%s", ErrUpstreamProtocol, c.t.notV2())
 	}
 	c.caps = capabilities{}
 	for {
@@ -416,13 +507,12 @@ func (c *fetchClient) command(name string, args []string) []byte {
 
 // lsRefs lists HEAD, the branches and the tags.
 func (c *fetchClient) lsRefs(ctx context.Context) (*RemoteRefs, error) {
-	resp, err := c.request(ctx, http.MethodPost, "/"+serviceUploadPack, c.command("ls-refs",
+	pr, body, err := c.t.command(ctx, "ls-refs", c.command("ls-refs",
 		[]string{"symrefs", "peel", "ref-prefix HEAD", "ref-prefix refs/heads/", "ref-prefix refs/tags/"}))
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
-	pr := newPktReader(bufio.NewReaderSize(resp.Body, 64<<10))
+	defer body.Close()
 	out := &RemoteRefs{}
 	seen := map[string]bool{}
 	for {
@@ -633,18 +723,13 @@ func (c *fetchClient) negotiate(ctx context.Context, w *walker, wants []plumbing
 		if done {
 			args = append(args, "done")
 		}
-		resp, err := c.request(ctx, http.MethodPost, "/"+serviceUploadPack, c.command("fetch", args))
+		pr, body, err := c.t.command(ctx, "fetch", c.command("fetch", args))
 		if err != nil {
 			return nil, sent, err
 		}
-		if ct := resp.Header.Get("Content-Type"); ct != "application/x-git-upload-pack-result" {
-			resp.Body.Close()
-			return nil, sent, fmt.Errorf("%w: fetch answered with Content-Type %q", ErrUpstreamProtocol, ct)
-		}
-		pr := newPktReader(bufio.NewReaderSize(resp.Body, 64<<10))
 		acked, ready, first, err := readAcknowledgments(pr)
 		if err != nil {
-			resp.Body.Close()
+			body.Close()
 			return nil, sent, err
 		}
 		for _, h := range acked {
@@ -654,14 +739,14 @@ func (c *fetchClient) negotiate(ctx context.Context, w *walker, wants []plumbing
 			inVain = 0
 		}
 		if ready || first != "" {
-			pack, err := openPackSection(pr, resp.Body, first)
+			pack, err := openPackSection(pr, body, first)
 			if err != nil {
-				resp.Body.Close()
+				body.Close()
 				return nil, sent, err
 			}
 			return pack, sent, nil
 		}
-		resp.Body.Close()
+		body.Close()
 		if done {
 			return nil, sent, fmt.Errorf("%w: the upstream sent no pack after done", ErrUpstreamProtocol)
 		}

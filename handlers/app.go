@@ -284,8 +284,9 @@ func (a *App) build(ctx context.Context, st *store.Store) error {
 	// Upstreams are reached through the guarded client too: loopback and
 	// link-local only with --outbound-allow-loopback. The webhook network
 	// list is for receivers, not for upstream hosts.
-	upstreams := outbound.Client(core.NetPolicy{AllowLoopback: cfg.OutboundAllowLoopback}, time.Minute, 4)
-	s.Mirrors = mirrors.New(env, upstreamFetcher{git: git, client: upstreams}, mirrors.Config{Interval: cfg.MirrorInterval})
+	upstreamPolicy := core.NetPolicy{AllowLoopback: cfg.OutboundAllowLoopback}
+	s.Mirrors = mirrors.New(env, upstreamFetcher{git: git, client: outbound.Client(upstreamPolicy, time.Minute, 4),
+		dial: outbound.Dial(upstreamPolicy, time.Minute)}, mirrors.Config{Interval: cfg.MirrorInterval})
 	s.Polls = polls.New(env, s.Mirrors)
 	appTimeout := cmp.Or(cfg.DeliveryTimeout, apps.DefaultTimeout)
 	if s.Apps, err = apps.New(env, s.Mirrors, outbound.NewSender(policy, appTimeout, apps.DefaultWorkers, 4<<10), apps.Config{

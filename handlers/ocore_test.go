@@ -594,8 +594,7 @@ func TestProjectFollowsTapiocaRepository(t *testing.T) {
 // TestProjectFollowsUpstream: a project connected to an upstream (a
 // second Tapioca): sync, status, branches, tags, validate with a bad
 // token, a branch moved upstream notifying after the next sync (and
-// after the upstream's webhook call), and an SSH upstream said to be
-// not yet fetchable.
+// after the upstream's webhook call). Over SSH: ocore_ssh_test.go.
 func TestProjectFollowsUpstream(t *testing.T) {
 	t.Parallel()
 	upstream := newServer(t, nil)
@@ -706,25 +705,6 @@ func TestProjectFollowsUpstream(t *testing.T) {
 		t.Errorf("polling %v", u)
 	}
 
-	// SSH: connected with a deploy key, but not fetchable yet, and said so.
-	sshProj := newProject(t, oc, "Lib over SSH")
-	sp := "/api/projects/" + sshProj + "/repository"
-	gr = oc.must(http.StatusCreated, "POST", sp, map[string]any{"repoUrl": "git@example.com:acme/lib.git"}).obj(t)
-	if gr["authType"] != "ssh" || gr["syncStatus"] != "error" || !strings.Contains(gr["syncError"].(string), "SSH") || gr["repoOwner"] != "acme" {
-		t.Errorf("ssh connection %v", gr)
-	}
-	if k := oc.must(http.StatusOK, "POST", sp+"/regenerate-key", nil).obj(t); !strings.HasPrefix(k["publicKey"].(string), "ssh-ed25519 ") {
-		t.Errorf("ssh key %v", k)
-	}
-	wantError(t, oc.do("PUT", sp, map[string]any{"pollingEnabled": true}), http.StatusUnprocessableEntity, "pollingEnabled")
-	if bs := oc.must(http.StatusOK, "GET", "/api/projects/"+sshProj+"/branches", nil).list(t); len(bs) != 0 {
-		t.Errorf("ssh branches %v", bs)
-	}
-	v = oc.must(http.StatusOK, "POST", "/api/orgs/"+owner.Name+"/projects/"+sshProj+"/repository/validate", nil).obj(t)
-	if v["valid"] != false || !strings.Contains(v["reason"].(string), "SSH upstreams are not yet fetchable") {
-		t.Errorf("ssh validate %v", v)
-	}
-
 	// Disconnecting the last follower removes the mirror.
 	oc.must(http.StatusNoContent, "DELETE", "/api/projects/"+bad, nil)
 	oc.must(http.StatusNoContent, "DELETE", "/api/projects/"+id+"/repository", nil)
@@ -732,7 +712,7 @@ func TestProjectFollowsUpstream(t *testing.T) {
 	if err := srv.App.Store().DB().QueryRow(`SELECT COUNT(*) FROM mirrors`).Scan(&mirrors); err != nil {
 		t.Fatal(err)
 	}
-	if mirrors != 0 { // an SSH upstream has none
+	if mirrors != 0 {
 		t.Errorf("%d mirrors left", mirrors)
 	}
 }

@@ -20,7 +20,8 @@ const (
 type Mirror struct {
 	ID            int64
 	URL           string // without credentials
-	Token         string // sealed; "" = none
+	Token         string // sealed; "" = none (a private key for an SSH upstream)
+	HostKey       string // an SSH upstream's pinned host key (authorized_keys form); "" = none yet
 	Status        string
 	LastError     string
 	HeadRef       string // the upstream's HEAD, refs/heads/...
@@ -40,7 +41,7 @@ type Mirror struct {
 }
 
 const mirrorColumns = `m.id, m.url, m.token, m.status, m.last_error, m.head_ref, m.head_commit, m.interval_s, m.failures,
-	m.next_sync_ms, m.last_polled_at, m.last_synced_at, m.last_changed_at, m.created_at, m.updated_at`
+	m.next_sync_ms, m.last_polled_at, m.last_synced_at, m.last_changed_at, m.created_at, m.updated_at, m.host_key`
 
 func scanMirror(row scanner, extra ...any) (*Mirror, error) {
 	m := &Mirror{}
@@ -48,7 +49,7 @@ func scanMirror(row scanner, extra ...any) (*Mirror, error) {
 	var next sql.NullInt64
 	var polled, synced, changed sql.NullTime
 	dest := []any{&m.ID, &m.URL, &m.Token, &m.Status, &m.LastError, &m.HeadRef, &m.HeadCommit, &interval, &m.Failures,
-		&next, &polled, &synced, &changed, &m.CreatedAt, &m.UpdatedAt}
+		&next, &polled, &synced, &changed, &m.CreatedAt, &m.UpdatedAt, &m.HostKey}
 	if err := row.Scan(append(dest, extra...)...); err != nil {
 		return nil, err
 	}
@@ -144,6 +145,9 @@ type MirrorSyncOutcome struct {
 	Changed    bool   // a ref moved
 	Failures   int    // consecutive failures after this sync
 	Next       time.Time
+	// HostKey, on success, is the SSH host key the upstream showed: it
+	// is pinned if none is yet.
+	HostKey string
 }
 
 // FinishMirrorSync records a sync's outcome and schedules the next one
@@ -162,8 +166,9 @@ func (s *Store) FinishMirrorSync(ctx context.Context, id int64, o MirrorSyncOutc
 	}
 	return s.execOne(ctx, "finish mirror sync", `UPDATE mirrors SET status = 'synced', last_error = '', failures = 0,
 		head_ref = ?, head_commit = ?, last_polled_at = ?, last_synced_at = ?, last_changed_at = COALESCE(?, last_changed_at),
-		next_sync_ms = CASE WHEN interval_s > 0 THEN ? END, updated_at = ? WHERE id = ?`,
-		o.HeadRef, o.HeadCommit, now, now, changed, next, now, id)
+		next_sync_ms = CASE WHEN interval_s > 0 THEN ? END, host_key = CASE WHEN host_key = '' THEN ? ELSE host_key END,
+		updated_at = ? WHERE id = ?`,
+		o.HeadRef, o.HeadCommit, now, now, changed, next, o.HostKey, now, id)
 }
 
 // DueMirrors lists the scheduled mirrors whose next sync is due at now,

@@ -27,19 +27,7 @@ import (
 // for it and bypass the check) and follows no redirects (a receiver
 // could bounce it to another host).
 func Client(p core.NetPolicy, timeout time.Duration, maxIdlePerHost int) *http.Client {
-	dialer := &net.Dialer{
-		Timeout: timeout,
-		// ControlContext sees the address actually dialled, after DNS: a
-		// hostname that resolves into a refused network is caught here,
-		// including DNS rebinding between validation and delivery.
-		ControlContext: func(ctx context.Context, network, address string, _ syscall.RawConn) error {
-			ap, err := netip.ParseAddrPort(address)
-			if err != nil {
-				return fmt.Errorf("destination %q: %w", address, err)
-			}
-			return p.CheckAddrContext(ctx, ap.Addr())
-		},
-	}
+	dialer := guardedDialer(p, timeout)
 	return &http.Client{
 		Transport: &http.Transport{
 			Proxy:                 nil,
@@ -52,6 +40,29 @@ func Client(p core.NetPolicy, timeout time.Duration, maxIdlePerHost int) *http.C
 			ResponseHeaderTimeout: timeout,
 		},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// Dial returns a dial function for connections other than HTTP (SSH to
+// an upstream) with the client's check: the policy applies to the
+// address actually dialled, after DNS.
+func Dial(p core.NetPolicy, timeout time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return guardedDialer(p, timeout).DialContext
+}
+
+func guardedDialer(p core.NetPolicy, timeout time.Duration) *net.Dialer {
+	return &net.Dialer{
+		Timeout: timeout,
+		// ControlContext sees the address actually dialled, after DNS: a
+		// hostname that resolves into a refused network is caught here,
+		// including DNS rebinding between validation and delivery.
+		ControlContext: func(ctx context.Context, network, address string, _ syscall.RawConn) error {
+			ap, err := netip.ParseAddrPort(address)
+			if err != nil {
+				return fmt.Errorf("destination %q: %w", address, err)
+			}
+			return p.CheckAddrContext(ctx, ap.Addr())
+		},
 	}
 }
 

@@ -1,7 +1,9 @@
 // Package mirrors is the forge core's mirror engine: bare mirrors of
 // upstream git repositories under <data>/mirrors, synced over smart HTTP
-// (through a Fetcher the process provides, which sends every request
-// through the SSRF-guarded client), one sync at a time per mirror, with
+// or SSH (through a Fetcher the process provides, which sends every
+// request, and dials every connection, through the SSRF guard; an SSH
+// upstream's host key is pinned on the first successful sync), one sync
+// at a time per mirror, with
 // each mirror's sync status, times and errors in the database; scheduled
 // syncs on an interval with jitter and exponential backoff after errors.
 // Watched repositories and poll runs use it.
@@ -27,11 +29,21 @@ import (
 	"tapioca/store"
 )
 
-// Credentials are what a sync sends as HTTP Basic credentials; zero =
-// none. A token goes as the password.
+// Credentials are what a sync authenticates with; zero = none. Over
+// HTTP, Username and Password go as Basic credentials (a token as the
+// password); over SSH, SSHKey is the private key.
 type Credentials struct {
 	Username, Password string
+	// SSHKey is a private key in PEM form (OpenSSH's format): an SSH
+	// upstream's deploy key.
+	SSHKey string
+	// HostKey is the SSH host key expected (authorized_keys form); ""
+	// takes the mirror's pinned one, or trusts the first seen.
+	HostKey string
 }
+
+// Fetch and List report the SSH host key the upstream showed in the
+// results' HostKey, for the engine to pin.
 
 // Fetcher reaches upstreams. The process builds it on gitserver's fetch
 // client with the guarded HTTP client; the core never speaks HTTP.
@@ -151,16 +163,25 @@ func (e *Engine) Schedule(ctx context.Context, id int64) error {
 }
 
 // SetToken stores the credential scheduled syncs use (sealed; "" = none)
-// and clears the mirror's error state.
+// and clears the mirror's error state. For an SSH upstream it is the
+// private key (PEM).
 func (e *Engine) SetToken(ctx context.Context, id int64, token string) error {
 	return e.env.Store.SetMirrorToken(ctx, id, e.env.Secrets.Seal(token))
 }
 
 // Probe reads an upstream's refs with c: the check that it exists and c
-// can read it.
+// can read it. An SSH upstream's host key must be the one its mirror
+// pinned, if it has one; nothing is pinned.
 func (e *Engine) Probe(ctx context.Context, url string, c Credentials) (*gitserver.RemoteRefs, error) {
 	ctx, cancel := context.WithTimeout(ctx, min(e.cfg.Timeout, time.Minute))
 	defer cancel()
+	if c.HostKey == "" {
+		if m, err := e.Find(ctx, url); err == nil {
+			c.HostKey = m.HostKey
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+	}
 	return e.fetch.List(ctx, url, c)
 }
 
@@ -172,8 +193,9 @@ type Result struct {
 }
 
 // Sync syncs a mirror now and waits: with c when given, else with the
-// stored token. A failure is recorded on the mirror (status error, the
-// message, backoff) and returned.
+// stored token (or key). An SSH upstream's host key must be the pinned
+// one; the first successful sync pins it. A failure is recorded on the
+// mirror (status error, the message, backoff) and returned.
 func (e *Engine) Sync(ctx context.Context, id int64, c *Credentials) (*Result, error) {
 	st := e.env.Store
 	m, err := st.MirrorByID(ctx, id)
@@ -188,7 +210,14 @@ func (e *Engine) Sync(ctx context.Context, id int64, c *Credentials) (*Result, e
 		if err != nil {
 			return nil, fmt.Errorf("mirror %d token: %w", id, err)
 		}
-		creds.Password = tok
+		if gitserver.IsSSHURL(m.URL) {
+			creds.SSHKey = tok
+		} else {
+			creds.Password = tok
+		}
+	}
+	if creds.HostKey == "" {
+		creds.HostKey = m.HostKey
 	}
 	if err := st.StartMirrorSync(ctx, id); err != nil {
 		return nil, err
@@ -216,6 +245,7 @@ func (e *Engine) Sync(ctx context.Context, id int64, c *Credentials) (*Result, e
 	} else {
 		out.HeadRef = res.HEAD
 		out.Changed = len(res.Updates) > 0
+		out.HostKey = res.HostKey
 		out.Next = time.Now().Add(e.jitter(cmp.Or(m.Interval, e.cfg.Interval)))
 	}
 	if err := st.FinishMirrorSync(bg, id, out); err != nil {

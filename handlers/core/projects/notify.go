@@ -265,9 +265,6 @@ func (s *Service) planMirror(ctx context.Context, mirrorID int64) {
 		return
 	}
 	for _, r := range rs {
-		if r.AuthType == AuthSSH {
-			continue
-		}
 		if err := s.env.Store.RecordProjectSync(ctx, r.ProjectID, store.ProjectSync{Status: store.MirrorSynced}); err != nil {
 			s.env.Log.Warn("projects: record sync", "project", r.ProjectID, "err", err)
 		}

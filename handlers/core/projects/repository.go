@@ -33,10 +33,10 @@ const (
 	maxToken        = 1024
 )
 
-// ErrSSHUnsupported is why an SSH upstream cannot be synced: the mirror
-// engine's fetch client speaks smart HTTP only.
-var ErrSSHUnsupported = errors.New("SSH upstreams are not yet fetchable: Tapioca mirrors upstreams over HTTPS only; " +
-	"connect the repository's https:// URL with an access token instead")
+// ErrNoDeployKey is why an SSH upstream cannot be read yet: it is read
+// with the project's deploy key, and there is none.
+var ErrNoDeployKey = errors.New("this project has no deploy key yet: make one with regenerate-key " +
+	"and add its public key to the upstream repository as a read-only deploy key")
 
 // ConnectInput connects a repository: a Tapioca repository (provider
 // "tapioca", or a clone URL of this forge, or repoOwner and repoName
@@ -242,12 +242,9 @@ func (s *Service) Connect(ctx context.Context, a core.Actor, id string, in Conne
 	return s.sync(ctx, a, p)
 }
 
-// mirrorOf is the mirror that follows an upstream; 0 for an SSH one,
-// which the engine cannot fetch.
+// mirrorOf is the mirror that follows an upstream (shared with anyone
+// following the same URL).
 func (s *Service) mirrorOf(ctx context.Context, t *target) (int64, error) {
-	if t.ssh {
-		return 0, nil
-	}
 	m, err := s.mirrors.Find(ctx, t.url)
 	if errors.Is(err, store.ErrNotFound) {
 		m, err = s.mirrors.Ensure(ctx, t.url)
@@ -256,6 +253,25 @@ func (s *Service) mirrorOf(ctx context.Context, t *target) (int64, error) {
 		return 0, err
 	}
 	return m.ID, nil
+}
+
+// upstreamProblem is what a failed read of an upstream records and
+// says: the error, with the way out where there is one.
+func upstreamProblem(err error) string {
+	switch {
+	case errors.Is(err, gitserver.ErrHostKeyChanged):
+		return err.Error() + ". If the server's key was replaced on purpose, disconnect and reconnect the repository to trust the new one"
+	case errors.Is(err, gitserver.ErrUpstreamUnreachable):
+		return "Tapioca could not connect to the upstream: " + err.Error()
+	}
+	return err.Error()
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 func firstNonEmpty(a, b string) string {
@@ -298,8 +314,6 @@ func (s *Service) UpdateRepo(ctx context.Context, a core.Actor, id string, in Up
 	case !in.PollingEnabled.V:
 	case t == nil && r.RepoID != 0, t != nil && t.repo != nil:
 		v.Add("pollingEnabled", "applies to upstream repositories only: a Tapioca repository tells the project about every push")
-	case t == nil && r.AuthType == AuthSSH, t != nil && t.ssh:
-		v.Add("pollingEnabled", ErrSSHUnsupported.Error())
 	}
 	if in.WebhookSecret.Given() {
 		if n := len(in.WebhookSecret.V); n < minSecret || n > maxSecret {
@@ -353,9 +367,14 @@ func (s *Service) UpdateRepo(ctx context.Context, a core.Actor, id string, in Up
 		}
 	}
 	if in.AccessToken.Set {
-		r.AccessToken, r.AuthType = "", AuthNone
+		auth := AuthNone
+		r.AccessToken = ""
 		if in.AccessToken.Given() && in.AccessToken.V != "" {
-			r.AccessToken, r.AuthType = s.env.Secrets.Seal(in.AccessToken.V), AuthToken
+			r.AccessToken, auth = s.env.Secrets.Seal(in.AccessToken.V), AuthToken
+		}
+		// An SSH upstream is read with the deploy key whatever the token.
+		if r.AuthType != AuthSSH {
+			r.AuthType = auth
 		}
 	}
 	if _, err := s.env.Store.SaveProjectRepo(ctx, r); err != nil {
@@ -378,14 +397,19 @@ func (s *Service) UpdateRepo(ctx context.Context, a core.Actor, id string, in Up
 }
 
 // schedule makes the mirror synced on the engine's interval, giving it
-// the project's token when it has none.
+// the project's credential (its token, or for an SSH upstream its deploy
+// key) when it has none.
 func (s *Service) schedule(ctx context.Context, r *store.ProjectRepo) error {
 	m, err := s.env.Store.MirrorByID(ctx, r.MirrorID)
 	if err != nil {
 		return err
 	}
-	if m.Token == "" && r.AccessToken != "" {
-		tok, err := s.env.Secrets.Open(r.AccessToken)
+	sealed := r.AccessToken
+	if r.AuthType == AuthSSH {
+		sealed = r.DeployPrivateKey
+	}
+	if m.Token == "" && sealed != "" {
+		tok, err := s.env.Secrets.Open(sealed)
 		if err != nil {
 			return err
 		}
@@ -512,9 +536,19 @@ func (s *Service) sync(ctx context.Context, a core.Actor, p *store.Project) (*st
 			url := s.env.Site().CloneURL(repo.FullName())
 			out.RepoOwner, out.RepoName, out.RepoURL, out.DefaultBranch = &repo.OwnerName, &repo.Name, &url, &repo.DefaultBranch
 		}
-	case r.AuthType == AuthSSH:
-		out = store.ProjectSync{Status: store.MirrorError, Error: ErrSSHUnsupported.Error()}
+	case r.AuthType == AuthSSH && r.DeployPrivateKey == "":
+		out = store.ProjectSync{Status: store.MirrorError, Error: upperFirst(ErrNoDeployKey.Error())}
 	default:
+		if r.MirrorID == 0 {
+			// An SSH upstream connected before SSH was fetchable has no
+			// mirror yet.
+			if r.MirrorID, err = s.mirrorOf(ctx, &target{url: r.RepoURL}); err != nil {
+				return nil, err
+			}
+			if r, err = s.env.Store.SaveProjectRepo(ctx, r); err != nil {
+				return nil, err
+			}
+		}
 		creds, err := s.creds(r)
 		if err != nil {
 			return nil, err
@@ -524,7 +558,7 @@ func (s *Service) sync(ctx context.Context, a core.Actor, p *store.Project) (*st
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			out = store.ProjectSync{Status: store.MirrorError, Error: err.Error()}
+			out = store.ProjectSync{Status: store.MirrorError, Error: upstreamProblem(err)}
 		} else if b, ok := strings.CutPrefix(res.Mirror.HeadRef, "refs/heads/"); ok && r.DefaultBranch == "" {
 			out.DefaultBranch = &b
 		}
@@ -540,7 +574,19 @@ func (s *Service) sync(ctx context.Context, a core.Actor, p *store.Project) (*st
 	return s.env.Store.ProjectRepoOf(ctx, p.ID)
 }
 
+// creds are what the project reads its upstream with: the token, or
+// for an SSH upstream the deploy key.
 func (s *Service) creds(r *store.ProjectRepo) (mirrors.Credentials, error) {
+	if r.AuthType == AuthSSH {
+		if r.DeployPrivateKey == "" {
+			return mirrors.Credentials{}, nil
+		}
+		key, err := s.env.Secrets.Open(r.DeployPrivateKey)
+		if err != nil {
+			return mirrors.Credentials{}, fmt.Errorf("project deploy key: %w", err)
+		}
+		return mirrors.Credentials{SSHKey: key}, nil
+	}
 	if r.AccessToken == "" {
 		return mirrors.Credentials{}, nil
 	}
@@ -594,7 +640,8 @@ func (s *Service) Validate(ctx context.Context, a core.Actor, ns, id string, in 
 		if err := v.Err(); err != nil {
 			return nil, err
 		}
-		r = &store.ProjectRepo{RepoURL: t.url, AuthType: AuthNone}
+		// The project's deploy key reads any SSH address it is given.
+		r = &store.ProjectRepo{RepoURL: t.url, AuthType: AuthNone, DeployPrivateKey: r.DeployPrivateKey}
 		if t.repo != nil {
 			r.RepoID = t.repo.ID
 		} else if t.ssh {
@@ -618,14 +665,14 @@ func (s *Service) Validate(ctx context.Context, a core.Actor, ns, id string, in 
 		}
 		return &ValidateResult{Valid: true, DefaultBranch: repo.DefaultBranch, Branches: len(tips)}, nil
 	}
-	if r.AuthType == AuthSSH {
-		return &ValidateResult{Reason: ErrSSHUnsupported.Error()}, nil
+	if r.AuthType == AuthSSH && r.DeployPrivateKey == "" {
+		return &ValidateResult{Reason: upperFirst(ErrNoDeployKey.Error())}, nil
 	}
 	creds, err := s.creds(r)
 	if err != nil {
 		return nil, err
 	}
-	if in.AccessToken != "" {
+	if in.AccessToken != "" && r.AuthType != AuthSSH {
 		creds = mirrors.Credentials{Password: in.AccessToken}
 	}
 	refs, err := s.mirrors.Probe(ctx, r.RepoURL, creds)
@@ -633,9 +680,13 @@ func (s *Service) Validate(ctx context.Context, a core.Actor, ns, id string, in 
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		reason := err.Error()
+		reason := upstreamProblem(err)
 		if errors.Is(err, gitserver.ErrUpstreamNotReadable) {
 			reason = "The upstream answered that the repository does not exist or these credentials cannot read it (check the access token and its scopes)"
+			if r.AuthType == AuthSSH {
+				reason = "The upstream refused the project's deploy key, or the repository does not exist " +
+					"(add the key from regenerate-key to the repository as a deploy key, and check the address): " + err.Error()
+			}
 		}
 		return &ValidateResult{Reason: reason}, nil
 	}
@@ -674,7 +725,7 @@ func (s *Service) Branches(ctx context.Context, a core.Actor, id string) ([]Ref,
 		return nil, err
 	}
 	if r.RepoID == 0 && r.MirrorID == 0 {
-		return []Ref{}, nil // an SSH upstream: never fetched
+		return []Ref{}, nil // an SSH upstream connected before SSH was fetchable, never synced since
 	}
 	bs, err := s.env.Git.Branches(ctx, s.repoPath(r))
 	if errors.Is(err, gitserver.ErrNotFound) {
@@ -701,7 +752,7 @@ func (s *Service) Tags(ctx context.Context, a core.Actor, id string) ([]Ref, err
 		return nil, err
 	}
 	if r.RepoID == 0 && r.MirrorID == 0 {
-		return []Ref{}, nil // an SSH upstream: never fetched
+		return []Ref{}, nil // an SSH upstream connected before SSH was fetchable, never synced since
 	}
 	repo, err := gitserver.Open(s.repoPath(r))
 	if err != nil {
@@ -769,9 +820,16 @@ func (s *Service) RegenerateKey(ctx context.Context, a core.Actor, id string) (*
 		}
 		r.DeployKeyID = k.ID
 	}
-	r.DeployPublicKey, r.DeployPrivateKey = line, s.env.Secrets.Seal(string(pem.EncodeToMemory(block)))
+	private := string(pem.EncodeToMemory(block))
+	r.DeployPublicKey, r.DeployPrivateKey = line, s.env.Secrets.Seal(private)
 	if r, err = s.env.Store.SaveProjectRepo(ctx, r); err != nil {
 		return nil, "", err
+	}
+	if r.AuthType == AuthSSH && r.PollingEnabled && r.MirrorID != 0 {
+		// Scheduled syncs read the upstream with the new key too.
+		if err := s.mirrors.SetToken(ctx, r.MirrorID, private); err != nil {
+			return nil, "", err
+		}
 	}
 	return r, line, nil
 }
@@ -839,7 +897,7 @@ func (s *Service) Inbound(ctx context.Context, token, signature string, body []b
 	if !hmac.Equal([]byte(want), []byte(signature)) {
 		return ErrBadSignature
 	}
-	if r.MirrorID == 0 || r.AuthType == AuthSSH {
+	if r.MirrorID == 0 {
 		return nil
 	}
 	creds, err := s.creds(r)
