@@ -1,7 +1,6 @@
 package handlers_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -38,15 +37,38 @@ func TestWatchedDeliveriesSurviveSIGKILL(t *testing.T) {
 		t.Fatal(err)
 	}
 	receiverAddr := ln.Addr().String()
-	var mu sync.Mutex
-	hung := 0
-	hanging := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// One receiver for all three lives (reopening its port after a close
+	// could lose it to a parallel test): it hangs every delivery until
+	// answering is set.
+	type got struct {
+		guid string
+		p    apps.FilePayload
+	}
+	var (
+		mu        sync.Mutex
+		hung      int
+		answering bool
+		received  []got
+		problems  []string
+	)
+	receiver := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
-		hung++
-		mu.Unlock()
-		<-r.Context().Done()
+		if !answering {
+			hung++
+			mu.Unlock()
+			<-r.Context().Done()
+			return
+		}
+		defer mu.Unlock()
+		body, _ := io.ReadAll(r.Body)
+		var p apps.FilePayload
+		if err := json.Unmarshal(body, &p); err != nil || !verifySignature(body, "crash-secret", r.Header.Get("X-Docora-Signature")) {
+			problems = append(problems, fmt.Sprintf("bad delivery %q (%v)", body, err))
+		}
+		received = append(received, got{r.Header.Get("X-Docora-Delivery"), p})
 	})}
-	go hanging.Serve(ln)
+	go receiver.Serve(ln)
+	t.Cleanup(func() { _ = receiver.Close() })
 
 	data := filepath.Join(t.TempDir(), "data")
 	flags := []string{"--github-url", upstream.URL, "--app-delivery-retry-base", "50ms"}
@@ -85,35 +107,11 @@ func TestWatchedDeliveriesSurviveSIGKILL(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	sigkill(t, cmd)
-	hanging.Close()
 
 	// Third life, with a receiver that answers: everything arrives once.
-	ln, err = net.Listen("tcp", receiverAddr)
-	if err != nil {
-		t.Fatalf("reopen the receiver's port: %v", err)
-	}
-	type got struct {
-		guid string
-		p    apps.FilePayload
-	}
-	var received []got
-	var problems []string
-	good := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		defer mu.Unlock()
-		var p apps.FilePayload
-		if err := json.Unmarshal(body, &p); err != nil || !verifySignature(body, "crash-secret", r.Header.Get("X-Docora-Signature")) {
-			problems = append(problems, fmt.Sprintf("bad delivery %q (%v)", body, err))
-		}
-		received = append(received, got{r.Header.Get("X-Docora-Delivery"), p})
-	})}
-	go good.Serve(ln)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		_ = good.Shutdown(ctx)
-	})
+	mu.Lock()
+	answering = true
+	mu.Unlock()
 	startTapioca(t, data, flags...)
 	deadline = time.Now().Add(60 * time.Second)
 	for {

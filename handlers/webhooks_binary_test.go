@@ -132,7 +132,7 @@ func TestWebhookDeliveriesSurviveSIGKILL(t *testing.T) {
 	got := map[string]int{} // guid -> successful receipts
 	sigOK := true
 	userAgent := ""
-	rln, err := net.Listen("tcp", receiverAddr)
+	rln, err := relisten(receiverAddr)
 	if err != nil {
 		t.Fatalf("reopen receiver port: %v", err)
 	}
@@ -162,7 +162,7 @@ func TestWebhookDeliveriesSurviveSIGKILL(t *testing.T) {
 	hangingSrv.Close() // drops its connections; its handlers return
 
 	// Phase C: the receiver answers; restart and every event arrives.
-	rln, err = net.Listen("tcp", receiverAddr)
+	rln, err = relisten(receiverAddr)
 	if err != nil {
 		t.Fatalf("reopen receiver port: %v", err)
 	}
@@ -222,5 +222,20 @@ func TestWebhookDeliveriesSurviveSIGKILL(t *testing.T) {
 	}
 	if interrupted < 3 {
 		t.Errorf("%d interrupted attempts logged, want at least 3", interrupted)
+	}
+}
+
+// relisten listens on addr again after its listener was closed. Until
+// then the port is free for anyone: an outgoing connection of a test
+// running in parallel may hold it as its local port for a while, so
+// this waits for it (at most 20 s) rather than fail at once.
+func relisten(addr string) (net.Listener, error) {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ln, err := net.Listen("tcp", addr)
+		if err == nil || time.Now().After(deadline) {
+			return ln, err
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
