@@ -146,7 +146,7 @@ func dataFlag() *cli.StringFlag {
 func serveFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "addr", Value: ":3000", Usage: "listen address", Sources: env("addr")},
-		&cli.StringFlag{Name: "ssh-addr", Value: ":2222", Usage: "git over SSH listen address (empty: no SSH server; port 0: any free port)", Sources: env("ssh-addr")},
+		&cli.StringFlag{Name: "ssh-addr", Value: handlers.DefaultSSHAddr, Usage: "git over SSH listen address (empty: no SSH server; port 0: any free port)", Sources: env("ssh-addr")},
 		dataFlag(),
 		&cli.StringFlag{Name: "base-url", Value: "http://localhost:3000", Usage: "external URL, used in clone_url, Link headers and webhook payloads", Sources: env("base-url")},
 		&cli.IntFlag{Name: "rate-limit-auth", Value: 5000, Usage: "API requests per hour per user", Sources: env("rate-limit-auth")},

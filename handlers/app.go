@@ -65,6 +65,10 @@ import (
 	"tapioca/store"
 )
 
+// DefaultSSHAddr is where `tapioca serve` runs git over SSH unless told
+// otherwise.
+const DefaultSSHAddr = ":2222"
+
 // Config is everything the server takes from flags and environment.
 type Config struct {
 	DataDir       string
@@ -105,7 +109,8 @@ type Config struct {
 	MirrorInterval    time.Duration // between scheduled syncs of a watched mirror (5m)
 
 	// SSHAddr is where git over SSH listens ("" = no SSH server; port 0
-	// picks a free port, which ssh_url then names).
+	// picks a free port, which ssh_url then names). The command line's
+	// default is DefaultSSHAddr; the zero value is off, as tests want.
 	SSHAddr string
 
 	// CrashAt names a point where the process kills itself, for

@@ -34,19 +34,25 @@ func TestServerConfigSSH(t *testing.T) {
 		name    string
 		addr    net.Addr
 		hostKey string
-		want    []string // "Name=Value" of the SSH section, in order
+		flag    string   // --ssh-addr as given
+		want    []string // "Name=Value" of the SSH section, in order; "(default)" when marked so
 	}{
-		{"off", nil, "", []string{"SSH server=off"}},
-		{"on", fakeAddr("127.0.0.1:2222"), "SHA256:abc", []string{"SSH server=listening on 127.0.0.1:2222", "Host key=SHA256:abc"}},
+		{"off", nil, "", "", []string{"SSH server=off"}},
+		{"default", fakeAddr("[::]:2222"), "SHA256:abc", DefaultSSHAddr, []string{"SSH server=listening on [::]:2222 (default)", "Host key=SHA256:abc"}},
+		{"set", fakeAddr("127.0.0.1:2222"), "SHA256:abc", "127.0.0.1:2222", []string{"SSH server=listening on 127.0.0.1:2222", "Host key=SHA256:abc"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []string
-			for _, s := range serverConfig(Config{}, tc.addr, tc.hostKey) {
+			for _, s := range serverConfig(Config{SSHAddr: tc.flag}, tc.addr, tc.hostKey) {
 				if s.Title != "SSH" {
 					continue
 				}
 				for _, e := range s.Entries {
-					got = append(got, e.Name+"="+e.Value)
+					v := e.Name + "=" + e.Value
+					if e.Default {
+						v += " (default)"
+					}
+					got = append(got, v)
 				}
 			}
 			if !slices.Equal(got, tc.want) {

@@ -50,6 +50,7 @@ func serverConfig(cfg Config, sshAddr net.Addr, hostKey string) []dashboard.Conf
 	ssh := []dashboard.ConfigEntry{{Name: "SSH server", Flag: "--ssh-addr", Value: "off", Note: "git over SSH with users' keys and deploy keys; an empty --ssh-addr turns it off."}}
 	if sshAddr != nil {
 		ssh[0].Value = "listening on " + sshAddr.String()
+		ssh[0].Default = cfg.SSHAddr == DefaultSSHAddr
 		ssh = append(ssh, dashboard.ConfigEntry{Name: "Host key", Value: hostKey, Note: "SHA-256 fingerprint, kept in the data directory: what ssh asks users to trust."})
 	}
 	return []dashboard.ConfigSection{
