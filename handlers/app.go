@@ -382,7 +382,7 @@ func (a *App) addJobs(ctx context.Context) error {
 		},
 		{
 			Name: "mirror-poll", Stack: "mirrors", Interval: time.Minute,
-			Description: "Syncs the mirrors of watched repositories whose time has come (interval, jitter, backoff after errors)",
+			Description: "Syncs the mirrors of watched repositories whose time has come (interval, jitter, backoff after errors) and removes the poll runs' mirrors nobody has polled for a week",
 			Run:         s.Mirrors.SyncDue,
 		},
 		{

@@ -203,6 +203,47 @@ func (s *Store) ResetSyncingMirrors(ctx context.Context) (int, error) {
 	return int(n), err
 }
 
+// idleMirror is the condition of a mirror nothing keeps: no watched
+// repository or project follows it, it is not synced on a schedule nor
+// being synced, and nobody has polled it since a time (the argument).
+const idleMirror = `m.interval_s = 0 AND m.status != 'syncing'
+	AND COALESCE(m.last_polled_at, m.created_at) < ?
+	AND NOT EXISTS (SELECT 1 FROM watched_repos w WHERE w.mirror_id = m.id)
+	AND NOT EXISTS (SELECT 1 FROM project_repos p WHERE p.mirror_id = m.id)`
+
+// IdleMirrors lists the mirrors nothing keeps and nobody polled since
+// before: what a poll run of an upstream left as a cache.
+func (s *Store) IdleMirrors(ctx context.Context, before time.Time) ([]int64, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT m.id FROM mirrors m WHERE `+idleMirror+` ORDER BY m.id`,
+		before.UTC().Truncate(time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("idle mirrors: %w", err)
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("scan mirror: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// DeleteIdleMirror deletes mirror id if it is still idle since before
+// (one statement, so a watch, a project or a poll that came meanwhile
+// keeps it); false when it was kept.
+func (s *Store) DeleteIdleMirror(ctx context.Context, id int64, before time.Time) (bool, error) {
+	res, err := s.w.ExecContext(ctx, `DELETE FROM mirrors AS m WHERE m.id = ? AND `+idleMirror,
+		id, before.UTC().Truncate(time.Second))
+	if err != nil {
+		return false, fmt.Errorf("delete idle mirror: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}
+
 // ErrMirrorWatched refuses deleting a mirror that a watched repository
 // still follows.
 var ErrMirrorWatched = errors.New("mirror is still watched")

@@ -310,7 +310,8 @@ func (e *Engine) kick(id int64, c *Credentials) {
 }
 
 // SyncDue syncs the scheduled mirrors whose time has come, a few at a
-// time: the mirror-poll job.
+// time, then removes the mirrors nothing has kept for IdleAfter: the
+// mirror-poll job.
 func (e *Engine) SyncDue(ctx context.Context) (string, error) {
 	due, err := e.env.Store.DueMirrors(ctx, time.Now())
 	if err != nil {
@@ -339,7 +340,11 @@ func (e *Engine) SyncDue(ctx context.Context) (string, error) {
 	if failed > 0 {
 		msg += fmt.Sprintf(", %d failed", failed)
 	}
-	return msg, nil
+	removed, err := e.RemoveIdle(ctx, time.Now().Add(-IdleAfter))
+	if removed > 0 {
+		msg += fmt.Sprintf("; removed %d unused %s", removed, text.Plural(removed, "mirror", "mirrors"))
+	}
+	return msg, err
 }
 
 // RemoveIfUnwatched deletes a mirror, on disk too, when no watched
@@ -352,6 +357,42 @@ func (e *Engine) RemoveIfUnwatched(ctx context.Context, id int64) error {
 	if err != nil {
 		return err
 	}
+	return e.removeFiles(ctx, id)
+}
+
+// IdleAfter is how long a mirror that nothing keeps (a poll run's cache
+// of an upstream) stays after its last poll; the mirror-poll job then
+// removes it, and a later poll fetches the upstream afresh.
+const IdleAfter = 7 * 24 * time.Hour
+
+// RemoveIdle removes the mirrors nothing keeps and nobody polled since
+// before, on disk too, and says how many.
+func (e *Engine) RemoveIdle(ctx context.Context, before time.Time) (int, error) {
+	ids, err := e.env.Store.IdleMirrors(ctx, before)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range ids {
+		ok, err := e.env.Store.DeleteIdleMirror(ctx, id, before)
+		if err != nil {
+			return n, err
+		}
+		if !ok {
+			continue
+		}
+		n++
+		if err := e.removeFiles(ctx, id); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// removeFiles removes a deleted mirror's repository: renamed aside under
+// the repository lock first, so a removal a stop interrupts leaves only
+// trash that EmptyTrash clears.
+func (e *Engine) removeFiles(ctx context.Context, id int64) error {
 	path := e.Path(id)
 	unlock, err := e.env.Git.LockContext(ctx, path)
 	if err != nil {

@@ -3,6 +3,7 @@ package mirrors
 import (
 	"context"
 	"errors"
+	"os"
 	"testing"
 	"time"
 
@@ -78,5 +79,63 @@ func TestSyncRecordsFailures(t *testing.T) {
 	}
 	if due, _ := f.Env.Store.DueMirrors(ctx, time.Now()); len(due) != 0 {
 		t.Fatalf("due right after failing: %d", len(due))
+	}
+}
+
+// TestRemoveIdle: the mirror-poll job removes a mirror only when nothing
+// keeps it (no watch, no project, no schedule) and nobody polled it
+// within IdleAfter; its files go with it.
+func TestRemoveIdle(t *testing.T) {
+	f := coretest.New(t)
+	ctx := context.Background()
+	e := New(f.Env, failingFetcher{gitserver.ErrUpstreamNotReadable}, Config{Interval: time.Minute})
+	ensure := func(url string) *store.Mirror {
+		t.Helper()
+		m, err := e.Ensure(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(e.Path(m.ID), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	polled := ensure("https://example.com/o/polled.git")
+	_, _ = e.Sync(ctx, polled.ID, nil) // a poll run's sync: it fails, and is recorded
+	scheduled := ensure("https://example.com/o/scheduled.git")
+	if err := e.Schedule(ctx, scheduled.ID); err != nil {
+		t.Fatal(err)
+	}
+	watched := ensure("https://example.com/o/watched.git")
+	app, err := f.Env.Store.CreateApp(ctx, store.NewApp{Name: "bot", URL: "https://example.com/h", Secret: "x", TokenHash: "h", TokenHint: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Env.Store.CreateWatch(ctx, store.NewWatch{AppID: app.ID, MirrorID: watched.ID,
+		GitHubURL: "https://example.com/o/watched", Owner: "o", Name: "watched"}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Polled just now: kept for IdleAfter.
+	if n, err := e.RemoveIdle(ctx, time.Now().Add(-IdleAfter)); err != nil || n != 0 {
+		t.Fatalf("recently polled: removed %d (%v)", n, err)
+	}
+	// As if a week had passed: only the poll's cache goes.
+	if n, err := e.RemoveIdle(ctx, time.Now().Add(time.Hour)); err != nil || n != 1 {
+		t.Fatalf("a week later: removed %d (%v), want 1", n, err)
+	}
+	if _, err := f.Env.Store.MirrorByID(ctx, polled.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the idle mirror is still recorded: %v", err)
+	}
+	if _, err := os.Stat(e.Path(polled.ID)); !os.IsNotExist(err) {
+		t.Fatalf("the idle mirror's files are still there: %v", err)
+	}
+	for _, m := range []*store.Mirror{scheduled, watched} {
+		if _, err := f.Env.Store.MirrorByID(ctx, m.ID); err != nil {
+			t.Fatalf("%s was removed: %v", m.URL, err)
+		}
+		if _, err := os.Stat(e.Path(m.ID)); err != nil {
+			t.Fatalf("%s lost its files: %v", m.URL, err)
+		}
 	}
 }
