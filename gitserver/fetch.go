@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -355,7 +356,7 @@ func dialUpstream(ctx context.Context, up Upstream) (*fetchClient, error) {
 		}
 		return &fetchClient{up: up, t: t}, nil
 	}
-	return &fetchClient{up: up, t: &httpTransport{up: up}}, nil
+	return &fetchClient{up: up, t: &httpTransport{up: up, base: strings.TrimRight(up.URL, "/")}}, nil
 }
 
 func (c *fetchClient) close() { _ = c.t.close() }
@@ -363,7 +364,19 @@ func (c *fetchClient) close() { _ = c.t.close() }
 // httpTransport is smart HTTP: each request a separate call.
 type httpTransport struct {
 	up Upstream
+	// base is the repository's URL the requests go to: up.URL, or where
+	// the advertisement's request was redirected (a renamed repository),
+	// as git's http.followRedirects=initial does.
+	base string
 }
+
+// maxRedirects bounds the redirects of the advertisement's request.
+const maxRedirects = 5
+
+// redirectError is a 3xx answer to the advertisement's request.
+type redirectError struct{ status, location string }
+
+func (e *redirectError) Error() string { return "redirected (" + e.status + ") to " + e.location }
 
 func (h *httpTransport) client() *http.Client {
 	if h.up.Client != nil {
@@ -377,7 +390,7 @@ func (h *httpTransport) request(ctx context.Context, method, path string, body [
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(h.up.URL, "/")+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, h.base+path, rd)
 	if err != nil {
 		return nil, fmt.Errorf("upstream request: %w", err)
 	}
@@ -399,6 +412,9 @@ func (h *httpTransport) request(ctx context.Context, method, path string, body [
 		return nil, fmt.Errorf("upstream %s: %w", redactURL(h.up.URL), err)
 	}
 	switch {
+	case method == http.MethodGet && resp.StatusCode >= 300 && resp.StatusCode < 400 && resp.Header.Get("Location") != "":
+		resp.Body.Close()
+		return nil, &redirectError{status: resp.Status, location: resp.Header.Get("Location")}
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusNotFound:
 		resp.Body.Close()
 		return nil, fmt.Errorf("%w (%s answered %s)", ErrUpstreamNotReadable, redactURL(h.up.URL), resp.Status)
@@ -409,17 +425,61 @@ func (h *httpTransport) request(ctx context.Context, method, path string, body [
 	return resp, nil
 }
 
-// advertisement is GET info/refs.
+// advertisement is GET info/refs. A redirect to the same host and
+// scheme (a renamed or moved repository) is followed, and the commands
+// then go where it led; one to another host is refused, since the
+// credentials are for this one.
 func (h *httpTransport) advertisement(ctx context.Context) (*pktReader, func(), error) {
-	resp, err := h.request(ctx, http.MethodGet, "/info/refs?service="+serviceUploadPack, nil)
-	if err != nil {
-		return nil, nil, err
+	const infoRefs = "/info/refs?service=" + serviceUploadPack
+	var resp *http.Response
+	for redirects := 0; ; redirects++ {
+		var err error
+		resp, err = h.request(ctx, http.MethodGet, infoRefs, nil)
+		var re *redirectError
+		if !errors.As(err, &re) {
+			if err != nil {
+				return nil, nil, err
+			}
+			break
+		}
+		if redirects == maxRedirects {
+			return nil, nil, fmt.Errorf("upstream %s: more than %d redirects", redactURL(h.up.URL), maxRedirects)
+		}
+		base, err := h.redirected(re.location)
+		if err != nil {
+			return nil, nil, err
+		}
+		h.base = base
 	}
 	if ct := resp.Header.Get("Content-Type"); ct != "application/x-git-upload-pack-advertisement" {
 		resp.Body.Close()
 		return nil, nil, fmt.Errorf("%w: %s is not a smart HTTP git repository (Content-Type %q)", ErrUpstreamNotReadable, redactURL(h.up.URL), ct)
 	}
 	return newPktReader(bufio.NewReader(io.LimitReader(resp.Body, maxAdvertisement))), func() { resp.Body.Close() }, nil
+}
+
+// redirected is the repository URL a redirect of the advertisement's
+// request names: on the same scheme and host, its path ending in
+// /info/refs.
+func (h *httpTransport) redirected(location string) (string, error) {
+	from, err := url.Parse(h.base + "/info/refs")
+	if err != nil {
+		return "", fmt.Errorf("upstream URL: %w", err)
+	}
+	to, err := from.Parse(location)
+	if err != nil {
+		return "", fmt.Errorf("%w: %s redirects to an invalid location %q", ErrUpstreamProtocol, redactURL(h.up.URL), location)
+	}
+	if !strings.EqualFold(to.Scheme, from.Scheme) || !strings.EqualFold(to.Host, from.Host) || to.User != nil {
+		return "", fmt.Errorf("%w: %s redirects to another host (%s); register the repository's new URL",
+			ErrUpstreamProtocol, redactURL(h.up.URL), redactURL(to.Scheme+"://"+to.Host+to.Path))
+	}
+	repo, ok := strings.CutSuffix(to.Path, "/info/refs")
+	if !ok || repo == "" {
+		return "", fmt.Errorf("%w: %s redirects to %s, which is not a repository's info/refs", ErrUpstreamProtocol, redactURL(h.up.URL), to.Path)
+	}
+	to.Path, to.RawPath, to.RawQuery, to.Fragment = repo, "", "", ""
+	return to.String(), nil
 }
 
 // command is a POST; a fetch must answer with the result content type.

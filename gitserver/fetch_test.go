@@ -307,3 +307,61 @@ func TestDiffFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestFetchMirrorRedirect: a repository that moved (a redirect of the
+// advertisement's request, as GitHub answers for a renamed repository)
+// is followed on the same host, and the commands go where it led; a
+// redirect to another host, or a loop, is refused with a reason.
+func TestFetchMirrorRedirect(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, Config{})
+	ts.newRepo("up")
+	work := ts.workdir("up")
+	ts.commitFile(work, "a.txt", "a\n", "first")
+	ts.git(work, "push", "-q", "origin", "main")
+	native := nativeServer(t, ts)
+	target, err := url.Parse(native)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/old.git/info/refs":
+			http.Redirect(w, r, "/o/../up.git/info/refs?"+r.URL.RawQuery, http.StatusMovedPermanently)
+		case strings.HasPrefix(r.URL.Path, "/old.git/"):
+			http.Error(w, "only the advertisement is redirected", http.StatusNotFound)
+		case r.URL.Path == "/away.git/info/refs":
+			http.Redirect(w, r, "http://127.0.0.2:9/up.git/info/refs", http.StatusFound)
+		case r.URL.Path == "/loop.git/info/refs":
+			http.Redirect(w, r, "/loop.git/info/refs", http.StatusFound)
+		case r.URL.Path == "/odd.git/info/refs":
+			http.Redirect(w, r, "/somewhere/else", http.StatusFound)
+		default:
+			proxy.ServeHTTP(w, r)
+		}
+	}))
+	defer front.Close()
+	// The process's client follows no redirects itself.
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	ctx := context.Background()
+
+	srv := New(Config{})
+	mirror := filepath.Join(t.TempDir(), "m.git")
+	if _, err := srv.FetchMirror(ctx, mirror, Upstream{URL: front.URL + "/old.git", Client: client}); err != nil {
+		t.Fatalf("a moved repository: %v", err)
+	}
+	sameRefs(t, "moved", mirrorRefsOf(t, mirror), upstreamRefs(ts, native+"/up.git"))
+	ts.fsck(mirror)
+
+	for _, c := range []struct{ path, want string }{
+		{"/away.git", "redirects to another host (http://127.0.0.2:9/up.git/info/refs)"},
+		{"/loop.git", "more than 5 redirects"},
+		{"/odd.git", "which is not a repository's info/refs"},
+	} {
+		_, err := ListRemote(ctx, Upstream{URL: front.URL + c.path, Client: client})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error saying %q", c.path, err, c.want)
+		}
+	}
+}
