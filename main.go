@@ -1,5 +1,7 @@
 // Command tapioca is a self-hosted git forge in one binary: a GitHub-style
-// REST API, git over smart HTTP and an admin dashboard, on embedded SQLite.
+// REST API (and the Docora, oCore and OpenCodeHub dialects, an MCP
+// endpoint and an operations API), git over smart HTTP and SSH, and an
+// admin dashboard, on embedded SQLite.
 package main
 
 import (
