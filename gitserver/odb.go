@@ -75,6 +75,10 @@ type packFile struct {
 	quarantine bool // a received pack not yet moved into objects/pack
 
 	byOffset []idxEntry // sorted by offset, built on first use
+	// offsets are the entries' offsets in order, built on first use when
+	// byOffset is not there: where an entry ends is all most fetches ask,
+	// and 8 bytes an entry answer that (byOffset takes 32).
+	offsets []int64
 
 	// data maps the whole pack where the platform allows; otherwise a
 	// read window serves small entries near the previous one (pack
@@ -390,12 +394,53 @@ func (p *packFile) sortedEntries() ([]idxEntry, error) {
 	if p.byOffset != nil {
 		return p.byOffset, nil
 	}
-	idx := p.idx
-	n, err := idx.Count()
+	n, err := p.idx.Count()
 	if err != nil {
 		return nil, fmt.Errorf("index entries: %w", err)
 	}
 	out := make([]idxEntry, 0, n)
+	err = p.eachIndexEntry(func(off int64, name []byte) {
+		e := idxEntry{off: off}
+		copy(e.hash[:], name)
+		out = append(out, e)
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b idxEntry) int { return cmp.Compare(a.off, b.off) })
+	p.byOffset = out
+	p.offsets = nil
+	return out, nil
+}
+
+// sortedOffsets returns the offsets of the pack's entries, in order.
+func (p *packFile) sortedOffsets() ([]int64, error) {
+	if p.offsets != nil {
+		return p.offsets, nil
+	}
+	n, err := p.idx.Count()
+	if err != nil {
+		return nil, fmt.Errorf("index entries: %w", err)
+	}
+	out := make([]int64, 0, n)
+	if err := p.eachIndexEntry(func(off int64, _ []byte) { out = append(out, off) }); err != nil {
+		return nil, err
+	}
+	slices.Sort(out)
+	p.offsets = out
+	return out, nil
+}
+
+// eachIndexEntry calls fn with the offset and name of every entry of the
+// index, read straight from its tables, and checks that it met as many as
+// the index counts.
+func (p *packFile) eachIndexEntry(fn func(off int64, name []byte)) error {
+	idx := p.idx
+	n, err := idx.Count()
+	if err != nil {
+		return fmt.Errorf("index entries: %w", err)
+	}
+	var seen int64
 	for b := 0; b < 256; b++ {
 		k := idx.FanoutMapping[b]
 		if k < 0 || k >= len(idx.Names) {
@@ -403,40 +448,47 @@ func (p *packFile) sortedEntries() ([]idxEntry, error) {
 		}
 		names, offs := idx.Names[k], idx.Offset32[k]
 		if len(offs)*5 != len(names) {
-			return nil, fmt.Errorf("index entries: bad table sizes in %s", filepath.Base(p.path))
+			return fmt.Errorf("index entries: bad table sizes in %s", filepath.Base(p.path))
 		}
 		for i := 0; i < len(offs)/4; i++ {
 			off := int64(binary.BigEndian.Uint32(offs[4*i:]))
 			if off&0x80000000 != 0 {
 				j := 8 * (off &^ 0x80000000)
 				if j+8 > int64(len(idx.Offset64)) {
-					return nil, fmt.Errorf("index entries: 64-bit offset out of range in %s", filepath.Base(p.path))
+					return fmt.Errorf("index entries: 64-bit offset out of range in %s", filepath.Base(p.path))
 				}
 				off = int64(binary.BigEndian.Uint64(idx.Offset64[j:]))
 			}
-			var e idxEntry
-			e.off = off
-			copy(e.hash[:], names[20*i:])
-			out = append(out, e)
+			fn(off, names[20*i:20*i+20])
+			seen++
 		}
 	}
-	if int64(len(out)) != n {
-		return nil, fmt.Errorf("index entries: %d listed, %d counted in %s", len(out), n, filepath.Base(p.path))
+	if seen != n {
+		return fmt.Errorf("index entries: %d listed, %d counted in %s", seen, n, filepath.Base(p.path))
 	}
-	slices.SortFunc(out, func(a, b idxEntry) int { return cmp.Compare(a.off, b.off) })
-	p.byOffset = out
-	return out, nil
+	return nil
 }
 
 // entryEnd is the offset just past the entry starting at off.
 func (p *packFile) entryEnd(off int64) (int64, error) {
-	ents, err := p.sortedEntries()
+	if p.byOffset != nil {
+		ents := p.byOffset
+		i := sort.Search(len(ents), func(i int) bool { return ents[i].off > off })
+		if i < len(ents) {
+			return ents[i].off, nil
+		}
+		return p.size - 20, nil
+	}
+	offs, err := p.sortedOffsets()
 	if err != nil {
 		return 0, err
 	}
-	i := sort.Search(len(ents), func(i int) bool { return ents[i].off > off })
-	if i < len(ents) {
-		return ents[i].off, nil
+	i, found := slices.BinarySearch(offs, off)
+	if found {
+		i++
+	}
+	if i < len(offs) {
+		return offs[i], nil
 	}
 	return p.size - 20, nil
 }
