@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"cmp"
-	"compress/zlib"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
+	"github.com/klauspost/compress/zlib"
 )
 
 // Pack entry types as stored in the pack header (plumbing.ObjectType uses
@@ -247,6 +247,18 @@ func (db *odb) addPack(path string, idx *idxfile.MemoryIndex, quarantine bool) e
 // setCacheBudget replaces the delta base cache with one of max bytes.
 func (db *odb) setCacheBudget(max int) {
 	db.cache = newLRU[cacheKey](max, func(o cachedObject) int { return len(o.data) + 64 })
+}
+
+// unmapPacks makes the packs read by pread through a window instead of
+// their mapping. Every page of a mapping once touched counts in the
+// process's memory until it is unmapped, and the kernel maps pages
+// around each one read (64 KiB): a fetch that resolves delta chains
+// scattered over a large pack holds far more of it than it reads.
+func (db *odb) unmapPacks() {
+	for _, p := range db.packs {
+		unmapFile(p.data)
+		p.data = nil
+	}
 }
 
 func (db *odb) close() {

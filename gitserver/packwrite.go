@@ -2,7 +2,6 @@ package gitserver
 
 import (
 	"bytes"
-	"compress/zlib"
 	"crypto/sha1"
 	"encoding/binary"
 	"errors"
@@ -13,6 +12,7 @@ import (
 	"sort"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/klauspost/compress/zlib"
 )
 
 // packWriter streams a pack for an enumeration. Stored entries are copied
@@ -453,7 +453,7 @@ func (pw *packWriter) deflate(data []byte) error {
 
 func (pw *packWriter) zlibTo(w io.Writer, data []byte) error {
 	if pw.zw == nil {
-		pw.zw, _ = zlib.NewWriterLevel(w, zlib.DefaultCompression)
+		pw.zw, _ = zlib.NewWriterLevel(w, 6) // git's core.compression default
 	} else {
 		pw.zw.Reset(w)
 	}
