@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"cmp"
+	"crypto/sha1"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -208,16 +209,84 @@ func tryOpenODB(repoPath string) (db *odb, vanished bool, err error) {
 	return db, vanished, nil
 }
 
+// readIdx reads a pack index (version 2). Its tables are slices of the
+// file read in one piece, checked as go-git's decoder checks them (magic,
+// version, fanout order, size, checksum). That decoder copies every
+// table into buckets of its own and hashes with collision-detecting
+// SHA-1: on git/git's 12 MiB index a seventh of a small fetch's CPU and
+// 17 MiB of heap. The checksum only guards against damage, which plain
+// SHA-1 finds as well.
 func readIdx(path string) (*idxfile.MemoryIndex, error) {
-	f, err := os.Open(path)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	defer f.Close()
-	idx := idxfile.NewMemoryIndex()
-	if err := idxfile.NewDecoder(bufio.NewReaderSize(f, 64*1024)).Decode(idx); err != nil {
+	idx, err := parseIdx(b)
+	if err != nil {
 		return nil, fmt.Errorf("decode %s: %w", path, err)
 	}
+	return idx, nil
+}
+
+const (
+	idxHeaderLen = 8 + 256*4 // magic, version, fanout
+	idxEntryLen  = 20 + 4 + 4
+)
+
+func parseIdx(b []byte) (*idxfile.MemoryIndex, error) {
+	if len(b) < idxHeaderLen+40 || !bytes.Equal(b[:4], []byte{0xff, 't', 'O', 'c'}) {
+		return nil, idxfile.ErrMalformedIdxFile
+	}
+	idx := idxfile.NewMemoryIndex()
+	if v := binary.BigEndian.Uint32(b[4:]); v != idxfile.VersionSupported {
+		return nil, fmt.Errorf("%w: v%d", idxfile.ErrUnsupportedVersion, v)
+	}
+	idx.Version = idxfile.VersionSupported
+	for k := range 256 {
+		idx.Fanout[k] = binary.BigEndian.Uint32(b[8+4*k:])
+		if k > 0 && idx.Fanout[k] < idx.Fanout[k-1] {
+			return nil, fmt.Errorf("%w: fanout table is not monotonically non-decreasing at entry %d", idxfile.ErrMalformedIdxFile, k)
+		}
+		idx.FanoutMapping[k] = -1
+	}
+	n := int64(idx.Fanout[255])
+	if n > int64(len(b)-idxHeaderLen-40)/idxEntryLen {
+		return nil, fmt.Errorf("%w: file size %d is inconsistent with object count %d", idxfile.ErrMalformedIdxFile, len(b), n)
+	}
+	names := b[idxHeaderLen : idxHeaderLen+20*n]
+	crcs := b[idxHeaderLen+20*n : idxHeaderLen+24*n]
+	offs := b[idxHeaderLen+24*n : idxHeaderLen+28*n]
+	var large int64
+	for i := int64(0); i < n; i++ {
+		if offs[4*i]&0x80 != 0 {
+			large++
+		}
+	}
+	if want := idxHeaderLen + idxEntryLen*n + 8*large + 40; int64(len(b)) != want {
+		return nil, fmt.Errorf("%w: file size %d is inconsistent with object count %d", idxfile.ErrMalformedIdxFile, len(b), n)
+	}
+	end := int64(len(b))
+	if sum := sha1.Sum(b[:end-20]); !bytes.Equal(sum[:], b[end-20:]) {
+		return nil, fmt.Errorf("%w: checksum mismatch", idxfile.ErrMalformedIdxFile)
+	}
+	var prev int64
+	for k := range 256 {
+		next := int64(idx.Fanout[k])
+		if next == prev {
+			continue
+		}
+		idx.FanoutMapping[k] = len(idx.Names)
+		// Full slice expressions: a bucket never grows into the next.
+		idx.Names = append(idx.Names, names[20*prev:20*next:20*next])
+		idx.CRC32 = append(idx.CRC32, crcs[4*prev:4*next:4*next])
+		idx.Offset32 = append(idx.Offset32, offs[4*prev:4*next:4*next])
+		prev = next
+	}
+	if large > 0 {
+		idx.Offset64 = b[idxHeaderLen+28*n : idxHeaderLen+28*n+8*large : idxHeaderLen+28*n+8*large]
+	}
+	copy(idx.PackfileChecksum[:], b[end-40:end-20])
+	copy(idx.IdxChecksum[:], b[end-20:])
 	return idx, nil
 }
 
