@@ -125,7 +125,7 @@ func (pw *packWriter) searchCandidate(l objLoc) (*searchEntry, error) {
 	var base plumbing.Hash
 	switch eh.typ {
 	case objOFS:
-		if base, err = p.hashAt(eh.baseOff); err != nil {
+		if base, err = pw.ofsBase(p, eh.baseOff); err != nil {
 			return nil, err
 		}
 	case objREF:

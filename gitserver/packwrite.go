@@ -2,7 +2,6 @@ package gitserver
 
 import (
 	"bytes"
-	"compress/zlib"
 	"crypto/sha1"
 	"encoding/binary"
 	"errors"
@@ -13,6 +12,7 @@ import (
 	"sort"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/klauspost/compress/zlib"
 )
 
 // packWriter streams a pack for an enumeration. Stored entries are copied
@@ -33,10 +33,18 @@ type packWriter struct {
 	written    map[plumbing.Hash]int64 // object -> offset in this pack
 	inProgress map[plumbing.Hash]bool
 	planned    map[plumbing.Hash]newDelta // new deltas for objects with no reusable one
-	buf        []byte
-	zw         *zlib.Writer
-	small      bytes.Buffer // a small object's zlib output, to compare
-	alt        []byte       // its stored or fixed-Huffman alternative
+	// stored names the entries of the objects sent and, once a base is
+	// looked for among them, of the client's objects: what an OFS_DELTA's
+	// base offset may point at that matters here. Looking bases up in it
+	// spares a fetch the whole pack's entry list by offset (32 bytes an
+	// entry, and a sort: on git/git 13 MiB and a fifth of a small
+	// fetch's CPU).
+	stored        map[cacheKey]plumbing.Hash
+	clientIndexed bool
+	buf           []byte
+	zw            *zlib.Writer
+	small         bytes.Buffer // a small object's zlib output, to compare
+	alt           []byte       // its stored or fixed-Huffman alternative
 
 	deltas, reused, reusedDeltas int
 }
@@ -54,6 +62,7 @@ func newPackWriter(db *odb, out io.Writer, en *enumeration, ofsDelta, thin bool)
 		written:    make(map[plumbing.Hash]int64, len(en.objects)),
 		inProgress: map[plumbing.Hash]bool{},
 		planned:    map[plumbing.Hash]newDelta{},
+		stored:     make(map[cacheKey]plumbing.Hash, len(en.objects)),
 		buf:        make([]byte, 64*1024),
 	}
 }
@@ -125,6 +134,7 @@ func (pw *packWriter) order() []objLoc {
 		}
 		if p, off, ok := pw.db.find(h); ok {
 			locs[i].p, locs[i].off = p, off
+			pw.stored[cacheKey{p, off}] = h
 		}
 	}
 	packRank := func(l objLoc) int {
@@ -140,6 +150,34 @@ func (pw *packWriter) order() []objLoc {
 		return locs[i].off < locs[j].off
 	})
 	return locs
+}
+
+// ofsBase names the base of an OFS_DELTA entry of p when it is an
+// object sent or one the client has; for any other base it returns the
+// zero hash, which is neither, so the entry is not reused as a delta.
+// Reused entries (a reachability index) can be the base of anything and
+// are named by the pack's entry list.
+func (pw *packWriter) ofsBase(p *packFile, off int64) (plumbing.Hash, error) {
+	if pw.en.reuse != nil {
+		return p.hashAt(off)
+	}
+	if h, ok := pw.stored[cacheKey{p, off}]; ok {
+		return h, nil
+	}
+	if !pw.clientIndexed {
+		pw.clientIndexed = true
+		for h := range pw.en.clientHas {
+			if cp, coff, ok := pw.db.find(h); ok {
+				if _, dup := pw.stored[cacheKey{cp, coff}]; !dup {
+					pw.stored[cacheKey{cp, coff}] = h
+				}
+			}
+		}
+		if h, ok := pw.stored[cacheKey{p, off}]; ok {
+			return h, nil
+		}
+	}
+	return plumbing.ZeroHash, nil
 }
 
 func (pw *packWriter) writeObject(h plumbing.Hash) error {
@@ -164,7 +202,7 @@ func (pw *packWriter) writeObject(h plumbing.Hash) error {
 	var base plumbing.Hash
 	switch eh.typ {
 	case objOFS:
-		if base, err = p.hashAt(eh.baseOff); err != nil {
+		if base, err = pw.ofsBase(p, eh.baseOff); err != nil {
 			return err
 		}
 	case objREF:
@@ -415,7 +453,7 @@ func (pw *packWriter) deflate(data []byte) error {
 
 func (pw *packWriter) zlibTo(w io.Writer, data []byte) error {
 	if pw.zw == nil {
-		pw.zw, _ = zlib.NewWriterLevel(w, zlib.DefaultCompression)
+		pw.zw, _ = zlib.NewWriterLevel(w, 6) // git's core.compression default
 	} else {
 		pw.zw.Reset(w)
 	}

@@ -239,6 +239,7 @@ func openFetch(ctx context.Context, repoPath string, req *uploadRequest) (*fetch
 		return nil, err
 	}
 	db.setCacheBudget(fetchCacheBytes)
+	db.unmapPacks()
 	st := &fetchState{repoPath: repoPath, refs: refs, db: db, w: newWalker(ctx, db), cut: map[plumbing.Hash]bool{}}
 	for _, h := range req.clientShallows {
 		// A shallow commit we do not have says nothing about our history.

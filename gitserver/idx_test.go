@@ -1,0 +1,93 @@
+package gitserver
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
+)
+
+// TestParseIdx reads an index written by git as go-git's decoder does,
+// and refuses damaged ones.
+func TestParseIdx(t *testing.T) {
+	dir := t.TempDir()
+	git := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "HOME="+dir, "GIT_CONFIG_NOSYSTEM=1",
+			"GIT_AUTHOR_NAME=a", "GIT_AUTHOR_EMAIL=a@example.com",
+			"GIT_COMMITTER_NAME=a", "GIT_COMMITTER_EMAIL=a@example.com")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	git("init", "-q", ".")
+	for i := range 40 {
+		name := filepath.Join(dir, "f"+string(rune('a'+i%26))+string(rune('a'+i/26)))
+		if err := os.WriteFile(name, bytes.Repeat([]byte{byte(i)}, 100+i), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		git("add", ".")
+		git("commit", "-q", "-m", "c")
+	}
+	git("repack", "-adq")
+	idxs, _ := filepath.Glob(filepath.Join(dir, ".git", "objects", "pack", "*.idx"))
+	if len(idxs) != 1 {
+		t.Fatalf("%d indexes", len(idxs))
+	}
+	raw, err := os.ReadFile(idxs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := idxfile.NewMemoryIndex()
+	if err := idxfile.NewDecoder(bytes.NewReader(raw)).Decode(want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := parseIdx(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same := func(a, b [][]byte) bool {
+		if len(a) != len(b) {
+			return false
+		}
+		for i := range a {
+			if !bytes.Equal(a[i], b[i]) {
+				return false
+			}
+		}
+		return true
+	}
+	if got.Version != want.Version || got.Fanout != want.Fanout || got.FanoutMapping != want.FanoutMapping ||
+		!same(got.Names, want.Names) || !same(got.CRC32, want.CRC32) || !same(got.Offset32, want.Offset32) ||
+		!bytes.Equal(got.Offset64, want.Offset64) || got.PackfileChecksum != want.PackfileChecksum || got.IdxChecksum != want.IdxChecksum {
+		t.Fatal("parseIdx differs from go-git's decoder")
+	}
+	if n, err := got.Count(); err != nil || n < 120 {
+		t.Fatalf("count %d, %v", n, err)
+	}
+
+	damaged := map[string]func([]byte) []byte{
+		"magic":     func(b []byte) []byte { b[1] = 'x'; return b },
+		"version":   func(b []byte) []byte { b[7] = 3; return b },
+		"fanout":    func(b []byte) []byte { b[8+4*10+3] = 0xff; return b },
+		"name":      func(b []byte) []byte { b[idxHeaderLen+5] ^= 1; return b },
+		"truncated": func(b []byte) []byte { return b[:len(b)-1] },
+		"longer":    func(b []byte) []byte { return append(b, 0) },
+		"count":     func(b []byte) []byte { b[8+4*255] = 0x7f; return b },
+		"empty":     func([]byte) []byte { return nil },
+	}
+	for name, damage := range damaged {
+		t.Run(name, func(t *testing.T) {
+			b := damage(bytes.Clone(raw))
+			if _, err := parseIdx(b); !errors.Is(err, idxfile.ErrMalformedIdxFile) && !errors.Is(err, idxfile.ErrUnsupportedVersion) {
+				t.Fatalf("damaged index: err %v", err)
+			}
+		})
+	}
+}
