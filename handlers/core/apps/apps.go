@@ -36,7 +36,6 @@ const (
 	maxRetryDelay       = time.Hour
 
 	maxName   = 100
-	maxURL    = 2048
 	maxSecret = 256
 	minSecret = 8
 	// TokenPrefix starts every app token.
@@ -131,42 +130,9 @@ func newToken() string {
 
 func tokenHint(tok string) string { return tok[:len(TokenPrefix)+4] }
 
-// checkURL validates a delivery URL: absolute http(s), a host, a valid
-// port, no credentials, and inside the network policy when the host is
-// an address.
+// checkURL validates a delivery URL (see core.CheckReceiverURL).
 func (s *Service) checkURL(ctx context.Context, v core.Validation, raw string) string {
-	raw = strings.TrimSpace(raw)
-	if raw == "" {
-		v.Add("url", "can't be blank")
-		return ""
-	}
-	if len(raw) > maxURL {
-		v.Add("url", fmt.Sprintf("is too long (maximum is %d characters)", maxURL))
-		return ""
-	}
-	u, err := url.Parse(raw)
-	switch {
-	case err != nil || u.Host == "" || u.Hostname() == "":
-		v.Add("url", "is not a valid URL")
-		return ""
-	case u.Scheme != "http" && u.Scheme != "https":
-		v.Add("url", "must be an http or https URL")
-		return ""
-	case u.User != nil:
-		v.Add("url", "must not contain credentials (deliveries are signed with the secret)")
-		return ""
-	}
-	if p := u.Port(); p != "" {
-		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			v.Add("url", "has an invalid port (1-65535)")
-			return ""
-		}
-	}
-	if err := s.cfg.Policy.CheckHost(ctx, u.Hostname()); err != nil {
-		v.Add("url", "is not allowed: "+err.Error())
-		return ""
-	}
-	return raw
+	return core.CheckReceiverURL(ctx, s.cfg.Policy, v, "url", raw, "deliveries are signed with the secret")
 }
 
 func checkName(v core.Validation, name string) string {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -93,34 +92,10 @@ func (s *Service) createInstance(ctx context.Context, p *store.Project, in LinkI
 	}
 }
 
-// checkHookURL checks where an instance is notified: http(s), no
-// credentials (notifications are signed), an address the network policy
-// allows.
+// checkHookURL checks where an instance is notified (see
+// core.CheckReceiverURL).
 func (s *Service) checkHookURL(ctx context.Context, v core.Validation, raw string) string {
-	const field = "hookUrl"
-	raw = strings.TrimSpace(raw)
-	if raw == "" {
-		v.Add(field, "can't be blank")
-		return ""
-	}
-	if len(raw) > maxURL {
-		v.Add(field, fmt.Sprintf("is too long (maximum is %d characters)", maxURL))
-		return ""
-	}
-	u, err := url.Parse(raw)
-	switch {
-	case err != nil || u.Host == "" || u.Hostname() == "":
-		v.Add(field, "is not a valid URL")
-	case u.Scheme != "http" && u.Scheme != "https":
-		v.Add(field, "must be an http or https URL")
-	case u.User != nil:
-		v.Add(field, "must not contain credentials (notifications are signed with the secret)")
-	default:
-		if err := s.cfg.Policy.CheckHost(ctx, u.Hostname()); err != nil {
-			v.Add(field, "is not allowed: "+err.Error())
-		}
-	}
-	return raw
+	return core.CheckReceiverURL(ctx, s.cfg.Policy, v, "hookUrl", raw, "notifications are signed with the secret")
 }
 
 // UnlinkInstance removes a deploy target from a project (and the

@@ -8,9 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -24,7 +22,6 @@ const (
 	// MaxPerOwner is how many hooks a user or organization may have: as
 	// GitHub, enough for any real setup, and it bounds fan-out per event.
 	MaxPerOwner = 20
-	maxURL      = 2048
 	maxSecret   = 256
 	// logRetention is how long finished deliveries stay in the log.
 	logRetention = 30 * 24 * time.Hour
@@ -75,47 +72,13 @@ type Fields struct {
 	AllowLoopback core.Opt[bool]
 }
 
-// checkURL validates a receiver URL: absolute http(s) with a host and a
-// valid port, no credentials (they would be shown back), and, when the
-// host is an address in any spelling, inside the network policy
-// (hostnames are checked when dialled). allowLoopback is the hook's
-// site-administrator allowance.
+// checkURL validates a receiver URL (see core.CheckReceiverURL);
+// allowLoopback is the hook's site-administrator allowance.
 func (s *Service) checkURL(ctx context.Context, v core.Validation, raw string, allowLoopback bool) string {
-	raw = strings.TrimSpace(raw)
-	if raw == "" {
-		v.Add("url", "can't be blank")
-		return ""
-	}
-	if len(raw) > maxURL {
-		v.Add("url", fmt.Sprintf("is too long (maximum is %d characters)", maxURL))
-		return ""
-	}
-	u, err := url.Parse(raw)
-	switch {
-	case err != nil || u.Host == "" || u.Hostname() == "":
-		v.Add("url", "is not a valid URL")
-		return ""
-	case u.Scheme != "http" && u.Scheme != "https":
-		v.Add("url", "must be an http or https URL")
-		return ""
-	case u.User != nil:
-		v.Add("url", "must not contain credentials (use the secret to sign deliveries)")
-		return ""
-	}
-	if p := u.Port(); p != "" {
-		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			v.Add("url", "has an invalid port (1-65535)")
-			return ""
-		}
-	}
 	if allowLoopback {
 		ctx = core.AllowLoopbackFor(ctx)
 	}
-	if err := s.policy.CheckHost(ctx, u.Hostname()); err != nil {
-		v.Add("url", "is not allowed: "+err.Error())
-		return ""
-	}
-	return raw
+	return core.CheckReceiverURL(ctx, s.policy, v, "url", raw, "use the secret to sign deliveries")
 }
 
 // checkEvents validates a subscription list, dropping duplicates.
