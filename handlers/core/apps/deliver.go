@@ -10,9 +10,9 @@ import (
 	"math"
 	"math/rand/v2"
 	"strconv"
-	"sync"
 	"time"
 
+	"tapioca/handlers/core"
 	"tapioca/store"
 )
 
@@ -23,9 +23,6 @@ const (
 	HeaderSignature = "X-Docora-Signature"
 	HeaderRepoID    = "X-Docora-Repository-Id"
 )
-
-// idlePoll is the longest the dispatcher sleeps without a wake-up.
-const idlePoll = 5 * time.Second
 
 // Sign is the X-Docora-Signature value: sha256=<hex HMAC-SHA256 of the
 // exact body> with the app's secret, as webhooks are signed.
@@ -67,59 +64,29 @@ func (s *Service) retryDelay(n int) time.Duration {
 // In-flight attempts are abandoned at shutdown and their leases given
 // back without counting them.
 func (s *Service) Deliverer(ctx context.Context) {
-	sem := make(chan struct{}, s.cfg.Workers)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	timer := time.NewTimer(0)
-	defer timer.Stop()
 	lease := s.cfg.Timeout + time.Minute
-	var lastSweep time.Time
-	for {
-		if ctx.Err() != nil {
-			return
-		}
-		if time.Since(lastSweep) >= time.Minute {
-			lastSweep = time.Now()
-			if n, err := s.env.Store.ReleaseExpiredAppLeases(ctx, time.Now(), "interrupted: the attempt outlived its lease"); err != nil && ctx.Err() == nil {
+	st := s.env.Store
+	core.Dispatch(ctx, s.env.Log, core.Outbox[*store.ClaimedAppDelivery]{
+		Name:    "app deliveries",
+		Workers: s.cfg.Workers,
+		Claim: func(ctx context.Context, now time.Time, n int) ([]*store.ClaimedAppDelivery, error) {
+			return st.ClaimAppDeliveries(ctx, now, lease, n, 0)
+		},
+		NextDue: st.NextAppDeliveryDue,
+		Deliver: func(ctx context.Context, c *store.ClaimedAppDelivery) (*store.ClaimedAppDelivery, bool) {
+			next := s.deliver(ctx, c, lease)
+			return next, next != nil
+		},
+		Sweep: func(ctx context.Context) {
+			if n, err := st.ReleaseExpiredAppLeases(ctx, time.Now(), "interrupted: the attempt outlived its lease"); err != nil && ctx.Err() == nil {
 				s.env.Log.Warn("app delivery lease sweep", "err", err)
 			} else if n > 0 {
 				s.env.Log.Warn("released stuck app deliveries", "count", n)
 			}
-		}
-		wait := idlePoll
-		if free := s.cfg.Workers - len(sem); free > 0 {
-			now := time.Now()
-			claimed, err := s.env.Store.ClaimAppDeliveries(ctx, now, lease, free, 0)
-			if err != nil && ctx.Err() == nil {
-				s.env.Log.Warn("claim app deliveries", "err", err)
-				wait = time.Second
-			}
-			for _, c := range claimed {
-				sem <- struct{}{}
-				wg.Go(func() {
-					defer func() {
-						<-sem
-						s.wakeDeliverer()
-					}()
-					for c != nil {
-						c = s.deliver(ctx, c, lease)
-					}
-				})
-			}
-			if err == nil && len(claimed) < free {
-				if due, ok, err := s.env.Store.NextAppDeliveryDue(ctx, now); err == nil && ok {
-					wait = min(wait, max(time.Until(due), time.Millisecond))
-				}
-			}
-		}
-		timer.Reset(wait)
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.deliverWake:
-		case <-timer.C:
-		}
-	}
+		},
+		Wake:  s.deliverWake,
+		Woken: s.wakeDeliverer,
+	})
 }
 
 // deliver makes one attempt and records it; after a success it claims

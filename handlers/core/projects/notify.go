@@ -12,7 +12,6 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -30,7 +29,6 @@ const (
 	HeaderSignature = "X-Tapioca-Signature-256"
 	// EventDeploy names a notification.
 	EventDeploy = "deploy"
-	idlePoll    = 5 * time.Second
 	// maxRetryDelay bounds the wait between attempts.
 	maxRetryDelay = time.Hour
 )
@@ -296,56 +294,29 @@ func (s *Service) Resume(ctx context.Context) error {
 // outbox until ctx ends. In-flight attempts are abandoned at shutdown
 // and their leases given back without counting them.
 func (s *Service) Worker(ctx context.Context) {
-	sem := make(chan struct{}, s.cfg.Workers)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	timer := time.NewTimer(0)
-	defer timer.Stop()
 	lease := s.cfg.Timeout + time.Minute
-	var lastSweep time.Time
-	for {
-		if ctx.Err() != nil {
-			return
-		}
-		if time.Since(lastSweep) >= time.Minute {
-			lastSweep = time.Now()
-			if _, err := s.env.Store.ReleaseProjectLeases(ctx, time.Now()); err != nil && ctx.Err() == nil {
+	st := s.env.Store
+	core.Dispatch(ctx, s.env.Log, core.Outbox[*store.ProjectDelivery]{
+		Name:    "project notifications",
+		Workers: s.cfg.Workers,
+		Claim: func(ctx context.Context, now time.Time, n int) ([]*store.ProjectDelivery, error) {
+			return st.ClaimProjectDeliveries(ctx, now, lease, n)
+		},
+		NextDue: func(ctx context.Context, _ time.Time) (time.Time, bool, error) { return st.NextProjectDeliveryDue(ctx) },
+		Deliver: func(ctx context.Context, d *store.ProjectDelivery) (*store.ProjectDelivery, bool) {
+			s.deliver(ctx, d)
+			return nil, false
+		},
+		Sweep: func(ctx context.Context) {
+			if _, err := st.ReleaseProjectLeases(ctx, time.Now()); err != nil && ctx.Err() == nil {
 				s.env.Log.Warn("project notification lease sweep", "err", err)
 			}
-		}
-		wait := idlePoll
-		if free := s.cfg.Workers - len(sem); free > 0 {
-			claimed, err := s.env.Store.ClaimProjectDeliveries(ctx, time.Now(), lease, free)
-			if err != nil && ctx.Err() == nil {
-				s.env.Log.Warn("claim project notifications", "err", err)
-				wait = time.Second
-			}
-			for _, d := range claimed {
-				sem <- struct{}{}
-				wg.Go(func() {
-					defer func() {
-						<-sem
-						s.wakeDeliverer()
-					}()
-					s.deliver(ctx, d)
-				})
-			}
-			if err == nil && len(claimed) < free {
-				if due, ok, err := s.env.Store.NextProjectDeliveryDue(ctx); err == nil && ok {
-					wait = min(wait, max(time.Until(due), time.Millisecond))
-				}
-			}
-		}
-		timer.Reset(wait)
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.wake:
-		case id := <-s.plan:
-			s.planMirror(ctx, id)
-		case <-timer.C:
-		}
-	}
+		},
+		Wake:   s.wake,
+		Woken:  s.wakeDeliverer,
+		AlsoCh: s.plan,
+		Also:   s.planMirror,
+	})
 }
 
 // deliver makes one attempt and records it.

@@ -10,7 +10,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"strconv"
-	"sync"
 	"time"
 
 	"tapioca/handlers/core"
@@ -29,12 +28,6 @@ const (
 	// ResponseKept is how much of a receiver's response body the log
 	// keeps.
 	ResponseKept = 64 << 10
-	// poll is the longest the dispatcher sleeps without a wake-up: a
-	// safety net for deliveries queued by code that does not wake it.
-	poll = 5 * time.Second
-	// leaseSweep is how often the dispatcher frees leases of attempts
-	// that outlived their lease (the scheduled sweep does too).
-	leaseSweep = time.Minute
 )
 
 // Config tunes delivery.
@@ -122,62 +115,26 @@ func (d *Deliverer) Wake() {
 // stops with ctx; in-flight attempts are abandoned and their leases
 // released without counting them.
 func (d *Deliverer) Run(ctx context.Context) {
-	sem := make(chan struct{}, d.cfg.Workers)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	var lastSweep time.Time
 	lease := d.cfg.Timeout + time.Minute
-	for {
-		if ctx.Err() != nil {
-			return
-		}
-		if time.Since(lastSweep) >= leaseSweep {
-			lastSweep = time.Now()
+	core.Dispatch(ctx, d.env.Log, core.Outbox[*store.ClaimedDelivery]{
+		Name:    "webhook deliveries",
+		Workers: d.cfg.Workers,
+		Claim: func(ctx context.Context, now time.Time, n int) ([]*store.ClaimedDelivery, error) {
+			return d.env.Store.ClaimDeliveries(ctx, now, lease, n, d.perHook())
+		},
+		NextDue: d.env.Store.NextDeliveryDue,
+		Deliver: func(ctx context.Context, c *store.ClaimedDelivery) (*store.ClaimedDelivery, bool) {
+			next := d.deliver(ctx, c, lease)
+			return next, next != nil
+		},
+		Sweep: func(ctx context.Context) {
 			if _, err := d.ReleaseStuck(ctx); err != nil && ctx.Err() == nil {
 				d.env.Log.Warn("webhook lease sweep", "err", err)
 			}
-		}
-		wait := poll
-		if free := d.cfg.Workers - len(sem); free > 0 {
-			now := time.Now()
-			claimed, err := d.env.Store.ClaimDeliveries(ctx, now, lease, free, d.perHook())
-			if err != nil && ctx.Err() == nil {
-				d.env.Log.Warn("claim webhook deliveries", "err", err)
-				wait = time.Second
-			}
-			for _, c := range claimed {
-				sem <- struct{}{}
-				wg.Go(func() {
-					defer func() {
-						<-sem
-						d.Wake()
-					}()
-					// A worker goes on with the delivery it claimed when
-					// recording the last one, until none is due.
-					for c != nil {
-						c = d.deliver(ctx, c, lease)
-					}
-				})
-			}
-			if err == nil && len(claimed) < free {
-				// Everything claimable is taken: sleep until the next one
-				// is due (or a worker finishes and frees a hook's slot).
-				due, ok, err := d.env.Store.NextDeliveryDue(ctx, now)
-				if err == nil && ok {
-					wait = min(wait, max(time.Until(due), time.Millisecond))
-				}
-			}
-		}
-		timer.Reset(wait) // Go 1.23+ timers: Reset never delivers a stale tick
-		select {
-		case <-ctx.Done():
-			return
-		case <-d.wake:
-		case <-timer.C:
-		}
-	}
+		},
+		Wake:  d.wake,
+		Woken: d.Wake,
+	})
 }
 
 // ReleaseStuck frees leases that expired (a worker hung or the process
