@@ -203,42 +203,46 @@ func (g *Generator) object(t reflect.Type, mode Mode) *Schema {
 	if mode == Input {
 		s.AdditionalProperties = false
 	}
-	for _, f := range fields(t) {
-		fs := g.For(f.typ, mode)
-		if doc := f.tag.Get("doc"); doc != "" || f.tag.Get("enum") != "" {
+	for _, f := range StructFields(t) {
+		fs := g.For(f.Type, mode)
+		if doc := f.Tag.Get("doc"); doc != "" || f.Tag.Get("enum") != "" {
 			cp := *fs
 			fs = &cp
 			// A $ref may have siblings in 2020-12: the description
 			// says what this use of the type means.
 			fs.Description = doc
-			if e := f.tag.Get("enum"); e != "" {
+			if e := f.Tag.Get("enum"); e != "" {
 				for _, v := range strings.Split(e, ",") {
 					fs.Enum = append(fs.Enum, v)
 				}
 			}
 		}
-		s.Properties[f.name] = fs
+		s.Properties[f.Name] = fs
 		switch {
-		case mode == Input && strings.Contains(f.tag.Get("api"), "required"):
-			s.Required = append(s.Required, f.name)
-		case mode == Output && !f.omitEmpty:
-			s.Required = append(s.Required, f.name)
+		case mode == Input && strings.Contains(f.Tag.Get("api"), "required"):
+			s.Required = append(s.Required, f.Name)
+		case mode == Output && !f.OmitEmpty:
+			s.Required = append(s.Required, f.Name)
 		}
 	}
 	return s
 }
 
-type field struct {
-	name      string
-	typ       reflect.Type
-	omitEmpty bool
-	tag       reflect.StructTag
+// Field is one JSON member of a struct type.
+type Field struct {
+	Name      string
+	Type      reflect.Type
+	OmitEmpty bool
+	Tag       reflect.StructTag
 }
 
-// fields lists t's JSON members as encoding/json sees them, embedded
-// structs flattened.
-func fields(t reflect.Type) []field {
-	var out []field
+// StructFields lists the JSON members of struct type t in declaration
+// order, with embedded structs' members flattened in place, as
+// encoding/json sees them (shadowing by depth is not reproduced: the
+// API's types do not rely on it). The schemas and the strict decoding
+// of requests both read types through it.
+func StructFields(t reflect.Type) []Field {
+	var out []Field
 	for i := 0; i < t.NumField(); i++ {
 		sf := t.Field(i)
 		tag, hasTag := sf.Tag.Lookup("json")
@@ -252,7 +256,7 @@ func fields(t reflect.Type) []field {
 				et = et.Elem()
 			}
 			if et.Kind() == reflect.Struct {
-				out = append(out, fields(et)...)
+				out = append(out, StructFields(et)...)
 				continue
 			}
 		}
@@ -262,7 +266,7 @@ func fields(t reflect.Type) []field {
 		if name == "" {
 			name = sf.Name
 		}
-		out = append(out, field{name: name, typ: sf.Type, omitEmpty: strings.Contains(","+opts+",", ",omitempty,"), tag: sf.Tag})
+		out = append(out, Field{Name: name, Type: sf.Type, OmitEmpty: strings.Contains(","+opts+",", ",omitempty,"), Tag: sf.Tag})
 	}
 	return out
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"tapioca/handlers/apischema"
 	"tapioca/handlers/core"
 )
 
@@ -85,7 +86,7 @@ func jsonPath(t reflect.Type, field string) string {
 		out = append(out, seg)
 		var next reflect.Type
 		if t != nil && t.Kind() == reflect.Struct {
-			for _, f := range StructFields(t) {
+			for _, f := range apischema.StructFields(t) {
 				if f.Name == seg {
 					next = f.Type
 					break

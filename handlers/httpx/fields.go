@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+
+	"tapioca/handlers/apischema"
 )
 
 // JSONNames lists every field name a JSON value of type t can hold, at
@@ -23,7 +25,7 @@ func JSONNames(t reflect.Type) []string {
 			return
 		}
 		visited[t] = true
-		for _, f := range StructFields(t) {
+		for _, f := range apischema.StructFields(t) {
 			seen[f.Name] = true
 			walk(f.Type)
 		}
@@ -38,49 +40,6 @@ func JSONNames(t reflect.Type) []string {
 }
 
 var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
-
-// Field is one JSON member of a struct type.
-type Field struct {
-	Name      string
-	Type      reflect.Type
-	OmitEmpty bool
-	Tag       reflect.StructTag
-}
-
-// StructFields lists the JSON members of struct type t in declaration
-// order, with embedded structs' members flattened in place, as
-// encoding/json sees them (shadowing by depth is not reproduced: the
-// API's types do not rely on it).
-func StructFields(t reflect.Type) []Field {
-	var out []Field
-	for i := 0; i < t.NumField(); i++ {
-		sf := t.Field(i)
-		tag, hasTag := sf.Tag.Lookup("json")
-		name, opts, _ := strings.Cut(tag, ",")
-		if name == "-" && opts == "" {
-			continue
-		}
-		ft := sf.Type
-		if sf.Anonymous && !hasTag {
-			et := ft
-			if et.Kind() == reflect.Pointer {
-				et = et.Elem()
-			}
-			if et.Kind() == reflect.Struct {
-				out = append(out, StructFields(et)...)
-				continue
-			}
-		}
-		if !sf.IsExported() {
-			continue
-		}
-		if name == "" {
-			name = sf.Name
-		}
-		out = append(out, Field{Name: name, Type: ft, OmitEmpty: strings.Contains(","+opts+",", ",omitempty,"), Tag: sf.Tag})
-	}
-	return out
-}
 
 // Nearest returns the candidate closest to s (case-insensitive edit
 // distance), if one is close enough to be what was meant.

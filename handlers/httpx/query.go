@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"tapioca/handlers/apischema"
 	"tapioca/handlers/core"
 )
 
@@ -66,7 +67,7 @@ func QueryNames(t reflect.Type) []string {
 		return nil
 	}
 	var out []string
-	for _, f := range StructFields(t) {
+	for _, f := range apischema.StructFields(t) {
 		out = append(out, f.Name)
 	}
 	return out
