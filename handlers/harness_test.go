@@ -148,6 +148,12 @@ func (s *testServer) as(t testing.TB, token string) *client {
 
 func (c *client) do(method, path string, body any) *response {
 	c.t.Helper()
+	return c.doWith(method, path, body, nil)
+}
+
+// doWith is do with extra request headers (set last, so they win).
+func (c *client) doWith(method, path string, body any, hdr map[string]string) *response {
+	c.t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -171,6 +177,9 @@ func (c *client) do(method, path string, body any) *response {
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
