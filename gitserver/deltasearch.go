@@ -1,7 +1,11 @@
 package gitserver
 
 import (
+	"errors"
+	"runtime"
 	"sort"
+	"sync"
+	"sync/atomic"
 
 	"github.com/go-git/go-git/v5/plumbing"
 )
@@ -14,7 +18,13 @@ import (
 // where every stored delta is reused, searches nothing.
 
 const (
-	deltaWindow      = 10 // candidate bases per object, as git's pack.window
+	deltaWindow = 10 // candidate bases per object, as git's pack.window
+	// A search is cut into segments of at least deltaSegmentMin entries
+	// and at most about deltaSegmentsMax of them: enough to keep two or
+	// more workers busy to the end, few enough that the entries which
+	// lose part of their window at a cut stay a few percent.
+	deltaSegmentMin  = 256
+	deltaSegmentsMax = 16
 	deltaSearchMin   = 64 // smaller objects gain nothing from a delta
 	maxNewDeltaDepth = 50 // as git's pack.depth
 )
@@ -34,6 +44,7 @@ type searchEntry struct {
 	data   []byte
 	idx    *deltaIndex
 	depth  int
+	plan   *newDelta // the delta found for a target, if any
 }
 
 // planDeltas fills pw.planned for the objects at locs. tick is called
@@ -80,15 +91,122 @@ func (pw *packWriter) planDeltas(locs []objLoc, tick func() error) error {
 		}
 		return a.size > b.size
 	})
+	if err := pw.searchSegments(deltaSegments(entries), runtime.GOMAXPROCS(0), tick); err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.plan != nil {
+			pw.planned[e.h] = *e.plan
+		}
+	}
+	return nil
+}
+
+// deltaSegments cuts the sorted entries into contiguous runs, each
+// searched with a window of its own, as git's threaded find_deltas does:
+// no base is looked for across a cut. Where the cuts fall depends on the
+// entries alone, never on how many workers search them, so the pack is
+// the same whatever the machine and the scheduling. A cut never splits a
+// run of one type and name, the likeliest bases for each other; segments
+// are long enough that the targets near a cut, which see a shorter
+// window, are few.
+func deltaSegments(entries []*searchEntry) [][]*searchEntry {
+	size := max(deltaSegmentMin, len(entries)/deltaSegmentsMax)
+	var segs [][]*searchEntry
+	for len(entries) > 0 {
+		n := min(size, len(entries))
+		for n < len(entries) && entries[n].typ == entries[n-1].typ && entries[n].name == entries[n-1].name {
+			n++
+		}
+		segs = append(segs, entries[:n])
+		entries = entries[n:]
+	}
+	return segs
+}
+
+// searchSegments searches segs with up to workers goroutines, each taking
+// the next segment not yet searched and reading objects through a reader
+// of its own (odb is not safe for concurrent use). Results land in the
+// entries (searchEntry.plan), so they do not depend on which worker
+// searched what. The first error, the client's going away (tick) or a
+// failed read, stops every worker at its next entry.
+func (pw *packWriter) searchSegments(segs [][]*searchEntry, workers int, tick func() error) error {
+	workers = max(1, min(workers, len(segs)))
+	if workers == 1 {
+		for _, seg := range segs {
+			if err := searchSegment(pw.db, seg, tick); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	// The delta base caches together hold no more than one fetch's.
+	readers := make([]*odb, workers)
+	for i := range readers {
+		db, err := pw.db.fork(fetchCacheBytes / workers)
+		if err != nil {
+			return err
+		}
+		readers[i] = db
+	}
+	var (
+		next    atomic.Int64
+		failed  atomic.Bool
+		wg      sync.WaitGroup
+		errs    = make([]error, workers)
+		stopped = func() error {
+			if failed.Load() {
+				return errSearchStopped
+			}
+			return tick()
+		}
+	)
+	for w, db := range readers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !failed.Load() {
+				i := int(next.Add(1) - 1)
+				if i >= len(segs) {
+					return
+				}
+				if err := searchSegment(db, segs[i], stopped); err != nil {
+					errs[w] = err
+					failed.Store(true)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, errSearchStopped) {
+			return err
+		}
+	}
+	return nil
+}
+
+// errSearchStopped stops a worker because another one failed.
+var errSearchStopped = errors.New("delta search stopped")
+
+// searchSegment looks for a base for each target of seg among the
+// deltaWindow entries before it, reading through db.
+func searchSegment(db *odb, seg []*searchEntry, tick func() error) error {
 	window := make([]*searchEntry, 0, deltaWindow)
-	for n, e := range entries {
+	defer func() {
+		for _, e := range window {
+			e.data, e.idx = nil, nil
+		}
+	}()
+	for n, e := range seg {
 		if n&63 == 0 {
 			if err := tick(); err != nil {
 				return err
 			}
 		}
 		if e.target {
-			if err := pw.searchBase(e, window); err != nil {
+			if err := searchBase(db, e, window); err != nil {
 				return err
 			}
 		}
@@ -165,7 +283,7 @@ func searchable(e *searchEntry) *searchEntry {
 
 // searchBase tries the window's objects of e's type as bases for e and
 // plans the smallest delta under half e's size (git's bar).
-func (pw *packWriter) searchBase(e *searchEntry, window []*searchEntry) error {
+func searchBase(db *odb, e *searchEntry, window []*searchEntry) error {
 	var err error
 	var best *newDelta
 	bestDepth := 0
@@ -178,13 +296,13 @@ func (pw *packWriter) searchBase(e *searchEntry, window []*searchEntry) error {
 			continue
 		}
 		if e.data == nil {
-			if _, e.data, err = pw.db.read(e.h); err != nil {
+			if _, e.data, err = db.read(e.h); err != nil {
 				return err
 			}
 		}
 		if b.idx == nil {
 			if b.data == nil {
-				if _, b.data, err = pw.db.read(b.h); err != nil {
+				if _, b.data, err = db.read(b.h); err != nil {
 					return err
 				}
 			}
@@ -195,8 +313,7 @@ func (pw *packWriter) searchBase(e *searchEntry, window []*searchEntry) error {
 		}
 	}
 	if best != nil {
-		pw.planned[e.h] = *best
-		e.depth = bestDepth
+		e.plan, e.depth = best, bestDepth
 	}
 	return nil
 }
