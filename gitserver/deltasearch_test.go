@@ -44,7 +44,7 @@ func manyDeltasRepo(ts *testServer, repo string, files int) {
 
 // A depth-1 clone whose objects need new deltas gets the same pack
 // whether one or two workers search them, and git accepts it. 700 files
-// make three segments (deltaSegmentMin), so two workers really split the
+// make six segments (deltaSegmentMin), so two workers really split the
 // search.
 func TestDeltaSearchSamePackWhateverTheWorkers(t *testing.T) {
 	ts := newTestServer(t, Config{})
@@ -101,10 +101,10 @@ func TestDeltaSegments(t *testing.T) {
 	}{
 		{"empty", nil, nil},
 		{"one short segment", run(10, distinct), []int{10}},
-		{"minimum length", run(600, distinct), []int{256, 256, 88}},
-		{"at most about sixteen", run(16*300+5, distinct), append(repeatInt(300, 16), 5)},
+		{"minimum length", run(300, distinct), []int{128, 128, 44}},
+		{"at most about thirty-two", run(32*300+5, distinct), append(repeatInt(300, 32), 5)},
 		// A run of one name is never cut: the segment grows to its end.
-		{"name run kept whole", run(600, func(i int) uint32 { return uint32(max(i, 299)) }), []int{300, 256, 44}},
+		{"name run kept whole", run(300, func(i int) uint32 { return uint32(max(i, 149)) }), []int{150, 128, 22}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
