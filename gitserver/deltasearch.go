@@ -63,7 +63,9 @@ type searchEntry struct {
 }
 
 // planDeltas fills pw.planned for the objects at locs. tick is called
-// now and then so a client that went away stops the search.
+// now and then, from each of the search's workers (it must be safe for
+// concurrent use, as a context's Err is), so a client that went away
+// stops the search.
 func (pw *packWriter) planDeltas(locs []objLoc, tick func() error) error {
 	// Most packs (full clones, ordinary fetches) have no target: find
 	// that out before holding an entry for every possible base.

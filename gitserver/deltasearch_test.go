@@ -2,6 +2,7 @@ package gitserver
 
 import (
 	"bytes"
+	"crypto/sha1"
 	"errors"
 	"fmt"
 	"os"
@@ -15,10 +16,12 @@ import (
 )
 
 // manyDeltasRepo imports into the bare repository repo two commits of
-// files that share most of their lines: the first with long versions,
-// the second with shorter ones. After git gc the tip's files are stored
-// as deltas against the long versions, which a depth-1 clone leaves
-// behind, so the pack writer must find them new bases among each other.
+// files, the first with long versions, the second with shorter ones.
+// After git repack -f the tip's files are stored as deltas against the long
+// versions, which a depth-1 clone leaves behind, so the pack writer must
+// look for new bases: two files in three share most of their lines and
+// find one in each other, the third has lines of its own and is sent
+// whole.
 func manyDeltasRepo(ts *testServer, repo string, files int) {
 	ts.t.Helper()
 	common := strings.Repeat("a line every file has, long enough to be worth a copy\n", 30)
@@ -28,7 +31,15 @@ func manyDeltasRepo(ts *testServer, repo string, files int) {
 		msg := fmt.Sprintf("commit %d\n", c)
 		fmt.Fprintf(&b, "data %d\n%s", len(msg), msg)
 		for i := 0; i < files; i++ {
-			content := fmt.Sprintf("file %d\n%s%s", i, common, strings.Repeat(fmt.Sprintf("line only file %d has\n", i), extra))
+			body := common
+			if i%3 == 0 {
+				var own strings.Builder
+				for l := 0; l < 30; l++ {
+					fmt.Fprintf(&own, "%x\n", sha1.Sum([]byte(fmt.Sprint(i, l))))
+				}
+				body = own.String()
+			}
+			content := fmt.Sprintf("file %d\n%s%s", i, body, strings.Repeat(fmt.Sprintf("line only file %d has\n", i), extra))
 			fmt.Fprintf(&b, "M 100644 inline dir%d/file%d.txt\ndata %d\n%s\n", i%7, i, len(content), content)
 		}
 	}
@@ -39,19 +50,48 @@ func manyDeltasRepo(ts *testServer, repo string, files int) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		ts.t.Fatalf("fast-import: %v\n%s", err, out)
 	}
-	ts.git(repo, "gc", "-q")
+	ts.git(repo, "repack", "-adfq")
 }
 
 // A depth-1 clone whose objects need new deltas gets the same pack
-// whether one or two workers search them, and git accepts it. 700 files
-// make six segments (deltaSegmentMin), so two workers really split the
-// search.
+// whether one or two workers search them, and git accepts it. 900 files
+// make seven segments (deltaSegmentMin), so two workers really split
+// the search.
 func TestDeltaSearchSamePackWhateverTheWorkers(t *testing.T) {
+	const files = 900
 	ts := newTestServer(t, Config{})
-	manyDeltasRepo(ts, ts.newRepo("many"), 700)
+	repo := ts.newRepo("many")
+	manyDeltasRepo(ts, repo, files)
+	// The targets: the tip's files stored as deltas against a base the
+	// clone does not get (their old versions).
+	stored := deltaBases(ts, repo)
+	tip := map[string]int{} // blob -> file number
+	for _, line := range strings.Split(strings.TrimSpace(ts.git(repo, "ls-tree", "-r", "HEAD")), "\n") {
+		f := strings.Fields(line) // mode type id path
+		var dir, n int
+		if _, err := fmt.Sscanf(f[3], "dir%d/file%d.txt", &dir, &n); err != nil {
+			t.Fatalf("ls-tree line %q: %v", line, err)
+		}
+		tip[f[2]] = n
+	}
+	var similar, own []string
+	for blob, n := range tip {
+		base := stored[blob]
+		if _, sent := tip[base]; base == "" || sent {
+			continue
+		}
+		if n%3 == 0 {
+			own = append(own, blob)
+		} else {
+			similar = append(similar, blob)
+		}
+	}
+	if len(similar) < 100 || len(own) < 100 {
+		t.Fatalf("git repack left %d similar and %d distinct files as targets; the test needs more", len(similar), len(own))
+	}
+
 	prev := runtime.GOMAXPROCS(0)
 	t.Cleanup(func() { runtime.GOMAXPROCS(prev) })
-
 	var packs [][]byte
 	for _, procs := range []int{1, 2} {
 		runtime.GOMAXPROCS(procs)
@@ -66,23 +106,51 @@ func TestDeltaSearchSamePackWhateverTheWorkers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		deltas := 0
-		for _, line := range strings.Split(ts.git(dir, "verify-pack", "-v", strings.TrimSuffix(names[0], ".pack")+".idx"), "\n") {
-			// A delta's line names its depth and base after the offset.
-			if f := strings.Fields(line); len(f) == 7 && f[1] == "blob" {
-				deltas++
+		packs = append(packs, pack)
+		sent := deltaBases(ts, dir)
+		found := 0
+		for _, blob := range similar {
+			if sent[blob] != "" {
+				found++
 			}
 		}
-		// All but the first file of each window run can be a delta of
-		// another; far fewer means the search did not run.
-		if deltas < 600 {
-			t.Errorf("GOMAXPROCS %d: %d of 700 files sent as deltas", procs, deltas)
+		// Each similar file has others in its window; the first of a
+		// segment may not.
+		if found < len(similar)*9/10 {
+			t.Errorf("GOMAXPROCS %d: %d of %d similar targets sent as deltas", procs, found, len(similar))
 		}
-		packs = append(packs, pack)
+		for _, blob := range own {
+			if sent[blob] != "" {
+				t.Errorf("GOMAXPROCS %d: %s, a file of its own lines, sent as a delta against %s", procs, blob, sent[blob])
+			}
+		}
 	}
 	if !bytes.Equal(packs[0], packs[1]) {
 		t.Errorf("packs differ: %d bytes with one worker, %d with two", len(packs[0]), len(packs[1]))
 	}
+}
+
+// deltaBases lists the objects of the bare repository dir's packs, each
+// with its delta base ("" if stored whole).
+func deltaBases(ts *testServer, dir string) map[string]string {
+	ts.t.Helper()
+	idxs, err := filepath.Glob(filepath.Join(dir, "objects", "pack", "*.idx"))
+	if err != nil || len(idxs) == 0 {
+		ts.t.Fatalf("packs of %s: %v (%v)", dir, idxs, err)
+	}
+	bases := map[string]string{}
+	for _, idx := range idxs {
+		for _, line := range strings.Split(ts.git(dir, "verify-pack", "-v", idx), "\n") {
+			// id type size size-in-pack offset [depth base]
+			switch f := strings.Fields(line); {
+			case len(f) == 5 && len(f[0]) == 40:
+				bases[f[0]] = ""
+			case len(f) == 7 && len(f[0]) == 40:
+				bases[f[0]] = f[6]
+			}
+		}
+	}
+	return bases
 }
 
 func TestDeltaSegments(t *testing.T) {
