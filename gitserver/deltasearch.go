@@ -1,6 +1,7 @@
 package gitserver
 
 import (
+	"bytes"
 	"errors"
 	"runtime"
 	"sort"
@@ -41,6 +42,10 @@ const (
 	// time against one of 256 KiB, while adding a fifth to the server's
 	// peak memory.
 	searchCacheBytes = 1 << 20
+	// searchScratchMax bounds each buffer a search worker keeps from one
+	// object to the next (the index arrays of an object that left the
+	// window, the deltas encoded, the indexing's hashes).
+	searchScratchMax = 1 << 20
 	maxNewDeltaDepth = 50 // as git's pack.depth
 )
 
@@ -173,12 +178,13 @@ func (pw *packWriter) searchSegments(segs [][]*searchEntry, workers int, tick fu
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			sr := &searcher{db: db, tick: stopped}
 			for !failed.Load() {
 				i := int(next.Add(1) - 1)
 				if i >= len(segs) {
 					return
 				}
-				if err := searchSegment(db, segs[i], stopped); err != nil {
+				if err := sr.search(segs[i]); err != nil {
 					errs[w] = err
 					failed.Store(true)
 					return
@@ -198,14 +204,30 @@ func (pw *packWriter) searchSegments(segs [][]*searchEntry, workers int, tick fu
 // errSearchStopped stops a worker because another one failed.
 var errSearchStopped = errors.New("delta search stopped")
 
-// searchSegment looks for a base for each target of seg among the
-// deltaWindow entries before it, reading through db. The window's
-// objects and indexes are dropped, oldest first, while they hold more
-// than searchWindowBytes (as git's pack.windowMemory): only windows of
-// large objects get that far.
-func searchSegment(db *odb, seg []*searchEntry, tick func() error) error {
+// searcher searches segments one after the other in one goroutine,
+// reusing its buffers from one object to the next.
+type searcher struct {
+	db   *odb
+	tick func() error
+	// spare is the index of an object that left the window, its arrays
+	// ready for the next one.
+	spare   *deltaIndex
+	scratch indexScratch
+	// out and best are the two buffers deltas are encoded into: the
+	// delta being tried and the best so far.
+	out, best []byte
+}
+
+// search looks for a base for each target of seg among the deltaWindow
+// entries before it. The window's objects and indexes are dropped,
+// oldest first, while they hold more than searchWindowBytes (as git's
+// pack.windowMemory): only windows of large objects get that far.
+func (sr *searcher) search(seg []*searchEntry) error {
 	window := make([]*searchEntry, 0, deltaWindow)
 	drop := func() {
+		if w := window[0]; w.idx != nil && w.idx.memSize() <= searchScratchMax {
+			sr.spare = w.idx
+		}
 		window[0].data, window[0].idx = nil, nil
 		window = append(window[:0], window[1:]...)
 	}
@@ -216,12 +238,12 @@ func searchSegment(db *odb, seg []*searchEntry, tick func() error) error {
 	}()
 	for n, e := range seg {
 		if n&63 == 0 {
-			if err := tick(); err != nil {
+			if err := sr.tick(); err != nil {
 				return err
 			}
 		}
 		if e.target {
-			if err := searchBase(db, e, window); err != nil {
+			if err := sr.searchBase(e, window); err != nil {
 				return err
 			}
 		}
@@ -312,9 +334,10 @@ func searchable(e *searchEntry) *searchEntry {
 
 // searchBase tries the window's objects of e's type as bases for e and
 // plans the smallest delta under half e's size (git's bar).
-func searchBase(db *odb, e *searchEntry, window []*searchEntry) error {
+func (sr *searcher) searchBase(e *searchEntry, window []*searchEntry) error {
 	var err error
-	var best *newDelta
+	var best []byte
+	var bestBase plumbing.Hash
 	bestDepth := 0
 	maxSize := int(e.size)/2 - 20
 	for i := len(window) - 1; i >= 0; i-- {
@@ -325,24 +348,41 @@ func searchBase(db *odb, e *searchEntry, window []*searchEntry) error {
 			continue
 		}
 		if e.data == nil {
-			if _, e.data, err = db.read(e.h); err != nil {
+			if _, e.data, err = sr.db.read(e.h); err != nil {
 				return err
 			}
 		}
 		if b.idx == nil {
 			if b.data == nil {
-				if _, b.data, err = db.read(b.h); err != nil {
+				if _, b.data, err = sr.db.read(b.h); err != nil {
 					return err
 				}
 			}
-			b.idx = newDeltaIndex(b.data)
+			b.idx, sr.spare = indexInto(b.data, sr.spare, &sr.scratch), nil
 		}
-		if d := b.idx.encode(e.data, maxSize); d != nil {
-			best, bestDepth, maxSize = &newDelta{base: b.h, delta: d}, b.depth+1, len(d)
+		if sr.out == nil {
+			sr.out = make([]byte, 0, 4096)
+		}
+		if d := b.idx.encodeTo(sr.out, e.data, maxSize); d != nil {
+			// d is in the out buffer (or one it grew into): it becomes
+			// the best, and the previous best's buffer the next out.
+			sr.out, sr.best = sr.best, d
+			best, bestBase, bestDepth, maxSize = d, b.h, b.depth+1, len(d)
 		}
 	}
+	// Buffers grown for a large object are not kept for small ones.
+	if cap(sr.out) > searchScratchMax {
+		sr.out = nil
+	}
+	if cap(sr.best) > searchScratchMax {
+		sr.best = nil
+	}
+	if cap(sr.scratch.hashes) > searchScratchMax/8 {
+		sr.scratch = indexScratch{}
+	}
 	if best != nil {
-		e.plan, e.depth = best, bestDepth
+		e.plan = &newDelta{base: bestBase, delta: bytes.Clone(best)}
+		e.depth = bestDepth
 	}
 	return nil
 }
