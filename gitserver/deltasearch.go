@@ -151,7 +151,7 @@ func deltaSegments(entries []*searchEntry) [][]*searchEntry {
 // of its own (odb is not safe for concurrent use). Results land in the
 // entries (searchEntry.plan), so they do not depend on which worker
 // searched what. The first error, the client's going away (tick) or a
-// failed read, stops every worker at its next entry.
+// failed read, stops every worker within its next 64 entries.
 func (pw *packWriter) searchSegments(segs [][]*searchEntry, workers int, tick func() error) error {
 	workers = max(1, min(workers, len(segs)))
 	readers := make([]*odb, workers)
