@@ -30,11 +30,12 @@ const (
 	deltaSegmentMin  = 128
 	deltaSegmentsMax = 32
 	deltaSearchMin   = 64 // smaller objects gain nothing from a delta
-	// searchWindowBytes bounds each window's objects and indexes, so
-	// that two windows of 16 MiB objects (thinDeltaMax) do not hold
-	// twice the 320 MiB one such window held before the search had
-	// workers.
+	// searchWindowBytes bounds each window's objects and indexes, and
+	// searchWorkersMax the windows searched at once: together no more
+	// than the 320 MiB one window of 16 MiB objects (thinDeltaMax) could
+	// hold before the search had workers, however many cores there are.
 	searchWindowBytes = 64 << 20
+	searchWorkersMax  = 4
 	// searchCacheBytes is the delta base cache of all the search's
 	// readers together. The search reads objects by type, name and size,
 	// an order in which their delta chains hardly ever share a base: on
@@ -113,7 +114,8 @@ func (pw *packWriter) planDeltas(locs []objLoc, tick func() error) error {
 		}
 		return a.size > b.size
 	})
-	if err := pw.searchSegments(deltaSegments(entries), runtime.GOMAXPROCS(0), tick); err != nil {
+	workers := min(runtime.GOMAXPROCS(0), searchWorkersMax)
+	if err := pw.searchSegments(deltaSegments(entries), workers, tick); err != nil {
 		return err
 	}
 	for _, e := range entries {
