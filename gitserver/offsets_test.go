@@ -1,8 +1,10 @@
 package gitserver
 
 import (
+	"math"
 	"math/rand/v2"
 	"slices"
+	"sort"
 	"testing"
 )
 
@@ -17,6 +19,7 @@ func TestRadixSortOffsets(t *testing.T) {
 		{"few, sorted by slices.Sort", 100, 1 << 20},
 		{"one pass", 5000, 1 << 16},
 		{"two passes", 50000, 300 << 20},
+		{"just under 4 GiB", 20000, math.MaxUint32},
 		{"past 4 GiB", 50000, 5 << 30},
 		{"past 2^48", 3000, 1 << 50},
 	} {
@@ -36,6 +39,26 @@ func TestRadixSortOffsets(t *testing.T) {
 			}
 			if len(got) > 0 && &got[0] != &offs[0] {
 				t.Fatalf("sorted into a new slice, not in place")
+			}
+			if tc.limit > math.MaxUint32 {
+				return
+			}
+			// Packs under 4 GiB keep their offsets in 4 bytes.
+			r = rand.New(rand.NewPCG(uint64(tc.n), uint64(tc.limit)))
+			small := make([]uint32, tc.n)
+			for i := range small {
+				small[i] = uint32(12 + r.Int64N(tc.limit-32))
+			}
+			want32 := slices.Sorted(slices.Values(small))
+			if got := radixSortOffsets(small, tc.limit); !slices.Equal(got, want32) {
+				t.Fatalf("uint32 offsets not sorted like slices.Sort")
+			}
+			for _, probe := range want32[:min(len(want32), 50)] {
+				next, ok := nextOffset(want32, int64(probe))
+				i := sort.Search(len(want32), func(i int) bool { return want32[i] > probe })
+				if ok != (i < len(want32)) || ok && next != int64(want32[i]) {
+					t.Fatalf("nextOffset(%d) = %d, %v", probe, next, ok)
+				}
 			}
 		})
 	}
