@@ -2,10 +2,14 @@ package gitserver
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
@@ -89,5 +93,60 @@ func TestParseIdx(t *testing.T) {
 				t.Fatalf("damaged index: err %v", err)
 			}
 		})
+	}
+}
+
+// TestServingTrustsIdxChecksum: opening an index to serve from checks
+// its structure but not its checksum (as git), and maintenance, which
+// rewrites the pack from it, refuses an index whose checksum is wrong
+// and leaves the repository as it was.
+func TestServingTrustsIdxChecksum(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, Config{})
+	repo := ts.newRepo("sum")
+	work := ts.workdir("sum")
+	for i := range 3 {
+		ts.commitFile(work, "f.txt", fmt.Sprintf("version %d\n", i), "c")
+		ts.git(work, "push", "-q", "origin", "HEAD:refs/heads/main")
+	}
+	if _, err := ts.srv.Maintain(context.Background(), repo); err != nil {
+		t.Fatal(err)
+	}
+	idxs, _ := filepath.Glob(filepath.Join(repo, "objects", "pack", "*.idx"))
+	if len(idxs) != 1 {
+		t.Fatalf("%d indexes after maintenance", len(idxs))
+	}
+	raw, err := os.ReadFile(idxs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readIdx(idxs[0]); err != nil {
+		t.Fatalf("readIdx of a sound index: %v", err)
+	}
+	if err := verifyIdx(idxs[0]); err != nil {
+		t.Fatalf("verifyIdx of a sound index: %v", err)
+	}
+
+	damaged := bytes.Clone(raw)
+	damaged[len(damaged)-1] ^= 1 // the checksum itself: every table still reads right
+	if err := os.WriteFile(idxs[0], damaged, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readIdx(idxs[0]); err != nil {
+		t.Fatalf("readIdx checked the checksum: %v", err)
+	}
+	ts.git(t.TempDir(), "clone", "-q", "--bare", ts.remote("sum"), "c.git") // still served
+	if err := verifyIdx(idxs[0]); !errors.Is(err, idxfile.ErrMalformedIdxFile) {
+		t.Fatalf("verifyIdx of a damaged checksum: %v", err)
+	}
+	before, _ := filepath.Glob(filepath.Join(repo, "objects", "pack", "*"))
+	if _, err := ts.srv.Maintain(context.Background(), repo); err == nil || !strings.Contains(err.Error(), "checksum mismatch") {
+		t.Fatalf("maintenance over a damaged index: %v", err)
+	}
+	if after, _ := filepath.Glob(filepath.Join(repo, "objects", "pack", "*")); !slices.Equal(before, after) {
+		t.Fatalf("maintenance changed the packs: %v, then %v", before, after)
+	}
+	if got, _ := os.ReadFile(idxs[0]); !bytes.Equal(got, damaged) {
+		t.Fatal("maintenance rewrote the damaged index")
 	}
 }

@@ -92,6 +92,11 @@ func (s *Server) repackAndPackRefs(ctx context.Context, repoPath string, opts Re
 	defer db.close()
 	var replaced []*packFile
 	for _, p := range db.packs {
+		// Serving trusts index checksums (readIdx); the pack rewritten
+		// from them must not.
+		if err := verifyIdx(strings.TrimSuffix(p.path, ".pack") + ".idx"); err != nil {
+			return res, fmt.Errorf("maintain: %w", err)
+		}
 		if _, err := os.Stat(strings.TrimSuffix(p.path, ".pack") + ".keep"); err != nil {
 			replaced = append(replaced, p)
 		}

@@ -305,6 +305,8 @@ func (s *Server) receive(ctx context.Context, repoPath string, req *receiveReque
 		return "internal error"
 	}
 	defer db.close()
+	db.setCacheBudget(fetchCacheBytes)
+	db.unmapPacks()
 	// Whole objects up to twice the limit get this far, to be named by
 	// checkFileSizes.
 	db.maxObject = 2 * s.cfg.MaxFileSize
@@ -387,6 +389,11 @@ func (b *repoBases) odb() (*odb, error) {
 		if err != nil {
 			return nil, err
 		}
+		// A push's bases are a few hundred objects scattered over the
+		// pack: read them, as a fetch does, instead of mapping pages
+		// (and the kernel's neighbours of each) into the process.
+		db.setCacheBudget(fetchCacheBytes)
+		db.unmapPacks()
 		b.db = db
 	}
 	return b.db, nil

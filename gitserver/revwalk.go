@@ -326,7 +326,7 @@ func (w *walker) enumerate(wants, haves []plumbing.Hash, cut map[plumbing.Hash]b
 	if !filter.includesAt(0) {
 		// tree:0: commits only, and what the wants name.
 		for _, t := range rootTrees {
-			if err := w.walkTree(en, t, 0, nil, -1); err != nil {
+			if err := w.walkTree(en, t, 0, nil, nil, -1); err != nil {
 				return nil, err
 			}
 		}
@@ -337,20 +337,27 @@ func (w *walker) enumerate(wants, haves []plumbing.Hash, cut map[plumbing.Hash]b
 	if err != nil {
 		return nil, err
 	}
+	inResult := make(map[plumbing.Hash]bool, len(result))
+	for _, c := range result {
+		inResult[c.hash] = true
+	}
 	for i := len(result) - 1; i >= 0; i-- {
 		c := result[i]
 		if err := w.tick(); err != nil {
 			return nil, err
 		}
-		var clientTrees []plumbing.Hash
+		var clientTrees, parentTrees []plumbing.Hash
 		if !cut[c.hash] {
 			for _, ph := range c.info.parents {
 				p, err := w.commit(ph)
 				if err != nil {
 					return nil, err
 				}
-				if p.flags&fUninteresting != 0 {
+				switch {
+				case p.flags&fUninteresting != 0:
 					clientTrees = append(clientTrees, p.info.tree)
+				case inResult[ph] && p.info.tree != c.info.tree:
+					parentTrees = append(parentTrees, p.info.tree)
 				}
 			}
 		}
@@ -362,14 +369,14 @@ func (w *walker) enumerate(wants, haves []plumbing.Hash, cut map[plumbing.Hash]b
 				clientTrees = append(clientTrees, t)
 			}
 		}
-		if err := w.walkTree(en, c.info.tree, 0, clientTrees, 0); err != nil {
+		if err := w.walkTree(en, c.info.tree, 0, clientTrees, parentTrees, 0); err != nil {
 			return nil, err
 		}
 	}
 	for _, t := range rootTrees {
 		// A tree named by a want is sent whatever the filter; its
 		// entries are at depth 0, as git counts.
-		if err := w.walkTree(en, t, 0, nil, -1); err != nil {
+		if err := w.walkTree(en, t, 0, nil, nil, -1); err != nil {
 			return nil, err
 		}
 	}
@@ -427,9 +434,15 @@ func (w *walker) edgeTrees(result []*commitNode, cut map[plumbing.Hash]bool, cli
 // and what the filter leaves out. clientTrees are the trees at the same
 // path in commits the client has: equal entries are on the client; a
 // changed file's previous version there is the delta base a thin pack
-// may use. name is nameHash of the entry naming h; depth is h's depth
-// below the commit (0 for a root tree).
-func (w *walker) walkTree(en *enumeration, h plumbing.Hash, name uint32, clientTrees []plumbing.Hash, depth int) error {
+// may use. parentTrees are the trees at the same path in parents being
+// sent, walked before (oldest first): where one of their subtrees turned
+// out to be on the client, that subtree is compared with too. Without
+// them a topic branch forked long ago resends, below every directory it
+// touches, the old versions of files it did not touch, which the client
+// has in the fork point's tree (on git/git, 754 objects for 56 commits
+// where git sends 320). name is nameHash of the entry naming h; depth
+// is h's depth below the commit (0 for a root tree).
+func (w *walker) walkTree(en *enumeration, h plumbing.Hash, name uint32, clientTrees, parentTrees []plumbing.Hash, depth int) error {
 	if en.clientHas[h] {
 		return nil
 	}
@@ -468,8 +481,15 @@ func (w *walker) walkTree(en *enumeration, h plumbing.Hash, name uint32, clientT
 			return err
 		}
 	}
+	pps := make([][]treeEntry, len(parentTrees))
+	for i, p := range parentTrees {
+		if pps[i], err = w.tree(p); err != nil {
+			return err
+		}
+	}
 	cursor := make([]int, len(cps))
-	var sub []plumbing.Hash
+	pcursor := make([]int, len(pps))
+	var sub, subParents []plumbing.Hash
 	for _, e := range ents {
 		if e.isGitlnk() || !childIn || en.clientHas[e.hash] {
 			continue
@@ -478,7 +498,29 @@ func (w *walker) walkTree(en *enumeration, h plumbing.Hash, name uint32, clientT
 			continue
 		}
 		same := false
-		sub = sub[:0]
+		sub, subParents = sub[:0], subParents[:0]
+		for k, pe := range pps {
+			for pcursor[k] < len(pe) && compareEntries(pe[pcursor[k]], e) < 0 {
+				pcursor[k]++
+			}
+			if pcursor[k] >= len(pe) || compareEntries(pe[pcursor[k]], e) != 0 {
+				continue
+			}
+			p := pe[pcursor[k]]
+			switch {
+			case p.hash == e.hash || p.isTree() != e.isTree():
+			case en.clientHas[p.hash] && e.isTree():
+				if len(sub) < maxClientTrees && !slices.Contains(sub, p.hash) {
+					sub = append(sub, p.hash)
+				}
+			case en.clientHas[p.hash]:
+				if _, ok := en.deltaBase[e.hash]; !ok {
+					en.deltaBase[e.hash] = p.hash
+				}
+			case e.isTree() && !slices.Contains(subParents, p.hash):
+				subParents = append(subParents, p.hash)
+			}
+		}
 		for k, ce := range cps {
 			for cursor[k] < len(ce) && compareEntries(ce[cursor[k]], e) < 0 {
 				cursor[k]++
@@ -492,7 +534,9 @@ func (w *walker) walkTree(en *enumeration, h plumbing.Hash, name uint32, clientT
 				break
 			}
 			if e.isTree() {
-				sub = append(sub, c.hash)
+				if len(sub) < maxClientTrees && !slices.Contains(sub, c.hash) {
+					sub = append(sub, c.hash)
+				}
 			} else {
 				// The previous version of a changed file: the likeliest
 				// delta base.
@@ -507,7 +551,7 @@ func (w *walker) walkTree(en *enumeration, h plumbing.Hash, name uint32, clientT
 			continue
 		}
 		if e.isTree() {
-			if err := w.walkTree(en, e.hash, nameHash(e.name), append([]plumbing.Hash(nil), sub...), depth+1); err != nil {
+			if err := w.walkTree(en, e.hash, nameHash(e.name), slices.Clone(sub), slices.Clone(subParents), depth+1); err != nil {
 				return err
 			}
 		} else if w.blobPasses(en, e.hash) {

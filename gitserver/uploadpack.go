@@ -240,7 +240,9 @@ func openFetch(ctx context.Context, repoPath string, req *uploadRequest) (*fetch
 	}
 	db.setCacheBudget(fetchCacheBytes)
 	db.unmapPacks()
-	st := &fetchState{repoPath: repoPath, refs: refs, db: db, w: newWalker(ctx, db), cut: map[plumbing.Hash]bool{}}
+	w := newWalker(ctx, db)
+	w.trees = newLRU[plumbing.Hash, []treeEntry](fetchTreeCacheBytes, treeCost)
+	st := &fetchState{repoPath: repoPath, refs: refs, db: db, w: w, cut: map[plumbing.Hash]bool{}}
 	for _, h := range req.clientShallows {
 		// A shallow commit we do not have says nothing about our history.
 		if db.has(h) {

@@ -168,10 +168,11 @@ func loadAvg() string {
 
 // side is one of the two servers.
 type side struct {
-	name  string // "tapioca" or "git"
-	mode  string // child process mode
-	root  string // directory of the read-only served copies
-	repo  string // their pristine copies, for operations that push
+	name  string   // "tapioca" or "git"
+	mode  string   // child process mode
+	args  []string // its flags besides -root
+	root  string   // directory of the read-only served copies
+	repo  string   // their pristine copies, for operations that push
 	repo5 string
 }
 
@@ -223,7 +224,16 @@ func benchRepoOps(cfg config, r *benchRepo, work string) error {
 				samples[s.name] = append(samples[s.name], sm)
 			}
 		}
+		// git's peak RSS comes from one more run of its own: see
+		// serveCgit.
+		rssSide := *sides[1]
+		rssSide.args = []string{"-measure-rss"}
+		rss, err := runOnce(cfg, r, o, &rssSide, cfg.runs, work)
+		if err != nil {
+			return fmt.Errorf("%s on %s, measuring RSS: %w", o.name, rssSide.name, err)
+		}
 		t, g := medians(samples["tapioca"]), medians(samples["git"])
+		g.u.MaxRSS = rss.u.MaxRSS
 		fmt.Printf("%-24s | %9s %9s %5.2fx | %9s %9s %5.2fx | %7.1fM %7.1fM %5.2fx\n", o.name,
 			round(t.wall), round(g.wall), ratio(t.wall, g.wall),
 			round(t.u.CPU), round(g.u.CPU), ratio(t.u.CPU, g.u.CPU),
@@ -253,7 +263,7 @@ func runOnce(cfg config, r *benchRepo, o benchOp, s *side, i int, work string) (
 			return sample{}, err
 		}
 	}
-	args := []string{"-root", root}
+	args := append([]string{"-root", root}, s.args...)
 	if cfg.profile != "" && s.name == "tapioca" {
 		base := filepath.Join(cfg.profile, fmt.Sprintf("%s-%s-%d", r.Label, o.key, i))
 		args = append(args, "-cpuprofile", base+".cpu.pprof", "-memprofile", base+".alloc.pprof")
