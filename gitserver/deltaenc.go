@@ -69,8 +69,23 @@ func (ix *deltaIndex) bucket(h uint64) uint32 {
 
 // newDeltaIndex indexes src. A src shorter than one block gives an index
 // that finds nothing, so every delta against it is all inserts.
-func newDeltaIndex(src []byte) *deltaIndex {
-	ix := &deltaIndex{src: src, rollOut: 1}
+func newDeltaIndex(src []byte) *deltaIndex { return indexInto(src, nil, &indexScratch{}) }
+
+// indexScratch is the working space of indexing, kept by a goroutine
+// that indexes object after object.
+type indexScratch struct {
+	hashes []uint64
+	count  []uint32
+}
+
+// indexInto indexes src as newDeltaIndex does, into the arrays of ix (an
+// index no longer used, or nil for new ones): a delta search that
+// indexes object after object then allocates little.
+func indexInto(src []byte, ix *deltaIndex, sc *indexScratch) *deltaIndex {
+	if ix == nil {
+		ix = &deltaIndex{}
+	}
+	*ix = deltaIndex{src: src, rollOut: 1, start: ix.start, offs: ix.offs, checks: ix.checks}
 	for i := 1; i < deltaBlock; i++ {
 		ix.rollOut *= rollPrime
 	}
@@ -82,23 +97,27 @@ func newDeltaIndex(src []byte) *deltaIndex {
 	nbits := max(4, bits.Len(uint(blocks)))
 	ix.shift = uint(64 - nbits)
 	nb := 1 << nbits
-	hashes := make([]uint64, blocks)
-	count := make([]uint32, nb+1)
+	sc.hashes = resize(sc.hashes, blocks)
+	sc.count = resize(sc.count, nb+1)
+	hashes, count := sc.hashes, sc.count
+	clear(count)
 	for i := range hashes {
 		hashes[i] = blockHash(src[i*deltaBlock:])
 		if b := ix.bucket(hashes[i]); count[b] < deltaBucketMax {
 			count[b]++
 		}
 	}
-	ix.start = make([]uint32, nb+1)
+	ix.start = resize(ix.start, nb+1)
 	var total uint32
 	for b := 0; b < nb; b++ {
 		ix.start[b] = total
 		total += count[b]
 	}
 	ix.start[nb] = total
-	ix.offs = make([]uint32, total)
-	ix.checks = make([]uint32, total)
+	// Every entry of offs and checks is written below: each bucket gets
+	// exactly the blocks counted for it.
+	ix.offs = resize(ix.offs, int(total))
+	ix.checks = resize(ix.checks, int(total))
 	fill := count[:nb] // reused as the fill cursor, counting down
 	for i, h := range hashes {
 		b := ix.bucket(h)
@@ -113,17 +132,35 @@ func newDeltaIndex(src []byte) *deltaIndex {
 	return ix
 }
 
-// memSize approximates the index's own memory, the base excluded.
+// resize returns s with length n, reallocated only if too small.
+func resize[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
+// memSize approximates the index's own memory, the base excluded (a
+// reused index holds the arrays of the largest it has been).
 func (ix *deltaIndex) memSize() int64 {
-	return int64(len(ix.start)+len(ix.offs)+len(ix.checks)) * 4
+	return int64(cap(ix.start)+cap(ix.offs)+cap(ix.checks)) * 4
 }
 
 // encode returns a delta turning the base into trg, or nil if it would
 // be maxSize bytes or longer (maxSize <= 0: no limit): callers pass the
 // size a delta must stay under to be worth having.
 func (ix *deltaIndex) encode(trg []byte, maxSize int) []byte {
+	return ix.encodeTo(nil, trg, maxSize)
+}
+
+// encodeTo is encode writing into dst's array, which the result shares
+// when it fits there (the caller's to reuse once done with the delta).
+func (ix *deltaIndex) encodeTo(dst, trg []byte, maxSize int) []byte {
 	src := ix.src
-	out := make([]byte, 0, min(len(trg)/4+32, 1<<20))
+	out := dst[:0]
+	if out == nil {
+		out = make([]byte, 0, min(len(trg)/4+32, 1<<20))
+	}
 	out = binary.AppendUvarint(out, uint64(len(src)))
 	out = binary.AppendUvarint(out, uint64(len(trg)))
 	over := func() bool { return maxSize > 0 && len(out) >= maxSize }

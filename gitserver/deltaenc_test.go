@@ -3,6 +3,7 @@ package gitserver
 import (
 	"bytes"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
@@ -44,11 +45,27 @@ func TestDeltaRoundTrip(t *testing.T) {
 		{"unrelated", random(5000), random(5000), 0},
 		{"target of copies longer than 64 KiB", bytes.Repeat([]byte{0}, 200000), bytes.Repeat([]byte{0}, 300000), 64},
 	}
+	// One index, scratch space and output buffer reused through all the
+	// cases, as the fetch's delta search reuses them: the deltas must be
+	// those of fresh ones.
+	var reused *deltaIndex
+	var scratch indexScratch
+	out := bytes.Repeat([]byte{0xff}, 100)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			delta := newDeltaIndex(c.src).encode(c.trg, 0)
+			fresh := newDeltaIndex(c.src)
+			delta := fresh.encode(c.trg, 0)
 			if delta == nil {
 				t.Fatal("no delta without a size limit")
+			}
+			reused = indexInto(c.src, reused, &scratch)
+			if !slices.Equal(reused.start, fresh.start) || !slices.Equal(reused.offs, fresh.offs) || !slices.Equal(reused.checks, fresh.checks) {
+				t.Fatal("a reused index differs from a fresh one")
+			}
+			if again := reused.encodeTo(out, c.trg, 0); !bytes.Equal(again, delta) {
+				t.Fatalf("a reused index and buffer give a %d-byte delta, a fresh one %d bytes", len(again), len(delta))
+			} else {
+				out = again
 			}
 			got, err := applyDelta(c.src, delta)
 			if err != nil {

@@ -379,6 +379,31 @@ func (db *odb) setCacheBudget(max int) {
 	db.cache = newLRU[cacheKey](max, func(o cachedObject) int { return len(o.data) + 64 })
 }
 
+// fork returns a reader over the same packs for another goroutine. The
+// open files (read by pread), mappings and indexes are shared: the entry
+// offsets are built here, before sharing, so neither reader builds them
+// again. The read windows, the zlib state and the delta base cache (of
+// cacheBytes) are the fork's own, as they are not safe to share.
+func (db *odb) fork(cacheBytes int) (*odb, error) {
+	f := &odb{
+		objDir:    db.objDir,
+		cache:     newLRU[cacheKey](cacheBytes, func(o cachedObject) int { return len(o.data) + 64 }),
+		br:        bufio.NewReaderSize(nil, 32*1024),
+		maxObject: db.maxObject,
+	}
+	for _, p := range db.packs {
+		if p.data == nil && p.byOffset == nil {
+			if err := p.sortOffsets(); err != nil {
+				return nil, err
+			}
+		}
+		c := *p
+		c.win, c.winOff = nil, 0
+		f.packs = append(f.packs, &c)
+	}
+	return f, nil
+}
+
 // unmapPacks makes the packs read by pread through a window instead of
 // their mapping. Every page of a mapping once touched counts in the
 // process's memory until it is unmapped, and the kernel maps pages
