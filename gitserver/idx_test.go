@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
 )
 
@@ -74,6 +75,28 @@ func TestParseIdx(t *testing.T) {
 	}
 	if n, err := got.Count(); err != nil || n < 120 {
 		t.Fatalf("count %d, %v", n, err)
+	}
+	// idxOffset answers as go-git's FindOffset, for every entry.
+	entries, err := want.Entries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		e, err := entries.Next()
+		if err != nil {
+			break
+		}
+		off, ok := idxOffset(got, e.Hash)
+		if wantOff, err := want.FindOffset(e.Hash); !ok || err != nil || off != wantOff || off != int64(e.Offset) {
+			t.Fatalf("idxOffset(%s) = %d, %v; go-git %d", e.Hash, off, ok, e.Offset)
+		}
+		missing := e.Hash
+		missing[19] ^= 0xff
+		if _, err := want.FindOffset(missing); err != nil {
+			if _, ok := idxOffset(got, missing); ok {
+				t.Fatalf("idxOffset found %s, which the index does not hold", missing)
+			}
+		}
 	}
 
 	damaged := map[string]func([]byte) []byte{
@@ -148,5 +171,35 @@ func TestServingTrustsIdxChecksum(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(idxs[0]); !bytes.Equal(got, damaged) {
 		t.Fatal("maintenance rewrote the damaged index")
+	}
+}
+
+// TestIdxOffsetLarge reads offsets past 2 GiB from the 64-bit table, and
+// refuses an entry pointing outside it.
+func TestIdxOffsetLarge(t *testing.T) {
+	t.Parallel()
+	idx := idxfile.NewMemoryIndex()
+	for k := range idx.FanoutMapping {
+		idx.FanoutMapping[k] = -1
+	}
+	a, b, c := plumbing.NewHash("ab00000000000000000000000000000000000001"), plumbing.NewHash("ab00000000000000000000000000000000000002"), plumbing.NewHash("ab00000000000000000000000000000000000003")
+	idx.FanoutMapping[0xab] = 0
+	idx.Names = [][]byte{append(append(append([]byte{}, a[:]...), b[:]...), c[:]...)}
+	idx.Offset32 = [][]byte{{0, 0, 0, 12, 0x80, 0, 0, 1, 0x80, 0, 0, 7}}
+	idx.Offset64 = []byte{0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0}
+	for _, tc := range []struct {
+		h    plumbing.Hash
+		off  int64
+		want bool
+	}{
+		{a, 12, true},
+		{b, 5 << 32, true},
+		{c, 0, false}, // 64-bit entry 7 of 2
+		{plumbing.NewHash("ab00000000000000000000000000000000000004"), 0, false},
+		{plumbing.NewHash("cd00000000000000000000000000000000000001"), 0, false},
+	} {
+		if off, ok := idxOffset(idx, tc.h); ok != tc.want || off != tc.off {
+			t.Errorf("idxOffset(%s) = %d, %v; want %d, %v", tc.h, off, ok, tc.off, tc.want)
+		}
 	}
 }

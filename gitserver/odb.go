@@ -427,11 +427,41 @@ func (db *odb) close() {
 
 func (db *odb) find(h plumbing.Hash) (*packFile, int64, bool) {
 	for _, p := range db.packs {
-		if off, err := p.idx.FindOffset(h); err == nil {
+		if off, ok := idxOffset(p.idx, h); ok {
 			return p, off, true
 		}
 	}
 	return nil, 0, false
+}
+
+// idxOffset is where h is stored in the index's pack. It reads the
+// tables as go-git's FindOffset does, without what FindOffset adds: a
+// lock and an entry in a map of every offset ever looked up, which
+// grows without bound over a walk of the whole history (the reachability
+// index's, maintenance's) and is never read here.
+func idxOffset(idx *idxfile.MemoryIndex, h plumbing.Hash) (int64, bool) {
+	k := idx.FanoutMapping[h[0]]
+	if k < 0 || k >= len(idx.Names) || k >= len(idx.Offset32) {
+		return 0, false
+	}
+	names, offs := idx.Names[k], idx.Offset32[k]
+	n := len(offs) / 4
+	if len(names) < 20*n {
+		return 0, false
+	}
+	i, found := sort.Find(n, func(i int) int { return bytes.Compare(h[:], names[20*i:20*i+20]) })
+	if !found {
+		return 0, false
+	}
+	off := int64(binary.BigEndian.Uint32(offs[4*i:]))
+	if off&0x80000000 != 0 {
+		j := 8 * (off &^ 0x80000000)
+		if j+8 > int64(len(idx.Offset64)) {
+			return 0, false
+		}
+		off = int64(binary.BigEndian.Uint64(idx.Offset64[j:]))
+	}
+	return off, true
 }
 
 func (db *odb) loosePath(h plumbing.Hash) string {

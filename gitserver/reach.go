@@ -381,8 +381,8 @@ func entryTypes(db *odb, p *packFile, ents []idxEntry) ([]plumbing.ObjectType, e
 // pos is the entry position of h in the reused pack, or -1 (not
 // verbatim).
 func (ru *packReuse) pos(h plumbing.Hash) int {
-	off, err := ru.p.idx.FindOffset(h)
-	if err != nil {
+	off, ok := idxOffset(ru.p.idx, h)
+	if !ok {
 		return -1
 	}
 	return entryPos(ru.ents, off)
@@ -408,8 +408,7 @@ func (ru *packReuse) sentAt(h plumbing.Hash) (int64, bool) {
 		return 0, false
 	}
 	if ru.verbatim {
-		off, err := ru.p.idx.FindOffset(h)
-		return off, err == nil
+		return idxOffset(ru.p.idx, h)
 	}
 	i := ru.pos(h)
 	if i < 0 {
