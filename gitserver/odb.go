@@ -97,7 +97,10 @@ type packFile struct {
 	winOff int64
 }
 
-const packWindow = 64 * 1024
+const (
+	packWindow   = 64 * 1024
+	randomWindow = 8 * 1024
+)
 
 // view returns n bytes at off, from the window when they fit in it. The
 // slice is only valid until the next call; n larger than the window
@@ -122,7 +125,14 @@ func (p *packFile) view(off, n int64) ([]byte, error) {
 	if cap(p.win) < packWindow {
 		p.win = make([]byte, packWindow)
 	}
-	m := min(int64(packWindow), p.size-off)
+	// A read just past the window (pack order: copying entries, a
+	// repack) gets the whole window; one elsewhere (a walk, a delta
+	// chain) gets a small read, which is what it will use.
+	w := int64(packWindow)
+	if len(p.win) > 0 && (off < p.winOff || off > p.winOff+int64(len(p.win))+packWindow) {
+		w = max(n, randomWindow)
+	}
+	m := min(w, p.size-off)
 	p.win = p.win[:m]
 	if _, err := p.f.ReadAt(p.win, off); err != nil {
 		p.win = p.win[:0]

@@ -92,6 +92,11 @@ func (s *Server) writeReachIndex(ctx context.Context, repoPath string) error {
 		return err
 	}
 	defer db.close()
+	// The walk reads every commit and tree of the history: through the
+	// mapping, each page it touches (and the kernel's neighbours) would
+	// stay in the process until the end, most of the pack.
+	db.unmapPacks()
+	db.setCacheBudget(16 << 20)
 	keep := ""
 	defer func() { removeReachFiles(repoPath, keep) }()
 	if len(db.packs) != 1 || len(tips) == 0 {
