@@ -307,6 +307,11 @@ func (pw *packWriter) searchCandidate(l objLoc) (*searchEntry, error) {
 	if pw.en.sending[base] || pw.thin && pw.en.clientHas[base] && pw.filteredBaseOK(base) {
 		return nil, nil // reused as it is
 	}
+	if eh.typ == objOFS && base.IsZero() && pw.thin {
+		if _, ok := pw.have.base(p, eh.baseOff); ok {
+			return nil, nil // reused against the client's copy
+		}
+	}
 	if pw.thinBase(h) {
 		// thinDelta tries the client's version at the same path first,
 		// git's preferred base; searching a window too would read and

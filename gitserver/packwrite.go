@@ -46,6 +46,10 @@ type packWriter struct {
 	small         bytes.Buffer // a small object's zlib output, to compare
 	alt           []byte       // its stored or fixed-Huffman alternative
 
+	// have, when set, names stored delta bases the client has that the
+	// walk did not meet (loadHaveSet).
+	have *haveSet
+
 	deltas, reused, reusedDeltas int
 }
 
@@ -247,6 +251,8 @@ func (pw *packWriter) writeObject(h plumbing.Hash) error {
 		}
 	case pw.thin && pw.en.clientHas[base] && pw.filteredBaseOK(base):
 		hdr = refDeltaHeader(eh.size, base)
+	case pw.thin && eh.typ == objOFS && base.IsZero() && pw.haveBase(p, eh.baseOff, &base):
+		hdr = refDeltaHeader(eh.size, base)
 	default:
 		return pw.writeUnstored(h)
 	}
@@ -255,6 +261,17 @@ func (pw *packWriter) writeObject(h plumbing.Hash) error {
 	pw.reusedDeltas++
 	pw.deltas++
 	return pw.copyEntry(h, p, off, eh, end, hdr)
+}
+
+// haveBase reports whether the entry at off, the base of a stored delta
+// that is neither sent nor met by the walk, is on the client by its have
+// bitmap, and names it.
+func (pw *packWriter) haveBase(p *packFile, off int64, base *plumbing.Hash) bool {
+	h, ok := pw.have.base(p, off)
+	if ok {
+		*base = h
+	}
+	return ok
 }
 
 // writeUnstored writes an object that has no stored entry to copy (it

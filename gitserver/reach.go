@@ -97,15 +97,42 @@ func (s *Server) writeReachIndex(ctx context.Context, repoPath string) error {
 	// stay in the process until the end, most of the pack.
 	db.unmapPacks()
 	db.setCacheBudget(16 << 20)
-	keep := ""
-	defer func() { removeReachFiles(repoPath, keep) }()
+	keep, keepHave := "", ""
+	defer func() {
+		removeReachFiles(repoPath, keep)
+		removeFiles(repoPath, havePrefix, keepHave)
+	}()
 	if len(db.packs) != 1 || len(tips) == 0 {
 		return nil
 	}
 	p := db.packs[0]
+	// haves writes the have bitmaps next to an index of closure.
+	haves := func(ents []idxEntry, closure []byte) error {
+		path := havePath(repoPath, plumbing.Hash(p.idx.PackfileChecksum))
+		if _, err := readHaveFile(repoPath, p); err == nil {
+			keepHave = filepath.Base(path)
+			return nil
+		}
+		if err := s.writeHaveFile(ctx, repoPath, db, p, ents, tips, closure); err != nil {
+			// Fetches only lose a shortcut: not worth failing the
+			// reachability index over.
+			s.log.Warn("maintenance: have bitmaps", "repo", repoPath, "err", err)
+			return nil
+		}
+		keepHave = filepath.Base(path)
+		return nil
+	}
 	if ri, err := readReachIndex(repoPath, p); err == nil && slices.Equal(ri.tips, tips) {
 		keep = filepath.Base(reachPath(repoPath, plumbing.Hash(p.idx.PackfileChecksum)))
-		return nil // up to date
+		if _, err := readHaveFile(repoPath, p); err == nil {
+			keepHave = filepath.Base(havePath(repoPath, plumbing.Hash(p.idx.PackfileChecksum)))
+			return nil // up to date
+		}
+		ents, err := p.sortedEntries()
+		if err != nil {
+			return err
+		}
+		return haves(ents, ri.bits)
 	}
 	ents, err := p.sortedEntries()
 	if err != nil {
@@ -163,13 +190,16 @@ func (s *Server) writeReachIndex(ctx context.Context, repoPath string) error {
 		return err
 	}
 	keep = filepath.Base(path)
-	return nil
+	return haves(ents, bits)
 }
 
 // removeReachFiles removes the reachability indexes except keep.
-func removeReachFiles(repoPath, keep string) {
+func removeReachFiles(repoPath, keep string) { removeFiles(repoPath, reachPrefix, keep) }
+
+// removeFiles removes objects/info/<prefix>* except keep.
+func removeFiles(repoPath, prefix, keep string) {
 	dir := filepath.Join(repoPath, "objects", "info")
-	names, _ := filepath.Glob(filepath.Join(dir, reachPrefix+"*"))
+	names, _ := filepath.Glob(filepath.Join(dir, prefix+"*"))
 	for _, n := range names {
 		if filepath.Base(n) != keep {
 			os.Remove(n)

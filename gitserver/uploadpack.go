@@ -625,6 +625,9 @@ func (s *Server) sendPack(ctx context.Context, st *fetchState, req *uploadReques
 
 	bw := bufio.NewWriterSize(data, max(bandMax, 32*1024))
 	pw := newPackWriter(w.db, bw, en, req.caps.has("ofs-delta"), req.caps.has("thin-pack"))
+	if en.reuse == nil {
+		pw.have = loadHaveSet(st, req, common)
+	}
 	if err := pw.writePack(ctx.Err); err != nil {
 		fatal("upload-pack: " + err.Error())
 		return err
