@@ -5,10 +5,12 @@ import (
 	"context"
 	"crypto/sha1"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
 )
@@ -22,15 +24,13 @@ import (
 // bases the client had). C git answers that from the bitmaps of commits
 // the client has; these are the same idea on the reachability index's
 // pack: maintenance records, for first-parent ancestors of the default
-// branch at distances 16, 32, ... 2048, bits of the pack's entries
-// reachable from them, and a fetch whose haves descend from one of them
+// branch at distances 16, 32, ... 2048, the bits of the pack's entries
+// reachable from them (closureWalker, in the same walk as the
+// reachability index), and a fetch whose haves descend from one of them
 // reuses any stored delta whose base has its bit.
 //
-// A bit is set only for an object reachable from its commit, so it is
-// never wrong to rely on (what the walk computing it lists is a superset
-// of what the commit lacks: see computeHaveBits). Only complete clients
-// are trusted with it: shallow ones lack history and filtered ones lack
-// blobs of commits they have.
+// Only complete clients are trusted with them: shallow ones lack history
+// and filtered ones lack blobs of commits they have.
 //
 // File: objects/info/tapioca-have-<pack checksum>, big-endian:
 //
@@ -127,33 +127,29 @@ func haveCommits(w *walker, head plumbing.Hash) ([]plumbing.Hash, error) {
 	return out, nil
 }
 
-// writeHaveFile computes and writes the have bitmaps of p: closure is the
-// bitmap (by offset order) of everything reachable from tips, ents the
-// pack's entries by offset.
-func (s *Server) writeHaveFile(ctx context.Context, repoPath string, db *odb, p *packFile, ents []idxEntry, tips []plumbing.Hash, closure []byte) error {
+// haveCommitsOf picks the commits to keep have bitmaps for, along the
+// branch HEAD names, as refs (the tips' snapshot) has it: none when HEAD
+// is detached, unborn or elsewhere.
+func haveCommitsOf(ctx context.Context, repoPath string, db *odb, refs []ref) ([]plumbing.Hash, error) {
 	head, err := readHEAD(repoPath)
-	if err != nil || head == "" {
-		return err
+	if err != nil || !strings.HasPrefix(head, "refs/heads/") {
+		return nil, err
 	}
-	h, found, err := readRef(repoPath, head, nil)
-	if err != nil || !found {
-		return err
-	}
-	commits, err := haveCommits(newWalker(ctx, db), h)
-	if err != nil || len(commits) == 0 {
-		return err
-	}
-	maps, err := computeHaveBits(ctx, db, p, ents, tips, commits, closure)
-	if err != nil {
-		return err
-	}
-	n := len(ents)
-	rev := make([]byte, 4*n)
-	for i, e := range ents {
-		g, ok := idxPosition(p, e.hash)
-		if !ok {
-			return fmt.Errorf("have bitmaps: %s not in the index", e.hash)
+	for _, r := range refs {
+		if r.name == head {
+			return haveCommits(newWalker(ctx, db), r.hash)
 		}
+	}
+	return nil, nil
+}
+
+// writeHaveFile writes the have bitmaps of p: maps[i] is the bitmap of
+// commits[i] over the pack's entries by offset, revPos their index
+// positions.
+func writeHaveFile(repoPath string, p *packFile, revPos []uint32, commits []plumbing.Hash, maps [][]byte) error {
+	n := len(revPos)
+	rev := make([]byte, 4*n)
+	for i, g := range revPos {
 		binary.BigEndian.PutUint32(rev[4*i:], g)
 	}
 	var buf bytes.Buffer
@@ -183,39 +179,10 @@ func (s *Server) writeHaveFile(ctx context.Context, repoPath string, db *odb, p 
 	return nil
 }
 
-// computeHaveBits returns a bitmap for each of commits (nearest the tips
-// first), each a subset of the commit's closure: the previous bitmap
-// (the tips' closure for the first) less what a walk from the previous
-// commit(s) to this one lists. The walk lists everything reachable from
-// its wants that is not reachable from its have (and perhaps more, all
-// of it reachable from the wants), so what the previous bitmap keeps
-// outside that list is reachable from the have.
-func computeHaveBits(ctx context.Context, db *odb, p *packFile, ents []idxEntry, tips, commits []plumbing.Hash, closure []byte) ([][]byte, error) {
-	prev := closure
-	wants := tips
-	var out [][]byte
-	for _, c := range commits {
-		en, err := newWalker(ctx, db).enumerate(wants, []plumbing.Hash{c}, nil, nil, nil)
-		if err != nil {
-			return nil, fmt.Errorf("have bitmaps: %w", err)
-		}
-		bm := bytes.Clone(prev)
-		for _, h := range en.objects {
-			fp, off, ok := db.find(h)
-			if !ok || fp != p {
-				continue // not in the pack: no bit to clear
-			}
-			if pos := entryPos(ents, off); pos >= 0 {
-				bm[pos>>3] &^= 0x80 >> (pos & 7)
-			}
-		}
-		out = append(out, bm)
-		prev, wants = bm, []plumbing.Hash{c}
-	}
-	return out, nil
-}
-
-// idxPosition is h's position in p's index (name order).
+// idxPosition is h's position in p's index (name order). It compares
+// the names' first eight bytes as numbers, the whole name only on a tie:
+// walks look up every entry of every tree of a history (millions on
+// git/git), and bytes.Compare was most of their time.
 func idxPosition(p *packFile, h plumbing.Hash) (uint32, bool) {
 	idx := p.idx
 	k := idx.FanoutMapping[h[0]]
@@ -223,16 +190,42 @@ func idxPosition(p *packFile, h plumbing.Hash) (uint32, bool) {
 		return 0, false
 	}
 	names := idx.Names[k]
-	n := len(names) / 20
-	i, found := sort.Find(n, func(i int) int { return bytes.Compare(h[:], names[20*i:20*i+20]) })
-	if !found {
+	key := binary.BigEndian.Uint64(h[:8])
+	lo, hi := 0, len(names)/20
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		name := names[20*m : 20*m+20]
+		v := binary.BigEndian.Uint64(name)
+		if v < key || v == key && bytes.Compare(name, h[:]) < 0 {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo >= len(names)/20 || !bytes.Equal(names[20*lo:20*lo+20], h[:]) {
 		return 0, false
 	}
 	var before uint32
 	if h[0] > 0 {
 		before = idx.Fanout[h[0]-1]
 	}
-	return before + uint32(i), true
+	return before + uint32(lo), true
+}
+
+// packPositions maps ents (a pack's entries by offset) both ways: rev[i]
+// is the i-th entry's index position, perm[g] the pack position of
+// index position g.
+func packPositions(p *packFile, ents []idxEntry) (rev, perm []uint32, err error) {
+	rev = make([]uint32, len(ents))
+	perm = make([]uint32, len(ents))
+	for i, e := range ents {
+		g, ok := idxPosition(p, e.hash)
+		if !ok || int(g) >= len(perm) {
+			return nil, nil, fmt.Errorf("%s not in the index", e.hash)
+		}
+		rev[i], perm[g] = g, uint32(i)
+	}
+	return rev, perm, nil
 }
 
 // haveSet is the client's part of a pack, from one have bitmap.
@@ -334,4 +327,102 @@ func idxName(p *packFile, g uint32) (plumbing.Hash, bool) {
 	var h plumbing.Hash
 	copy(h[:], names[20*i:])
 	return h, true
+}
+
+// errOutsidePack: a walk met an object that is not in the pack (pushed
+// since the repack, loose): no index until the next maintenance packs it.
+var errOutsidePack = errors.New("object outside the pack")
+
+// closureWalker marks, in bitmaps by pack position, the entries of one
+// pack reachable from given objects. It holds no per-object state but the
+// bitmap: an object's bit is set when it is first met and everything
+// below it is then walked, so a bit already set (by this walk or an
+// earlier one on the same bitmap) means there is nothing more below it.
+// That keeps the walk of a whole history (git/git: 419,000 objects) in
+// the bitmap and a stack, where the fetch enumeration's maps of hashes
+// took 150 MB.
+type closureWalker struct {
+	ctx  context.Context
+	db   *odb
+	p    *packFile
+	ents []idxEntry // by offset
+	perm []uint32   // index position -> position in ents (packPositions)
+}
+
+type walkItem struct {
+	h   plumbing.Hash
+	typ plumbing.ObjectType // InvalidObject: read it
+}
+
+func (cw *closureWalker) pos(h plumbing.Hash) (int, error) {
+	g, ok := idxPosition(cw.p, h)
+	if !ok {
+		return 0, fmt.Errorf("%s: %w", h, errOutsidePack)
+	}
+	return int(cw.perm[g]), nil
+}
+
+// mark sets in bits the entries reachable from starts.
+func (cw *closureWalker) mark(bits []byte, starts []plumbing.Hash) error {
+	var stack []walkItem
+	for _, h := range starts {
+		stack = append(stack, walkItem{h, plumbing.InvalidObject})
+	}
+	steps := 0
+	for len(stack) > 0 {
+		it := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		pos, err := cw.pos(it.h)
+		if err != nil {
+			return err
+		}
+		if bitSet(bits, pos) {
+			continue
+		}
+		bits[pos>>3] |= 0x80 >> (pos & 7)
+		if it.typ == objBlob {
+			continue
+		}
+		if steps++; steps&1023 == 0 {
+			if err := cw.ctx.Err(); err != nil {
+				return err
+			}
+		}
+		typ, data, err := cw.db.readAt(cw.p, cw.ents[pos].off)
+		if err != nil {
+			return fmt.Errorf("%s: %w", it.h, err)
+		}
+		switch typ {
+		case objCommit:
+			c, err := parseCommit(data)
+			if err != nil {
+				return fmt.Errorf("commit %s: %w", it.h, err)
+			}
+			for _, ph := range c.parents {
+				stack = append(stack, walkItem{ph, objCommit})
+			}
+			stack = append(stack, walkItem{c.tree, objTree})
+		case objTree:
+			ents, err := parseTree(data)
+			if err != nil {
+				return fmt.Errorf("tree %s: %w", it.h, err)
+			}
+			for _, e := range ents {
+				switch {
+				case e.isGitlnk():
+				case e.isTree():
+					stack = append(stack, walkItem{e.hash, objTree})
+				default:
+					stack = append(stack, walkItem{e.hash, objBlob})
+				}
+			}
+		case objTag:
+			t, err := parseTag(data)
+			if err != nil {
+				return fmt.Errorf("tag %s: %w", it.h, err)
+			}
+			stack = append(stack, walkItem{t.target, plumbing.InvalidObject})
+		}
+	}
+	return nil
 }

@@ -202,4 +202,14 @@ func TestIdxOffsetLarge(t *testing.T) {
 			t.Errorf("idxOffset(%s) = %d, %v; want %d, %v", tc.h, off, ok, tc.off, tc.want)
 		}
 	}
+	// Positions in name order, by the same search.
+	p := &packFile{idx: idx}
+	for want, h := range []plumbing.Hash{a, b, c} {
+		if g, ok := idxPosition(p, h); !ok || g != uint32(want) {
+			t.Errorf("idxPosition(%s) = %d, %v; want %d", h, g, ok, want)
+		}
+	}
+	if _, ok := idxPosition(p, plumbing.NewHash("ab00000000000000000000000000000000000004")); ok {
+		t.Error("idxPosition found a name the index does not hold")
+	}
 }

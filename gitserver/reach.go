@@ -106,61 +106,58 @@ func (s *Server) writeReachIndex(ctx context.Context, repoPath string) error {
 		return nil
 	}
 	p := db.packs[0]
-	// haves writes the have bitmaps next to an index of closure.
-	haves := func(ents []idxEntry, closure []byte) error {
-		path := havePath(repoPath, plumbing.Hash(p.idx.PackfileChecksum))
-		if _, err := readHaveFile(repoPath, p); err == nil {
-			keepHave = filepath.Base(path)
-			return nil
-		}
-		if err := s.writeHaveFile(ctx, repoPath, db, p, ents, tips, closure); err != nil {
-			// Fetches only lose a shortcut: not worth failing the
-			// reachability index over.
-			s.log.Warn("maintenance: have bitmaps", "repo", repoPath, "err", err)
-			return nil
-		}
-		keepHave = filepath.Base(path)
-		return nil
+	reachFile := filepath.Base(reachPath(repoPath, plumbing.Hash(p.idx.PackfileChecksum)))
+	haveFile := filepath.Base(havePath(repoPath, plumbing.Hash(p.idx.PackfileChecksum)))
+	commits, err := haveCommitsOf(ctx, repoPath, db, refs)
+	if err != nil {
+		return fmt.Errorf("reachability index: %w", err)
 	}
 	if ri, err := readReachIndex(repoPath, p); err == nil && slices.Equal(ri.tips, tips) {
-		keep = filepath.Base(reachPath(repoPath, plumbing.Hash(p.idx.PackfileChecksum)))
-		if _, err := readHaveFile(repoPath, p); err == nil {
-			keepHave = filepath.Base(havePath(repoPath, plumbing.Hash(p.idx.PackfileChecksum)))
+		if _, err := readHaveFile(repoPath, p); err == nil || len(commits) == 0 {
+			keep, keepHave = reachFile, haveFile
 			return nil // up to date
 		}
-		ents, err := p.sortedEntries()
-		if err != nil {
-			return err
-		}
-		return haves(ents, ri.bits)
 	}
 	ents, err := p.sortedEntries()
 	if err != nil {
 		return err
 	}
-	en, err := newWalker(ctx, db).enumerate(tips, nil, nil, nil, nil)
+	// One walk of the history: the have commits' closures oldest first,
+	// each going on from the previous one's bitmap, then the tips'.
+	rev, perm, err := packPositions(p, ents)
 	if err != nil {
+		return fmt.Errorf("reachability index: %w", err)
+	}
+	cw := &closureWalker{ctx: ctx, db: db, p: p, ents: ents, perm: perm}
+	nb := (len(ents) + 7) / 8
+	maps := make([][]byte, len(commits))
+	cur := make([]byte, nb)
+	for k := len(commits) - 1; k >= 0; k-- {
+		cur = bytes.Clone(cur)
+		if err := cw.mark(cur, commits[k:k+1]); err != nil {
+			if errors.Is(err, errOutsidePack) {
+				return nil
+			}
+			return fmt.Errorf("reachability index: %w", err)
+		}
+		maps[k] = cur
+	}
+	bits := bytes.Clone(cur)
+	if err := cw.mark(bits, tips); err != nil {
+		if errors.Is(err, errOutsidePack) {
+			// Reached through an object pushed since the repack: no
+			// index until the next maintenance packs it.
+			return nil
+		}
 		return fmt.Errorf("reachability index: %w", err)
 	}
 	types, err := entryTypes(db, p, ents)
 	if err != nil {
 		return fmt.Errorf("reachability index: %w", err)
 	}
-	bits := make([]byte, (len(ents)+7)/8)
-	nonBlob := make([]byte, len(bits))
-	for _, h := range en.objects {
-		fp, off, ok := db.find(h)
-		if !ok || fp != p {
-			// Reached through a loose object pushed since the repack:
-			// no index until the next maintenance packs it.
-			return nil
-		}
-		pos := entryPos(ents, off)
-		if pos < 0 {
-			return fmt.Errorf("reachability index: no entry at %d", off)
-		}
-		bits[pos>>3] |= 0x80 >> (pos & 7)
-		if types[pos] != objBlob {
+	nonBlob := make([]byte, nb)
+	for pos, t := range types {
+		if t != objBlob && bitSet(bits, pos) {
 			nonBlob[pos>>3] |= 0x80 >> (pos & 7)
 		}
 	}
@@ -190,7 +187,16 @@ func (s *Server) writeReachIndex(ctx context.Context, repoPath string) error {
 		return err
 	}
 	keep = filepath.Base(path)
-	return haves(ents, bits)
+	if len(commits) > 0 {
+		if err := writeHaveFile(repoPath, p, rev, commits, maps); err != nil {
+			// Fetches only lose a shortcut: not worth failing the
+			// reachability index over.
+			s.log.Warn("maintenance: have bitmaps", "repo", repoPath, "err", err)
+			return nil
+		}
+		keepHave = haveFile
+	}
+	return nil
 }
 
 // removeReachFiles removes the reachability indexes except keep.
