@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"maps"
+	"math/rand/v2"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -95,4 +98,47 @@ func TestFetchOldTopicsSendsOnlyNewObjects(t *testing.T) {
 		}
 		ts.git(c, "fsck", "--no-progress")
 	}
+}
+
+// TestFetchLargeEditAsThinDelta: a large file stored whole (pushed
+// without deltas) and edited a little reaches a client that has the
+// previous version as a small delta against it, not whole; small
+// objects stored whole go as they are (thinWholeMin).
+func TestFetchLargeEditAsThinDelta(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, Config{})
+	repo := ts.newRepo("large")
+	work := ts.workdir("large")
+	r := rand.New(rand.NewPCG(7, 7))
+	var b strings.Builder
+	for b.Len() < 300<<10 {
+		fmt.Fprintf(&b, "%016x %016x %016x\n", r.Uint64(), r.Uint64(), r.Uint64())
+	}
+	big := b.String()
+	ts.commitFile(work, "big.txt", big, "v1")
+	ts.git(work, "push", "-q", "origin", "HEAD:refs/heads/main")
+	client := ts.clone("large")
+
+	edited := big[:1000] + "an edit in the middle\n" + big[1000:]
+	ts.commitFile(work, "big.txt", edited, "v2")
+	// No deltas in this push: the server stores the new version whole.
+	ts.git(work, "-c", "pack.window=0", "-c", "pack.depth=0", "push", "-q", "origin", "HEAD:refs/heads/main")
+	ts.fsck(repo)
+
+	trace := filepath.Join(t.TempDir(), "pack")
+	if _, errOut, err := ts.gitErr(client, []string{"GIT_TRACE_PACKFILE=" + trace}, "fetch", "-q", "origin"); err != nil {
+		t.Fatalf("fetch: %v\n%s", err, errOut)
+	}
+	st, err := os.Stat(trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Size() > 8<<10 {
+		t.Fatalf("the fetch's pack is %d bytes for a 22-byte edit of a %d-byte file", st.Size(), len(edited))
+	}
+	ts.git(client, "merge", "-q", "--ff-only", "origin/main")
+	if got, err := os.ReadFile(filepath.Join(client, "big.txt")); err != nil || string(got) != edited {
+		t.Fatalf("big.txt after the fetch differs from what was pushed (%v)", err)
+	}
+	ts.git(client, "fsck", "--no-progress")
 }

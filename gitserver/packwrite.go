@@ -212,8 +212,10 @@ func (pw *packWriter) writeObject(h plumbing.Hash) error {
 	case objREF:
 		base = eh.baseHash
 	default:
-		if done, err := pw.thinDelta(h); done || err != nil {
-			return err
+		if end-off >= thinWholeMin {
+			if done, err := pw.thinDelta(h); done || err != nil {
+				return err
+			}
 		}
 		pw.written[h] = pw.n
 		pw.reused++
@@ -317,6 +319,16 @@ func (pw *packWriter) writeUnstored(h plumbing.Hash) error {
 const (
 	thinDeltaMin = 256
 	thinDeltaMax = 16 << 20
+	// thinWholeMin is the stored size from which an object stored whole
+	// is sent as a delta against the client's copy rather than copied.
+	// Below it the bytes saved are a few KiB an object, and both sides
+	// pay for them: the server reads the client's version through its
+	// delta chain, the client resolves the delta against its own. On
+	// go-git's fetch of 50 commits, computing them for every such object
+	// made a pack of 105 KiB instead of 339 KiB, at 1.8x the server's
+	// CPU and 1.3x the fetch's wall time. A large file edited a little
+	// still goes as a delta. (C git sends whole what it stores whole.)
+	thinWholeMin = 32 << 10
 )
 
 // thinDelta writes h as a delta against the previous version the client
