@@ -179,37 +179,17 @@ func writeHaveFile(repoPath string, p *packFile, revPos []uint32, commits []plum
 	return nil
 }
 
-// idxPosition is h's position in p's index (name order). It compares
-// the names' first eight bytes as numbers, the whole name only on a tie:
-// walks look up every entry of every tree of a history (millions on
-// git/git), and bytes.Compare was most of their time.
+// idxPosition is h's position in p's index (name order).
 func idxPosition(p *packFile, h plumbing.Hash) (uint32, bool) {
-	idx := p.idx
-	k := idx.FanoutMapping[h[0]]
-	if k < 0 || k >= len(idx.Names) {
-		return 0, false
-	}
-	names := idx.Names[k]
-	key := binary.BigEndian.Uint64(h[:8])
-	lo, hi := 0, len(names)/20
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		name := names[20*m : 20*m+20]
-		v := binary.BigEndian.Uint64(name)
-		if v < key || v == key && bytes.Compare(name, h[:]) < 0 {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	if lo >= len(names)/20 || !bytes.Equal(names[20*lo:20*lo+20], h[:]) {
+	_, i, ok := idxFind(p.idx, h)
+	if !ok {
 		return 0, false
 	}
 	var before uint32
 	if h[0] > 0 {
-		before = idx.Fanout[h[0]-1]
+		before = p.idx.Fanout[h[0]-1]
 	}
-	return before + uint32(lo), true
+	return before + uint32(i), true
 }
 
 // packPositions maps ents (a pack's entries by offset) both ways: rev[i]

@@ -76,6 +76,28 @@ func TestParseIdx(t *testing.T) {
 	if n, err := got.Count(); err != nil || n < 120 {
 		t.Fatalf("count %d, %v", n, err)
 	}
+	// The entries by offset, as go-git lists them.
+	pf := &packFile{idx: got, size: 1 << 20}
+	byOff, err := pf.sortedEntries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := want.EntriesByOffset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		e, err := all.Next()
+		if err != nil {
+			if i != len(byOff) {
+				t.Fatalf("sortedEntries lists %d entries, go-git %d", len(byOff), i)
+			}
+			break
+		}
+		if i >= len(byOff) || byOff[i].off != int64(e.Offset) || byOff[i].hash != e.Hash {
+			t.Fatalf("entry %d by offset: %+v, go-git %s at %d", i, byOff[min(i, len(byOff)-1)], e.Hash, e.Offset)
+		}
+	}
 	// idxOffset answers as go-git's FindOffset, for every entry.
 	entries, err := want.Entries()
 	if err != nil {
@@ -90,11 +112,17 @@ func TestParseIdx(t *testing.T) {
 		if wantOff, err := want.FindOffset(e.Hash); !ok || err != nil || off != wantOff || off != int64(e.Offset) {
 			t.Fatalf("idxOffset(%s) = %d, %v; go-git %d", e.Hash, off, ok, e.Offset)
 		}
+		if crc, ok := idxCRC32(got, e.Hash); !ok || crc != e.CRC32 {
+			t.Fatalf("idxCRC32(%s) = %08x, %v; go-git %08x", e.Hash, crc, ok, e.CRC32)
+		}
 		missing := e.Hash
 		missing[19] ^= 0xff
 		if _, err := want.FindOffset(missing); err != nil {
 			if _, ok := idxOffset(got, missing); ok {
 				t.Fatalf("idxOffset found %s, which the index does not hold", missing)
+			}
+			if _, ok := idxCRC32(got, missing); ok {
+				t.Fatalf("idxCRC32 found %s, which the index does not hold", missing)
 			}
 		}
 	}
@@ -187,6 +215,7 @@ func TestIdxOffsetLarge(t *testing.T) {
 	idx.Names = [][]byte{append(append(append([]byte{}, a[:]...), b[:]...), c[:]...)}
 	idx.Offset32 = [][]byte{{0, 0, 0, 12, 0x80, 0, 0, 1, 0x80, 0, 0, 7}}
 	idx.Offset64 = []byte{0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0}
+	idx.CRC32 = [][]byte{{0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3}}
 	for _, tc := range []struct {
 		h    plumbing.Hash
 		off  int64
@@ -201,6 +230,9 @@ func TestIdxOffsetLarge(t *testing.T) {
 		if off, ok := idxOffset(idx, tc.h); ok != tc.want || off != tc.off {
 			t.Errorf("idxOffset(%s) = %d, %v; want %d, %v", tc.h, off, ok, tc.off, tc.want)
 		}
+	}
+	if crc, ok := idxCRC32(idx, b); !ok || crc != 2 {
+		t.Errorf("idxCRC32(%s) = %d, %v; want 2", b, crc, ok)
 	}
 	// Positions in name order, by the same search.
 	p := &packFile{idx: idx}

@@ -63,3 +63,27 @@ func TestRadixSortOffsets(t *testing.T) {
 		})
 	}
 }
+
+// TestRadixSortHigh sorts offset<<32|position keys as slices.Sort does
+// (the offsets, in the high half, are distinct).
+func TestRadixSortHigh(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int{0, 10, 255, 256, 5000, 70000} {
+		r := rand.New(rand.NewPCG(uint64(n), 3))
+		seen := map[uint32]bool{}
+		keys := make([]uint64, 0, n)
+		for len(keys) < n {
+			off := r.Uint32()
+			if seen[off] {
+				continue
+			}
+			seen[off] = true
+			keys = append(keys, uint64(off)<<32|uint64(len(keys)))
+		}
+		want := slices.Sorted(slices.Values(keys))
+		radixSortHigh(keys)
+		if !slices.Equal(keys, want) {
+			t.Fatalf("%d keys: not sorted like slices.Sort", n)
+		}
+	}
+}

@@ -440,7 +440,7 @@ func (pw *packWriter) copyEntry(h plumbing.Hash, p *packFile, off int64, eh entr
 		}
 	}
 	if p.idx.Version == 2 {
-		if want, err := p.idx.FindCRC32(h); err == nil && want != crc.Sum32() {
+		if want, ok := idxCRC32(p.idx, h); ok && want != crc.Sum32() {
 			return fmt.Errorf("object %s: CRC mismatch in %s", h, p.path)
 		}
 	}

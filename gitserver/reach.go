@@ -556,7 +556,7 @@ func (pw *packWriter) writeReused(ru *packReuse, tick func() error) error {
 			off += int64(len(data))
 		}
 		if p.idx.Version == 2 {
-			if want, err := p.idx.FindCRC32(e.hash); err == nil && want != crc {
+			if want, ok := idxCRC32(p.idx, e.hash); ok && want != crc {
 				return fmt.Errorf("object %s: CRC mismatch in %s", e.hash, p.path)
 			}
 		}

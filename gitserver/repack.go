@@ -861,7 +861,7 @@ func (w *repackWriter) copyStored(o *repackObject, eh entryHeader, hdr []byte) e
 		return fmt.Errorf("copy from %s: %w", p.path, err)
 	}
 	if p.idx.Version == 2 {
-		if want, err := p.idx.FindCRC32(o.hash); err == nil && want != crc.Sum32() {
+		if want, ok := idxCRC32(p.idx, o.hash); ok && want != crc.Sum32() {
 			return fmt.Errorf("CRC mismatch in %s", p.path)
 		}
 	}
