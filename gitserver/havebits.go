@@ -1,13 +1,10 @@
 package gitserver
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha1"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -69,36 +66,20 @@ func (hf *haveFile) bitmap(i int) []byte {
 
 // readHaveFile reads the have bitmaps of p, if there is a valid file.
 func readHaveFile(repoPath string, p *packFile) (*haveFile, error) {
-	data, err := os.ReadFile(havePath(repoPath, plumbing.Hash(p.idx.PackfileChecksum)))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) < 36+20 || string(data[:4]) != haveMagic {
-		return nil, errBadReach
-	}
-	body, sum := data[:len(data)-20], data[len(data)-20:]
-	if s := sha1.Sum(body); !bytes.Equal(s[:], sum) {
-		return nil, errBadReach
-	}
-	if binary.BigEndian.Uint32(body[4:]) != haveVersion || !bytes.Equal(body[8:28], p.idx.PackfileChecksum[:]) {
-		return nil, errBadReach
-	}
-	n := int(binary.BigEndian.Uint32(body[28:]))
-	m := int(binary.BigEndian.Uint32(body[32:]))
-	count, err := p.idx.Count()
+	n, m, body, err := readSideFile(havePath(repoPath, plumbing.Hash(p.idx.PackfileChecksum)), haveMagic, haveVersion, p)
 	if err != nil {
 		return nil, err
 	}
 	nb := (n + 7) / 8
-	if int64(n) != count || m > 64 || len(body) != 36+20*m+4*n+m*nb {
+	if m > 64 || len(body) != 20*m+4*n+m*nb {
 		return nil, errBadReach
 	}
 	hf := &haveFile{n: n, commits: make([]plumbing.Hash, m)}
 	for i := range hf.commits {
-		copy(hf.commits[i][:], body[36+20*i:])
+		copy(hf.commits[i][:], body[20*i:])
 	}
-	hf.rev = body[36+20*m : 36+20*m+4*n]
-	hf.maps = body[36+20*m+4*n:]
+	hf.rev = body[20*m : 20*m+4*n]
+	hf.maps = body[20*m+4*n:]
 	return hf, nil
 }
 
@@ -152,12 +133,7 @@ func writeHaveFile(repoPath string, p *packFile, revPos []uint32, commits []plum
 	for i, g := range revPos {
 		binary.BigEndian.PutUint32(rev[4*i:], g)
 	}
-	var buf bytes.Buffer
-	buf.WriteString(haveMagic)
-	binary.Write(&buf, binary.BigEndian, uint32(haveVersion))
-	buf.Write(p.idx.PackfileChecksum[:])
-	binary.Write(&buf, binary.BigEndian, uint32(n))
-	binary.Write(&buf, binary.BigEndian, uint32(len(commits)))
+	buf := newSideFile(haveMagic, haveVersion, p, n, len(commits))
 	for _, c := range commits {
 		buf.Write(c[:])
 	}
@@ -165,18 +141,7 @@ func writeHaveFile(repoPath string, p *packFile, revPos []uint32, commits []plum
 	for _, m := range maps {
 		buf.Write(m)
 	}
-	sum := sha1.Sum(buf.Bytes())
-	buf.Write(sum[:])
-	path := havePath(repoPath, plumbing.Hash(p.idx.PackfileChecksum))
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, buf.Bytes(), 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
+	return writeSideFile(havePath(repoPath, plumbing.Hash(p.idx.PackfileChecksum)), buf)
 }
 
 // idxPosition is h's position in p's index (name order).

@@ -3,8 +3,6 @@ package gitserver
 import (
 	"bytes"
 	"context"
-	"crypto/sha1"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -161,29 +159,14 @@ func (s *Server) writeReachIndex(ctx context.Context, repoPath string) error {
 			nonBlob[pos>>3] |= 0x80 >> (pos & 7)
 		}
 	}
-	var buf bytes.Buffer
-	buf.WriteString(reachMagic)
-	binary.Write(&buf, binary.BigEndian, uint32(reachVersion))
-	buf.Write(p.idx.PackfileChecksum[:])
-	binary.Write(&buf, binary.BigEndian, uint32(len(ents)))
-	binary.Write(&buf, binary.BigEndian, uint32(len(tips)))
+	buf := newSideFile(reachMagic, reachVersion, p, len(ents), len(tips))
 	for _, t := range tips {
 		buf.Write(t[:])
 	}
 	buf.Write(bits)
 	buf.Write(nonBlob)
-	sum := sha1.Sum(buf.Bytes())
-	buf.Write(sum[:])
 	path := reachPath(repoPath, plumbing.Hash(p.idx.PackfileChecksum))
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, buf.Bytes(), 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
+	if err := writeSideFile(path, buf); err != nil {
 		return err
 	}
 	keep = filepath.Base(path)
@@ -226,34 +209,18 @@ var errBadReach = errors.New("bad reachability index")
 
 // readReachIndex reads the index of p, if there is a valid one.
 func readReachIndex(repoPath string, p *packFile) (*reachIndex, error) {
-	data, err := os.ReadFile(reachPath(repoPath, plumbing.Hash(p.idx.PackfileChecksum)))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) < 36+20 || string(data[:4]) != reachMagic {
-		return nil, errBadReach
-	}
-	body, sum := data[:len(data)-20], data[len(data)-20:]
-	if s := sha1.Sum(body); !bytes.Equal(s[:], sum) {
-		return nil, errBadReach
-	}
-	if binary.BigEndian.Uint32(body[4:]) != reachVersion || !bytes.Equal(body[8:28], p.idx.PackfileChecksum[:]) {
-		return nil, errBadReach
-	}
-	n := int(binary.BigEndian.Uint32(body[28:]))
-	k := int(binary.BigEndian.Uint32(body[32:]))
-	count, err := p.idx.Count()
+	n, k, body, err := readSideFile(reachPath(repoPath, plumbing.Hash(p.idx.PackfileChecksum)), reachMagic, reachVersion, p)
 	if err != nil {
 		return nil, err
 	}
 	nb := (n + 7) / 8
-	if int64(n) != count || len(body) != 36+20*k+2*nb {
+	if len(body) != 20*k+2*nb {
 		return nil, errBadReach
 	}
-	maps := body[36+20*k:]
+	maps := body[20*k:]
 	ri := &reachIndex{n: n, tips: make([]plumbing.Hash, k), bits: maps[:nb], nonBlob: maps[nb:], full: true}
 	for i := range ri.tips {
-		copy(ri.tips[i][:], body[36+20*i:])
+		copy(ri.tips[i][:], body[20*i:])
 	}
 	for i := 0; i < n; i++ {
 		if !ri.has(i) {
