@@ -11,6 +11,7 @@ import (
 	"io"
 	"io/fs"
 	"math"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -711,37 +712,9 @@ func nextOffset[T uint32 | int64](offs []T, off int64) (int64, bool) {
 	return 0, false
 }
 
-// radixSortHigh sorts keys by their high 32 bits (two radix passes),
-// which are distinct where it is used (pack offsets).
-func radixSortHigh(keys []uint64) {
-	if len(keys) < 256 {
-		slices.Sort(keys)
-		return
-	}
-	tmp := make([]uint64, len(keys))
-	src, dst := keys, tmp
-	var count [1 << radixBits]uint32
-	for shift := uint(32); shift < 64; shift += radixBits {
-		clear(count[:])
-		for _, k := range src {
-			count[(k>>shift)&radixMask]++
-		}
-		var pos uint32
-		for i, c := range count {
-			count[i] = pos
-			pos += c
-		}
-		for _, k := range src {
-			d := (k >> shift) & radixMask
-			dst[count[d]] = k
-			count[d]++
-		}
-		src, dst = dst, src
-	}
-	if &src[0] != &keys[0] {
-		copy(keys, src)
-	}
-}
+// radixSortHigh sorts keys by their high 32 bits, which are distinct
+// where it is used (pack offsets above index positions).
+func radixSortHigh(keys []uint64) { radixSortBits(keys, 32, 64) }
 
 // radixBits is the digit of radixSortOffsets: two passes below 4 GiB
 // (11 bits, three passes, measured slower).
@@ -755,34 +728,41 @@ const (
 // takes a few milliseconds where slices.Sort took 40 to 80, paid by
 // every fetch that copies stored entries.
 func radixSortOffsets[T uint32 | int64](offs []T, limit int64) []T {
-	if len(offs) < 256 {
-		slices.Sort(offs)
-		return offs
+	radixSortBits(offs, 0, uint(bits.Len64(uint64(limit))))
+	return offs
+}
+
+// radixSortBits sorts keys in place by their bits lo to hi (from the
+// least significant), radixBits a pass; the bits outside that range must
+// not change the order (they are zero, or the range is distinct).
+func radixSortBits[T uint32 | int64 | uint64](keys []T, lo, hi uint) {
+	if len(keys) < 256 {
+		slices.Sort(keys)
+		return
 	}
-	tmp := make([]T, len(offs))
-	src, dst := offs, tmp
+	tmp := make([]T, len(keys))
+	src, dst := keys, tmp
 	var count [1 << radixBits]uint32
-	for shift := uint(0); shift < 64 && limit>>shift > 0; shift += radixBits {
+	for shift := lo; shift < hi; shift += radixBits {
 		clear(count[:])
-		for _, o := range src {
-			count[(int64(o)>>shift)&radixMask]++
+		for _, k := range src {
+			count[(uint64(k)>>shift)&radixMask]++
 		}
 		var pos uint32
 		for i, c := range count {
 			count[i] = pos
 			pos += c
 		}
-		for _, o := range src {
-			d := (int64(o) >> shift) & radixMask
-			dst[count[d]] = o
+		for _, k := range src {
+			d := (uint64(k) >> shift) & radixMask
+			dst[count[d]] = k
 			count[d]++
 		}
 		src, dst = dst, src
 	}
-	if &src[0] != &offs[0] {
-		copy(offs, src)
+	if &src[0] != &keys[0] {
+		copy(keys, src)
 	}
-	return offs
 }
 
 // eachIndexEntry calls fn with the offset and name of every entry of the
