@@ -467,9 +467,7 @@ func (w *walker) walkTree(en *enumeration, h plumbing.Hash, name uint32, clientT
 	childIn := en.filter.includesAt(depth + 1)
 	for _, c := range clientTrees {
 		en.clientHas[c] = true
-		if _, ok := en.deltaBase[h]; !ok {
-			en.deltaBase[h] = c
-		}
+		en.setDeltaBase(h, c)
 	}
 	ents, err := w.tree(h)
 	if err != nil {
@@ -500,50 +498,33 @@ func (w *walker) walkTree(en *enumeration, h plumbing.Hash, name uint32, clientT
 		same := false
 		sub, subParents = sub[:0], subParents[:0]
 		for k, pe := range pps {
-			for pcursor[k] < len(pe) && compareEntries(pe[pcursor[k]], e) < 0 {
-				pcursor[k]++
-			}
-			if pcursor[k] >= len(pe) || compareEntries(pe[pcursor[k]], e) != 0 {
-				continue
-			}
-			p := pe[pcursor[k]]
+			p, ok := sameName(pe, &pcursor[k], e)
 			switch {
-			case p.hash == e.hash || p.isTree() != e.isTree():
+			case !ok || p.hash == e.hash || p.isTree() != e.isTree():
 			case en.clientHas[p.hash] && e.isTree():
-				if len(sub) < maxClientTrees && !slices.Contains(sub, p.hash) {
-					sub = append(sub, p.hash)
-				}
+				sub = addClientTree(sub, p.hash)
 			case en.clientHas[p.hash]:
-				if _, ok := en.deltaBase[e.hash]; !ok {
-					en.deltaBase[e.hash] = p.hash
-				}
+				en.setDeltaBase(e.hash, p.hash)
 			case e.isTree() && !slices.Contains(subParents, p.hash):
 				subParents = append(subParents, p.hash)
 			}
 		}
 		for k, ce := range cps {
-			for cursor[k] < len(ce) && compareEntries(ce[cursor[k]], e) < 0 {
-				cursor[k]++
-			}
-			if cursor[k] >= len(ce) || compareEntries(ce[cursor[k]], e) != 0 {
+			c, ok := sameName(ce, &cursor[k], e)
+			if !ok {
 				continue
 			}
-			c := ce[cursor[k]]
 			if c.hash == e.hash {
 				same = true
 				break
 			}
 			if e.isTree() {
-				if len(sub) < maxClientTrees && !slices.Contains(sub, c.hash) {
-					sub = append(sub, c.hash)
-				}
+				sub = addClientTree(sub, c.hash)
 			} else {
 				// The previous version of a changed file: the likeliest
 				// delta base.
 				en.clientHas[c.hash] = true
-				if _, ok := en.deltaBase[e.hash]; !ok {
-					en.deltaBase[e.hash] = c.hash
-				}
+				en.setDeltaBase(e.hash, c.hash)
 			}
 		}
 		if same {
@@ -559,6 +540,35 @@ func (w *walker) walkTree(en *enumeration, h plumbing.Hash, name uint32, clientT
 		}
 	}
 	return nil
+}
+
+// sameName advances *cur through ents, a tree's sorted entries, to e's
+// name (callers go through e's tree in order) and returns the entry
+// there, if ents has one of that name.
+func sameName(ents []treeEntry, cur *int, e treeEntry) (treeEntry, bool) {
+	for *cur < len(ents) && compareEntries(ents[*cur], e) < 0 {
+		*cur++
+	}
+	if *cur >= len(ents) || compareEntries(ents[*cur], e) != 0 {
+		return treeEntry{}, false
+	}
+	return ents[*cur], true
+}
+
+// addClientTree adds a client tree to compare a subtree with, up to
+// maxClientTrees.
+func addClientTree(sub []plumbing.Hash, h plumbing.Hash) []plumbing.Hash {
+	if len(sub) < maxClientTrees && !slices.Contains(sub, h) {
+		sub = append(sub, h)
+	}
+	return sub
+}
+
+// setDeltaBase records base as h's thin-pack delta base unless one is.
+func (en *enumeration) setDeltaBase(h, base plumbing.Hash) {
+	if _, ok := en.deltaBase[h]; !ok {
+		en.deltaBase[h] = base
+	}
 }
 
 // blobPasses applies the filter's size limit to a blob met in a tree.
