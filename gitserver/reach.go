@@ -106,15 +106,22 @@ func (s *Server) writeReachIndex(ctx context.Context, repoPath string) error {
 	p := db.packs[0]
 	reachFile := filepath.Base(reachPath(repoPath, plumbing.Hash(p.idx.PackfileChecksum)))
 	haveFile := filepath.Base(havePath(repoPath, plumbing.Hash(p.idx.PackfileChecksum)))
+	current := false
+	if ri, err := readReachIndex(repoPath, p); err == nil && slices.Equal(ri.tips, tips) {
+		if _, err := readHaveFile(repoPath, p); err == nil {
+			keep, keepHave = reachFile, haveFile
+			return nil // up to date
+		}
+		current = true
+	}
+	// Only now the walk along the default branch: most runs end above.
 	commits, err := haveCommitsOf(ctx, repoPath, db, refs)
 	if err != nil {
 		return fmt.Errorf("reachability index: %w", err)
 	}
-	if ri, err := readReachIndex(repoPath, p); err == nil && slices.Equal(ri.tips, tips) {
-		if _, err := readHaveFile(repoPath, p); err == nil || len(commits) == 0 {
-			keep, keepHave = reachFile, haveFile
-			return nil // up to date
-		}
+	if current && len(commits) == 0 {
+		keep = reachFile
+		return nil // up to date, with no branch to keep bitmaps for
 	}
 	ents, err := p.sortedEntries()
 	if err != nil {
