@@ -304,13 +304,8 @@ func (pw *packWriter) searchCandidate(l objLoc) (*searchEntry, error) {
 	default:
 		return searchable(&searchEntry{h: h, typ: eh.typ, size: eh.size}), nil
 	}
-	if pw.en.sending[base] || pw.thin && pw.en.clientHas[base] && pw.filteredBaseOK(base) {
+	if pw.en.sending[base] || pw.onClient(p, eh, &base) {
 		return nil, nil // reused as it is
-	}
-	if eh.typ == objOFS && base.IsZero() && pw.thin {
-		if _, ok := pw.have.base(p, eh.baseOff); ok {
-			return nil, nil // reused against the client's copy
-		}
 	}
 	if pw.thinBase(h) {
 		// thinDelta tries the client's version at the same path first,

@@ -251,9 +251,7 @@ func (pw *packWriter) writeObject(h plumbing.Hash) error {
 		} else {
 			hdr = refDeltaHeader(eh.size, base)
 		}
-	case pw.thin && pw.en.clientHas[base] && pw.filteredBaseOK(base):
-		hdr = refDeltaHeader(eh.size, base)
-	case pw.thin && eh.typ == objOFS && base.IsZero() && pw.haveBase(p, eh.baseOff, &base):
+	case pw.onClient(p, eh, &base):
 		hdr = refDeltaHeader(eh.size, base)
 	default:
 		return pw.writeUnstored(h)
@@ -265,15 +263,24 @@ func (pw *packWriter) writeObject(h plumbing.Hash) error {
 	return pw.copyEntry(h, p, off, eh, end, hdr)
 }
 
-// haveBase reports whether the entry at off, the base of a stored delta
-// that is neither sent nor met by the walk, is on the client by its have
-// bitmap, and names it.
-func (pw *packWriter) haveBase(p *packFile, off int64, base *plumbing.Hash) bool {
-	h, ok := pw.have.base(p, off)
-	if ok {
-		*base = h
+// onClient reports whether a thin pack may leave base, that of the
+// stored delta eh, to the client: the walk met it there, or (an
+// OFS_DELTA whose base ofsBase could not name) the have bitmaps hold it,
+// which then name it in base.
+func (pw *packWriter) onClient(p *packFile, eh entryHeader, base *plumbing.Hash) bool {
+	switch {
+	case !pw.thin:
+		return false
+	case pw.en.clientHas[*base]:
+		return pw.filteredBaseOK(*base)
+	case eh.typ == objOFS && base.IsZero():
+		h, ok := pw.have.base(p, eh.baseOff)
+		if ok {
+			*base = h
+		}
+		return ok
 	}
-	return ok
+	return false
 }
 
 // writeUnstored writes an object that has no stored entry to copy (it
