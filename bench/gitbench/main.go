@@ -70,6 +70,7 @@ func main() {
 var childModes = map[string]func(args []string) error{
 	"serve-tapioca": serveTapioca,
 	"serve-cgit":    serveCgit,
+	"serve-floor":   serveFloor,
 	"maintain":      maintainRepo,
 }
 
@@ -108,6 +109,10 @@ func run(cfg config) error {
 	}
 	ver, _ := exec.Command("git", "version").Output()
 	fmt.Printf("gitbench: %d CPUs, %s, %s; load average %s", runtime.NumCPU(), runtime.Version(), strings.TrimSpace(string(ver)), loadAvg())
+
+	if err := printFloor(work); err != nil {
+		return err
+	}
 
 	type input struct{ label, path string }
 	var inputs []input

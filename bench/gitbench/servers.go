@@ -61,6 +61,28 @@ func rusage(who int) usage {
 	return usage{CPU: cpu, MaxRSS: ru.Maxrss * 1024}
 }
 
+// peakRSS is this process's own memory high-water mark, VmHWM in
+// /proc/self/status. getrusage's ru_maxrss would not do: this process was
+// started by the bench's Go process with vfork semantics, so its
+// ru_maxrss starts at whatever the bench held when it started us (the
+// same trap as for git's processes, described above).
+func peakRSS() (int64, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, fmt.Errorf("peak RSS: %w", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kib int64
+			if _, err := fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kib); err != nil {
+				return 0, fmt.Errorf("peak RSS: %q: %w", line, err)
+			}
+			return kib * 1024, nil
+		}
+	}
+	return 0, errors.New("peak RSS: no VmHWM in /proc/self/status")
+}
+
 // serveTapioca is the child process mode "serve-tapioca": gitserver's
 // smart-HTTP handlers for the bare repositories under -root, without
 // the forge around them (accounts, database, API), which would only add
@@ -83,7 +105,14 @@ func serveTapioca(args []string) error {
 	srv := gitserver.New(gitserver.Config{})
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/_rusage" {
-			json.NewEncoder(w).Encode(rusage(syscall.RUSAGE_SELF))
+			u := rusage(syscall.RUSAGE_SELF)
+			hwm, err := peakRSS()
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			u.MaxRSS = hwm
+			json.NewEncoder(w).Encode(u)
 			return
 		}
 		p := r.URL.Path
@@ -116,6 +145,63 @@ func serveTapioca(args []string) error {
 			}
 		}
 	})
+}
+
+// serveFloor is the child process mode "serve-floor": a Go net/http
+// server that answers every request with a few bytes, and /_rusage as
+// the others do. Its peak RSS is the floor under any Go HTTP server on
+// this machine: the runtime, net/http and the binary's mapped pages.
+func serveFloor(args []string) error {
+	return serveUntilSignal(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/_rusage" {
+			u := rusage(syscall.RUSAGE_SELF)
+			hwm, err := peakRSS()
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			u.MaxRSS = hwm
+			json.NewEncoder(w).Encode(u)
+			return
+		}
+		io.WriteString(w, "ok\n")
+	}), func() {})
+}
+
+// printFloor says what a server process holds before it serves any git:
+// a trivial net/http handler in this same binary (so with the same
+// runtime, package initialisation and mapped pages) after one request,
+// and Tapioca's git server after the same request, so that the peak RSS
+// figures below can be read against them. C git starts a process of
+// 4-5 MiB for each request instead.
+func printFloor(work string) error {
+	root, err := os.MkdirTemp(work, "floor-*")
+	if err != nil {
+		return err
+	}
+	var peaks []string
+	for _, mode := range []string{"serve-floor", "serve-tapioca"} {
+		srv, err := startServer(context.Background(), mode, "-root", root)
+		if err != nil {
+			return err
+		}
+		var u usage
+		resp, err := http.Get(srv.base + "/none/info/refs")
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			u, err = srv.usage()
+		}
+		if stopErr := srv.stop(); err == nil {
+			err = stopErr
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", mode, err)
+		}
+		peaks = append(peaks, fmt.Sprintf("%.1f MiB", float64(u.MaxRSS)/(1<<20)))
+	}
+	fmt.Printf("peak RSS after one request: a trivial net/http handler in this binary %s, Tapioca's git server %s\n", peaks[0], peaks[1])
+	return nil
 }
 
 // serveCgit is the child process mode "serve-cgit": C git's own
