@@ -209,6 +209,15 @@ func TestGitOverSSH(t *testing.T) {
 			t.Errorf("read-only deploy key push: %v\n%s", err, out)
 		}
 		mustSSHGit(t, deployWork, rwKey, "push", "-q", "origin", "master")
+		// Its push is attributed to the repository's owner, so the event
+		// names a pusher and a sender as every other push's does.
+		after := strings.TrimSpace(runGit(t, deployWork, "rev-parse", "HEAD"))
+		d := rc.waitEvent(t, "push", "", func(p map[string]any) bool { return p["after"] == after })
+		pusher, _ := d.Payload["pusher"].(map[string]any)
+		sender, _ := d.Payload["sender"].(map[string]any)
+		if pusher["name"] != alice.Name || sender["username"] != alice.Name {
+			t.Errorf("deploy key push: pusher %v, sender %v, want %s", pusher, sender, alice.Name)
+		}
 		// A deploy key reaches its repository only.
 		ac.createRepo(map[string]any{"name": "public"})
 		out, err = sshGit(dir, rwKey, "ls-remote", "ssh://git@127.0.0.1:"+port+"/"+alice.Name+"/public.git")

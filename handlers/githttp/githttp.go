@@ -128,7 +128,7 @@ func (d *Door) serve(w http.ResponseWriter, r *http.Request) bool {
 	case g.advertise:
 		d.env.Git.ServeInfoRefs(w, r, path, g.service)
 	case push:
-		rec := d.pushes.Receive(repo, a.User)
+		rec := d.pushes.Receive(ctx, repo, a)
 		d.env.Git.ServeReceivePack(w, r, path, rec.Options())
 		rec.Finish(ctx)
 	default:

@@ -421,7 +421,7 @@ func (d *Door) run(ctx context.Context, c *conn, fp string, ch ssh.Channel, comm
 	out := bufio.NewWriterSize(stream, 64<<10)
 	o := gitserver.StreamOptions{Protocol: gitserver.ProtocolVersion(protocol)}
 	if cmd.push() {
-		rec := d.pushes.Receive(repo, a.User)
+		rec := d.pushes.Receive(ctx, repo, a)
 		err = d.env.Git.ReceivePack(ctx, path, stream, out, o, rec.Options())
 		rec.Finish(ctx)
 	} else {

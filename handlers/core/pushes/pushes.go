@@ -114,8 +114,19 @@ type Receive struct {
 	journaled []int64
 }
 
-// Receive starts recording a push.
-func (s *Service) Receive(repo *store.Repo, pusher *store.User) *Receive {
+// Receive starts recording a push by a. A push made with a deploy key
+// is no account's; it is attributed to the repository's owner, as Gitea
+// attributes it, so that its events name a sender and a pusher as every
+// other push's do (the key's own rights were checked before this).
+func (s *Service) Receive(ctx context.Context, repo *store.Repo, a core.Actor) *Receive {
+	pusher := a.User
+	if pusher == nil && a.DeployKey != nil {
+		owner, err := s.env.Store.UserByID(ctx, repo.OwnerID)
+		if err != nil {
+			s.env.Log.WarnContext(ctx, "deploy key push: repository owner", "repo", repo.ID, "err", err)
+		}
+		pusher = owner
+	}
 	return &Receive{s: s, repo: repo, pusher: pusher}
 }
 
