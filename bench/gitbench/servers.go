@@ -83,6 +83,19 @@ func peakRSS() (int64, error) {
 	return 0, errors.New("peak RSS: no VmHWM in /proc/self/status")
 }
 
+// writeSelfUsage answers /_rusage for a server whose whole cost is its
+// own process.
+func writeSelfUsage(w http.ResponseWriter) {
+	u := rusage(syscall.RUSAGE_SELF)
+	hwm, err := peakRSS()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	u.MaxRSS = hwm
+	json.NewEncoder(w).Encode(u)
+}
+
 // serveTapioca is the child process mode "serve-tapioca": gitserver's
 // smart-HTTP handlers for the bare repositories under -root, without
 // the forge around them (accounts, database, API), which would only add
@@ -105,14 +118,7 @@ func serveTapioca(args []string) error {
 	srv := gitserver.New(gitserver.Config{})
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/_rusage" {
-			u := rusage(syscall.RUSAGE_SELF)
-			hwm, err := peakRSS()
-			if err != nil {
-				http.Error(w, err.Error(), http.StatusInternalServerError)
-				return
-			}
-			u.MaxRSS = hwm
-			json.NewEncoder(w).Encode(u)
+			writeSelfUsage(w)
 			return
 		}
 		p := r.URL.Path
@@ -154,14 +160,7 @@ func serveTapioca(args []string) error {
 func serveFloor(args []string) error {
 	return serveUntilSignal(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/_rusage" {
-			u := rusage(syscall.RUSAGE_SELF)
-			hwm, err := peakRSS()
-			if err != nil {
-				http.Error(w, err.Error(), http.StatusInternalServerError)
-				return
-			}
-			u.MaxRSS = hwm
-			json.NewEncoder(w).Encode(u)
+			writeSelfUsage(w)
 			return
 		}
 		io.WriteString(w, "ok\n")
