@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -251,43 +252,15 @@ type OrgSummary struct {
 // substring of the name or display name, with the total before paging.
 func (s *Store) ListOrgSummaries(ctx context.Context, query string, limit, offset int) ([]OrgSummary, int, error) {
 	countQuery, pageQuery, args := accountListSQL(TypeOrg, query, "u.username", "u.display_name")
-	var out []OrgSummary
-	var total int
-	err := s.snapshot(ctx, func(r *Store) error {
-		var err error
-		if total, err = r.count(ctx, "organizations", countQuery, args...); err != nil {
-			return err
-		}
-		w, ok := pageWindow(total, limit, offset)
-		if !ok {
-			return nil
-		}
-		rows, err := r.r.QueryContext(ctx, `SELECT `+userColumns+`,
+	return rowsPage(ctx, s, "organizations", countQuery, `SELECT `+userColumns+`,
 			(SELECT COUNT(*) FROM org_members m WHERE m.org_id = u.id),
-			(SELECT COUNT(*) FROM repos r WHERE r.owner_id = u.id)`+w.order(pageQuery, true), append(args, w.limit, w.offset)...)
-		if err != nil {
-			return fmt.Errorf("list organizations: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
+			(SELECT COUNT(*) FROM repos r WHERE r.owner_id = u.id)`+pageQuery, true, args, limit, offset,
+		func(rows *sql.Rows) (OrgSummary, error) {
 			var o OrgSummary
 			u, err := scanUser(rows, &o.Members, &o.Repos)
-			if err != nil {
-				return fmt.Errorf("scan organization: %w", err)
-			}
 			o.Org = u
-			out = append(out, o)
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		arrange(w, out)
-		return nil
-	})
-	if err != nil {
-		return nil, 0, err
-	}
-	return out, total, nil
+			return o, err
+		})
 }
 
 // AllRepoIDs lists every repository id, for jobs that visit each one.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -142,42 +143,13 @@ func memberListSQL(role string) (count, page string, args []any) {
 // with the total before paging.
 func (s *Store) ListMembers(ctx context.Context, orgID int64, role string, limit, offset int) ([]Member, int, error) {
 	countQuery, pageQuery, extra := memberListSQL(role)
-	args := append([]any{orgID}, extra...)
-	out := []Member{}
-	var total int
-	err := s.snapshot(ctx, func(r *Store) error {
-		var err error
-		if total, err = r.count(ctx, "members", countQuery, args...); err != nil {
-			return err
-		}
-		w, ok := pageWindow(total, limit, offset)
-		if !ok {
-			return nil
-		}
-		rows, err := r.r.QueryContext(ctx, w.order(pageQuery, true), append(args, w.limit, w.offset)...)
-		if err != nil {
-			return fmt.Errorf("list members: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
+	return rowsPage(ctx, s, "members", countQuery, pageQuery, true, append([]any{orgID}, extra...), limit, offset,
+		func(rows *sql.Rows) (Member, error) {
 			var m Member
 			u, err := scanUser(rows, &m.Role)
-			if err != nil {
-				return fmt.Errorf("scan member: %w", err)
-			}
 			m.User = u
-			out = append(out, m)
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		arrange(w, out)
-		return nil
-	})
-	if err != nil {
-		return nil, 0, err
-	}
-	return out, total, nil
+			return m, err
+		})
 }
 
 // SetMemberRole adds a member or changes their role. Demoting the last

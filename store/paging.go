@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"strings"
@@ -65,6 +66,49 @@ func (w window) order(query string, asc bool) string {
 		cmp = "<"
 	}
 	return strings.NewReplacer("{dir}", dir, "{cmp}", cmp).Replace(query)
+}
+
+// rowsPage reads one page of a list whose rows come straight from its
+// query, inside one read snapshot: the total from countQuery, then the
+// page's window from pageQuery (which writes {dir} and {cmp} for
+// window.order and ends in LIMIT ? OFFSET ?), both with args, each row
+// made by scan, in the list's order (asc or newest first). what names
+// the list in errors. The page is never nil.
+func rowsPage[T any](ctx context.Context, s *Store, what, countQuery, pageQuery string, asc bool, args []any,
+	limit, offset int, scan func(*sql.Rows) (T, error)) ([]T, int, error) {
+	out := []T{}
+	var total int
+	err := s.snapshot(ctx, func(r *Store) error {
+		var err error
+		if total, err = r.count(ctx, what, countQuery, args...); err != nil {
+			return err
+		}
+		w, ok := pageWindow(total, limit, offset)
+		if !ok {
+			return nil
+		}
+		rows, err := r.r.QueryContext(ctx, w.order(pageQuery, asc), append(slices.Clip(args), w.limit, w.offset)...)
+		if err != nil {
+			return fmt.Errorf("list %s: %w", what, err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			v, err := scan(rows)
+			if err != nil {
+				return fmt.Errorf("scan %s: %w", what, err)
+			}
+			out = append(out, v)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("list %s: %w", what, err)
+		}
+		arrange(w, out)
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return out, total, nil
 }
 
 // ids runs query (which selects one id column and ends in LIMIT ? OFFSET

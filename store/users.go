@@ -421,39 +421,8 @@ func accountListSQL(typ, query string, fields ...string) (count, page string, ar
 // before paging.
 func (s *Store) ListUsers(ctx context.Context, f UserList) ([]*User, int, error) {
 	countQuery, pageQuery, args, asc := f.sql()
-	var out []*User
-	var total int
-	err := s.snapshot(ctx, func(r *Store) error {
-		var err error
-		if total, err = r.count(ctx, "users", countQuery, args...); err != nil {
-			return err
-		}
-		w, ok := pageWindow(total, f.Limit, f.Offset)
-		if !ok {
-			return nil
-		}
-		rows, err := r.r.QueryContext(ctx, `SELECT `+userColumns+w.order(pageQuery, asc), append(args, w.limit, w.offset)...)
-		if err != nil {
-			return fmt.Errorf("list users: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			u, err := scanUser(rows)
-			if err != nil {
-				return fmt.Errorf("scan user: %w", err)
-			}
-			out = append(out, u)
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		arrange(w, out)
-		return nil
-	})
-	if err != nil {
-		return nil, 0, err
-	}
-	return out, total, nil
+	return rowsPage(ctx, s, "users", countQuery, `SELECT `+userColumns+pageQuery, asc, args, f.Limit, f.Offset,
+		func(rows *sql.Rows) (*User, error) { return scanUser(rows) })
 }
 
 func likeEscape(s string) string {

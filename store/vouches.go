@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"math"
@@ -108,43 +109,19 @@ const vouchListSQL = `SELECT v.id, ` + refColumns + `, a.reputation,
 // ListVouchesFor lists vouches received by a user or organization, newest
 // first, with the total.
 func (s *Store) ListVouchesFor(ctx context.Context, userID int64, limit, offset int) ([]*Vouch, int, error) {
-	out := []*Vouch{}
-	var total int
-	err := s.snapshot(ctx, func(r *Store) error {
-		var err error
-		if total, err = r.count(ctx, "vouches", `SELECT COUNT(*) FROM vouches v INDEXED BY vouches_target_user WHERE v.target_user_id = ?`, userID); err != nil {
-			return err
-		}
-		w, ok := pageWindow(total, limit, offset)
-		if !ok {
-			return nil
-		}
-		rows, err := r.r.QueryContext(ctx, w.order(vouchListSQL, false), userID, w.limit, w.offset)
-		if err != nil {
-			return fmt.Errorf("list vouches: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
+	countQuery := `SELECT COUNT(*) FROM vouches v INDEXED BY vouches_target_user WHERE v.target_user_id = ?`
+	return rowsPage(ctx, s, "vouches", countQuery, vouchListSQL, false, []any{userID}, limit, offset,
+		func(rows *sql.Rows) (*Vouch, error) {
 			v := &Vouch{}
 			var voucher refRow
 			if err := rows.Scan(&v.ID, &voucher.id, &voucher.username, &voucher.kind, &voucher.display, &v.VoucherRep,
 				&v.TargetType, &v.TargetName, &v.ReputationAdded, &v.CreatedAt); err != nil {
-				return fmt.Errorf("scan vouch: %w", err)
+				return nil, err
 			}
 			v.Voucher = voucher.ref()
 			v.CreatedAt = v.CreatedAt.UTC()
-			out = append(out, v)
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		arrange(w, out)
-		return nil
-	})
-	if err != nil {
-		return nil, 0, err
-	}
-	return out, total, nil
+			return v, nil
+		})
 }
 
 // GrantVouches adds count units to a user's balance (site admins only;

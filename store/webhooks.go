@@ -424,39 +424,8 @@ func (f DeliveryFilter) sql() (count, page string, args []any) {
 // failed ones across all hooks.
 func (s *Store) ListDeliveries(ctx context.Context, f DeliveryFilter) ([]*Delivery, int, error) {
 	countQuery, pageQuery, args := f.sql()
-	out := []*Delivery{}
-	var total int
-	err := s.snapshot(ctx, func(r *Store) error {
-		var err error
-		if total, err = r.count(ctx, "deliveries", countQuery, args...); err != nil {
-			return err
-		}
-		w, ok := pageWindow(total, f.Limit, f.Offset)
-		if !ok {
-			return nil
-		}
-		rows, err := r.r.QueryContext(ctx, `SELECT `+deliveryColumns+w.order(pageQuery, false), append(args, w.limit, w.offset)...)
-		if err != nil {
-			return fmt.Errorf("list deliveries: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			d, err := scanDelivery(rows)
-			if err != nil {
-				return fmt.Errorf("scan delivery: %w", err)
-			}
-			out = append(out, d)
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		arrange(w, out)
-		return nil
-	})
-	if err != nil {
-		return nil, 0, err
-	}
-	return out, total, nil
+	return rowsPage(ctx, s, "deliveries", countQuery, `SELECT `+deliveryColumns+pageQuery, false, args, f.Limit, f.Offset,
+		func(rows *sql.Rows) (*Delivery, error) { return scanDelivery(rows) })
 }
 
 // RedeliverDelivery queues a new delivery (new GUID, same body) of
@@ -568,36 +537,22 @@ func (s *Store) ListHookSummaries(ctx context.Context, f HookList) ([]HookSummar
 	if f.OwnerID != 0 {
 		cond, args = ` WHERE w.owner_id = ?`, append(args, f.OwnerID)
 	}
-	out := []HookSummary{}
-	var total int
-	err := s.snapshot(ctx, func(r *Store) error {
-		var err error
-		if total, err = r.count(ctx, "webhooks", `SELECT COUNT(*) FROM webhooks w`+cond, args...); err != nil {
-			return err
-		}
-		win, ok := pageWindow(total, f.Limit, f.Offset)
-		if !ok {
-			return nil
-		}
-		cols := "w." + strings.ReplaceAll(webhookColumns, ", ", ", w.")
-		rows, err := r.r.QueryContext(ctx, win.order(`SELECT `+cols+`, o.username, o.type,
+	cols := "w." + strings.ReplaceAll(webhookColumns, ", ", ", w.")
+	pageQuery := `SELECT ` + cols + `, o.username, o.type,
 			COALESCE(d.status, ''), d.status_code, d.last_attempt_at, d.created_at,
 			(SELECT COUNT(*) FROM webhook_deliveries f INDEXED BY webhook_deliveries_hook_status
 				WHERE f.webhook_id = w.id AND f.status = 'failed')
 			FROM webhooks w JOIN users o ON o.id = w.owner_id
 			LEFT JOIN webhook_deliveries d ON d.id = (SELECT MAX(x.id) FROM webhook_deliveries x INDEXED BY webhook_deliveries_hook
-				WHERE x.webhook_id = w.id)`+cond+` ORDER BY w.id{dir} LIMIT ? OFFSET ?`, false), append(args, win.limit, win.offset)...)
-		if err != nil {
-			return fmt.Errorf("list webhooks: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
+				WHERE x.webhook_id = w.id)` + cond + ` ORDER BY w.id{dir} LIMIT ? OFFSET ?`
+	return rowsPage(ctx, s, "webhooks", `SELECT COUNT(*) FROM webhooks w`+cond, pageQuery, false, args, f.Limit, f.Offset,
+		func(rows *sql.Rows) (HookSummary, error) {
 			var h HookSummary
 			var code sql.NullInt64
 			var tried, queued sql.NullTime
 			w, err := scanWebhook(rows, &h.OwnerName, &h.OwnerType, &h.LastStatus, &code, &tried, &queued, &h.Failed)
 			if err != nil {
-				return fmt.Errorf("scan webhook: %w", err)
+				return h, err
 			}
 			h.Hook = w
 			if code.Valid {
@@ -608,18 +563,8 @@ func (s *Store) ListHookSummaries(ctx context.Context, f HookList) ([]HookSummar
 			if h.LastAt == nil {
 				h.LastAt = timePtr(queued)
 			}
-			out = append(out, h)
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		arrange(win, out)
-		return nil
-	})
-	if err != nil {
-		return nil, 0, err
-	}
-	return out, total, nil
+			return h, nil
+		})
 }
 
 // ClaimedDelivery is a delivery a worker holds a lease on.
