@@ -148,9 +148,10 @@ func TestParseIdx(t *testing.T) {
 }
 
 // TestServingTrustsIdxChecksum: opening an index to serve from checks
-// its structure but not its checksum (as git), and maintenance, which
-// rewrites the pack from it, refuses an index whose checksum is wrong
-// and leaves the repository as it was.
+// its structure but not its checksum (as git). Maintenance, which
+// rewrites the pack from it, does check, and makes a damaged or missing
+// index again from its pack, byte for byte; from a damaged pack it makes
+// nothing and leaves the repository as it was.
 func TestServingTrustsIdxChecksum(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t, Config{})
@@ -190,15 +191,67 @@ func TestServingTrustsIdxChecksum(t *testing.T) {
 	if err := verifyIdx(idxs[0]); !errors.Is(err, idxfile.ErrMalformedIdxFile) {
 		t.Fatalf("verifyIdx of a damaged checksum: %v", err)
 	}
-	before, _ := filepath.Glob(filepath.Join(repo, "objects", "pack", "*"))
-	if _, err := ts.srv.Maintain(context.Background(), repo); err == nil || !strings.Contains(err.Error(), "checksum mismatch") {
-		t.Fatalf("maintenance over a damaged index: %v", err)
+	packs, _ := filepath.Glob(filepath.Join(repo, "objects", "pack", "*"))
+
+	// Maintenance makes the index again from its pack: the same bytes
+	// as before the damage, and the packs untouched.
+	res, err := ts.srv.Maintain(context.Background(), repo)
+	if err != nil || res.IndexesRebuilt != 1 {
+		t.Fatalf("maintenance over a damaged index: %+v, %v", res, err)
 	}
-	if after, _ := filepath.Glob(filepath.Join(repo, "objects", "pack", "*")); !slices.Equal(before, after) {
-		t.Fatalf("maintenance changed the packs: %v, then %v", before, after)
+	if got, _ := os.ReadFile(idxs[0]); !bytes.Equal(got, raw) {
+		t.Fatal("the rebuilt index differs from the one damaged")
+	}
+	if after, _ := filepath.Glob(filepath.Join(repo, "objects", "pack", "*")); !slices.Equal(packs, after) {
+		t.Fatalf("maintenance changed the packs: %v, then %v", packs, after)
+	}
+
+	// A missing index hides its pack's objects until maintenance makes
+	// it again.
+	if err := os.Remove(idxs[0]); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := ts.srv.Maintain(context.Background(), repo); err != nil || res.IndexesRebuilt != 1 {
+		t.Fatalf("maintenance over a missing index: %+v, %v", res, err)
+	}
+	if got, _ := os.ReadFile(idxs[0]); !bytes.Equal(got, raw) {
+		t.Fatal("the index made for a pack without one differs from its old one")
+	}
+	clone := filepath.Join(t.TempDir(), "again.git")
+	ts.git(t.TempDir(), "clone", "-q", "--bare", ts.remote("sum"), clone)
+	ts.git(clone, "fsck", "--no-progress")
+
+	// A damaged pack is not indexed again: the damaged index stays, the
+	// error says both, and nothing else changes.
+	packPath := strings.TrimSuffix(idxs[0], ".idx") + ".pack"
+	pack, err := os.ReadFile(packPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(packPath, 0o644)
+	pack[len(pack)/2] ^= 0x55
+	if err := os.WriteFile(packPath, pack, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(idxs[0], 0o644)
+	if err := os.WriteFile(idxs[0], damaged, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = ts.srv.Maintain(context.Background(), repo)
+	if err == nil || !strings.Contains(err.Error(), "checksum mismatch") || !strings.Contains(err.Error(), "rebuilding it from pack-") {
+		t.Fatalf("maintenance over a damaged pack and index: %v", err)
+	}
+	if after, _ := filepath.Glob(filepath.Join(repo, "objects", "pack", "*")); !slices.Equal(packs, after) {
+		t.Fatalf("maintenance changed the packs: %v, then %v", packs, after)
 	}
 	if got, _ := os.ReadFile(idxs[0]); !bytes.Equal(got, damaged) {
-		t.Fatal("maintenance rewrote the damaged index")
+		t.Fatal("maintenance rewrote the damaged index from a damaged pack")
+	}
+	if got, _ := os.ReadFile(packPath); !bytes.Equal(got, pack) {
+		t.Fatal("maintenance rewrote the damaged pack")
+	}
+	if q, _ := filepath.Glob(filepath.Join(repo, "objects", "incoming-*")); len(q) != 0 {
+		t.Fatalf("quarantines left behind: %v", q)
 	}
 }
 

@@ -246,7 +246,11 @@ func (d *Door) adminMaintainRepo(w http.ResponseWriter, r *http.Request, ar *adm
 		d.env.Log.ErrorContext(r.Context(), "dashboard: maintain repository", "repo", repo.FullName(), "err", err)
 		return d.flashTo(w, r, "error", "Maintenance of "+repo.FullName()+" failed: "+err.Error(), repoPath(repo))
 	}
-	return d.flashTo(w, r, "success", fmt.Sprintf("Maintained %s: %s packed, %s merged, %s → %s.", repo.FullName(),
+	rebuilt := ""
+	if res.IndexesRebuilt > 0 {
+		rebuilt = text.Count(res.IndexesRebuilt, "damaged or missing pack index", "damaged or missing pack indexes") + " rebuilt, "
+	}
+	return d.flashTo(w, r, "success", fmt.Sprintf("Maintained %s: %s%s packed, %s merged, %s → %s.", repo.FullName(), rebuilt,
 		text.Count(res.LooseObjectsPacked, "loose object", "loose objects"), text.Count(res.PacksMerged, "pack", "packs"),
 		text.Bytes(res.BytesBefore), text.Bytes(res.BytesAfter)), repoPath(repo))
 }

@@ -398,7 +398,7 @@ func (s *Service) MaintainAll(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var done, failed, loose, merged int
+	var done, failed, loose, merged, rebuilt int
 	var before, after int64
 	var firstErr error
 	for _, id := range ids {
@@ -420,11 +420,15 @@ func (s *Service) MaintainAll(ctx context.Context) (string, error) {
 		done++
 		loose += res.LooseObjectsPacked
 		merged += res.PacksMerged
+		rebuilt += res.IndexesRebuilt
 		before += res.BytesBefore
 		after += res.BytesAfter
 	}
 	msg := fmt.Sprintf("Maintained %d %s: %d loose objects packed, %d packs merged, %s → %s",
 		done, text.Plural(done, "repository", "repositories"), loose, merged, text.Bytes(before), text.Bytes(after))
+	if rebuilt > 0 {
+		msg += fmt.Sprintf("; %d damaged or missing pack %s rebuilt", rebuilt, text.Plural(rebuilt, "index", "indexes"))
+	}
 	if failed > 0 {
 		return msg, fmt.Errorf("%d %s failed, first: %w", failed, text.Plural(failed, "repository", "repositories"), firstErr)
 	}
