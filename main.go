@@ -29,7 +29,6 @@ import (
 	"tapioca/handlers/core/apps"
 	"tapioca/handlers/core/siteadmin"
 	"tapioca/handlers/sysservice"
-	"tapioca/store"
 )
 
 // Set at link time: go build -ldflags "-X main.version=1.2.3 -X main.commit=abc".
@@ -317,43 +316,22 @@ func versionCommand() *cli.Command {
 	}
 }
 
-// openStore opens the database of a data directory for offline
-// administration; it refuses to create a data directory by accident.
-func openStore(ctx context.Context, dataDir string) (*store.Store, error) {
-	if _, err := os.Stat(dataDir); err != nil {
-		return nil, fmt.Errorf("data directory %s: %w (start the server once, or pass --data)", dataDir, err)
+// withSiteAdmin runs an administration command on the data directory's
+// site administration, acting as core.Operator: the dashboard's rules
+// apply (names, emails, passwords, the last administrator), and the audit
+// log records it. Core errors are worded for the terminal.
+func withSiteAdmin(f func(ctx context.Context, cmd *cli.Command, svc *siteadmin.Service) error) cli.ActionFunc {
+	return func(ctx context.Context, cmd *cli.Command) error {
+		if err := noArgs(cmd); err != nil {
+			return err
+		}
+		svc, closeDB, err := handlers.OpenSiteAdmin(ctx, cmd.String("data"), slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			return err
+		}
+		defer closeDB()
+		return cliError(f(ctx, cmd, svc))
 	}
-	return store.Open(ctx, filepath.Join(dataDir, "tapioca.db"))
-}
-
-// openUser opens the data directory's database and finds the user named
-// by the flag; the caller closes the store.
-func openUser(ctx context.Context, cmd *cli.Command, flag string) (*store.Store, *store.User, error) {
-	st, err := openStore(ctx, cmd.String("data"))
-	if err != nil {
-		return nil, nil, err
-	}
-	u, err := st.UserByName(ctx, cmd.String(flag))
-	if err != nil || u.IsOrg() {
-		st.Close()
-		return nil, nil, fmt.Errorf("no user %q", cmd.String(flag))
-	}
-	return st, u, nil
-}
-
-// passwordFlag hashes --password, or a generated password when it is
-// empty; generated is that password, for printing once.
-func passwordFlag(cmd *cli.Command) (hash, generated string, err error) {
-	pw := cmd.String("password")
-	if pw == "" {
-		pw = core.RandomPassword(20)
-		generated = pw
-	}
-	if len(pw) < 8 {
-		return "", "", errors.New("password must have at least 8 characters")
-	}
-	hash, err = store.HashPassword(pw)
-	return hash, generated, err
 }
 
 func adminCommand() *cli.Command {
@@ -392,25 +370,21 @@ func adminVouchesGrant() *cli.Command {
 		Flags: []cli.Flag{
 			dataFlag(),
 			&cli.StringFlag{Name: "user", Required: true, Usage: "username"},
-			&cli.Int64Flag{Name: "count", Required: true, Usage: "vouches to add (1-1000000)"},
+			&cli.Int64Flag{Name: "count", Required: true, Usage: fmt.Sprintf("vouches to add (1-%d)", siteadmin.MaxVouchGrant)},
 		},
-		Action: func(ctx context.Context, cmd *cli.Command) error {
-			n := cmd.Int64("count")
-			if n < 1 || n > 1_000_000 {
-				return fmt.Errorf("--count must be between 1 and 1000000, not %d", n)
-			}
-			st, u, err := openUser(ctx, cmd, "user")
+		Action: withSiteAdmin(func(ctx context.Context, cmd *cli.Command, svc *siteadmin.Service) error {
+			u, err := svc.User(ctx, core.Operator, cmd.String("user"))
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			balance, err := st.GrantVouches(ctx, u.ID, n, "cli")
+			n := cmd.Int64("count")
+			balance, err := svc.GrantVouches(ctx, core.Operator, u, n)
 			if err != nil {
 				return err
 			}
 			fmt.Printf("Granted %d vouches to %s; balance now %d\n", n, u.Username, balance)
 			return nil
-		},
+		}),
 	}
 }
 
@@ -426,37 +400,18 @@ func adminUserCreate() *cli.Command {
 			&cli.StringFlag{Name: "kind", Value: "human", Usage: "human or bot"},
 			&cli.BoolFlag{Name: "admin", Usage: "make the user a site administrator"},
 		},
-		Action: func(ctx context.Context, cmd *cli.Command) error {
-			name := cmd.String("username")
-			if !store.ValidNamespaceName(name) || store.ReservedName(name) {
-				return fmt.Errorf("invalid or reserved username %q", name)
-			}
-			if !core.ValidEmail(cmd.String("email")) {
-				return fmt.Errorf("invalid --email %q", cmd.String("email"))
-			}
-			if k := cmd.String("kind"); k != "human" && k != "bot" {
-				return fmt.Errorf("--kind must be human or bot, not %q", k)
-			}
-			hash, generated, err := passwordFlag(cmd)
+		Action: withSiteAdmin(func(ctx context.Context, cmd *cli.Command, svc *siteadmin.Service) error {
+			u, generated, err := svc.CreateUser(ctx, core.Operator, siteadmin.NewUser{Username: cmd.String("username"),
+				Email: cmd.String("email"), Kind: cmd.String("kind"), Admin: cmd.Bool("admin"), Password: cmd.String("password")})
 			if err != nil {
 				return err
-			}
-			st, err := openStore(ctx, cmd.String("data"))
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			u, err := st.CreateUser(ctx, store.NewUser{Username: name, Email: cmd.String("email"), PasswordHash: hash,
-				Kind: cmd.String("kind"), IsAdmin: cmd.Bool("admin")})
-			if err != nil {
-				return fmt.Errorf("create user: %w", err)
 			}
 			fmt.Printf("Created user %s (id %d)%s\n", u.Username, u.ID, map[bool]string{true: " as site administrator", false: ""}[u.IsAdmin])
 			if generated != "" {
 				fmt.Printf("Password: %s\n", generated)
 			}
 			return nil
-		},
+		}),
 	}
 }
 
@@ -469,18 +424,17 @@ func adminUserSetAdmin() *cli.Command {
 			&cli.StringFlag{Name: "username", Required: true},
 			&cli.BoolFlag{Name: "admin", Value: true, Usage: "--admin=false revokes"},
 		},
-		Action: func(ctx context.Context, cmd *cli.Command) error {
-			st, u, err := openUser(ctx, cmd, "username")
+		Action: withSiteAdmin(func(ctx context.Context, cmd *cli.Command, svc *siteadmin.Service) error {
+			u, err := svc.User(ctx, core.Operator, cmd.String("username"))
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			if err := st.SetAdmin(ctx, u.ID, cmd.Bool("admin")); err != nil {
+			if err := svc.SetAdmin(ctx, core.Operator, u, cmd.Bool("admin")); err != nil {
 				return err
 			}
 			fmt.Printf("%s is %sa site administrator\n", u.Username, map[bool]string{true: "now ", false: "no longer "}[cmd.Bool("admin")])
 			return nil
-		},
+		}),
 	}
 }
 
@@ -493,17 +447,13 @@ func adminUserResetPassword() *cli.Command {
 			&cli.StringFlag{Name: "username", Required: true},
 			&cli.StringFlag{Name: "password", Usage: "default: generated and printed"},
 		},
-		Action: func(ctx context.Context, cmd *cli.Command) error {
-			hash, generated, err := passwordFlag(cmd)
+		Action: withSiteAdmin(func(ctx context.Context, cmd *cli.Command, svc *siteadmin.Service) error {
+			u, err := svc.User(ctx, core.Operator, cmd.String("username"))
 			if err != nil {
 				return err
 			}
-			st, u, err := openUser(ctx, cmd, "username")
+			generated, _, err := svc.ResetPassword(ctx, core.Operator, u, cmd.String("password"))
 			if err != nil {
-				return err
-			}
-			defer st.Close()
-			if err := st.SetPasswordHash(ctx, u.ID, hash); err != nil {
 				return err
 			}
 			fmt.Printf("Password of %s reset\n", u.Username)
@@ -511,7 +461,7 @@ func adminUserResetPassword() *cli.Command {
 				fmt.Printf("Password: %s\n", generated)
 			}
 			return nil
-		},
+		}),
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"tapioca/handlers"
+	"tapioca/store"
 )
 
 var (
@@ -153,6 +155,44 @@ func TestBinaryServeAndShutdown(t *testing.T) {
 	}
 	if out, err := runBinary(t, nil, "admin", "user", "set-admin", "--data", data, "--username", "nobody"); err == nil {
 		t.Errorf("set-admin on a missing user succeeded: %s", out)
+	}
+	// The command line is a door like the others: the core's rules hold
+	// there too, and the audit log says who acted.
+	refusals := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"admin", "user", "set-admin", "--username", "admin", "--admin=false"}, "must keep at least one enabled site administrator"},
+		{[]string{"admin", "user", "create", "--username", "ops2", "--email", "OPS@example.com"}, "--email has already been taken"},
+		{[]string{"admin", "user", "create", "--username", "Ops", "--email", "o@example.com"}, "--username"},
+		{[]string{"admin", "user", "reset-password", "--username", "ops", "--password", "short"}, "minimum is 8 characters"},
+		{[]string{"admin", "vouches", "grant", "--user", "ops", "--count", "1000001"}, "from 1 to 1000000"},
+	}
+	for _, r := range refusals {
+		out, err := runBinary(t, nil, append(r.args, "--data", data)...)
+		if err == nil || !strings.Contains(out, r.want) {
+			t.Errorf("%v: %v\n%s\nwant %q", r.args, err, out, r.want)
+		}
+	}
+	st, err := store.Open(t.Context(), filepath.Join(data, "tapioca.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	acts, err := st.RecentActivity(t.Context(), 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var audited []string
+	for _, a := range acts {
+		if a.Kind == "admin" && a.Actor == store.AuditOperator {
+			audited = append(audited, a.Detail+" "+a.Subject)
+		}
+	}
+	for _, want := range []string{"created user ops", "reset the password of ops", "removed site administrator ops", "granted 7 vouches to ops"} {
+		if !slices.Contains(audited, want) {
+			t.Errorf("audit log lacks %q: %q", want, audited)
+		}
 	}
 	if out, err := runBinary(t, nil, "admin", "user", "create", "--data", filepath.Join(t.TempDir(), "missing"), "--username", "x", "--email", "x@x.io"); err == nil {
 		t.Errorf("admin on a missing data dir succeeded: %s", out)

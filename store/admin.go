@@ -126,6 +126,11 @@ const (
 	TargetSettings = "settings"
 )
 
+// AuditOperator is the actor the audit log names for the command line's
+// administration commands. No account can be called that (it has a
+// space), so the dashboard never links it to one.
+const AuditOperator = "command line"
+
 // AuditOf records a dashboard action on a target of a kind (one of the
 // Target constants, or "" for something that no longer exists).
 func (s *Store) AuditOf(ctx context.Context, actor, action, kind, target string) error {

@@ -15,10 +15,33 @@ type Actor struct {
 	User      *store.User
 	Token     *store.Token
 	DeployKey *store.DeployKey
+
+	operator bool
 }
 
 // Anonymous is the actor of a request without credentials.
 var Anonymous = Actor{}
+
+// Operator is whoever runs tapioca's administration commands on the data
+// directory: the machine's operator, who holds every right a site
+// administrator has without being an account. Only the command line acts
+// as it; no request can.
+var Operator = Actor{operator: true}
+
+// IsOperator reports whether the actor is Operator.
+func (a Actor) IsOperator() bool { return a.operator }
+
+// Name is how the audit log names the actor: the username, or
+// store.AuditOperator for Operator ("" when anonymous).
+func (a Actor) Name() string {
+	switch {
+	case a.operator:
+		return store.AuditOperator
+	case a.User != nil:
+		return a.User.Username
+	}
+	return ""
+}
 
 // AsUser acts as u with full rights (a session, the system on a user's
 // behalf, tests).
@@ -44,7 +67,9 @@ func (a Actor) ID() int64 {
 }
 
 // SiteAdmin reports whether the actor is an enabled site administrator.
-func (a Actor) SiteAdmin() bool { return a.User != nil && a.User.IsAdmin && !a.User.Disabled }
+func (a Actor) SiteAdmin() bool {
+	return a.operator || a.User != nil && a.User.IsAdmin && !a.User.Disabled
+}
 
 // Scoped reports whether the actor's token is limited to some scopes.
 func (a Actor) Scoped() bool { return a.Token != nil && len(a.Token.Scopes) > 0 }

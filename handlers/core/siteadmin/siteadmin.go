@@ -82,7 +82,7 @@ func (s *Service) Audit(ctx context.Context, a core.Actor, action, target string
 // auditOf is Audit of a target of a kind (store.TargetUser...), which
 // recent activity links to its page.
 func (s *Service) auditOf(ctx context.Context, a core.Actor, action, kind, target string) {
-	if err := s.env.Store.AuditOf(ctx, a.User.Username, action, kind, target); err != nil {
+	if err := s.env.Store.AuditOf(ctx, a.Name(), action, kind, target); err != nil {
 		s.env.Log.WarnContext(ctx, "audit log", "err", err)
 	}
 }
@@ -187,7 +187,7 @@ func (s *Service) SetAdmin(ctx context.Context, a core.Actor, u *store.User, adm
 	if err := s.Check(a); err != nil {
 		return err
 	}
-	if !admin && u.ID == a.User.ID {
+	if !admin && u.ID == a.ID() {
 		return core.Forbidden("You cannot remove your own administrator rights; ask another administrator.")
 	}
 	if err := s.env.Store.SetAdminChecked(ctx, u.ID, admin); err != nil {
@@ -207,7 +207,7 @@ func (s *Service) SetDisabled(ctx context.Context, a core.Actor, u *store.User, 
 	if err := s.Check(a); err != nil {
 		return err
 	}
-	if disabled && u.ID == a.User.ID {
+	if disabled && u.ID == a.ID() {
 		return core.Forbidden("You cannot disable your own account.")
 	}
 	if err := s.env.Store.SetDisabledChecked(ctx, u.ID, disabled); err != nil {
@@ -258,7 +258,11 @@ func (s *Service) GrantVouches(ctx context.Context, a core.Actor, u *store.User,
 	if n < 1 || n > MaxVouchGrant {
 		return 0, core.Invalid("count", fmt.Sprintf("Enter a whole number from 1 to %d.", MaxVouchGrant))
 	}
-	balance, err := s.env.Store.GrantVouches(ctx, u.ID, n, "dashboard:"+a.User.Username)
+	source := "dashboard:" + a.Name()
+	if a.IsOperator() {
+		source = "cli"
+	}
+	balance, err := s.env.Store.GrantVouches(ctx, u.ID, n, source)
 	if err != nil {
 		return 0, err
 	}
@@ -275,7 +279,7 @@ func (s *Service) CheckDeleteUser(a core.Actor, u *store.User) error {
 	if err := s.Check(a); err != nil {
 		return err
 	}
-	if u.ID == a.User.ID {
+	if u.ID == a.ID() {
 		return ErrSelfDelete
 	}
 	return nil
