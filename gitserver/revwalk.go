@@ -487,9 +487,26 @@ func (w *walker) walkTree(en *enumeration, h plumbing.Hash, name uint32, clientT
 	}
 	cursor := make([]int, len(cps))
 	pcursor := make([]int, len(pps))
+	pents := make([]treeEntry, len(pps))
+	pfound := make([]bool, len(pps))
 	var sub, subParents []plumbing.Hash
+entries:
 	for _, e := range ents {
-		if e.isGitlnk() || !childIn || en.clientHas[e.hash] {
+		if e.isGitlnk() || !childIn {
+			continue
+		}
+		// An entry that a parent being sent has at the same path was dealt
+		// with when that parent was walked (its walk is complete, at this
+		// same depth). That is most entries of most trees, answered here
+		// without looking each up in the sets: on a clone of git/git
+		// those lookups were a quarter of the server's CPU.
+		for k, pe := range pps {
+			pents[k], pfound[k] = sameName(pe, &pcursor[k], e)
+			if pfound[k] && pents[k].hash == e.hash {
+				continue entries
+			}
+		}
+		if en.clientHas[e.hash] {
 			continue
 		}
 		if en.sending[e.hash] && (en.walkedAt == nil || !e.isTree()) {
@@ -497,10 +514,10 @@ func (w *walker) walkTree(en *enumeration, h plumbing.Hash, name uint32, clientT
 		}
 		same := false
 		sub, subParents = sub[:0], subParents[:0]
-		for k, pe := range pps {
-			p, ok := sameName(pe, &pcursor[k], e)
+		for k := range pps {
+			p, ok := pents[k], pfound[k]
 			switch {
-			case !ok || p.hash == e.hash || p.isTree() != e.isTree():
+			case !ok || p.isTree() != e.isTree():
 			case en.clientHas[p.hash] && e.isTree():
 				sub = addClientTree(sub, p.hash)
 			case en.clientHas[p.hash]:

@@ -307,7 +307,7 @@ func (a *App) build(ctx context.Context, st *store.Store) error {
 	s.Projects = projects.New(env, s.Mirrors, s.DeployKeys, outbound.NewSender(policy, projTimeout, projects.DefaultWorkers, 4<<10),
 		projects.Config{Policy: policy, Timeout: projTimeout, RetryBase: cfg.WebhookRetryBase, MaxAttempts: cfg.WebhookMaxAttempts,
 			UserAgent: "Tapioca-Projects/" + cfg.Version})
-	s.Pushes.Followers = append(s.Pushes.Followers, s.Projects)
+	s.Pushes.Followers = append(s.Pushes.Followers, s.Projects, s.Repos)
 	if a.sshLn != nil {
 		key, err := sshd.LoadHostKey(cfg.DataDir)
 		if err != nil {
@@ -347,7 +347,7 @@ func (a *App) build(ctx context.Context, st *store.Store) error {
 	if err := s.Pushes.Recover(ctx); err != nil {
 		return err
 	}
-	a.workers = append(a.workers, deliverer.Run, s.Jobs.Loop, s.Polls.Worker, s.Mirrors.Worker, s.Apps.Planner, s.Apps.Deliverer, s.Projects.Worker)
+	a.workers = append(a.workers, deliverer.Run, s.Jobs.Loop, s.Polls.Worker, s.Mirrors.Worker, s.Apps.Planner, s.Apps.Deliverer, s.Projects.Worker, s.Repos.MaintainSoon)
 	a.handler = a.mount()
 	return nil
 }

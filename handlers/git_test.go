@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"tapioca/handlers"
 )
@@ -321,4 +322,46 @@ func TestGitAdminOwnedRepo(t *testing.T) {
 	runGit(t, dir, "clone", "-q", shared.gitURL(tok, "admin", name), "w")
 	commitFile(t, filepath.Join(dir, "w"), "a.txt", "a\n", "admin commit")
 	runGit(t, filepath.Join(dir, "w"), "push", "-q", "origin", "HEAD")
+}
+
+// TestLongHistoryIndexedSoonAfterPush: a first push of a long history
+// leaves the repository without a reachability index, so every clone
+// would walk the whole history until the daily maintenance; the core
+// maintains it in the background soon after the push instead, and the
+// repository still clones whole.
+func TestLongHistoryIndexedSoonAfterPush(t *testing.T) {
+	t.Parallel()
+	u := shared.register(t, "longhist")
+	repo := shared.as(t, u.Token).createRepo(map[string]any{"name": "long"})
+	src := t.TempDir()
+	runGit(t, src, "init", "-q")
+	var b strings.Builder
+	// 10,000 files (gitserver's autoIndexObjects) in one commit.
+	fmt.Fprintf(&b, "commit refs/heads/master\ncommitter Test <test@example.com> 1700000000 +0000\ndata 5\nlong\n")
+	for i := range 10000 {
+		fmt.Fprintf(&b, "M 100644 inline d%d/f%d\ndata %d\n%d\n", i%100, i, len(fmt.Sprint(i))+1, i)
+	}
+	cmd := gitCmd(src, "fast-import", "--quiet")
+	cmd.Stdin = strings.NewReader(b.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("fast-import: %v\n%s", err, out)
+	}
+	runGit(t, src, "push", "-q", shared.gitURL(u.Token, u.Name, "long"), "master")
+	path := serverRepoPath(shared, repo)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if idx, _ := filepath.Glob(filepath.Join(path, "objects", "info", "tapioca-reach-*")); len(idx) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no reachability index two minutes after the push")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	clone := filepath.Join(t.TempDir(), "c.git")
+	runGit(t, "", "clone", "-q", "--bare", shared.gitURL(u.Token, u.Name, "long"), clone)
+	if n := strings.Count(runGit(t, clone, "ls-tree", "-r", "master"), "\n"); n != 10000 {
+		t.Errorf("the clone has %d files", n)
+	}
+	fsck(t, path)
 }

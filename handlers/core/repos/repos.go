@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"tapioca/gitserver"
@@ -23,10 +24,23 @@ type Service struct {
 	env *core.Env
 	// Refs records branch changes made through the API as pushes.
 	Refs core.RefRecorder
+
+	// soon holds repositories a push left wanting maintenance, for
+	// MaintainSoon; queued marks those waiting there, so a busy
+	// repository waits once.
+	soon   chan int64
+	mu     sync.Mutex
+	queued map[int64]bool
 }
 
+// soonBacklog bounds the repositories waiting for maintenance after a
+// push; past it, the daily job maintains the rest.
+const soonBacklog = 256
+
 // New returns the repository service; set Refs before use.
-func New(env *core.Env) *Service { return &Service{env: env} }
+func New(env *core.Env) *Service {
+	return &Service{env: env, soon: make(chan int64, soonBacklog), queued: map[int64]bool{}}
+}
 
 // Get is the repository owner/name, readable by the actor.
 func (s *Service) Get(ctx context.Context, a core.Actor, owner, name string) (*store.Repo, error) {
@@ -388,6 +402,56 @@ func (s *Service) Remove(ctx context.Context, id int64) error {
 	}
 	s.env.RemoveRepoFiles(ctx, id)
 	return nil
+}
+
+// Pushed queues the repository for MaintainSoon when the push left it
+// wanting maintenance (gitserver.WantsMaintenance): a first push of a
+// long history has no reachability index, and every clone would walk the
+// whole history until the daily job ran. It only looks at a few files,
+// so the push does not wait for it.
+func (s *Service) Pushed(ctx context.Context, repo *store.Repo, _ *store.User, _ []gitserver.RefUpdate) {
+	if !s.env.Git.WantsMaintenance(s.env.RepoPath(repo.ID)) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.queued[repo.ID] {
+		return
+	}
+	select {
+	case s.soon <- repo.ID:
+		s.queued[repo.ID] = true
+	default: // a full backlog: the daily job will come
+	}
+}
+
+// MaintainSoon maintains, one at a time, the repositories pushes queued,
+// until ctx ends. It runs beside serving: maintenance takes the
+// repository's lock only to install its result.
+func (s *Service) MaintainSoon(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case id := <-s.soon:
+			s.mu.Lock()
+			delete(s.queued, id)
+			s.mu.Unlock()
+			path := s.env.RepoPath(id)
+			if _, err := os.Stat(path); err != nil {
+				continue // deleted meanwhile
+			}
+			res, err := s.env.Git.Maintain(ctx, path)
+			switch {
+			case errors.Is(err, gitserver.ErrMaintenanceRunning), ctx.Err() != nil:
+			case err != nil:
+				s.env.Log.WarnContext(ctx, "maintenance after a push", "repo", id, "err", err)
+			default:
+				s.env.Log.InfoContext(ctx, "maintained after a push", "repo", id, "packs_merged", res.PacksMerged,
+					"loose_objects_packed", res.LooseObjectsPacked, "bytes_before", res.BytesBefore, "bytes_after", res.BytesAfter)
+			}
+		}
+	}
 }
 
 // MaintainAll repacks every repository in turn (the scheduled job
