@@ -270,7 +270,12 @@ func spanUntil(b []byte, i int, stop string) int {
 func fsckTree(data []byte) (problems []fsckProblem, gitmodules []plumbing.Hash) {
 	var nullSha, fullPath, emptyName, dot, dotdot, dotgit, zeroPad, dup, unsorted bool
 	var prev treeEntry
-	names := map[string]bool{}
+	// names are the entries' names so far, for duplicates: in a sorted
+	// tree a name repeats either next to itself or, a file then a
+	// directory, with only names between that extend it by a character
+	// sorting before '/' ("a", "a.c", "a/"). A map of every name was a
+	// fifth of a first push's CPU on git/git.
+	var names [][]byte
 	for first := true; len(data) > 0; first = false {
 		sp := bytes.IndexByte(data, ' ')
 		if sp <= 0 {
@@ -301,8 +306,11 @@ func fsckTree(data []byte) (problems []fsckProblem, gitmodules []plumbing.Hash) 
 		emptyName = emptyName || name == ""
 		dot = dot || name == "."
 		dotdot = dotdot || name == ".."
-		dotgit = dotgit || isHFSDot(name, "git") || isNTFSDotGit(name)
-		if isHFSDot(name, "gitmodules") || isNTFSDotGitmodules(name) {
+		// HFS+ names start, ignorable code points aside (none is ASCII),
+		// with the dot.
+		hfs := name != "" && (name[0] == '.' || name[0] >= 0x80)
+		dotgit = dotgit || hfs && isHFSDot(name, "git") || isNTFSDotGit(name)
+		if hfs && isHFSDot(name, "gitmodules") || isNTFSDotGitmodules(name) {
 			if e.mode&0o170000 == 0o120000 {
 				problems = append(problems, fsckProblem{"gitmodulesSymlink", ".gitmodules is a symbolic link"})
 			} else {
@@ -325,10 +333,6 @@ func fsckTree(data []byte) (problems []fsckProblem, gitmodules []plumbing.Hash) 
 				}
 			}
 		}
-		if names[name] {
-			dup = true
-		}
-		names[name] = true
 		if !first {
 			if c := compareEntries(prev, e); c > 0 {
 				unsorted = true
@@ -336,7 +340,19 @@ func fsckTree(data []byte) (problems []fsckProblem, gitmodules []plumbing.Hash) 
 				dup = true
 			}
 		}
+		if e.isTree() && !dup {
+			dup = fileBefore(names, e.name)
+		}
+		names = append(names, e.name)
 		prev = e
+	}
+	if unsorted && !dup {
+		// Out of order, a repeated name can be anywhere.
+		seen := make(map[string]bool, len(names))
+		for _, n := range names {
+			dup = dup || seen[string(n)]
+			seen[string(n)] = true
+		}
 	}
 	for _, p := range []struct {
 		set bool
@@ -357,6 +373,25 @@ func fsckTree(data []byte) (problems []fsckProblem, gitmodules []plumbing.Hash) 
 		}
 	}
 	return problems, gitmodules
+}
+
+// fileBefore reports whether a sorted tree's entries before a directory
+// called dir hold a file of that name: going back, only names extending
+// dir by a character sorting before '/' can stand between them.
+func fileBefore(names [][]byte, dir []byte) bool {
+	for j := len(names) - 1; j >= 0; j-- {
+		n := names[j]
+		if !bytes.HasPrefix(n, dir) {
+			return false
+		}
+		if len(n) == len(dir) {
+			return true
+		}
+		if n[len(dir)] >= '/' {
+			return false
+		}
+	}
+	return false
 }
 
 // hfsIgnored are the code points HFS+ drops from file names, so that

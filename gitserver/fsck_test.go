@@ -3,8 +3,10 @@ package gitserver
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -285,6 +287,48 @@ func TestFsckUnit(t *testing.T) {
 		}
 		if strings.Join(ids, ",") != strings.Join(c.ids, ",") {
 			t.Errorf("fsckGitmodules(%q) = %v, want %v", c.text, ids, c.ids)
+		}
+	}
+}
+
+// TestFsckTreeDuplicatesRandom compares fsckTree's duplicate check, which
+// looks only where a sorted tree can repeat a name, with a plain search
+// of every pair, on random trees (sorted and not) whose names share
+// prefixes and characters around '/'.
+func TestFsckTreeDuplicatesRandom(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(7, 13))
+	alphabet := []byte("a-.0_b")
+	for round := range 20000 {
+		n := 1 + rng.IntN(7)
+		ents := make([]treeEntry, n)
+		for i := range ents {
+			name := make([]byte, 1+rng.IntN(3))
+			for k := range name {
+				name[k] = alphabet[rng.IntN(len(alphabet))]
+			}
+			ents[i].name = name
+			ents[i].mode = 0o100644
+			if rng.IntN(2) == 0 {
+				ents[i].mode = modeTree
+			}
+			ents[i].hash[0] = byte(1 + i)
+		}
+		if rng.IntN(4) != 0 {
+			slices.SortStableFunc(ents, compareEntries)
+		}
+		var data []byte
+		want := false
+		for i, e := range ents {
+			data = fmt.Appendf(data, "%o %s\x00%s", e.mode, e.name, e.hash[:])
+			for _, o := range ents[:i] {
+				want = want || bytes.Equal(o.name, e.name)
+			}
+		}
+		problems, _ := fsckTree(data)
+		got := slices.ContainsFunc(problems, func(p fsckProblem) bool { return p.id == "duplicateEntries" })
+		if got != want {
+			t.Fatalf("round %d: %q: duplicateEntries %v, want %v (%v)", round, data, got, want, problems)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"cmp"
 	"crypto/sha1"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -66,6 +67,12 @@ type odb struct {
 	// maxObject bounds the size of any object this odb materializes
 	// (0: maxObjectCeiling); receive sets the file size limit.
 	maxObject int64
+
+	// looseDirs are the objects/xx directories present when
+	// hasPermanent first looked: a push's check asks about every object
+	// it brings, and a stat for each was a second of a first push of
+	// git/git, where there is no loose object at all.
+	looseDirs *[256]bool
 }
 
 func (db *odb) objectLimit() int64 {
@@ -526,12 +533,37 @@ func (db *odb) hasPermanent(h plumbing.Hash) bool {
 		if p.quarantine {
 			continue
 		}
-		if ok, _ := p.idx.Contains(h); ok {
+		if _, _, ok := idxFind(p.idx, h); ok {
 			return true
 		}
 	}
+	if db.looseDirs == nil {
+		db.looseDirs = listLooseDirs(db.objDir)
+	}
+	if !db.looseDirs[h[0]] {
+		return false
+	}
 	_, err := os.Stat(db.loosePath(h))
 	return err == nil
+}
+
+// listLooseDirs says which objects/xx directories exist (all of them
+// when the listing fails, so that each name is looked for).
+func listLooseDirs(objDir string) *[256]bool {
+	var dirs [256]bool
+	ents, err := os.ReadDir(objDir)
+	if err != nil {
+		for i := range dirs {
+			dirs[i] = true
+		}
+		return &dirs
+	}
+	for _, e := range ents {
+		if b, err := hex.DecodeString(e.Name()); err == nil && len(b) == 1 && e.IsDir() {
+			dirs[b[0]] = true
+		}
+	}
+	return &dirs
 }
 
 // header decodes the entry header at off.

@@ -738,13 +738,23 @@ func checkConnectivity(w *walker, rp *receivedPack, tips []plumbing.Hash) (map[p
 				return nil, fmt.Errorf("tree %s: %w", it.h, err)
 			}
 			for _, e := range ents {
-				switch {
-				case e.isGitlnk():
-				case e.isTree():
-					stack = append(stack, item{e.hash, objTree, it.path + string(e.name) + "/"})
-				default:
-					stack = append(stack, item{e.hash, objBlob, it.path + string(e.name)})
+				if e.isGitlnk() {
+					continue
 				}
+				want, suffix := objBlob, ""
+				if e.isTree() {
+					want, suffix = objTree, "/"
+				}
+				// Most entries of most trees were met before: checked
+				// here, they cost no path string and no trip through the
+				// stack (a first push of git/git met tens of millions).
+				if typ, ok := seen[e.hash]; ok {
+					if typ != want {
+						return nil, &typeError{e.hash, want, typ, w.db.hasPermanent(e.hash)}
+					}
+					continue
+				}
+				stack = append(stack, item{e.hash, want, it.path + string(e.name) + suffix})
 			}
 		case objTag:
 			if p := fsckTag(data); len(p) > 0 {
