@@ -245,7 +245,7 @@ func (s *Server) checkFetched(w *walker, rp *receivedPack, wants []plumbing.Hash
 		}
 		return nil
 	}
-	paths, err := checkConnectivity(w, rp, wants)
+	paths, err := checkConnectivity(w, rp, wants, s.cfg.MaxFileSize)
 	if err != nil {
 		return fmt.Errorf("%w: the upstream's pack is incomplete: %w", ErrUpstreamProtocol, err)
 	}
