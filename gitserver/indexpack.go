@@ -55,8 +55,10 @@ type packObject struct {
 
 // retainBudget bounds the inflated content the first pass keeps for delta
 // resolution, which otherwise inflates bases and deltas a second time.
+// 8 MiB saves as much CPU as 32 did on a first push of go-git (0.88 s)
+// and peaks at 43 MiB, not 66 (C git's index-pack: 21).
 const (
-	retainBudget = 32 << 20
+	retainBudget = 8 << 20
 	retainMax    = 1 << 20
 )
 

@@ -264,7 +264,11 @@ func runOnce(cfg config, r *benchRepo, o benchOp, s *side, i int, work string) (
 		if o.repo == "repo5k.git" {
 			src = s.repo5
 		}
-		if err := linkTree(src, filepath.Join(root, o.repo), nil); err != nil {
+		if o.empty {
+			if err := git("", "init", "-q", "--bare", filepath.Join(root, o.repo)); err != nil {
+				return sample{}, err
+			}
+		} else if err := linkTree(src, filepath.Join(root, o.repo), nil); err != nil {
 			return sample{}, err
 		}
 	}
@@ -325,11 +329,12 @@ type benchOp struct {
 	repo      string // served repository: repo.git or repo5k.git
 	client    string // client template to copy, "" for none
 	writes    bool   // pushes: each run gets a fresh server copy
+	empty     bool   // with writes: the server's repository starts empty
 	run       func(url, dir string) error
 	verify    func(dir, server string) error
 }
 
-var opKeys = []string{"clone", "depth1", "noop-fetch", "fetch50", "push50", "blobless", "ls-remote", "push1000"}
+var opKeys = []string{"clone", "depth1", "noop-fetch", "fetch50", "push50", "blobless", "ls-remote", "push1000", "push-all"}
 
 func opNames() []string { return opKeys }
 
@@ -379,6 +384,13 @@ func allOps(r *benchRepo) []benchOp {
 		{key: "push1000", name: "push 1000 new refs", repo: "repo.git", client: r.ClientPush1k, writes: true,
 			run: func(url, dir string) error {
 				return git(dir, "push", "-q", "origin", "refs/heads/bench-new/*:refs/heads/bench-new/*")
+			}},
+		// The whole history into an empty repository, as a migration
+		// does. A large postBuffer sends it with a Content-Length:
+		// http-backend behind net/http/cgi refuses a chunked body.
+		{key: "push-all", name: "push all into empty", repo: "repo.git", client: r.Cgit, writes: true, empty: true,
+			run: func(url, dir string) error {
+				return git(dir, "-c", "http.postBuffer=2147483647", "push", "-q", "origin", "refs/heads/*:refs/heads/*", "refs/tags/*:refs/tags/*")
 			}},
 	}
 }
