@@ -239,3 +239,47 @@ func TestSearchSegmentsStops(t *testing.T) {
 		})
 	}
 }
+
+// TestPushResolvesOnWorkers pushes a pack whose deltas hang off hundreds
+// of whole entries, so that they are resolved on several goroutines
+// (with GOMAXPROCS 1 and 2: on one, then split), and checks that every
+// object arrived whole, named as git names it.
+func TestPushResolvesOnWorkers(t *testing.T) {
+	for _, procs := range []int{1, 2} {
+		t.Run(fmt.Sprint(procs), func(t *testing.T) {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+			ts := newTestServer(t, Config{})
+			src := ts.newRepo("src")
+			manyDeltasRepo(ts, src, 900)
+			dst := ts.newRepo("dst")
+			ts.git(src, "push", "-q", ts.remote("dst"), "main")
+			ts.fsck(dst)
+			want := ts.git(src, "rev-list", "--objects", "--all")
+			got := ts.git(dst, "rev-list", "--objects", "--all")
+			if got != want {
+				t.Fatalf("pushed objects differ: %d lines, want %d", strings.Count(got, "\n"), strings.Count(want, "\n"))
+			}
+			// Whole entries that deltas are based on: at least 128, for
+			// resolveRoots to take two workers.
+			roots := map[string]bool{}
+			for _, line := range strings.Split(ts.git(src, "verify-pack", "-v", onePack(t, src)), "\n") {
+				if f := strings.Fields(line); len(f) == 7 && f[5] == "1" {
+					roots[f[6]] = true
+				}
+			}
+			if len(roots) < 128 {
+				t.Fatalf("%d whole entries with deltas: too few to split", len(roots))
+			}
+		})
+	}
+}
+
+// onePack is the one pack of a repository.
+func onePack(t *testing.T, repo string) string {
+	t.Helper()
+	packs, _ := filepath.Glob(filepath.Join(repo, "objects", "pack", "*.pack"))
+	if len(packs) != 1 {
+		t.Fatalf("%d packs in %s", len(packs), repo)
+	}
+	return packs[0]
+}

@@ -13,7 +13,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
@@ -489,8 +492,16 @@ type resolver struct {
 	// result of another delta, whose content must then be kept.
 	refUnknown bool
 	held       int64
+	budget     int64 // what held may reach: heldBudget shared by the workers
 	resolved   int
+	spilled    int64
 	zbr        *bufio.Reader
+
+	// Shared by the workers of resolveRoots: claimed says which entries
+	// a worker has taken (a base that is in the pack twice would offer
+	// its deltas to two), mu guards rp.byHash.
+	claimed []atomic.Bool
+	mu      *sync.Mutex
 }
 
 // resolveDeltas applies every delta to its base, depth first from each
@@ -508,7 +519,9 @@ func (rp *receivedPack) resolveDeltas(ctx context.Context, f *os.File, dir strin
 	}
 	r := &resolver{ctx: ctx, rp: rp, dir: dir, maxObject: maxObject,
 		ofsKids: map[int64][]int{}, refKids: map[plumbing.Hash][]int{},
-		zbr: bufio.NewReaderSize(nil, 32*1024)}
+		zbr: bufio.NewReaderSize(nil, 32*1024), budget: heldBudget,
+		claimed: make([]atomic.Bool, len(rp.objects)), mu: &sync.Mutex{}}
+	defer func() { rp.spilled += r.spilled }()
 	for i := range rp.objects {
 		o := &rp.objects[i]
 		switch o.diskType {
@@ -537,18 +550,16 @@ func (rp *receivedPack) resolveDeltas(ctx context.Context, f *os.File, dir strin
 		r.pf.byOffset[i] = idxEntry{off: o.off}
 	}
 
+	var roots []int
 	for i := range rp.objects {
 		o := &rp.objects[i]
 		if o.diskType.IsDelta() || (len(r.ofsKids[o.off]) == 0 && len(r.refKids[o.hash]) == 0) {
 			continue
 		}
-		c, err := r.wholeContent(o)
-		if err != nil {
-			return err
-		}
-		if err := r.resolve(i, c, 1); err != nil {
-			return err
-		}
+		roots = append(roots, i)
+	}
+	if err := r.resolveRoots(roots); err != nil {
+		return err
 	}
 	if r.resolved == rp.deltas {
 		return nil
@@ -614,9 +625,86 @@ func (r *resolver) entryStream(o *packObject) (io.Reader, error) {
 	return bufio.NewReaderSize(zr, 32*1024), nil
 }
 
+// maxResolveWorkers bounds the goroutines resolving a pack's deltas, as
+// git's index-pack bounds its threads by the CPUs.
+const maxResolveWorkers = 4
+
+// resolveRoots resolves the deltas below each whole entry of roots. The
+// deltas below one whole entry are a tree of their own, so up to
+// maxResolveWorkers goroutines take whole entries in turn, each reading
+// the pack through its own buffers and holding its share of heldBudget;
+// they share only the map of names and the entries they claim. The index
+// made is the same whatever the number: names and offsets do not depend
+// on who resolved what. (A first push of git/git took 36 s on one.)
+func (r *resolver) resolveRoots(roots []int) error {
+	workers := min(runtime.GOMAXPROCS(0), maxResolveWorkers, max(1, len(roots)/64))
+	if workers == 1 {
+		for _, i := range roots {
+			c, err := r.wholeContent(&r.rp.objects[i])
+			if err != nil {
+				return err
+			}
+			if err := r.resolve(i, c, 1); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	ctx, cancel := context.WithCancel(r.ctx)
+	defer cancel()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	forks := make([]*resolver, workers)
+	errs := make([]error, workers)
+	for w := range forks {
+		f := &resolver{ctx: ctx, rp: r.rp, dir: r.dir, maxObject: r.maxObject, ofsKids: r.ofsKids, refKids: r.refKids,
+			refUnknown: r.refUnknown, budget: heldBudget / int64(workers), zbr: bufio.NewReaderSize(nil, 32*1024),
+			claimed: r.claimed, mu: r.mu,
+			rd: &odb{br: bufio.NewReaderSize(nil, 32*1024), maxObject: r.rd.maxObject}}
+		pf := *r.pf
+		pf.win, pf.winOff = nil, 0
+		f.pf = &pf
+		forks[w] = f
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				k := int(next.Add(1)) - 1
+				if k >= len(roots) || ctx.Err() != nil {
+					return
+				}
+				c, err := f.wholeContent(&f.rp.objects[roots[k]])
+				if err == nil {
+					err = f.resolve(roots[k], c, 1)
+				}
+				if err != nil {
+					errs[w] = err
+					cancel()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, f := range forks {
+		r.resolved += f.resolved
+		r.spilled += f.spilled
+	}
+	for _, err := range errs {
+		// The first real error, not a worker stopped by another's.
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+	}
+	if err := r.ctx.Err(); err != nil {
+		return err
+	}
+	return errors.Join(errs...)
+}
+
 // fitsMemory reports whether size more bytes may be held in memory.
 func (r *resolver) fitsMemory(size int64) bool {
-	return size <= memMax && r.held+size <= heldBudget
+	return size <= memMax && r.held+size <= r.budget
 }
 
 // newSpill creates a spill file for content of the given size.
@@ -655,7 +743,7 @@ func (r *resolver) wholeContent(o *packObject) (*content, error) {
 		c.release()
 		return nil, fmt.Errorf("entry at %d: %w", o.off, err)
 	}
-	r.rp.spilled += o.diskSize
+	r.spilled += o.diskSize
 	if err := bw.Flush(); err != nil {
 		c.release()
 		return nil, fmt.Errorf("spill large object: %w", err)
@@ -688,7 +776,7 @@ func (r *resolver) readContent(typ plumbing.ObjectType, size int64, src io.Reade
 		}
 		return nil, err
 	}
-	r.rp.spilled += size
+	r.spilled += size
 	return c, nil
 }
 
@@ -723,20 +811,25 @@ func (r *resolver) resolve(base int, c *content, depth int) error {
 			return err
 		}
 		o := &r.rp.objects[k]
-		if o.resolved {
+		if r.claimed[k].Swap(true) {
 			continue
 		}
 		target, err := r.apply(c, o)
 		if err != nil {
 			return fmt.Errorf("entry at %d: %w", o.off, err)
 		}
-		if _, dup := r.rp.byHash[o.hash]; dup {
+		r.mu.Lock()
+		_, dup := r.rp.byHash[o.hash]
+		if !dup {
+			r.rp.byHash[o.hash] = k
+		}
+		r.mu.Unlock()
+		if dup {
 			if target != nil {
 				target.release()
 			}
 			return fmt.Errorf("pack contains %s twice", o.hash)
 		}
-		r.rp.byHash[o.hash] = k
 		r.resolved++
 		if i == len(kids)-1 {
 			c.release()
@@ -823,7 +916,7 @@ func (r *resolver) apply(c *content, o *packObject) (*content, error) {
 	}
 	if err == nil && spill != nil {
 		err = spill.Flush()
-		r.rp.spilled += size
+		r.spilled += size
 	}
 	if err != nil {
 		if out != nil {
