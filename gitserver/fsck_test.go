@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -330,5 +331,57 @@ func TestFsckTreeDuplicatesRandom(t *testing.T) {
 		if got != want {
 			t.Fatalf("round %d: %q: duplicateEntries %v, want %v (%v)", round, data, got, want, problems)
 		}
+	}
+}
+
+// TestPushRefusedOnWorkers: a pack large enough for its objects to be
+// checked on several goroutines is refused, and leaves nothing, when one
+// of them (the last tree, or one in the middle) names an object that is
+// nowhere or has the wrong type; the same pack without the fault goes in.
+func TestPushRefusedOnWorkers(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	ts := newTestServer(t, Config{})
+	repo := ts.newRepo("many")
+	var blobs []rawObject
+	var ents []rawEntry
+	for i := range 3000 {
+		b := rawBlob(fmt.Sprintf("blob %d\n", i))
+		blobs = append(blobs, b)
+		ents = append(ents, rawEntry{"100644", fmt.Sprintf("f%04d", i), b.hash()})
+	}
+	missing := plumbing.NewHash("1111111111111111111111111111111111111111")
+	sub := rawTree(ents[:10]...)
+	rows := []struct {
+		name string
+		bad  rawEntry // added to the root tree
+		want string
+	}{
+		{"missing blob", rawEntry{"100644", "zz-missing", missing}, "missing object " + missing.String()},
+		{"a tree named as a file", rawEntry{"100644", "zz-sub", sub.hash()}, fmt.Sprintf("object %s is a tree, not a blob", sub.hash())},
+		{"sound", rawEntry{"40000", "zz-sub", sub.hash()}, ""},
+	}
+	for _, row := range rows {
+		root := rawTree(append(slices.Clone(ents), row.bad)...)
+		commit := rawCommit(root.hash(), "")
+		objs := append(slices.Clone(blobs[:1500]), sub)
+		objs = append(objs, root)
+		objs = append(objs, blobs[1500:]...)
+		objs = append(objs, commit)
+		body := pktBody(plumbing.ZeroHash.String()+" "+commit.hash().String()+" refs/heads/r\x00report-status side-band-64k\n", "")
+		resp := postReceivePack(t, ts, "many", append(body, packOf(objs...)...))
+		if row.want == "" {
+			if !strings.Contains(resp, "ok refs/heads/r") {
+				t.Fatalf("%s: %q", row.name, resp)
+			}
+			ts.fsck(repo)
+			continue
+		}
+		if !strings.Contains(resp, row.want) || !strings.Contains(resp, "ng refs/heads/r") {
+			t.Errorf("%s: response lacks %q:\n%q", row.name, row.want, resp)
+		}
+		if h := ts.readServerRef(repo, "refs/heads/r"); !h.IsZero() {
+			t.Fatalf("%s: refs/heads/r created at %s", row.name, h)
+		}
+		assertNoPackHolds(t, repo, commit.hash().String())
 	}
 }

@@ -568,7 +568,15 @@ func (s *Server) validatePush(w *walker, rp *receivedPack, cmds []*command, out 
 	if rp == nil || len(rp.objects) == 0 {
 		return "", nil
 	}
-	paths, err := checkConnectivity(w, rp, tips, s.cfg.MaxFileSize)
+	// The walk from the tips finds the names of files over the limit;
+	// without any, each pushed object is checked on its own, in parallel.
+	var paths map[plumbing.Hash]string
+	var err error
+	if blobOver(rp, s.cfg.MaxFileSize) {
+		paths, err = checkConnectivity(w, rp, tips, s.cfg.MaxFileSize)
+	} else {
+		err = checkPackObjects(w.ctx, w.db, rp, tips)
+	}
 	var fe *fsckError
 	var te *typeError
 	switch {
@@ -594,6 +602,19 @@ func (s *Server) validatePush(w *walker, rp *receivedPack, cmds []*command, out 
 	out.say("error: %v", err)
 	markFailedSaid(cmds, "missing necessary objects")
 	return "", err
+}
+
+// blobOver reports whether the pack brings a blob over limit (> 0).
+func blobOver(rp *receivedPack, limit int64) bool {
+	if limit <= 0 {
+		return false
+	}
+	for _, o := range rp.objects {
+		if o.typ == objBlob && o.size > limit {
+			return true
+		}
+	}
+	return false
 }
 
 // checkFileSizes refuses the push if it brings a file over the size
