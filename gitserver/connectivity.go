@@ -79,17 +79,8 @@ func checkPackObjects(ctx context.Context, db *odb, rp *receivedPack, tips []plu
 		return err
 	}
 	for _, r := range results {
-		for _, h := range r.gitmodules {
-			typ, data, err := db.read(h)
-			switch {
-			case err != nil:
-				return &fsckError{h, problem("gitmodulesMissing", "unable to read .gitmodules blob")}
-			case typ != objBlob:
-				return &fsckError{h, problem("gitmodulesBlob", "non-blob found at .gitmodules")}
-			}
-			if p := fsckGitmodules(data); len(p) > 0 {
-				return &fsckError{h, p}
-			}
+		if err := checkGitmodules(db, r.gitmodules); err != nil {
+			return err
 		}
 	}
 	return nil

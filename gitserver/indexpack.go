@@ -638,21 +638,31 @@ const maxResolveWorkers = 4
 // on who resolved what. (A first push of git/git took 36 s on one.)
 func (r *resolver) resolveRoots(roots []int) error {
 	workers := min(runtime.GOMAXPROCS(0), maxResolveWorkers, max(1, len(roots)/64))
-	if workers == 1 {
-		for _, i := range roots {
-			c, err := r.wholeContent(&r.rp.objects[i])
+	var next atomic.Int64
+	// take resolves below whole entries of roots until none is left.
+	take := func(f *resolver) error {
+		for {
+			if err := f.ctx.Err(); err != nil {
+				return err
+			}
+			k := int(next.Add(1)) - 1
+			if k >= len(roots) {
+				return nil
+			}
+			c, err := f.wholeContent(&f.rp.objects[roots[k]])
+			if err == nil {
+				err = f.resolve(roots[k], c, 1)
+			}
 			if err != nil {
 				return err
 			}
-			if err := r.resolve(i, c, 1); err != nil {
-				return err
-			}
 		}
-		return nil
+	}
+	if workers == 1 {
+		return take(r)
 	}
 	ctx, cancel := context.WithCancel(r.ctx)
 	defer cancel()
-	var next atomic.Int64
 	var wg sync.WaitGroup
 	forks := make([]*resolver, workers)
 	errs := make([]error, workers)
@@ -668,20 +678,8 @@ func (r *resolver) resolveRoots(roots []int) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
-				k := int(next.Add(1)) - 1
-				if k >= len(roots) || ctx.Err() != nil {
-					return
-				}
-				c, err := f.wholeContent(&f.rp.objects[roots[k]])
-				if err == nil {
-					err = f.resolve(roots[k], c, 1)
-				}
-				if err != nil {
-					errs[w] = err
-					cancel()
-					return
-				}
+			if errs[w] = take(f); errs[w] != nil {
+				cancel()
 			}
 		}()
 	}

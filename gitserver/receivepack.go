@@ -793,19 +793,28 @@ func checkConnectivity(w *walker, rp *receivedPack, tips []plumbing.Hash, maxFil
 			stack = append(stack, item{t.target, t.targetType, ""})
 		}
 	}
-	for _, h := range gitmodules {
-		typ, data, err := w.db.read(h)
-		switch {
-		case err != nil:
-			return nil, &fsckError{h, problem("gitmodulesMissing", "unable to read .gitmodules blob")}
-		case typ != objBlob:
-			return nil, &fsckError{h, problem("gitmodulesBlob", "non-blob found at .gitmodules")}
-		}
-		if p := fsckGitmodules(data); len(p) > 0 {
-			return nil, &fsckError{h, p}
-		}
+	if err := checkGitmodules(w.db, gitmodules); err != nil {
+		return nil, err
 	}
 	return paths, nil
+}
+
+// checkGitmodules checks the .gitmodules blobs that pushed trees name,
+// wherever they are stored.
+func checkGitmodules(db *odb, hashes []plumbing.Hash) error {
+	for _, h := range hashes {
+		typ, data, err := db.read(h)
+		switch {
+		case err != nil:
+			return &fsckError{h, problem("gitmodulesMissing", "unable to read .gitmodules blob")}
+		case typ != objBlob:
+			return &fsckError{h, problem("gitmodulesBlob", "non-blob found at .gitmodules")}
+		}
+		if p := fsckGitmodules(data); len(p) > 0 {
+			return &fsckError{h, p}
+		}
+	}
+	return nil
 }
 
 // applyUpdates installs the pack and moves the refs under the repository
