@@ -316,22 +316,32 @@ func versionCommand() *cli.Command {
 	}
 }
 
-// withSiteAdmin runs an administration command on the data directory's
-// site administration, acting as core.Operator: the dashboard's rules
-// apply (names, emails, passwords, the last administrator), and the audit
-// log records it. Core errors are worded for the terminal.
-func withSiteAdmin(f func(ctx context.Context, cmd *cli.Command, svc *siteadmin.Service) error) cli.ActionFunc {
+// withOffline runs a command on a service that open makes on the data
+// directory (without the server), closing it after; core errors are
+// worded for the terminal.
+func withOffline[S any](open func(ctx context.Context, cmd *cli.Command, log *slog.Logger) (S, func() error, error),
+	f func(ctx context.Context, cmd *cli.Command, svc S) error) cli.ActionFunc {
 	return func(ctx context.Context, cmd *cli.Command) error {
 		if err := noArgs(cmd); err != nil {
 			return err
 		}
-		svc, closeDB, err := handlers.OpenSiteAdmin(ctx, cmd.String("data"), slog.New(slog.NewTextHandler(io.Discard, nil)))
+		svc, closeDB, err := open(ctx, cmd, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		if err != nil {
 			return err
 		}
 		defer closeDB()
 		return cliError(f(ctx, cmd, svc))
 	}
+}
+
+// withSiteAdmin runs an administration command on the data directory's
+// site administration, acting as core.Operator: the dashboard's rules
+// apply (names, emails, passwords, the last administrator), and the audit
+// log records it.
+func withSiteAdmin(f func(ctx context.Context, cmd *cli.Command, svc *siteadmin.Service) error) cli.ActionFunc {
+	return withOffline(func(ctx context.Context, cmd *cli.Command, log *slog.Logger) (*siteadmin.Service, func() error, error) {
+		return handlers.OpenSiteAdmin(ctx, cmd.String("data"), log)
+	}, f)
 }
 
 func adminCommand() *cli.Command {
@@ -869,17 +879,9 @@ func adminAppCommand() *cli.Command {
 
 // withApps runs an app command on the data directory's apps service.
 func withApps(f func(ctx context.Context, cmd *cli.Command, svc *apps.Service) error) cli.ActionFunc {
-	return func(ctx context.Context, cmd *cli.Command) error {
-		if err := noArgs(cmd); err != nil {
-			return err
-		}
-		svc, closeDB, err := handlers.OpenApps(ctx, cmd.String("data"), cmd.Bool("outbound-allow-loopback"), slog.New(slog.NewTextHandler(io.Discard, nil)))
-		if err != nil {
-			return err
-		}
-		defer closeDB()
-		return f(ctx, cmd, svc)
-	}
+	return withOffline(func(ctx context.Context, cmd *cli.Command, log *slog.Logger) (*apps.Service, func() error, error) {
+		return handlers.OpenApps(ctx, cmd.String("data"), cmd.Bool("outbound-allow-loopback"), log)
+	}, f)
 }
 
 // cliError words a core error for the terminal: each field's problems.
