@@ -38,6 +38,7 @@ import (
 	"tapioca/handlers/core/code"
 	"tapioca/handlers/core/deploykeys"
 	"tapioca/handlers/core/events"
+	"tapioca/handlers/core/idempotency"
 	"tapioca/handlers/core/issues"
 	"tapioca/handlers/core/jobs"
 	"tapioca/handlers/core/mirrors"
@@ -413,7 +414,7 @@ func (a *App) mount() http.Handler {
 	gate := httpx.NewGate(s.Accounts.Authenticate, a.env.RateLimits)
 	api := codeboba.New(a.env, codeboba.Services{Accounts: s.Accounts, Orgs: s.Orgs, Repos: s.Repos,
 		Issues: s.Issues, Pulls: s.Pulls, Vouches: s.Vouches, Webhooks: s.Webhooks, DeployKeys: s.DeployKeys,
-		Code: s.Code, Statuses: s.Statuses}, gate)
+		Code: s.Code, Statuses: s.Statuses, Idempotency: idempotency.New(a.env)}, gate)
 	api.Register(mux)
 	a.api = api
 	mcp.New(a.env, mcp.Services{Repos: s.Repos, Issues: s.Issues, Pulls: s.Pulls, Code: s.Code, Statuses: s.Statuses}, gate).Register(mux)

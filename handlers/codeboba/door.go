@@ -16,6 +16,7 @@ import (
 	"tapioca/handlers/core/accounts"
 	"tapioca/handlers/core/code"
 	"tapioca/handlers/core/deploykeys"
+	"tapioca/handlers/core/idempotency"
 	"tapioca/handlers/core/issues"
 	"tapioca/handlers/core/orgs"
 	"tapioca/handlers/core/pulls"
@@ -38,7 +39,8 @@ type Services struct {
 	Code     *code.Service
 	Statuses *statuses.Service
 
-	DeployKeys *deploykeys.Service
+	DeployKeys  *deploykeys.Service
+	Idempotency *idempotency.Service
 }
 
 // Door is the CodeBoba API.

@@ -11,6 +11,7 @@ import (
 
 	"tapioca/handlers/apischema"
 	"tapioca/handlers/core"
+	"tapioca/handlers/core/idempotency"
 )
 
 // OpenAPIPath is where the API describes itself.
@@ -61,7 +62,7 @@ func (d *Door) OpenAPI() map[string]any {
 			"parameters": map[string]any{
 				"IdempotencyKey": map[string]any{"name": IdempotencyHeader, "in": "header", "required": false,
 					"description": "Makes a retry safe: a repeat with the same key and request within 24 hours replays the first answer (Idempotent-Replayed: true).",
-					"schema":      map[string]any{"type": "string", "maxLength": maxIdempotencyKey}},
+					"schema":      map[string]any{"type": "string", "maxLength": idempotency.MaxKey}},
 			},
 			"responses": map[string]any{
 				"Error": map[string]any{"description": "An error: 400, 401, 403, 404, 405, 409, 413, 422 or 429",
